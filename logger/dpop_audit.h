@@ -1,0 +1,58 @@
+/*
+ * dpop_audit.h: the LMDB audit store of binding failures (DESIGN.md "Audit
+ * store").  No httpd header.  An audit_store_t belongs to one process: open
+ * it after fork() (an MDB_env must never cross fork()).  Never pass an access
+ * token, a proof or key material in an event: the token is identified by its
+ * hash (token_hash = the ath value).
+ */
+#ifndef DPOP_AUDIT_H
+#define DPOP_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct audit_store audit_store_t;
+
+/* One event.  Every string may be NULL (absent -> JSON null). */
+typedef struct {
+    int64_t ts_us;          /* unix time, microseconds; 0 -> now */
+    const char *host;
+    const char *vhost;
+    int64_t pid;
+    const char *request_id;
+    const char *client_ip;
+    const char *method;
+    const char *path;       /* no query */
+    const char *error;
+    const char *reason;
+    const char *detail;
+    const char *jkt;
+    const char *jti;
+    int64_t iat;
+    int has_iat;
+    const char *htm;
+    const char *htu;
+    const char *alg;
+    const char *token_hash;
+    const char *token_sub;
+    const char *token_client_id;
+    const char *policy_client;
+    const char *user_agent;
+    const char *mode;       /* "enforce" | "report-only" */
+} audit_event_t;
+
+#define AUDIT_OPEN_RDONLY 0
+#define AUDIT_OPEN_RDWR 1
+
+/* mapsize 0 -> default.  Creates dir's environment when RDWR and absent.
+ * *out: caller frees with audit_close(). */
+int audit_open(const char *dir, size_t mapsize, int flags, audit_store_t **out, char *err,
+               size_t errsz);
+void audit_close(audit_store_t *s);
+
+/* Append one event (hash-chained, indexed).  Never blocks for long: see the
+ * implementation notes.  DPOP_OK or DPOP_ERR with err set (map full, disk,
+ * permissions); a failed append leaves the stored events intact. */
+int audit_append(audit_store_t *s, const audit_event_t *ev, char *err, size_t errsz);
+
+#endif /* DPOP_AUDIT_H */

@@ -1,0 +1,38 @@
+/*
+ * dpop_b64.h: strict base64url (RFC 7515 §2, RFC 4648 §5).
+ *
+ * Strict means: alphabet A-Z a-z 0-9 - _ only, no '=' padding, no
+ * whitespace, no '+' or '/', and the unused low bits of the last character
+ * must be zero (so every byte string has exactly one encoding; otherwise two
+ * different proofs could carry the same signature bytes).
+ */
+#ifndef DPOP_B64_H
+#define DPOP_B64_H
+
+#include <stddef.h>
+
+/* Length of the encoding of n bytes (without terminator). */
+size_t dpop_b64url_encoded_len(size_t n);
+
+/* Encode into out (outsz >= encoded_len + 1); returns the length written,
+ * or (size_t)-1 when out is too small.  Always NUL-terminates on success. */
+size_t dpop_b64url_encode_buf(const unsigned char *in, size_t n, char *out, size_t outsz);
+
+/* Encode into a fresh string; caller frees with free().  NULL on ENOMEM. */
+char *dpop_b64url_encode(const unsigned char *in, size_t n);
+
+/* Strict decode of in[0..len) into out (outsz >= len * 3 / 4 + 1 is always
+ * enough).  Returns DPOP_OK and sets *outlen, or DPOP_ERR on any
+ * non-canonical input or a too-small buffer. */
+int dpop_b64url_decode_buf(const char *in, size_t len, unsigned char *out, size_t outsz,
+                           size_t *outlen);
+
+/* Strict decode into a fresh buffer (NUL-terminated for convenience, the
+ * terminator not counted in *outlen); caller frees *out with free(). */
+int dpop_b64url_decode(const char *in, size_t len, unsigned char **out, size_t *outlen);
+
+/* 1 if s[0..len) is a canonical base64url string of a 32-byte value (a
+ * SHA-256 thumbprint or ath: 43 characters), else 0. */
+int dpop_b64url_is_sha256(const char *s, size_t len);
+
+#endif /* DPOP_B64_H */

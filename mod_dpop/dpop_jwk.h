@@ -1,0 +1,54 @@
+/*
+ * dpop_jwk.h: JSON Web Keys (RFC 7517/7518 §6, RFC 8037) as OpenSSL keys,
+ * and RFC 7638 thumbprints.
+ *
+ * Public import is strict: EC P-256/384/521 with the point on the curve and
+ * coordinates of the curve's exact length, RSA with modulus >= 2048 bits and
+ * an odd exponent >= 3, OKP Ed25519.  Any private member (d p q dp dq qi oth k)
+ * is reported as DPOP_REASON_PRIVATE_KEY_IN_JWK.
+ */
+#ifndef DPOP_JWK_H
+#define DPOP_JWK_H
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "dpop_alg.h"
+#include "dpop_result.h"
+
+#define DPOP_JKT_LEN 43 /* base64url(SHA-256) */
+#define DPOP_RSA_MIN_BITS 2048
+
+typedef enum { DPOP_KTY_NONE = 0, DPOP_KTY_EC, DPOP_KTY_RSA, DPOP_KTY_OKP } dpop_kty_t;
+
+typedef struct dpop_jwk dpop_jwk_t; /* opaque */
+
+/* Import a public JWK.  Failures use DPOP_REASON_BAD_JWK or
+ * DPOP_REASON_PRIVATE_KEY_IN_JWK.  *out: caller frees with dpop_jwk_free(). */
+int dpop_jwk_import_public(const json_t *jwk, dpop_jwk_t **out, dpop_failure_t *f);
+void dpop_jwk_free(dpop_jwk_t *k);
+
+EVP_PKEY *dpop_jwk_pkey(const dpop_jwk_t *k);   /* borrowed */
+dpop_kty_t dpop_jwk_kty(const dpop_jwk_t *k);
+const char *dpop_jwk_thumbprint(const dpop_jwk_t *k); /* 43 chars, NUL-terminated */
+/* kid/use/alg/key_ops members as given (borrowed; NULL when absent). */
+const char *dpop_jwk_kid(const dpop_jwk_t *k);
+/* 1 if this key may verify signatures made with alg: kty/crv/size fit alg,
+ * and (for JWKS keys) no "alg" member contradicts it and use/key_ops allow
+ * verification.  0 otherwise. */
+int dpop_jwk_fits_alg(const dpop_jwk_t *k, dpop_alg_t alg);
+
+/* RFC 7638 thumbprint of a public JWK JSON object (required members only,
+ * lexicographic order, no whitespace): out gets 43 chars + NUL. */
+int dpop_jwk_thumbprint_json(const json_t *jwk, char out[DPOP_JKT_LEN + 1], dpop_failure_t *f);
+
+/* Private keys, for dpopctl keygen/proof and for tests. */
+/* New key for alg (RSA: 2048 bits; PS and RS share RSA keys).  *priv_jwk is a
+ * private JWK (with "alg"); caller frees with json_decref. */
+int dpop_jwk_generate(dpop_alg_t alg, json_t **priv_jwk);
+/* Load a private JWK (the inverse of generate): *pkey caller frees with
+ * EVP_PKEY_free; *pub_jwk is its public JWK (caller json_decref). */
+int dpop_jwk_import_private(const json_t *jwk, EVP_PKEY **pkey, json_t **pub_jwk, char *err,
+                            size_t errsz);
+
+#endif /* DPOP_JWK_H */

@@ -1,0 +1,46 @@
+/*
+ * dpop_jws.h: compact JWS (RFC 7515 §7.1) parsing and creation.
+ *
+ * Parsing is strict: exactly three non-empty-header segments of canonical
+ * base64url, header and payload JSON objects (dpop_json.h rules), "alg" a
+ * string naming a known algorithm, "crit" rejected unless every name in it is
+ * understood (we understand none, so any crit fails: RFC 7515 §4.1.11).
+ */
+#ifndef DPOP_JWS_H
+#define DPOP_JWS_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "dpop_alg.h"
+#include "dpop_result.h"
+
+typedef struct {
+    json_t *header;            /* owned */
+    json_t *payload;           /* owned */
+    const char *header_b64;    /* points into the caller's compact string */
+    size_t header_b64_len;
+    size_t signing_input_len;  /* compact[0..signing_input_len) = header.payload */
+    unsigned char *sig;        /* owned, decoded */
+    size_t siglen;
+    const char *alg_name;      /* borrowed from header; NULL if absent */
+    dpop_alg_t alg;            /* DPOP_ALG_INVALID when unknown/forbidden */
+} dpop_jws_t;
+
+/* Parse compact[0..len).  len > max_len fails with DPOP_REASON_TOO_LARGE;
+ * structure/encoding/JSON errors with DPOP_REASON_MALFORMED; crit with
+ * DPOP_REASON_BAD_CLAIM.  The alg is looked up but NOT judged here (callers
+ * decide bad_alg against their allow-list).  On success call
+ * dpop_jws_clear(); on failure nothing needs freeing.  compact must outlive
+ * the dpop_jws_t (header_b64 points into it). */
+int dpop_jws_parse(const char *compact, size_t len, size_t max_len, dpop_jws_t *out,
+                   dpop_failure_t *f);
+void dpop_jws_clear(dpop_jws_t *jws);
+
+/* Create a compact JWS: header and payload serialized compactly.  *out
+ * caller frees with free(). */
+int dpop_jws_sign(const json_t *header, const json_t *payload, dpop_alg_t alg, EVP_PKEY *key,
+                  char **out);
+
+#endif /* DPOP_JWS_H */

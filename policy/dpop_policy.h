@@ -1,0 +1,62 @@
+/*
+ * dpop_policy.h: the key-to-route policy (DESIGN.md "Policy YAML").
+ *
+ * Load once, compile, then decide many times: a compiled policy is immutable
+ * and may be shared by threads.  No httpd header here; the Apache glue swaps
+ * compiled policies on reload.  Default deny.
+ */
+#ifndef DPOP_POLICY_H
+#define DPOP_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dpop_result.h"
+
+typedef struct policy policy_t;
+
+typedef struct {
+    char *file;     /* owned */
+    int line;       /* 1-based; 0 when not tied to a position */
+    int column;     /* 1-based */
+    char *message;  /* owned, a sentence a human understands */
+} policy_error_t;
+
+typedef struct {
+    policy_error_t *items; /* owned */
+    size_t count;
+} policy_errors_t;
+
+void policy_errors_init(policy_errors_t *e);
+void policy_errors_clear(policy_errors_t *e);
+/* "FILE:LINE:COLUMN: message" into out. */
+size_t policy_error_format(const policy_error_t *e, char *out, size_t outsz);
+
+/* Load and compile.  On failure *out is NULL and errs holds every error found
+ * (at least one).  *out: caller frees with policy_free(). */
+int policy_load_file(const char *path, policy_t **out, policy_errors_t *errs);
+int policy_load_buffer(const char *name, const char *buf, size_t len, policy_t **out,
+                       policy_errors_t *errs);
+void policy_free(policy_t *p);
+
+typedef struct {
+    int allow;              /* 1 allow, 0 deny */
+    dpop_reason_t reason;   /* NONE on allow; POLICY_DENIED or KEY_REVOKED */
+    const char *client;     /* client name (borrowed from the policy), NULL if unknown key */
+    char rule[256];         /* the rule that decided, human text ("" when none) */
+} policy_decision_t;
+
+/* Decide for jkt + method + path at time now (unix seconds).  path must
+ * already be normalized (percent-decoded, dot-segments removed: r->uri, or
+ * policy_path_normalize()).  Cost O(1) in the number of clients. */
+void policy_decide(const policy_t *p, const char *jkt, const char *method, const char *path,
+                   int64_t now, policy_decision_t *d);
+
+/* Percent-decode and remove dot-segments the way httpd builds r->uri; the
+ * query is dropped.  DPOP_ERR on an encoded NUL or '/' or a path escaping
+ * the root.  out needs strlen(raw) + 2 bytes. */
+int policy_path_normalize(const char *raw, char *out, size_t outsz);
+
+size_t policy_client_count(const policy_t *p);
+
+#endif /* DPOP_POLICY_H */

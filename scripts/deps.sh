@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages mod_dpop needs to build, test and demo.
+# Only as root, only what is missing; otherwise print what to install.
+set -euo pipefail
+PKGS="apache2 apache2-dev libapr1-dev libaprutil1-dev libssl-dev libjansson-dev libyaml-dev \
+liblmdb-dev lmdb-utils check autoconf automake libtool pkg-config make gcc curl memcached \
+python3 python3-pytest clang libclang-rt-14-dev ${DPOP_EXTRA_PKGS:-}"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "missing Debian packages:$missing" >&2
+    echo "run as root, or: sudo apt-get install$missing" >&2
+    exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# Debian starts these services on install; the tests run their own instances.
+for svc in apache2 memcached; do
+    if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
+    service "$svc" stop >/dev/null 2>&1 || true
+done

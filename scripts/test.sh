@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite (the README's test command; .ci/run calls it):
+#   1. deps (apt-get as root), build with -Wall -Wextra -Werror
+#   2. Check unit tests (make check)
+#   3. the same unit tests under ASan+UBSan (clang)
+#   4. libFuzzer targets, briefly (DPOP_FUZZ_SECONDS per target, default 20)
+#   5. integration tests against a real httpd (and memcached) on loopback
+# Stops at the first failing stage; prints each stage's own summary.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+"$top/scripts/deps.sh"
+
+stage() { printf '\n==== %s ====\n' "$*"; }
+
+stage "build (gcc, -Werror)"
+scripts/build.sh build-release CFLAGS="-O2 -g"
+
+stage "unit tests (Check)"
+make -s -C build-release check || { cat build-release/tests/unit/*.log 2>/dev/null | tail -50; exit 1; }
+for log in build-release/tests/unit/*.log; do grep -h -E '^[0-9]+%: Checks' "$log" || true; done
+
+stage "unit tests under ASan+UBSan (clang)"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+scripts/build.sh build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDFLAGS="-fsanitize=address,undefined"
+make -s -C build-asan check || { cat build-asan/tests/unit/*.log 2>/dev/null | tail -50; exit 1; }
+for log in build-asan/tests/unit/*.log; do grep -h -E '^[0-9]+%: Checks' "$log" || true; done
+
+stage "fuzz (libFuzzer, ${DPOP_FUZZ_SECONDS:-20}s per target)"
+scripts/build.sh build-fuzz CC=clang --enable-fuzz CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" LDFLAGS="-fsanitize=address,undefined"
+scripts/fuzz.sh build-fuzz "${DPOP_FUZZ_SECONDS:-20}"
+
+stage "integration tests (real httpd on 127.0.0.1)"
+DPOP_BUILD="$top/build-release" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
