@@ -59,4 +59,20 @@ int policy_path_normalize(const char *raw, char *out, size_t outsz);
 
 size_t policy_client_count(const policy_t *p);
 
+/* Hot reload for long-running processes (the Apache glue, one per child).
+ * A watch owns the current compiled policy; acquire returns it with a
+ * reference (release when done), and at most once per `interval` seconds
+ * stats the file (mtime, size, inode) and reloads it when it changed.  A
+ * broken new file keeps the last good policy in force: *reload_errs (may be
+ * NULL) is filled with that file's errors on the call that tried it.
+ * Thread-safe.  The first load (open) must succeed. */
+typedef struct policy_watch policy_watch_t;
+int policy_watch_open(const char *path, int64_t interval, policy_watch_t **out,
+                      policy_errors_t *errs);
+const policy_t *policy_watch_acquire(policy_watch_t *w, int64_t now,
+                                     policy_errors_t *reload_errs);
+void policy_watch_release(policy_watch_t *w, const policy_t *p);
+/* Frees the watch; policies still acquired stay valid until released. */
+void policy_watch_close(policy_watch_t *w);
+
 #endif /* DPOP_POLICY_H */
