@@ -55,4 +55,21 @@ void audit_close(audit_store_t *s);
  * permissions); a failed append leaves the stored events intact. */
 int audit_append(audit_store_t *s, const audit_event_t *ev, char *err, size_t errsz);
 
+/* Asynchronous writer for request threads (the Apache glue, one per child,
+ * started in child_init).  submit deep-copies the event into a bounded
+ * in-memory queue and returns at once; a background thread opens the store
+ * and commits queued events in batches (one LMDB write transaction per
+ * batch).  When the queue is full the event is dropped and counted: a
+ * request is never stalled and never fails because of auditing. */
+typedef struct audit_writer audit_writer_t;
+int audit_writer_start(const char *dir, size_t mapsize, size_t queue_cap, audit_writer_t **out,
+                       char *err, size_t errsz);
+/* DPOP_OK queued, DPOP_ERR dropped (queue full or writer stopped). */
+int audit_writer_submit(audit_writer_t *w, const audit_event_t *ev);
+/* Failures (dropped events + failed commits) since the last call, with the
+ * last error message, so the caller can log once per interval. */
+size_t audit_writer_take_errors(audit_writer_t *w, char *last_err, size_t errsz);
+/* Commit everything queued, then stop the thread and close the store. */
+void audit_writer_stop(audit_writer_t *w);
+
 #endif /* DPOP_AUDIT_H */
