@@ -16,6 +16,7 @@ static const char b64url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* 0..63 for alphabet characters, 0xff otherwise. */
+/* clang-format off */
 static const unsigned char b64url_rev[256] = {
 #define X 0xff
     X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, /* 0x00 */
@@ -36,6 +37,7 @@ static const unsigned char b64url_rev[256] = {
     X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
 #undef X
 };
+/* clang-format on */
 
 size_t dpop_b64url_encoded_len(size_t n)
 {
@@ -90,8 +92,10 @@ int dpop_b64url_decode_buf(const char *in, size_t len, unsigned char *out, size_
     if (outsz < (len / 4) * 3 + (rem ? rem - 1 : 0))
         return DPOP_ERR;
     while (i + 4 <= len) {
-        unsigned char a = b64url_rev[(unsigned char)in[i]], b = b64url_rev[(unsigned char)in[i + 1]],
-                      c = b64url_rev[(unsigned char)in[i + 2]], d = b64url_rev[(unsigned char)in[i + 3]];
+        unsigned char a = b64url_rev[(unsigned char)in[i]],
+                      b = b64url_rev[(unsigned char)in[i + 1]],
+                      c = b64url_rev[(unsigned char)in[i + 2]],
+                      d = b64url_rev[(unsigned char)in[i + 3]];
         if ((a | b | c | d) & 0xc0)
             return DPOP_ERR;
         out[o++] = (unsigned char)((a << 2) | (b >> 4));
@@ -100,7 +104,8 @@ int dpop_b64url_decode_buf(const char *in, size_t len, unsigned char *out, size_
         i += 4;
     }
     if (rem) {
-        unsigned char a = b64url_rev[(unsigned char)in[i]], b = b64url_rev[(unsigned char)in[i + 1]];
+        unsigned char a = b64url_rev[(unsigned char)in[i]],
+                      b = b64url_rev[(unsigned char)in[i + 1]];
         unsigned char c = rem == 3 ? b64url_rev[(unsigned char)in[i + 2]] : 0;
         if ((a | b | c) & 0xc0)
             return DPOP_ERR;

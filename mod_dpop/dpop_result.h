@@ -51,8 +51,8 @@ typedef enum {
 #define DPOP_DETAIL_MAX 256
 
 typedef struct {
-    const char *error;   /* "invalid_dpop_proof": WWW-Authenticate; NULL if none */
-    const char *reason;  /* "htu_mismatch": audit, alerts, reports; NULL if none */
+    const char *error;  /* "invalid_dpop_proof": WWW-Authenticate; NULL if none */
+    const char *reason; /* "htu_mismatch": audit, alerts, reports; NULL if none */
     dpop_reason_t code;
     char detail[DPOP_DETAIL_MAX]; /* human text for the error log; never secrets */
 } dpop_failure_t;
