@@ -20,6 +20,9 @@
  * frees with json_decref) or NULL with a short reason in err (no input
  * bytes are echoed into err). */
 json_t *dpop_json_parse_object(const char *buf, size_t len, char *err, size_t errsz);
+/* Same with another size bound (a JWK Set file may exceed DPOP_JSON_MAX_BYTES). */
+json_t *dpop_json_parse_object_max(const char *buf, size_t len, size_t max_bytes, char *err,
+                                   size_t errsz);
 
 /* Member accessors that distinguish "absent" from "wrong type".
  * Return 1 found with the right type, 0 absent, -1 present but wrong type

@@ -33,6 +33,8 @@ dpop_kty_t dpop_jwk_kty(const dpop_jwk_t *k);
 const char *dpop_jwk_thumbprint(const dpop_jwk_t *k); /* 43 chars, NUL-terminated */
 /* kid/use/alg/key_ops members as given (borrowed; NULL when absent). */
 const char *dpop_jwk_kid(const dpop_jwk_t *k);
+const char *dpop_jwk_use(const dpop_jwk_t *k);
+const char *dpop_jwk_alg(const dpop_jwk_t *k);
 /* 1 if this key may verify signatures made with alg: kty/crv/size fit alg,
  * and (for JWKS keys) no "alg" member contradicts it and use/key_ops allow
  * verification.  0 otherwise. */
