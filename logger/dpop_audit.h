@@ -72,4 +72,49 @@ size_t audit_writer_take_errors(audit_writer_t *w, char *last_err, size_t errsz)
 /* Commit everything queued, then stop the thread and close the store. */
 void audit_writer_stop(audit_writer_t *w);
 
+/* ---- additions for the CLI, the tests and the benchmark (logger-owned) ---- */
+
+/* Default LMDB map size (DPoPAuditMapSize): a sparse file, grows on use. */
+#define AUDIT_DEFAULT_MAPSIZE ((size_t)1 << 30)
+
+/* Append n events in one write transaction: all stored or none (an error
+ * aborts the transaction and leaves the store as it was). */
+int audit_append_batch(audit_store_t *s, const audit_event_t *const *evs, size_t n, char *err,
+                       size_t errsz);
+
+/* What the store holds (one read transaction). */
+typedef struct {
+    uint64_t events;      /* events stored */
+    uint64_t chain_start; /* seq of the first event (after prune) */
+    uint64_t next_seq;    /* seq the next event gets */
+    unsigned char head[32]; /* hash of the last event (chain head) */
+    int64_t oldest_us, newest_us; /* by event time; 0 when empty */
+} audit_info_t;
+int audit_info(audit_store_t *s, audit_info_t *out, char *err, size_t errsz);
+
+/* Retention: delete the events older than before_us from the start of the
+ * chain (stopping at the first event at or after before_us, so the chain
+ * stays contiguous), with their index entries, in bounded transactions;
+ * records the new chain start so audit_verify still passes. */
+int audit_prune(audit_store_t *s, int64_t before_us, uint64_t *deleted, char *err,
+                size_t errsz);
+
+/* Integrity check: recompute the hash chain from the chain start, check
+ * every event is indexed and every index entry points at a matching event.
+ * DPOP_OK when the check ran (then out->ok says whether the store is intact),
+ * DPOP_ERR when it could not run.  Caller releases with audit_verify_clear(). */
+typedef struct {
+    int ok;
+    uint64_t events;        /* events checked */
+    uint64_t bad_seq;       /* first bad event (0 if none) */
+    char problem[256];      /* what is wrong, for humans */
+    char *bad_event;        /* JSON of the bad (or next surviving) event, or NULL */
+    unsigned char head[32]; /* chain head as recomputed */
+} audit_verify_t;
+int audit_verify(audit_store_t *s, audit_verify_t *out, char *err, size_t errsz);
+void audit_verify_clear(audit_verify_t *v);
+
+/* The directory this store was opened from. */
+const char *audit_store_dir(const audit_store_t *s);
+
 #endif /* DPOP_AUDIT_H */

@@ -1,0 +1,283 @@
+/*
+ * audit_event.c: canonical serialization of one audit event (DESIGN.md
+ * "Audit store" JSON names, in that order; absent -> null).  Hand-written
+ * rather than built through jansson so that encoding in a request thread costs
+ * one allocation.  Input strings come from the network and are hostile: they
+ * are bounded, and invalid UTF-8 and control bytes can never reach the JSON
+ * unescaped.  Never logs anything.
+ */
+#include "audit_event.h"
+#include "audit_time.h"
+#include "dpop_result.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const ix_fields[AUDIT_IX_KEYS] = {"jkt", "jti", "token_hash", "client_ip",
+                                                     "reason"};
+
+const char *audit_ix_field(int ix)
+{
+    return ix >= 0 && ix < AUDIT_IX_KEYS ? ix_fields[ix] : NULL;
+}
+
+/* Bounds: generous for legitimate values, small enough that one event stays
+ * a few KiB and every indexed value fits an LMDB key (max 511 bytes). */
+static const struct {
+    const char *name;
+    size_t limit;
+} limits[] = {
+    {"host", 255},       {"vhost", 255},       {"request_id", 128},   {"client_ip", 64},
+    {"method", 32},      {"path", 2048},       {"error", 64},         {"reason", 64},
+    {"detail", 512},     {"jkt", 128},         {"jti", 256},          {"htm", 32},
+    {"htu", 2048},       {"alg", 32},          {"token_hash", 128},   {"token_sub", 256},
+    {"token_client_id", 256}, {"policy_client", 256}, {"user_agent", 512}, {"mode", 16},
+};
+
+size_t audit_field_limit(const char *name)
+{
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+        if (strcmp(limits[i].name, name) == 0)
+            return limits[i].limit;
+    return 256;
+}
+
+/* Length of a valid UTF-8 sequence at p (RFC 3629 §4: no overlongs, no
+ * surrogates, max U+10FFFF), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned min;
+    if ((c & 0xE0) == 0xC0) {
+        len = 2;
+        min = 0x80;
+        c &= 0x1F;
+    }
+    else if ((c & 0xF0) == 0xE0) {
+        len = 3;
+        min = 0x800;
+        c &= 0x0F;
+    }
+    else if ((c & 0xF8) == 0xF0) {
+        len = 4;
+        min = 0x10000;
+        c &= 0x07;
+    }
+    else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        c = (c << 6) | (p[i] & 0x3F);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+size_t audit_field_clean(const char *in, size_t inlen, size_t limit, char *out, size_t outsz)
+{
+    static const char repl[] = "\xEF\xBF\xBD"; /* U+FFFD */
+    const size_t mlen = sizeof(AUDIT_TRUNC_MARKER) - 1;
+    const unsigned char *p = (const unsigned char *)in;
+    size_t o = 0, i = 0;
+    int truncated = 0;
+    if (outsz == 0)
+        return 0;
+    if (limit >= outsz)
+        limit = outsz - 1;
+    while (i < inlen) {
+        size_t n = utf8_seq(p + i, inlen - i);
+        const char *src = n ? (const char *)p + i : repl;
+        size_t slen = n ? n : 3;
+        if (o + slen > limit) {
+            truncated = 1;
+            break;
+        }
+        memcpy(out + o, src, slen);
+        o += slen;
+        i += n ? n : 1;
+    }
+    if (truncated && limit > mlen) {
+        /* Cut back to leave room for the marker, on a character boundary. */
+        size_t keep = limit - mlen;
+        if (o > keep)
+            o = keep;
+        while (o > 0 && ((unsigned char)out[o] & 0xC0) == 0x80)
+            o--;
+        memcpy(out + o, AUDIT_TRUNC_MARKER, mlen);
+        o += mlen;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int oom;
+} sbuf_t;
+
+static void sb_put(sbuf_t *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *nb = realloc(b->buf, cap);
+        if (!nb) {
+            b->oom = 1;
+            return;
+        }
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+}
+
+static void sb_str(sbuf_t *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+/* JSON string (RFC 8259 §7) of an already-clean UTF-8 value. */
+static void sb_json_string(sbuf_t *b, const char *s, size_t n)
+{
+    sb_put(b, "\"", 1);
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7F)
+            continue;
+        sb_put(b, s + start, i - start);
+        char esc[8];
+        switch (c) {
+        case '"': sb_put(b, "\\\"", 2); break;
+        case '\\': sb_put(b, "\\\\", 2); break;
+        case '\n': sb_put(b, "\\n", 2); break;
+        case '\r': sb_put(b, "\\r", 2); break;
+        case '\t': sb_put(b, "\\t", 2); break;
+        default:
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            sb_put(b, esc, 6);
+            break;
+        }
+        start = i + 1;
+    }
+    sb_put(b, s + start, n - start);
+    sb_put(b, "\"", 1);
+}
+
+/* Field layout of the canonical JSON: DESIGN.md order. */
+enum { F_STR, F_INT, F_IAT, F_TS };
+typedef struct {
+    const char *name;
+    int kind;
+    size_t off; /* offset of the member in audit_event_t */
+} field_t;
+
+#define FS(n) {#n, F_STR, offsetof(audit_event_t, n)}
+static const field_t fields[] = {
+    {"ts", F_TS, 0},       FS(host),        FS(vhost),         {"pid", F_INT, offsetof(audit_event_t, pid)},
+    FS(request_id),        FS(client_ip),   FS(method),        FS(path),
+    FS(error),             FS(reason),      FS(detail),        FS(jkt),
+    FS(jti),               {"iat", F_IAT, offsetof(audit_event_t, iat)},
+    FS(htm),               FS(htu),         FS(alg),           FS(token_hash),
+    FS(token_sub),         FS(token_client_id), FS(policy_client), FS(user_agent),
+    FS(mode),
+};
+#undef FS
+
+audit_enc_t *audit_event_encode(const audit_event_t *ev)
+{
+    sbuf_t b = {0};
+    char clean[2048 + 1];
+    char keys[AUDIT_IX_KEYS][512];
+    size_t klen[AUDIT_IX_KEYS] = {0};
+    char num[32];
+    audit_enc_t *enc = NULL;
+    int64_t ts = ev->ts_us ? ev->ts_us : audit_now_us();
+
+    sb_put(&b, "{", 1);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const field_t *f = &fields[i];
+        if (i)
+            sb_put(&b, ",", 1);
+        sb_put(&b, "\"", 1);
+        sb_str(&b, f->name);
+        sb_put(&b, "\":", 2);
+        if (f->kind == F_TS) {
+            char tsb[AUDIT_TS_MAX];
+            size_t n = audit_time_format(ts, tsb, sizeof(tsb));
+            if (n == 0)
+                goto done; /* outside 0000..9999: refuse rather than store junk */
+            sb_json_string(&b, tsb, n);
+        }
+        else if (f->kind == F_INT) {
+            snprintf(num, sizeof(num), "%" PRId64, *(const int64_t *)((const char *)ev + f->off));
+            sb_str(&b, num);
+        }
+        else if (f->kind == F_IAT) {
+            if (ev->has_iat) {
+                snprintf(num, sizeof(num), "%" PRId64, ev->iat);
+                sb_str(&b, num);
+            }
+            else {
+                sb_str(&b, "null");
+            }
+        }
+        else {
+            const char *v = *(const char *const *)((const char *)ev + f->off);
+            if (!v || !*v) {
+                /* empty means absent: keeps "" out of the indexes */
+                sb_str(&b, "null");
+                continue;
+            }
+            size_t n = audit_field_clean(v, strlen(v), audit_field_limit(f->name), clean,
+                                         sizeof(clean));
+            sb_json_string(&b, clean, n);
+            for (int k = 0; k < AUDIT_IX_KEYS; k++) {
+                if (strcmp(ix_fields[k], f->name) == 0) {
+                    memcpy(keys[k], clean, n + 1);
+                    klen[k] = n;
+                }
+            }
+        }
+    }
+    sb_put(&b, "}", 1);
+    if (b.oom)
+        goto done;
+
+    size_t total = b.len + 1;
+    for (int k = 0; k < AUDIT_IX_KEYS; k++)
+        total += klen[k] + 1;
+    enc = malloc(sizeof(*enc) + total);
+    if (!enc)
+        goto done;
+    enc->ts_us = ts;
+    enc->json_len = b.len;
+    memcpy(enc->data, b.buf, b.len + 1);
+    size_t off = b.len + 1;
+    for (int k = 0; k < AUDIT_IX_KEYS; k++) {
+        enc->key_off[k] = (uint32_t)off; /* never used when klen is 0 */
+        enc->key_len[k] = (uint32_t)klen[k];
+        memcpy(enc->data + off, keys[k], klen[k]);
+        enc->data[off + klen[k]] = '\0';
+        off += klen[k] + 1;
+    }
+done:
+    free(b.buf);
+    return enc;
+}

@@ -1,0 +1,56 @@
+/*
+ * audit_event.h: turns an audit_event_t into the stored, canonical form:
+ * every string sanitized to valid UTF-8, bounded (truncated with a marker),
+ * serialized to compact JSON with the DESIGN.md field names in a fixed order.
+ * The canonical bytes are what the hash chain covers.  Never adds anything to
+ * an event that the caller did not give (no token, no proof, no key).
+ */
+#ifndef AUDIT_EVENT_H
+#define AUDIT_EVENT_H
+
+#include "dpop_audit.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Appended to a truncated string; counted within the field's bound. */
+#define AUDIT_TRUNC_MARKER "...[truncated]"
+
+/* Indexed fields, in index order (also the order of the index DBs). */
+enum {
+    AUDIT_IX_JKT = 0,
+    AUDIT_IX_JTI,
+    AUDIT_IX_TOKEN_HASH,
+    AUDIT_IX_IP,
+    AUDIT_IX_REASON,
+    AUDIT_IX_KEYS /* count of string-keyed indexes */
+};
+
+/* JSON field name of an indexed field ("jkt", "jti", "token_hash",
+ * "client_ip", "reason"). */
+const char *audit_ix_field(int ix);
+
+/* Byte bound of a field (by JSON name), including the marker. */
+size_t audit_field_limit(const char *name);
+
+/* Sanitize (invalid UTF-8 -> U+FFFD) and bound in[0..inlen) into out
+ * (outsz > limit).  Returns the length written (NUL-terminated).  Used for
+ * stored fields and for CLI lookups alike, so a lookup of an over-long value
+ * finds the stored (truncated) one. */
+size_t audit_field_clean(const char *in, size_t inlen, size_t limit, char *out, size_t outsz);
+
+/* An encoded event: canonical JSON plus its index keys, in one allocation
+ * (caller frees with free()).  Produced in the request thread by
+ * audit_writer_submit so the writer thread only does LMDB work. */
+typedef struct {
+    int64_t ts_us;
+    size_t json_len;
+    uint32_t key_off[AUDIT_IX_KEYS]; /* offsets into data; len 0 = absent */
+    uint32_t key_len[AUDIT_IX_KEYS];
+    char data[]; /* json (NUL-terminated), then the keys (each NUL-terminated) */
+} audit_enc_t;
+
+/* Encode ev; ts_us 0 is replaced by now.  NULL on ENOMEM. */
+audit_enc_t *audit_event_encode(const audit_event_t *ev);
+
+#endif /* AUDIT_EVENT_H */

@@ -1,0 +1,67 @@
+/*
+ * audit_internal.h: the on-disk layout of the audit store, shared by the
+ * files of logger/ only (store, writer, query, verify, prune).  Never include
+ * it outside logger/: the layout is not an API.
+ *
+ * One LMDB environment, named databases:
+ *   events         seq (8 bytes big-endian) -> value (below)
+ *   ix_jkt, ix_jti, ix_token_hash, ix_client_ip, ix_reason
+ *                  field value -> seq (MDB_DUPSORT|MDB_DUPFIXED)
+ *   ix_time        ts_us (8 BE) || seq (8 BE) -> empty
+ *   meta           "format" "1", "next_seq", "head", "chain_start",
+ *                  "chain_prev", "pruned_before", "pruned_count"
+ * Event value: [0] format 1, [1..8] ts_us BE, [9..40] prev hash,
+ *              [41..72] hash, [73..] canonical JSON (audit_event.c).
+ * hash = SHA-256(prev || seq BE || ts_us BE || JSON).
+ */
+#ifndef AUDIT_INTERNAL_H
+#define AUDIT_INTERNAL_H
+
+#include "audit_event.h"
+#include "dpop_audit.h"
+
+#include <lmdb.h>
+#include <openssl/evp.h>
+
+#define AUDIT_FORMAT 1
+#define AUDIT_HASH_LEN 32
+#define AUDIT_VAL_TS 1
+#define AUDIT_VAL_PREV 9
+#define AUDIT_VAL_HASH (AUDIT_VAL_PREV + AUDIT_HASH_LEN)
+#define AUDIT_VAL_HDR (AUDIT_VAL_HASH + AUDIT_HASH_LEN)
+
+struct audit_store {
+    MDB_env *env;
+    MDB_dbi events;
+    MDB_dbi ix[AUDIT_IX_KEYS];
+    MDB_dbi ix_time;
+    MDB_dbi meta;
+    int rdonly;
+    char *dir;
+};
+
+void audit_put_be64(unsigned char *p, uint64_t v);
+uint64_t audit_get_be64(const unsigned char *p);
+
+/* hash = SHA-256(prev || seq || ts || json) through EVP (ctx reused). */
+int audit_chain_hash(EVP_MD_CTX *ctx, const unsigned char *prev, uint64_t seq, int64_t ts_us,
+                     const char *json, size_t json_len, unsigned char *out);
+
+/* Meta accessors inside a transaction; dflt when the key is absent. */
+uint64_t audit_meta_u64(MDB_txn *txn, const audit_store_t *s, const char *key, uint64_t dflt);
+void audit_meta_hash(MDB_txn *txn, const audit_store_t *s, const char *key, unsigned char *out);
+int audit_meta_put_u64(MDB_txn *txn, const audit_store_t *s, const char *key, uint64_t v);
+int audit_meta_put(MDB_txn *txn, const audit_store_t *s, const char *key, const void *v,
+                   size_t n);
+
+/* Begin a transaction, adopting a map grown by another process. */
+int audit_txn_begin(audit_store_t *s, unsigned flags, MDB_txn **txn);
+
+/* Append pre-encoded events in one write transaction (the writer's path). */
+int audit_append_encoded(audit_store_t *s, audit_enc_t *const *encs, size_t n, char *err,
+                         size_t errsz);
+
+/* Format "audit store DIR: what: mdb error" into err. */
+void audit_set_err(const audit_store_t *s, char *err, size_t errsz, const char *what, int rc);
+
+#endif /* AUDIT_INTERNAL_H */
