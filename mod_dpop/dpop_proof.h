@@ -62,11 +62,18 @@ typedef struct {
     dpop_alg_t alg;
 } dpop_proof_result_t;
 
+/* Zero p, then defaults: max_age 300, skew 5, algs DPOP_ALG_MASK_DEFAULT,
+ * max_size DPOP_PROOF_MAX_DEFAULT. */
 void dpop_proof_params_init(dpop_proof_params_t *p);
 void dpop_proof_result_init(dpop_proof_result_t *r);
 void dpop_proof_result_clear(dpop_proof_result_t *r);
 
-/* DPOP_OK when the proof passes every check above. */
+/* DPOP_OK when the proof passes every check above.  r (may be NULL) is
+ * initialized here (any previous contents are overwritten, not freed):
+ * always call dpop_proof_result_clear(r) afterwards, also on failure.
+ * Optional claims ath and nonce, when present, must be non-empty strings
+ * (bad_claim) even when they are not required.  An empty proof is
+ * missing_proof.  f gets the first failure (reason, error, detail). */
 int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *p,
                       dpop_proof_result_t *r, dpop_failure_t *f);
 

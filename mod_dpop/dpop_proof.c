@@ -1,0 +1,534 @@
+/*
+ * dpop_proof.c: verification (and, for dpopctl/tests/bench, creation) of
+ * DPoP proof JWTs, RFC 9449 §4.2/§4.3.
+ *
+ * dpop_proof_verify() runs the checks in the fixed order documented in
+ * dpop_proof.h; the first failure wins and carries one reason code.  Failure
+ * details name what is wrong, never the bytes of the proof, a key or an
+ * access token (claimed htm/htu/jti values are not secrets and may appear,
+ * truncated; URIs only in normalized form, i.e. without their query, which
+ * could hold a credential).
+ *
+ * Hot path: a client re-sends the same protected header with every proof.
+ * With a key cache the header segment's bytes are the cache key: on a hit
+ * the header is neither decoded nor parsed, and the key import and
+ * thumbprint are skipped; only the payload is decoded and parsed.  Only
+ * headers that passed every header check are ever inserted, and the
+ * per-request judgements (alg allow-list, expected jkt) are redone on hits.
+ */
+#include "dpop_proof.h"
+#include "dpop_b64.h"
+#include "dpop_htu.h"
+#include "dpop_json.h"
+#include "dpop_jws.h"
+#include "dpop_sig.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+/* Bounds for claim values copied into the result (the audit store keeps
+ * them); the proof size cap bounds them anyway, this keeps records small. */
+#define CLAIM_COPY_MAX 2048
+/* Longest claimed value quoted in a failure detail. */
+#define DETAIL_QUOTE 64
+
+void dpop_proof_params_init(dpop_proof_params_t *p)
+{
+    if (!p)
+        return;
+    memset(p, 0, sizeof(*p));
+    p->max_age = 300;
+    p->skew = 5;
+    p->algs = DPOP_ALG_MASK_DEFAULT;
+    p->max_size = DPOP_PROOF_MAX_DEFAULT;
+}
+
+void dpop_proof_result_init(dpop_proof_result_t *r)
+{
+    if (!r)
+        return;
+    memset(r, 0, sizeof(*r));
+    r->alg = DPOP_ALG_INVALID;
+}
+
+void dpop_proof_result_clear(dpop_proof_result_t *r)
+{
+    if (!r)
+        return;
+    free(r->jti);
+    free(r->htm);
+    free(r->htu);
+    free(r->ath);
+    free(r->nonce);
+    dpop_proof_result_init(r);
+}
+
+int dpop_ath_compute(const char *token, size_t len, char out[DPOP_JKT_LEN + 1])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!token || !out)
+        return DPOP_ERR;
+    out[0] = '\0';
+    /* RFC 9449 §4.2: ath = base64url(SHA-256(ASCII(access token))) */
+    if (!EVP_Digest(token, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+        return DPOP_ERR;
+    if (dpop_b64url_encode_buf(md, mdlen, out, DPOP_JKT_LEN + 1) != DPOP_JKT_LEN)
+        return DPOP_ERR;
+    return DPOP_OK;
+}
+
+int dpop_replay_key(const char *jkt, const char *jti, unsigned char out[32])
+{
+    EVP_MD_CTX *ctx = NULL;
+    unsigned int n = 0;
+    int rc = DPOP_ERR;
+    /* jkt has a fixed length (43), so jkt || jti is unambiguous without a
+     * separator: no (jkt, jti) pair can collide with another by shifting. */
+    if (!jkt || !jti || !out || strlen(jkt) != DPOP_JKT_LEN)
+        return DPOP_ERR;
+    if (!(ctx = EVP_MD_CTX_new()))
+        goto done;
+    if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
+        !EVP_DigestUpdate(ctx, jkt, DPOP_JKT_LEN) || !EVP_DigestUpdate(ctx, jti, strlen(jti)) ||
+        !EVP_DigestFinal_ex(ctx, out, &n) || n != 32)
+        goto done;
+    rc = DPOP_OK;
+done:
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}
+
+/* Copy a claimed string into the result when it is a bounded string. */
+static char *claim_copy(const json_t *payload, const char *name, size_t max)
+{
+    const char *s = NULL;
+    if (dpop_json_get_string(payload, name, &s) != 1 || strlen(s) > max)
+        return NULL;
+    return strdup(s);
+}
+
+/* Best-effort record of what the proof claims, for the audit store, as
+ * soon as the payload parsed: also rejected proofs are recorded with the
+ * values they claimed (forensics wants the attacker's jti/htu). */
+static void result_fill_claims(dpop_proof_result_t *r, const json_t *payload)
+{
+    json_t *iat;
+    r->jti = claim_copy(payload, "jti", DPOP_JTI_MAX);
+    r->htm = claim_copy(payload, "htm", CLAIM_COPY_MAX);
+    r->htu = claim_copy(payload, "htu", CLAIM_COPY_MAX);
+    r->ath = claim_copy(payload, "ath", CLAIM_COPY_MAX);
+    r->nonce = claim_copy(payload, "nonce", CLAIM_COPY_MAX);
+    iat = json_object_get(payload, "iat");
+    if (json_is_integer(iat)) {
+        r->iat = (int64_t)json_integer_value(iat);
+        r->has_iat = 1;
+    }
+}
+
+/* Split a compact JWS into its three segments; every segment non-empty
+ * (RFC 7515 §7.1; an empty signature is "none" in disguise). */
+static int split_compact(const char *s, size_t len, size_t *hl, size_t *pl, size_t *sl)
+{
+    const char *d1, *d2;
+    if (!(d1 = memchr(s, '.', len)))
+        return DPOP_ERR;
+    if (!(d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - s))))
+        return DPOP_ERR;
+    if (memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - s)))
+        return DPOP_ERR;
+    *hl = (size_t)(d1 - s);
+    *pl = (size_t)(d2 - d1 - 1);
+    *sl = len - (size_t)(d2 + 1 - s);
+    if (!*hl || !*pl || !*sl)
+        return DPOP_ERR;
+    return DPOP_OK;
+}
+
+/* Decode and parse the payload segment (cache-hit path; the full path gets
+ * it from dpop_jws_parse with the same rules). */
+static json_t *payload_parse(const char *seg, size_t len, dpop_failure_t *f)
+{
+    unsigned char *buf = NULL;
+    size_t n = 0;
+    char err[96];
+    json_t *v;
+    if (dpop_b64url_decode(seg, len, &buf, &n) != DPOP_OK) {
+        dpop_fail(f, DPOP_REASON_MALFORMED, "JWS payload is not canonical base64url");
+        return NULL;
+    }
+    if (!(v = dpop_json_parse_object((const char *)buf, n, err, sizeof(err))))
+        dpop_fail(f, DPOP_REASON_MALFORMED, "JWS payload: %s", err);
+    free(buf);
+    return v;
+}
+
+/*
+ * Header checks on a parsed JWS (cache miss): typ, alg, jwk.
+ *
+ * typ: compared exactly and case-sensitively with "dpop+jwt".  RFC 7515
+ * §4.1.9 calls typ a media type (so "application/dpop+jwt" or "DPoP+JWT"
+ * would name the same type), but RFC 9449 §4.2/§4.3 (4) specify the value
+ * "dpop+jwt" and every conforming client sends exactly that.  Accepting
+ * variants would only widen what an attacker can feed us, so we fail closed
+ * (RFC 8725 §3.11: explicit typing is there to prevent confusion).
+ */
+static int check_header(const dpop_jws_t *jws, dpop_alg_mask_t algs, dpop_jwk_t **key,
+                        dpop_failure_t *f)
+{
+    const char *typ = NULL;
+    json_t *jwk;
+    int r;
+
+    r = dpop_json_get_string(jws->header, "typ", &typ);
+    if (r == 0)
+        return dpop_fail(f, DPOP_REASON_BAD_TYP, "typ header parameter missing");
+    if (r < 0)
+        return dpop_fail(f, DPOP_REASON_BAD_TYP, "typ header parameter is not a string");
+    if (strcmp(typ, "dpop+jwt") != 0)
+        return dpop_fail(f, DPOP_REASON_BAD_TYP, "typ is \"%.*s\", not \"dpop+jwt\"",
+                         DETAIL_QUOTE, typ);
+    /* RFC 9449 §4.3 (5): an asymmetric algorithm we support and allow */
+    if (jws->alg == DPOP_ALG_INVALID)
+        return dpop_fail(f, DPOP_REASON_BAD_ALG, "alg \"%.*s\" is not supported", DETAIL_QUOTE,
+                         jws->alg_name ? jws->alg_name : "");
+    if (!(algs & DPOP_ALG_BIT(jws->alg)))
+        return dpop_fail(f, DPOP_REASON_BAD_ALG, "alg %s is not allowed",
+                         dpop_alg_name(jws->alg));
+    /* RFC 9449 §4.2: jwk is required, a public key (§4.3 (7)) */
+    jwk = json_object_get(jws->header, "jwk");
+    if (!jwk)
+        return dpop_fail(f, DPOP_REASON_BAD_JWK, "jwk header parameter missing");
+    if (!json_is_object(jwk))
+        return dpop_fail(f, DPOP_REASON_BAD_JWK, "jwk header parameter is not a JSON object");
+    if (dpop_jwk_import_public(jwk, key, f) != DPOP_OK) {
+        /* keep the jwk layer's reason (bad_jwk / private_key_in_jwk); make
+         * sure a failure is always recorded */
+        if (f && f->code == DPOP_REASON_NONE)
+            dpop_fail(f, DPOP_REASON_BAD_JWK, "jwk could not be imported");
+        *key = NULL;
+        return DPOP_ERR;
+    }
+    /* RFC 9449 §4.3 (6): the key must be usable with the alg */
+    if (!dpop_jwk_fits_alg(*key, jws->alg)) {
+        dpop_jwk_free(*key);
+        *key = NULL;
+        return dpop_fail(f, DPOP_REASON_BAD_ALG, "alg %s does not fit the jwk key type",
+                         dpop_alg_name(jws->alg));
+    }
+    return DPOP_OK;
+}
+
+/* Claim type check: 1 ok, else the failure is recorded. */
+static int need_string(const json_t *payload, const char *name, const char **out,
+                       dpop_failure_t *f)
+{
+    int r = dpop_json_get_string(payload, name, out);
+    if (r == 0) {
+        dpop_fail(f, DPOP_REASON_MISSING_CLAIM, "%s claim missing", name);
+        return 0;
+    }
+    if (r < 0) {
+        dpop_fail(f, DPOP_REASON_BAD_CLAIM, "%s claim is not a non-empty string", name);
+        return 0;
+    }
+    return 1;
+}
+
+/* Optional string claim: absent ok, present must be a non-empty string. */
+static int opt_string(const json_t *payload, const char *name, const char **out,
+                      dpop_failure_t *f)
+{
+    int r = dpop_json_get_string(payload, name, out);
+    *out = (r == 1) ? *out : NULL;
+    if (r < 0) {
+        dpop_fail(f, DPOP_REASON_BAD_CLAIM, "%s claim is not a non-empty string", name);
+        return 0;
+    }
+    return 1;
+}
+
+/* a - b and a + b saturated to the int64 range (iat bounds must not
+ * overflow whatever the configuration says). */
+static int64_t sat_sub(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r))
+        return b > 0 ? INT64_MIN : INT64_MAX;
+    return r;
+}
+
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *p,
+                      dpop_proof_result_t *r, dpop_failure_t *f)
+{
+    dpop_proof_result_t local;
+    dpop_jws_t jws;
+    json_t *payload = NULL;       /* borrowed from jws or owned (hit path) */
+    json_t *payload_owned = NULL;
+    unsigned char *sig = NULL;    /* hit path only */
+    size_t siglen = 0, hl, pl, sl, max_size;
+    dpop_jwk_t *key = NULL;
+    dpop_alg_t alg = DPOP_ALG_INVALID;
+    dpop_alg_mask_t algs;
+    const char *jti, *htm, *htu, *ath = NULL, *nonce = NULL;
+    json_t *iatv;
+    int64_t iat, max_age, skew;
+    int sv, rc = DPOP_ERR;
+
+    memset(&jws, 0, sizeof(jws));
+    dpop_failure_clear(f);
+    if (!r)
+        r = &local;
+    dpop_proof_result_init(r);
+    if (!p) {
+        dpop_fail(f, DPOP_REASON_MALFORMED, "no verification parameters");
+        goto done;
+    }
+    if (!proof || len == 0) {
+        dpop_fail(f, DPOP_REASON_MISSING_PROOF, "no DPoP proof");
+        goto done;
+    }
+    algs = p->algs ? p->algs : DPOP_ALG_MASK_DEFAULT;
+    max_size = p->max_size ? p->max_size : DPOP_PROOF_MAX_DEFAULT;
+    max_age = p->max_age > 0 ? p->max_age : 0;
+    skew = p->skew > 0 ? p->skew : 0;
+
+    /* 1. size, before any parsing */
+    if (len > max_size) {
+        dpop_fail(f, DPOP_REASON_TOO_LARGE, "proof of %zu bytes exceeds the limit of %zu", len,
+                  max_size);
+        goto done;
+    }
+    /* 2. structure (RFC 9449 §4.3 (2)) */
+    if (split_compact(proof, len, &hl, &pl, &sl) != DPOP_OK) {
+        dpop_fail(f, DPOP_REASON_MALFORMED, "not a three-part compact JWS");
+        goto done;
+    }
+
+    if (p->cache && (key = dpop_keycache_get(p->cache, proof, hl, &alg)) != NULL) {
+        /* Hit: these exact header bytes passed typ/alg/jwk before. */
+        if (!(payload_owned = payload_parse(proof + hl + 1, pl, f)))
+            goto done;
+        payload = payload_owned;
+        if (dpop_b64url_decode(proof + hl + 1 + pl + 1, sl, &sig, &siglen) != DPOP_OK) {
+            dpop_fail(f, DPOP_REASON_MALFORMED, "JWS signature is not canonical base64url");
+            goto done;
+        }
+        result_fill_claims(r, payload);
+        r->alg = alg;
+        memcpy(r->jkt, dpop_jwk_thumbprint(key), DPOP_JKT_LEN + 1);
+        /* the allow-list is per request (per-directory DPoPAlgorithms) */
+        if (!(algs & DPOP_ALG_BIT(alg))) {
+            dpop_fail(f, DPOP_REASON_BAD_ALG, "alg %s is not allowed", dpop_alg_name(alg));
+            goto done;
+        }
+    }
+    else {
+        key = NULL;
+        if (dpop_jws_parse(proof, len, max_size, &jws, f) != DPOP_OK) {
+            if (f && f->code == DPOP_REASON_NONE)
+                dpop_fail(f, DPOP_REASON_MALFORMED, "not a valid compact JWS");
+            goto done;
+        }
+        payload = jws.payload;
+        sig = NULL;
+        result_fill_claims(r, payload);
+        r->alg = jws.alg;
+        alg = jws.alg;
+        /* 3-5. typ, alg, jwk */
+        if (check_header(&jws, algs, &key, f) != DPOP_OK)
+            goto done;
+        memcpy(r->jkt, dpop_jwk_thumbprint(key), DPOP_JKT_LEN + 1);
+        if (p->cache)
+            dpop_keycache_put(p->cache, proof, hl, key, alg);
+    }
+
+    /* 6. expected key (the token's cnf.jkt), RFC 9449 §6.1 */
+    if (p->expected_jkt && strcmp(p->expected_jkt, r->jkt) != 0) {
+        dpop_fail(f, DPOP_REASON_JKT_MISMATCH, "proof key thumbprint does not match cnf.jkt");
+        goto done;
+    }
+
+    /* 7. signature, RFC 9449 §4.3 (7) */
+    sv = dpop_sig_verify(alg, dpop_jwk_pkey(key), (const unsigned char *)proof, hl + 1 + pl,
+                         sig ? sig : jws.sig, sig ? siglen : jws.siglen);
+    if (sv != 1) {
+        dpop_fail(f, DPOP_REASON_BAD_SIGNATURE,
+                  sv == 0 ? "signature does not verify with the jwk"
+                          : "internal error verifying the signature");
+        goto done;
+    }
+
+    /* 8. claims present and typed, RFC 9449 §4.2 / §4.3 (3) */
+    if (!need_string(payload, "jti", &jti, f) || !need_string(payload, "htm", &htm, f) ||
+        !need_string(payload, "htu", &htu, f))
+        goto done;
+    if (strlen(jti) > DPOP_JTI_MAX) {
+        dpop_fail(f, DPOP_REASON_BAD_CLAIM, "jti longer than %d bytes", DPOP_JTI_MAX);
+        goto done;
+    }
+    iatv = json_object_get(payload, "iat");
+    if (!iatv) {
+        dpop_fail(f, DPOP_REASON_MISSING_CLAIM, "iat claim missing");
+        goto done;
+    }
+    /* An integer NumericDate only: proofs are made by code, never by hand,
+     * and a float or string iat is a sign of a broken or hostile client. */
+    if (!json_is_integer(iatv)) {
+        dpop_fail(f, DPOP_REASON_BAD_CLAIM, "iat claim is not an integer");
+        goto done;
+    }
+    iat = (int64_t)json_integer_value(iatv);
+    if (!opt_string(payload, "ath", &ath, f) || !opt_string(payload, "nonce", &nonce, f))
+        goto done;
+
+    /* 9. htm: exact, methods are case-sensitive (RFC 9110 §9.1) */
+    if (!p->method || strcmp(htm, p->method) != 0) {
+        dpop_fail(f, DPOP_REASON_HTM_MISMATCH, "htm \"%.*s\" does not match method \"%.*s\"",
+                  DETAIL_QUOTE, htm, DETAIL_QUOTE, p->method ? p->method : "");
+        goto done;
+    }
+
+    /* 10. htu, RFC 9449 §4.3 (9) */
+    {
+        char nclaim[DPOP_HTU_MAX + 64], nreq[DPOP_HTU_MAX + 64];
+        if (dpop_htu_normalize(htu, nclaim, sizeof(nclaim)) != DPOP_OK) {
+            dpop_fail(f, DPOP_REASON_HTU_MISMATCH, "htu is not an absolute http(s) URI");
+            goto done;
+        }
+        if (!p->url || dpop_htu_normalize(p->url, nreq, sizeof(nreq)) != DPOP_OK) {
+            dpop_fail(f, DPOP_REASON_HTU_MISMATCH, "request URI is not an absolute http(s) URI");
+            goto done;
+        }
+        if (strcmp(nclaim, nreq) != 0) {
+            /* normalized forms only: the query (possibly a credential) is gone */
+            dpop_fail(f, DPOP_REASON_HTU_MISMATCH, "htu %.*s does not match %.*s", 100, nclaim,
+                      100, nreq);
+            goto done;
+        }
+    }
+
+    /* 11. iat window, RFC 9449 §4.3 (11) / §11.1, bounds inclusive */
+    if (iat < sat_sub(sat_sub(p->now, max_age), skew)) {
+        dpop_fail(f, DPOP_REASON_IAT_TOO_OLD, "iat is %lld s before now (limit %lld + %lld s)",
+                  (long long)sat_sub(p->now, iat), (long long)max_age, (long long)skew);
+        goto done;
+    }
+    if (iat > sat_add(p->now, skew)) {
+        dpop_fail(f, DPOP_REASON_IAT_IN_FUTURE, "iat is %lld s after now (skew %lld s)",
+                  (long long)sat_sub(iat, p->now), (long long)skew);
+        goto done;
+    }
+
+    /* 12. ath, RFC 9449 §4.3 (10) */
+    if (p->access_token) {
+        char want[DPOP_JKT_LEN + 1];
+        if (!ath) {
+            dpop_fail(f, DPOP_REASON_ATH_MISSING, "access token presented but proof has no ath");
+            goto done;
+        }
+        if (dpop_ath_compute(p->access_token, strlen(p->access_token), want) != DPOP_OK) {
+            dpop_fail(f, DPOP_REASON_ATH_MISMATCH, "internal error hashing the access token");
+            goto done;
+        }
+        if (strlen(ath) != DPOP_JKT_LEN || CRYPTO_memcmp(ath, want, DPOP_JKT_LEN) != 0) {
+            dpop_fail(f, DPOP_REASON_ATH_MISMATCH, "ath is not the hash of the access token");
+            goto done;
+        }
+    }
+
+    /* 13. nonce, RFC 9449 §4.3 (8) / §8 */
+    if (p->expected_nonce || p->nonce_check) {
+        if (!nonce) {
+            dpop_fail(f, DPOP_REASON_NONCE_MISSING, "server requires a nonce, proof has none");
+            goto done;
+        }
+        if (p->expected_nonce) {
+            size_t el = strlen(p->expected_nonce), nl = strlen(nonce);
+            if (el != nl || CRYPTO_memcmp(p->expected_nonce, nonce, el) != 0) {
+                dpop_fail(f, DPOP_REASON_NONCE_INVALID, "nonce does not match");
+                goto done;
+            }
+        }
+        if (p->nonce_check && p->nonce_check(p->nonce_ctx, nonce, strlen(nonce)) != 1) {
+            dpop_fail(f, DPOP_REASON_NONCE_INVALID, "nonce invalid or expired");
+            goto done;
+        }
+    }
+
+    rc = DPOP_OK;
+done:
+    free(sig);
+    json_decref(payload_owned);
+    dpop_jws_clear(&jws);
+    if (key)
+        dpop_jwk_free(key);
+    if (r == &local)
+        dpop_proof_result_clear(&local);
+    return rc;
+}
+
+int dpop_proof_create(EVP_PKEY *key, const json_t *pub_jwk, dpop_alg_t alg, const char *method,
+                      const char *url, const char *access_token, const char *nonce,
+                      int64_t iat, const char *jti, char **out)
+{
+    json_t *hdr = NULL, *pl = NULL, *jwk_copy = NULL;
+    char jtibuf[32], ath[DPOP_JKT_LEN + 1];
+    unsigned char rnd[16];
+    int rc = DPOP_ERR;
+
+    if (!out)
+        return DPOP_ERR;
+    *out = NULL;
+    if (!key || !json_is_object(pub_jwk) || !dpop_alg_name(alg) || !method || !*method ||
+        !url || !*url)
+        return DPOP_ERR;
+    if (!jti) {
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+            return DPOP_ERR;
+        if (dpop_b64url_encode_buf(rnd, sizeof(rnd), jtibuf, sizeof(jtibuf)) == (size_t)-1)
+            return DPOP_ERR;
+        jti = jtibuf;
+    }
+    if (iat == 0)
+        iat = (int64_t)time(NULL);
+    if (!(jwk_copy = json_deep_copy(pub_jwk)))
+        goto done;
+    /* RFC 9449 §4.2: typ, alg, jwk */
+    hdr = json_pack("{s:s, s:s, s:O}", "typ", "dpop+jwt", "alg", dpop_alg_name(alg), "jwk",
+                    jwk_copy);
+    if (!hdr)
+        goto done;
+    pl = json_pack("{s:s, s:s, s:s, s:I}", "jti", jti, "htm", method, "htu", url, "iat",
+                   (json_int_t)iat);
+    if (!pl)
+        goto done;
+    if (access_token) {
+        if (dpop_ath_compute(access_token, strlen(access_token), ath) != DPOP_OK ||
+            json_object_set_new(pl, "ath", json_string(ath)) != 0)
+            goto done;
+    }
+    if (nonce && json_object_set_new(pl, "nonce", json_string(nonce)) != 0)
+        goto done;
+    if (dpop_jws_sign(hdr, pl, alg, key, out) != DPOP_OK)
+        goto done;
+    rc = DPOP_OK;
+done:
+    json_decref(jwk_copy);
+    json_decref(hdr);
+    json_decref(pl);
+    return rc;
+}

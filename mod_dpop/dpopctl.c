@@ -1,0 +1,816 @@
+/*
+ * dpopctl.c: the operator's command-line tool over the portable DPoP core
+ * (DESIGN.md "dpopctl (fixed interface)").
+ *
+ *   verify      check a DPoP proof exactly as mod_dpop does (minus replay)
+ *   thumbprint  RFC 7638 thumbprint of a JWK
+ *   keygen      a new private JWK
+ *   proof       make a DPoP proof with a private JWK
+ *   token       validate a JWT access token as mod_dpop would
+ *   jws-verify  the signature layer alone
+ *
+ * Outputs are one JSON object on one line (jansson, compact); exit status 0
+ * valid, 1 invalid, 2 usage or I/O error (usage errors: message on stderr).
+ * Nothing here ever writes a token, a proof or a private key to stderr; a
+ * private key goes only to stdout or to the --out file (mode 0600) that
+ * keygen was asked to write.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "dpop_alg.h"
+#include "dpop_json.h"
+#include "dpop_jwk.h"
+#include "dpop_jwks.h"
+#include "dpop_jws.h"
+#include "dpop_proof.h"
+#include "dpop_result.h"
+#include "dpop_token.h"
+
+#define EXIT_VALID 0
+#define EXIT_INVALID 1
+#define EXIT_USAGE 2
+
+/* Inputs are bounded: a proof, token, JWK or JWKS is never this large. */
+#define INPUT_MAX (1024 * 1024)
+
+/* Defaults of mod_dpop's DPoPProofLifetime and DPoPClockSkew. */
+#define DEFAULT_MAX_AGE 300
+#define DEFAULT_SKEW 5
+
+static const char *prog = "dpopctl";
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s %s: ", prog, cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s %s --help'.\n", prog, cmd);
+    return EXIT_USAGE;
+}
+
+static int io_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int io_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s %s: ", prog, cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_USAGE;
+}
+
+/* Print one JSON object on one line; steals the reference. */
+static int print_json(json_t *o)
+{
+    char *s;
+    if (!o)
+        return DPOP_ERR;
+    s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!s)
+        return DPOP_ERR;
+    fputs(s, stdout);
+    fputc('\n', stdout);
+    free(s);
+    return fflush(stdout) == 0 ? DPOP_OK : DPOP_ERR;
+}
+
+/* json_string or null */
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/* Strict integer option value. */
+static int parse_i64(const char *s, int64_t min, int64_t *out)
+{
+    char *end = NULL;
+    long long v;
+    if (!s || !*s)
+        return DPOP_ERR;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || *end || v < min)
+        return DPOP_ERR;
+    *out = (int64_t)v;
+    return DPOP_OK;
+}
+
+/* Read a whole file ("-" = stdin), bounded; *buf NUL-terminated, caller
+ * frees (with OPENSSL_clear_free(*buf, *len + 1) when it may hold a key). */
+static int read_input(const char *path, char **buf, size_t *len, char *err, size_t errsz)
+{
+    FILE *fp = NULL;
+    char *b = NULL;
+    size_t n = 0, cap = 4096;
+    int rc = DPOP_ERR, own = 0;
+
+    *buf = NULL;
+    *len = 0;
+    if (strcmp(path, "-") == 0) {
+        fp = stdin;
+    }
+    else if (!(fp = fopen(path, "rb"))) {
+        snprintf(err, errsz, "cannot open %s: %s", path, strerror(errno));
+        return DPOP_ERR;
+    }
+    else {
+        own = 1;
+    }
+    if (!(b = OPENSSL_malloc(cap + 1)))
+        goto oom;
+    for (;;) {
+        size_t got;
+        if (n == cap) {
+            char *nb;
+            if (cap >= INPUT_MAX) {
+                snprintf(err, errsz, "%s is larger than %d bytes", path, INPUT_MAX);
+                goto done;
+            }
+            if (!(nb = OPENSSL_clear_realloc(b, cap + 1, cap * 2 + 1)))
+                goto oom;
+            b = nb;
+            cap *= 2;
+        }
+        got = fread(b + n, 1, cap - n, fp);
+        n += got;
+        if (got == 0) {
+            if (ferror(fp)) {
+                snprintf(err, errsz, "cannot read %s", path);
+                goto done;
+            }
+            break;
+        }
+    }
+    b[n] = '\0';
+    *buf = b;
+    *len = n;
+    b = NULL;
+    rc = DPOP_OK;
+    goto done;
+oom:
+    snprintf(err, errsz, "out of memory");
+done:
+    if (b)
+        OPENSSL_clear_free(b, cap + 1);
+    if (own)
+        fclose(fp);
+    return rc;
+}
+
+/* Trim surrounding ASCII whitespace of a compact token read from a file
+ * or stdin (a trailing newline is the rule). */
+static void trim(char *s, size_t *len)
+{
+    size_t a = 0, n = *len;
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    while (a < n && (s[a] == ' ' || s[a] == '\t' || s[a] == '\n' || s[a] == '\r'))
+        a++;
+    memmove(s, s + a, n - a);
+    s[n - a] = '\0';
+    *len = n - a;
+}
+
+static int parse_algs(const char *cmd, const char *list, dpop_alg_mask_t *mask)
+{
+    char err[160];
+    if (dpop_alg_mask_parse(list, mask, err, sizeof(err)) != DPOP_OK)
+        return usage_error(cmd, "--algs: %s", err[0] ? err : "invalid algorithm list");
+    return DPOP_OK;
+}
+
+/* ------------------------------------------------------------------ verify */
+
+static const char verify_help[] =
+    "usage: dpopctl verify --method M --url U --proof JWT [--access-token T] [--jkt J]\n"
+    "                      [--nonce N] [--now UNIX] [--max-age S] [--skew S] [--algs A,B,...]\n"
+    "Verify a DPoP proof (RFC 9449 §4.3) as mod_dpop does, except replay.\n"
+    "  --proof -        read the proof from stdin\n"
+    "  --now UNIX       fix the clock (default: current time)\n"
+    "  --max-age S      proof lifetime (default 300); --skew S clock skew (default 5)\n"
+    "  accepted when now - max_age - skew <= iat <= now + skew\n"
+    "Prints one JSON object; exit 0 valid, 1 invalid, 2 usage or I/O error.\n";
+
+static int cmd_verify(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"method", required_argument, NULL, 'm'}, {"url", required_argument, NULL, 'u'},
+        {"proof", required_argument, NULL, 'p'},  {"access-token", required_argument, NULL, 't'},
+        {"jkt", required_argument, NULL, 'j'},    {"nonce", required_argument, NULL, 'n'},
+        {"now", required_argument, NULL, 'N'},    {"max-age", required_argument, NULL, 'a'},
+        {"skew", required_argument, NULL, 's'},   {"algs", required_argument, NULL, 'A'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    const char *cmd = "verify";
+    dpop_proof_params_t p;
+    dpop_proof_result_t r;
+    dpop_failure_t f;
+    const char *proof_arg = NULL;
+    char *proof = NULL, err[256];
+    size_t plen = 0;
+    int c, rc = EXIT_USAGE, from_stdin = 0;
+    json_t *o;
+
+    dpop_proof_params_init(&p);
+    dpop_proof_result_init(&r);
+    p.now = (int64_t)time(NULL);
+    p.max_age = DEFAULT_MAX_AGE;
+    p.skew = DEFAULT_SKEW;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            p.method = optarg;
+            break;
+        case 'u':
+            p.url = optarg;
+            break;
+        case 'p':
+            proof_arg = optarg;
+            break;
+        case 't':
+            p.access_token = optarg;
+            break;
+        case 'j':
+            p.expected_jkt = optarg;
+            break;
+        case 'n':
+            p.expected_nonce = optarg;
+            break;
+        case 'N':
+            if (parse_i64(optarg, 0, &p.now) != DPOP_OK)
+                return usage_error(cmd, "--now needs a non-negative integer (unix seconds)");
+            break;
+        case 'a':
+            if (parse_i64(optarg, 0, &p.max_age) != DPOP_OK)
+                return usage_error(cmd, "--max-age needs a non-negative integer (seconds)");
+            break;
+        case 's':
+            if (parse_i64(optarg, 0, &p.skew) != DPOP_OK)
+                return usage_error(cmd, "--skew needs a non-negative integer (seconds)");
+            break;
+        case 'A':
+            if (parse_algs(cmd, optarg, &p.algs) != DPOP_OK)
+                return EXIT_USAGE;
+            break;
+        case 'h':
+            fputs(verify_help, stdout);
+            return EXIT_VALID;
+        default:
+            return usage_error(cmd, "invalid option");
+        }
+    }
+    if (optind < argc)
+        return usage_error(cmd, "unexpected argument");
+    if (!p.method || !p.url || !proof_arg)
+        return usage_error(cmd, "--method, --url and --proof are required");
+    if (strcmp(proof_arg, "-") == 0) {
+        if (read_input("-", &proof, &plen, err, sizeof(err)) != DPOP_OK)
+            return io_error(cmd, "%s", err);
+        trim(proof, &plen);
+        from_stdin = 1;
+    }
+    else {
+        proof = (char *)proof_arg;
+        plen = strlen(proof_arg);
+    }
+
+    if (dpop_proof_verify(proof, plen, &p, &r, &f) == DPOP_OK) {
+        o = json_pack("{s:b, s:s, s:s?, s:I, s:s?, s:s?, s:s?}", "valid", 1, "jkt", r.jkt, "jti",
+                      r.jti, "iat", (json_int_t)r.iat, "alg", dpop_alg_name(r.alg), "htm", r.htm,
+                      "htu", r.htu);
+        rc = EXIT_VALID;
+    }
+    else {
+        o = json_pack("{s:b, s:s?, s:s?, s:s}", "valid", 0, "error", f.error, "reason", f.reason,
+                      "detail", f.detail);
+        rc = EXIT_INVALID;
+    }
+    if (print_json(o) != DPOP_OK)
+        rc = io_error(cmd, "cannot write the result");
+    dpop_proof_result_clear(&r);
+    if (from_stdin)
+        OPENSSL_clear_free(proof, plen + 1);
+    return rc;
+}
+
+/* -------------------------------------------------------------- thumbprint */
+
+static const char thumbprint_help[] =
+    "usage: dpopctl thumbprint [FILE|-]\n"
+    "Print the RFC 7638 SHA-256 thumbprint (jkt) of a JWK read from FILE or stdin.\n"
+    "A private JWK gives the thumbprint of its public key.\n"
+    "Exit 0 printed, 1 not a usable JWK, 2 usage or I/O error.\n";
+
+/* Parse a JSON object read from path; on failure prints and returns exit code. */
+static int load_json(const char *cmd, const char *path, json_t **out)
+{
+    char *buf = NULL, err[256];
+    size_t len = 0;
+    *out = NULL;
+    if (read_input(path, &buf, &len, err, sizeof(err)) != DPOP_OK)
+        return io_error(cmd, "%s", err);
+    *out = dpop_json_parse_object(buf, len, err, sizeof(err));
+    OPENSSL_clear_free(buf, len + 1);
+    if (!*out) {
+        fprintf(stderr, "%s %s: %s: not a JSON object (%s)\n", prog, cmd, path, err);
+        return EXIT_INVALID;
+    }
+    return EXIT_VALID;
+}
+
+static int cmd_thumbprint(int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    const char *cmd = "thumbprint", *path = "-";
+    char jkt[DPOP_JKT_LEN + 1];
+    dpop_failure_t f;
+    json_t *jwk = NULL;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(thumbprint_help, stdout);
+            return EXIT_VALID;
+        }
+        return usage_error(cmd, "invalid option");
+    }
+    if (argc - optind > 1)
+        return usage_error(cmd, "at most one FILE");
+    if (optind < argc)
+        path = argv[optind];
+    if ((rc = load_json(cmd, path, &jwk)) != EXIT_VALID)
+        return rc;
+    dpop_failure_clear(&f);
+    if (dpop_jwk_thumbprint_json(jwk, jkt, &f) != DPOP_OK) {
+        fprintf(stderr, "%s %s: not a usable JWK: %s\n", prog, cmd, f.detail);
+        json_decref(jwk);
+        return EXIT_INVALID;
+    }
+    json_decref(jwk);
+    printf("%s\n", jkt);
+    return fflush(stdout) == 0 ? EXIT_VALID : EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------ keygen */
+
+static const char keygen_help[] =
+    "usage: dpopctl keygen --alg ALG [--out FILE]\n"
+    "Generate a key pair and print the private JWK (with \"alg\") on one line, or\n"
+    "write it to FILE, created with mode 0600.  ALG: ES256 ES384 ES512 PS256\n"
+    "PS384 PS512 RS256 RS384 RS512 EdDSA (RSA keys are 2048 bits).\n";
+
+static int write_private(const char *cmd, const char *path, const char *data)
+{
+    size_t n = strlen(data), off = 0;
+    int fd;
+    /* O_NOFOLLOW: never write a private key through a planted symlink;
+     * 0600 at creation and fchmod for a file that existed. */
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return io_error(cmd, "cannot create %s: %s", path, strerror(errno));
+    if (fchmod(fd, 0600) != 0) {
+        close(fd);
+        return io_error(cmd, "cannot set the mode of %s: %s", path, strerror(errno));
+    }
+    while (off < n) {
+        ssize_t w = write(fd, data + off, n - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            close(fd);
+            return io_error(cmd, "cannot write %s: %s", path, strerror(errno));
+        }
+        off += (size_t)w;
+    }
+    if (write(fd, "\n", 1) != 1 || close(fd) != 0)
+        return io_error(cmd, "cannot write %s", path);
+    return EXIT_VALID;
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+    static const struct option opts[] = {{"alg", required_argument, NULL, 'a'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cmd = "keygen", *alg_name = NULL, *out = NULL;
+    dpop_alg_t alg;
+    json_t *jwk = NULL;
+    char *s;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            alg_name = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'h':
+            fputs(keygen_help, stdout);
+            return EXIT_VALID;
+        default:
+            return usage_error(cmd, "invalid option");
+        }
+    }
+    if (optind < argc)
+        return usage_error(cmd, "unexpected argument");
+    if (!alg_name)
+        return usage_error(cmd, "--alg is required");
+    if ((alg = dpop_alg_from_name(alg_name)) == DPOP_ALG_INVALID)
+        return usage_error(cmd, "unknown or forbidden algorithm '%.32s'", alg_name);
+    if (dpop_jwk_generate(alg, &jwk) != DPOP_OK)
+        return io_error(cmd, "key generation failed");
+    s = json_dumps(jwk, JSON_COMPACT);
+    json_decref(jwk);
+    if (!s)
+        return io_error(cmd, "out of memory");
+    if (out) {
+        rc = write_private(cmd, out, s);
+    }
+    else {
+        printf("%s\n", s);
+        rc = fflush(stdout) == 0 ? EXIT_VALID : io_error(cmd, "cannot write the key");
+    }
+    OPENSSL_cleanse(s, strlen(s));
+    free(s);
+    return rc;
+}
+
+/* ------------------------------------------------------------------- proof */
+
+static const char proof_help[] =
+    "usage: dpopctl proof --key FILE --method M --url U [--access-token T] [--nonce N]\n"
+    "                     [--iat UNIX] [--jti J]\n"
+    "Print a DPoP proof (compact JWS, one line) signed with the private JWK in FILE\n"
+    "(as written by keygen; its \"alg\" member selects the algorithm, else ES*/EdDSA\n"
+    "follow the curve and RSA keys use RS256).  --access-token adds ath; --iat\n"
+    "defaults to now, --jti to 16 random bytes.  Exit 0 done, 1 unusable key,\n"
+    "2 usage or I/O error.\n";
+
+static dpop_alg_t alg_of_private_jwk(const json_t *jwk)
+{
+    const char *s = NULL;
+    if (dpop_json_get_string(jwk, "alg", &s) == 1)
+        return dpop_alg_from_name(s);
+    if (dpop_json_get_string(jwk, "kty", &s) != 1)
+        return DPOP_ALG_INVALID;
+    if (strcmp(s, "RSA") == 0)
+        return DPOP_ALG_RS256;
+    if (strcmp(s, "OKP") == 0)
+        return DPOP_ALG_EDDSA;
+    if (strcmp(s, "EC") == 0 && dpop_json_get_string(jwk, "crv", &s) == 1) {
+        if (strcmp(s, "P-256") == 0)
+            return DPOP_ALG_ES256;
+        if (strcmp(s, "P-384") == 0)
+            return DPOP_ALG_ES384;
+        if (strcmp(s, "P-521") == 0)
+            return DPOP_ALG_ES512;
+    }
+    return DPOP_ALG_INVALID;
+}
+
+static int cmd_proof(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"key", required_argument, NULL, 'k'},   {"method", required_argument, NULL, 'm'},
+        {"url", required_argument, NULL, 'u'},   {"access-token", required_argument, NULL, 't'},
+        {"nonce", required_argument, NULL, 'n'}, {"iat", required_argument, NULL, 'i'},
+        {"jti", required_argument, NULL, 'j'},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *cmd = "proof", *keyfile = NULL, *method = NULL, *url = NULL, *token = NULL,
+               *nonce = NULL, *jti = NULL;
+    int64_t iat = 0;
+    json_t *jwk = NULL, *pub = NULL;
+    EVP_PKEY *pkey = NULL;
+    dpop_alg_t alg;
+    char *out = NULL, err[256];
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            keyfile = optarg;
+            break;
+        case 'm':
+            method = optarg;
+            break;
+        case 'u':
+            url = optarg;
+            break;
+        case 't':
+            token = optarg;
+            break;
+        case 'n':
+            nonce = optarg;
+            break;
+        case 'i':
+            if (parse_i64(optarg, 1, &iat) != DPOP_OK)
+                return usage_error(cmd, "--iat needs a positive integer (unix seconds)");
+            break;
+        case 'j':
+            jti = optarg;
+            break;
+        case 'h':
+            fputs(proof_help, stdout);
+            return EXIT_VALID;
+        default:
+            return usage_error(cmd, "invalid option");
+        }
+    }
+    if (optind < argc)
+        return usage_error(cmd, "unexpected argument");
+    if (!keyfile || !method || !url)
+        return usage_error(cmd, "--key, --method and --url are required");
+    if (!*method || !*url || (jti && !*jti) || (nonce && !*nonce))
+        return usage_error(cmd, "--method, --url, --jti and --nonce must not be empty");
+    if ((rc = load_json(cmd, keyfile, &jwk)) != EXIT_VALID)
+        return rc;
+    rc = EXIT_INVALID;
+    if ((alg = alg_of_private_jwk(jwk)) == DPOP_ALG_INVALID) {
+        fprintf(stderr, "%s %s: %s: no usable algorithm for this key\n", prog, cmd, keyfile);
+        goto done;
+    }
+    err[0] = '\0';
+    if (dpop_jwk_import_private(jwk, &pkey, &pub, err, sizeof(err)) != DPOP_OK) {
+        fprintf(stderr, "%s %s: %s: not a usable private JWK (%s)\n", prog, cmd, keyfile, err);
+        goto done;
+    }
+    if (dpop_proof_create(pkey, pub, alg, method, url, token, nonce, iat, jti, &out) != DPOP_OK) {
+        fprintf(stderr, "%s %s: cannot sign a proof with %s for this key\n", prog, cmd,
+                dpop_alg_name(alg));
+        goto done;
+    }
+    printf("%s\n", out);
+    rc = fflush(stdout) == 0 ? EXIT_VALID : io_error(cmd, "cannot write the proof");
+done:
+    free(out);
+    EVP_PKEY_free(pkey);
+    json_decref(pub);
+    json_decref(jwk);
+    return rc;
+}
+
+/* ------------------------------------------------------------------- token */
+
+static const char token_help[] =
+    "usage: dpopctl token --jwks FILE [--iss I] [--aud A] [--now UNIX] [--algs ...] TOKEN|-\n"
+    "Validate a JWT access token as mod_dpop would: signature against the JWK Set\n"
+    "(or single JWK) in FILE, iss, aud, exp, nbf (5 s clock skew) and a cnf.jkt\n"
+    "binding.  Prints one JSON object; exit 0 valid, 1 invalid, 2 usage or I/O error.\n";
+
+/* Positional TOKEN|- argument; *owned tells whether to free. */
+static int compact_arg(const char *cmd, const char *arg, char **out, size_t *len, int *owned)
+{
+    char err[256];
+    *owned = 0;
+    if (strcmp(arg, "-") == 0) {
+        if (read_input("-", out, len, err, sizeof(err)) != DPOP_OK)
+            return io_error(cmd, "%s", err);
+        trim(*out, len);
+        *owned = 1;
+    }
+    else {
+        *out = (char *)arg;
+        *len = strlen(arg);
+    }
+    return EXIT_VALID;
+}
+
+static int load_jwks(const char *cmd, const char *path, dpop_jwks_t **out)
+{
+    char err[256];
+    err[0] = '\0';
+    if (dpop_jwks_load_file(path, out, err, sizeof(err)) != DPOP_OK)
+        return io_error(cmd, "%s: %s", path, err[0] ? err : "not a usable JWK Set");
+    return EXIT_VALID;
+}
+
+static int cmd_token(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"jwks", required_argument, NULL, 'k'}, {"iss", required_argument, NULL, 'i'},
+        {"aud", required_argument, NULL, 'a'},  {"now", required_argument, NULL, 'N'},
+        {"algs", required_argument, NULL, 'A'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *cmd = "token", *jwks_path = NULL;
+    dpop_token_params_t p;
+    dpop_token_result_t r;
+    dpop_failure_t f;
+    dpop_jwks_t *jwks = NULL;
+    char *tok = NULL;
+    size_t tlen = 0;
+    int c, rc, owned = 0;
+    json_t *o;
+
+    memset(&p, 0, sizeof(p));
+    p.now = (int64_t)time(NULL);
+    p.skew = DEFAULT_SKEW;
+    dpop_token_result_init(&r);
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            jwks_path = optarg;
+            break;
+        case 'i':
+            p.issuer = optarg;
+            break;
+        case 'a':
+            p.audience = optarg;
+            break;
+        case 'N':
+            if (parse_i64(optarg, 0, &p.now) != DPOP_OK)
+                return usage_error(cmd, "--now needs a non-negative integer (unix seconds)");
+            break;
+        case 'A':
+            if (parse_algs(cmd, optarg, &p.algs) != DPOP_OK)
+                return EXIT_USAGE;
+            break;
+        case 'h':
+            fputs(token_help, stdout);
+            return EXIT_VALID;
+        default:
+            return usage_error(cmd, "invalid option");
+        }
+    }
+    if (!jwks_path)
+        return usage_error(cmd, "--jwks is required");
+    if (argc - optind != 1)
+        return usage_error(cmd, "exactly one TOKEN (or - for stdin) is required");
+    if ((rc = load_jwks(cmd, jwks_path, &jwks)) != EXIT_VALID)
+        return rc;
+    if ((rc = compact_arg(cmd, argv[optind], &tok, &tlen, &owned)) != EXIT_VALID) {
+        dpop_jwks_free(jwks);
+        return rc;
+    }
+    p.jwks = jwks;
+    if (dpop_token_verify(tok, tlen, &p, &r, &f) == DPOP_OK && !r.jkt)
+        dpop_fail(&f, DPOP_REASON_TOKEN_UNBOUND, "token has no cnf.jkt binding");
+    if (f.code == DPOP_REASON_NONE) {
+        o = json_pack("{s:b, s:o, s:o, s:o, s:s, s:o, s:s?, s:I, s:o}", "valid", 1, "sub",
+                      str_or_null(r.sub), "client_id", str_or_null(r.client_id), "iss",
+                      str_or_null(r.iss), "jkt", r.jkt, "kid", str_or_null(r.kid), "alg",
+                      dpop_alg_name(r.alg), "exp", (json_int_t)r.exp, "scope",
+                      str_or_null(r.scope));
+        rc = EXIT_VALID;
+    }
+    else {
+        o = json_pack("{s:b, s:s?, s:s?, s:s}", "valid", 0, "error", f.error, "reason", f.reason,
+                      "detail", f.detail);
+        rc = EXIT_INVALID;
+    }
+    if (print_json(o) != DPOP_OK)
+        rc = io_error(cmd, "cannot write the result");
+    dpop_token_result_clear(&r);
+    dpop_jwks_free(jwks);
+    if (owned)
+        OPENSSL_clear_free(tok, tlen + 1);
+    return rc;
+}
+
+/* -------------------------------------------------------------- jws-verify */
+
+static const char jws_verify_help[] =
+    "usage: dpopctl jws-verify --jwks FILE [--algs ...] JWS|-\n"
+    "Verify only the signature of a compact JWS against the JWK Set (or single JWK)\n"
+    "in FILE.  A header kid selects the key, else every fitting key is tried.\n"
+    "Prints {\"valid\":bool,\"alg\":..,\"kid\":..,\"reason\":..}: kid is the verifying\n"
+    "key's kid (or, when invalid, the header's), reason null when valid.\n"
+    "Exit 0 valid, 1 invalid, 2 usage or I/O error.\n";
+
+static int cmd_jws_verify(int argc, char **argv)
+{
+    static const struct option opts[] = {{"jwks", required_argument, NULL, 'k'},
+                                         {"algs", required_argument, NULL, 'A'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cmd = "jws-verify", *jwks_path = NULL, *kid = NULL, *hkid = NULL;
+    dpop_alg_mask_t algs = DPOP_ALG_MASK_DEFAULT;
+    dpop_jwks_t *jwks = NULL;
+    dpop_jws_t jws;
+    dpop_failure_t f;
+    char *in = NULL;
+    size_t len = 0;
+    int c, rc, owned = 0, ok;
+    json_t *o;
+
+    memset(&jws, 0, sizeof(jws));
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            jwks_path = optarg;
+            break;
+        case 'A':
+            if (parse_algs(cmd, optarg, &algs) != DPOP_OK)
+                return EXIT_USAGE;
+            break;
+        case 'h':
+            fputs(jws_verify_help, stdout);
+            return EXIT_VALID;
+        default:
+            return usage_error(cmd, "invalid option");
+        }
+    }
+    if (!jwks_path)
+        return usage_error(cmd, "--jwks is required");
+    if (argc - optind != 1)
+        return usage_error(cmd, "exactly one JWS (or - for stdin) is required");
+    if ((rc = load_jwks(cmd, jwks_path, &jwks)) != EXIT_VALID)
+        return rc;
+    if ((rc = compact_arg(cmd, argv[optind], &in, &len, &owned)) != EXIT_VALID) {
+        dpop_jwks_free(jwks);
+        return rc;
+    }
+    dpop_failure_clear(&f);
+    ok = dpop_jws_parse(in, len, INPUT_MAX, &jws, &f) == DPOP_OK &&
+         dpop_jwks_verify(jwks, &jws, algs, &kid, &f) == DPOP_OK;
+    if (ok) {
+        o = json_pack("{s:b, s:s?, s:o, s:n}", "valid", 1, "alg", jws.alg_name, "kid",
+                      str_or_null(kid));
+        rc = EXIT_VALID;
+    }
+    else {
+        if (jws.header)
+            dpop_json_get_string(jws.header, "kid", &hkid);
+        if (f.code == DPOP_REASON_NONE)
+            dpop_fail(&f, DPOP_REASON_BAD_SIGNATURE, "signature does not verify");
+        o = json_pack("{s:b, s:s?, s:o, s:s?}", "valid", 0, "alg", jws.alg_name, "kid",
+                      str_or_null(hkid), "reason", f.reason);
+        rc = EXIT_INVALID;
+    }
+    if (print_json(o) != DPOP_OK)
+        rc = io_error(cmd, "cannot write the result");
+    dpop_jws_clear(&jws);
+    dpop_jwks_free(jwks);
+    if (owned)
+        OPENSSL_clear_free(in, len + 1);
+    return rc;
+}
+
+/* -------------------------------------------------------------------- main */
+
+static const char main_help[] =
+    "usage: dpopctl COMMAND [OPTIONS]   (dpopctl COMMAND --help for details)\n"
+    "  verify      --method M --url U --proof JWT [--access-token T] [--jkt J] [--nonce N]\n"
+    "              [--now UNIX] [--max-age S] [--skew S] [--algs A,B,...]\n"
+    "  thumbprint  [FILE|-]\n"
+    "  keygen      --alg ALG [--out FILE]\n"
+    "  proof       --key FILE --method M --url U [--access-token T] [--nonce N]\n"
+    "              [--iat UNIX] [--jti J]\n"
+    "  token       --jwks FILE [--iss I] [--aud A] [--now UNIX] [--algs ...] TOKEN|-\n"
+    "  jws-verify  --jwks FILE [--algs ...] JWS|-\n"
+    "Exit status: 0 valid, 1 invalid, 2 usage or I/O error.\n";
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {{"verify", cmd_verify},         {"thumbprint", cmd_thumbprint},
+                {"keygen", cmd_keygen},         {"proof", cmd_proof},
+                {"token", cmd_token},           {"jws-verify", cmd_jws_verify}};
+    size_t i;
+
+    if (argc < 2) {
+        fputs(main_help, stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(main_help, stdout);
+        return EXIT_VALID;
+    }
+    for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        if (strcmp(argv[1], cmds[i].name) == 0) {
+            opterr = 1;
+            optind = 1;
+            return cmds[i].fn(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "%s: unknown command '%.32s'\n", prog, argv[1]);
+    fputs(main_help, stderr);
+    return EXIT_USAGE;
+}
