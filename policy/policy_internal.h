@@ -1,0 +1,200 @@
+/*
+ * policy_internal.h: the compiled policy and the helpers the policy/ files
+ * share (arena, YAML node tree, error list, hash, time, path patterns).
+ *
+ * Private to policy/: the Apache glue and the CLIs see only dpop_policy.h.
+ * Nothing here may include an httpd header or log anything; errors travel
+ * back to the caller in a policy_errors_t.
+ */
+#ifndef POLICY_INTERNAL_H
+#define POLICY_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dpop_policy.h"
+
+/* ---- limits (documented in docs/policy.md; keep them in sync) ---- */
+#define POLICY_MAX_FILE_BYTES (64u * 1024 * 1024)
+#define POLICY_MAX_NODES 8000000u      /* YAML nodes in one file */
+#define POLICY_MAX_DEPTH 16            /* YAML nesting; the schema needs 6 */
+#define POLICY_MAX_SCALAR 4096         /* bytes in one YAML scalar */
+#define POLICY_MAX_CLIENTS 1000000u
+#define POLICY_MAX_ROUTE_SETS 10000u
+#define POLICY_MAX_ALLOW 1000u         /* allow entries per client */
+#define POLICY_MAX_ROUTES 1000u        /* routes per route set */
+#define POLICY_MAX_METHODS 64u         /* methods per route */
+#define POLICY_MAX_PATHS 1000u         /* paths per route */
+#define POLICY_MAX_PATTERN 1024        /* bytes in one path pattern */
+#define POLICY_MAX_SEGMENTS 64         /* segments in one path pattern */
+#define POLICY_MAX_NAME 128            /* client and route set names */
+#define POLICY_MAX_ERRORS 1000u        /* errors collected before giving up */
+#define POLICY_MAX_PATH_SEGMENTS 512   /* request path segments policy_decide splits */
+
+/* ---- arena: bump allocator, freed all at once ---- */
+typedef struct policy_arena_block policy_arena_block_t;
+typedef struct {
+    policy_arena_block_t *head;
+    size_t total; /* bytes allocated from malloc, for accounting */
+} policy_arena_t;
+
+void policy_arena_init(policy_arena_t *a);
+void policy_arena_free(policy_arena_t *a);
+/* Zeroed, 8-byte aligned; NULL on ENOMEM. */
+void *policy_arena_alloc(policy_arena_t *a, size_t n);
+/* Copy of s[0..len) plus a terminator; NULL on ENOMEM. */
+char *policy_arena_strndup(policy_arena_t *a, const char *s, size_t len);
+
+/* ---- errors ---- */
+/* Append "message" at name:line:column (line 0: not tied to a position).
+ * Returns DPOP_ERR always (so callers can `return policy_errors_add(...)`);
+ * stops recording after POLICY_MAX_ERRORS (one last "too many errors"). */
+int policy_errors_add(policy_errors_t *e, const char *name, int line, int column,
+                      const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+
+/* ---- YAML node tree (policy_tree.c) ---- */
+typedef enum { PNODE_SCALAR = 1, PNODE_SEQ, PNODE_MAP } pnode_type_t;
+
+typedef struct pnode pnode_t;
+struct pnode {
+    pnode_t *first;  /* children; a map holds key, value, key, value... */
+    pnode_t *next;   /* next sibling */
+    const char *str; /* scalar bytes (NUL-terminated copy) */
+    uint32_t len;    /* scalar length */
+    uint32_t count;  /* children (a map: 2 * pairs) */
+    int line;        /* 1-based start position */
+    int column;
+    uint8_t type;    /* pnode_type_t */
+    uint8_t plain;   /* scalar written without quotes */
+    uint8_t bad;     /* placeholder for a rejected node: already reported */
+};
+
+/* Parse buf into a tree allocated in a (caller frees the arena).  Returns
+ * DPOP_OK with *root set (never NULL), or DPOP_ERR with errors recorded.
+ * DPOP_OK may still come with errors (anchors, tags, oversized values are
+ * reported and their nodes marked bad) so the caller can report the rest
+ * of the file too: compare errs->count before and after. */
+int policy_tree_parse(const char *name, const char *buf, size_t len, policy_arena_t *a,
+                      pnode_t **root, policy_errors_t *errs);
+
+/* ---- RFC 3339 (policy_time.c) ---- */
+/* Parse an RFC 3339 §5.6 date-time with "Z" or a numeric offset into unix
+ * seconds (fractions truncated).  DPOP_OK or DPOP_ERR with a reason in why. */
+int policy_time_parse(const char *s, size_t len, int64_t *out, const char **why);
+/* Format as "YYYY-MM-DDTHH:MM:SSZ" (out needs 21 bytes; 32 is safe). */
+void policy_time_format(int64_t t, char *out, size_t outsz);
+
+/* ---- methods and path patterns (policy_route.c) ---- */
+/* Bits for the RFC 9110 §9 methods (+ PATCH, RFC 5789); the rest are kept
+ * as exact strings. */
+enum {
+    POLICY_M_GET = 1u << 0,
+    POLICY_M_HEAD = 1u << 1,
+    POLICY_M_POST = 1u << 2,
+    POLICY_M_PUT = 1u << 3,
+    POLICY_M_DELETE = 1u << 4,
+    POLICY_M_CONNECT = 1u << 5,
+    POLICY_M_OPTIONS = 1u << 6,
+    POLICY_M_TRACE = 1u << 7,
+    POLICY_M_PATCH = 1u << 8,
+    POLICY_M_ANY = 1u << 31
+};
+
+typedef enum { PSEG_EXACT = 0, PSEG_ONE, PSEG_ANY } pseg_kind_t;
+
+typedef struct {
+    const char *s; /* exact bytes (PSEG_EXACT) */
+    uint32_t len;
+    uint32_t kind; /* pseg_kind_t */
+} policy_seg_t;
+
+typedef struct {
+    const char *text;     /* the pattern as written, for rule text */
+    const policy_seg_t *segs;
+    uint32_t nsegs;
+    int32_t any;          /* index of the "**" segment, -1 when none */
+} policy_pat_t;
+
+typedef struct {
+    uint32_t mask;        /* POLICY_M_* */
+    uint32_t next;        /* extension methods */
+    const char **ext;
+    const char *methods_text; /* "GET,POST" for rule text */
+    const policy_pat_t *pats;
+    uint32_t npats;
+} policy_route_t;
+
+/* A route set, or the one inline route of an allow entry (name NULL). */
+typedef struct {
+    const char *name;
+    const policy_route_t *routes;
+    uint32_t nroutes;
+    int line;
+} policy_routeset_t;
+
+/* Method bit for a standard method, 0 for an extension method. */
+uint32_t policy_method_bit(const char *m, size_t len);
+/* DPOP_OK when m is a valid method token (RFC 9110 §5.6.2 tchar, or "*"
+ * alone), else DPOP_ERR with a sentence saying what is wrong in why. */
+int policy_method_check(const char *m, size_t len, char *why, size_t whysz);
+/* Validate and compile a path pattern into out (arena allocations).
+ * DPOP_OK, or DPOP_ERR with a sentence saying what is wrong in why. */
+int policy_pattern_compile(policy_arena_t *a, const char *s, size_t len, policy_pat_t *out,
+                           char *why, size_t whysz);
+
+/* A request path split into segments (policy_decide). */
+typedef struct {
+    const char *base;
+    uint32_t n;
+    uint32_t off[POLICY_MAX_PATH_SEGMENTS];
+    uint32_t len[POLICY_MAX_PATH_SEGMENTS];
+} policy_path_t;
+
+/* Split a normalized path; DPOP_ERR when it does not start with '/', holds
+ * a "." or ".." segment or has too many segments. */
+int policy_path_split(const char *path, policy_path_t *pp);
+int policy_pattern_match(const policy_pat_t *pat, const policy_path_t *pp);
+int policy_route_method_match(const policy_route_t *r, const char *method, uint32_t bit);
+
+/* ---- the compiled policy ---- */
+typedef struct {
+    const char *name;
+    char jkt[44];
+    uint8_t revoked, has_nb, has_na;
+    int64_t not_before; /* inclusive */
+    int64_t not_after;  /* exclusive */
+    const policy_routeset_t *const *allow;
+    uint32_t nallow;
+    int line;
+} policy_client_t;
+
+typedef struct {
+    uint64_t tag;    /* full hash; 0 = empty slot */
+    uint32_t client; /* index into clients */
+} policy_slot_t;
+
+struct policy {
+    policy_arena_t arena;
+    policy_client_t *clients;
+    size_t nclients;
+    policy_routeset_t *sets; /* named route sets */
+    size_t nsets;
+    size_t nroutes;          /* routes in sets + inline routes */
+    policy_slot_t *slots;    /* open addressing on jkt */
+    uint64_t mask;           /* slots - 1 (power of two) */
+    int refs;                /* watch reference count (policy_watch.c) */
+};
+
+/* 64-bit hash of a jkt-sized key (never 0). */
+uint64_t policy_hash_key(const char *s, size_t len);
+/* Index a client by jkt; returns the index of an existing client with the
+ * same jkt, or -1 when inserted. */
+long policy_index_insert(policy_t *p, uint32_t client);
+const policy_client_t *policy_index_find(const policy_t *p, const char *jkt, size_t len);
+
+#endif /* POLICY_INTERNAL_H */

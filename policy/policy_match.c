@@ -1,0 +1,87 @@
+/*
+ * policy_match.c: policy_decide(), the per-request decision.
+ *
+ * Cost: one hash lookup on the jkt (O(1) in the number of clients), then
+ * only that client's allow entries.  Order matters and follows DESIGN.md:
+ * unknown key -> policy_denied; revoked or outside [not_before, not_after)
+ * -> key_revoked, checked before any route so a revoked key never gets a
+ * route-specific answer; then the first route whose method and path match
+ * allows; otherwise default deny.  Never allocates, never logs.
+ */
+#include "policy_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void deny(policy_decision_t *d, dpop_reason_t why)
+{
+    d->allow = 0;
+    d->reason = why;
+}
+
+void policy_decide(const policy_t *p, const char *jkt, const char *method, const char *path,
+                   int64_t now, policy_decision_t *d)
+{
+    const policy_client_t *c = NULL;
+    policy_path_t pp;
+    char when[32];
+    uint32_t i, j, k, bit;
+    size_t mlen;
+
+    memset(d, 0, sizeof *d);
+    deny(d, DPOP_REASON_POLICY_DENIED); /* default deny */
+    if (!p || !jkt || !method || !path)
+        return;
+    if (!(c = policy_index_find(p, jkt, strlen(jkt))))
+        return; /* unknown key: no client, no rule */
+    d->client = c->name;
+    if (c->revoked) {
+        deny(d, DPOP_REASON_KEY_REVOKED);
+        snprintf(d->rule, sizeof d->rule, "client %s is revoked", c->name);
+        return;
+    }
+    /* not_before is inclusive, not_after exclusive: [not_before, not_after) */
+    if (c->has_nb && now < c->not_before) {
+        deny(d, DPOP_REASON_KEY_REVOKED);
+        policy_time_format(c->not_before, when, sizeof when);
+        snprintf(d->rule, sizeof d->rule, "client %s is not valid before %s (not_before)",
+                 c->name, when);
+        return;
+    }
+    if (c->has_na && now >= c->not_after) {
+        deny(d, DPOP_REASON_KEY_REVOKED);
+        policy_time_format(c->not_after, when, sizeof when);
+        snprintf(d->rule, sizeof d->rule, "client %s expired at %s (not_after)", c->name, when);
+        return;
+    }
+    mlen = strlen(method);
+    if (mlen == 0 || policy_path_split(path, &pp) != DPOP_OK) {
+        snprintf(d->rule, sizeof d->rule,
+                 "client %s: the method or path is not acceptable (default deny)", c->name);
+        return;
+    }
+    bit = policy_method_bit(method, mlen);
+    for (i = 0; i < c->nallow; i++) {
+        const policy_routeset_t *set = c->allow[i];
+        for (j = 0; j < set->nroutes; j++) {
+            const policy_route_t *r = &set->routes[j];
+            if (!policy_route_method_match(r, method, bit))
+                continue;
+            for (k = 0; k < r->npats; k++) {
+                if (!policy_pattern_match(&r->pats[k], &pp))
+                    continue;
+                d->allow = 1;
+                d->reason = DPOP_REASON_NONE;
+                if (set->name)
+                    snprintf(d->rule, sizeof d->rule, "client %s allow[%u] route set %s: %s %s",
+                             c->name, i, set->name, r->methods_text, r->pats[k].text);
+                else
+                    snprintf(d->rule, sizeof d->rule, "client %s allow[%u]: %s %s", c->name, i,
+                             r->methods_text, r->pats[k].text);
+                return;
+            }
+        }
+    }
+    snprintf(d->rule, sizeof d->rule, "client %s: no allow entry matches (default deny)",
+             c->name);
+}
