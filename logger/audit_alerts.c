@@ -1,0 +1,367 @@
+/*
+ * audit_alerts.c: the four alert rules.
+ *
+ *   dpop_replay          an event with reason "replay" (the replay cache
+ *                        caught a reused jti), or one (jkt, jti) pair seen
+ *                        on two or more hosts (a proof replayed against
+ *                        another server: only visible when several stores
+ *                        are read together).  Once per (jkt, jti).
+ *   dpop_token_theft     one token hash (ath) presented with two or more
+ *                        distinct proof keys (jkt): the token left its
+ *                        holder.  Once per token hash.
+ *   dpop_signature_burst >= signature_threshold bad_signature events from one
+ *                        client IP, or against one jkt, within the sliding
+ *                        window (an event at t counts the group's events in
+ *                        [t - window, t]).
+ *   dpop_key_burst       >= key_threshold bad_jwk / private_key_in_jwk /
+ *                        jkt_mismatch / key_revoked events, grouped and
+ *                        windowed the same way (key probing, a client
+ *                        cycling keys, a revoked key still trying).
+ * A burst fires when its window reaches the threshold and re-arms once the
+ * window has dropped below it.  Groups idle longer than the horizon (and
+ * the window) are forgotten so --follow runs in bounded memory.
+ */
+#include "audit_alerts.h"
+#include "audit_time.h"
+#include "dpop_result.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBUCKETS 4096
+#define MAX_VALS 16 /* distinct jkts / hosts remembered per group */
+#define SWEEP_EVERY 4096
+
+enum { R_REPLAY, R_THEFT, R_SIG, R_KEY };
+static const char *const rule_names[] = {"dpop_replay", "dpop_token_theft",
+                                         "dpop_signature_burst", "dpop_key_burst"};
+
+typedef struct group {
+    struct group *next;
+    char *key;
+    int64_t first_seen, last_seen;
+    uint64_t count;
+    int fired;
+    int64_t *win; /* ring of timestamps (burst rules) */
+    size_t wcap, whead, wn;
+    char *vals[MAX_VALS];
+    size_t nvals;
+} group_t;
+
+struct audit_alerts {
+    audit_alert_cfg_t cfg;
+    group_t *buckets[NBUCKETS];
+    uint64_t fed;
+    int64_t latest;
+};
+
+void audit_alert_cfg_default(audit_alert_cfg_t *cfg)
+{
+    cfg->window_us = INT64_C(60) * 1000000;
+    cfg->signature_threshold = 10;
+    cfg->key_threshold = 5;
+    cfg->horizon_us = INT64_C(24) * 3600 * 1000000;
+}
+
+audit_alerts_t *audit_alerts_new(const audit_alert_cfg_t *cfg)
+{
+    audit_alerts_t *a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    if (cfg)
+        a->cfg = *cfg;
+    else
+        audit_alert_cfg_default(&a->cfg);
+    if (a->cfg.signature_threshold == 0)
+        a->cfg.signature_threshold = 1;
+    if (a->cfg.key_threshold == 0)
+        a->cfg.key_threshold = 1;
+    return a;
+}
+
+static void group_free(group_t *g)
+{
+    for (size_t i = 0; i < g->nvals; i++)
+        free(g->vals[i]);
+    free(g->win);
+    free(g->key);
+    free(g);
+}
+
+void audit_alerts_free(audit_alerts_t *a)
+{
+    if (!a)
+        return;
+    for (size_t b = 0; b < NBUCKETS; b++) {
+        group_t *g = a->buckets[b];
+        while (g) {
+            group_t *n = g->next;
+            group_free(g);
+            g = n;
+        }
+    }
+    free(a);
+}
+
+/* FNV-1a: bucket choice only (not security relevant: keys are hashed for
+ * spreading, collisions only cost a compare). */
+static size_t bucket_of(const char *k)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *k; k++) {
+        h ^= (unsigned char)*k;
+        h *= 1099511628211ULL;
+    }
+    return (size_t)(h % NBUCKETS);
+}
+
+static group_t *group_get(audit_alerts_t *a, int rule, const char *kind, const char *v1,
+                          const char *v2)
+{
+    size_t len = strlen(kind) + strlen(v1) + (v2 ? strlen(v2) : 0) + 8;
+    char *key = malloc(len);
+    if (!key)
+        return NULL;
+    snprintf(key, len, "%d|%s|%s|%s", rule, kind, v1, v2 ? v2 : "");
+    size_t b = bucket_of(key);
+    for (group_t *g = a->buckets[b]; g; g = g->next) {
+        if (strcmp(g->key, key) == 0) {
+            free(key);
+            return g;
+        }
+    }
+    group_t *g = calloc(1, sizeof(*g));
+    if (!g) {
+        free(key);
+        return NULL;
+    }
+    g->key = key;
+    g->next = a->buckets[b];
+    a->buckets[b] = g;
+    return g;
+}
+
+/* Remember a distinct value; returns the number of distinct values. */
+static size_t group_add_val(group_t *g, const char *v)
+{
+    if (!v)
+        return g->nvals;
+    for (size_t i = 0; i < g->nvals; i++)
+        if (strcmp(g->vals[i], v) == 0)
+            return g->nvals;
+    if (g->nvals < MAX_VALS) {
+        char *d = strdup(v);
+        if (d)
+            g->vals[g->nvals++] = d;
+    }
+    return g->nvals;
+}
+
+static void sweep(audit_alerts_t *a)
+{
+    int64_t keep = a->cfg.horizon_us > a->cfg.window_us ? a->cfg.horizon_us : a->cfg.window_us;
+    for (size_t b = 0; b < NBUCKETS; b++) {
+        group_t **pp = &a->buckets[b];
+        while (*pp) {
+            group_t *g = *pp;
+            if (g->last_seen < a->latest - keep) {
+                *pp = g->next;
+                group_free(g);
+            }
+            else {
+                pp = &g->next;
+            }
+        }
+    }
+}
+
+static void set_str(json_t *o, const char *k, const char *v)
+{
+    json_object_set_new(o, k, v ? json_string(v) : json_null());
+}
+
+static void set_ts(json_t *o, const char *k, int64_t ts)
+{
+    char b[AUDIT_TS_MAX];
+    if (audit_time_format(ts, b, sizeof(b)))
+        json_object_set_new(o, k, json_string(b));
+    else
+        json_object_set_new(o, k, json_null());
+}
+
+/* Build and emit the alert for group g, triggered by rec. */
+static void emit(int rule, const group_t *g, const audit_record_t *rec, const char *group_by,
+                 const char *vals_name, const char *message, audit_alert_cb cb, void *arg)
+{
+    json_t *al = json_object(), *event = json_object(), *r = json_object(),
+           *src = json_object(), *host = json_object(), *d = json_object();
+    if (!al || !event || !r || !src || !host || !d)
+        goto done;
+    set_ts(al, "@timestamp", rec->ts_us);
+    json_object_set_new(event, "kind", json_string("alert"));
+    json_object_set_new(event, "category", json_string("authentication"));
+    json_object_set_new(event, "type", json_string("denied"));
+    json_object_set_new(event, "dataset", json_string("dpop.audit"));
+    set_str(event, "reason", audit_rec_str(rec, "reason"));
+    json_object_set_new(al, "event", event);
+    event = NULL;
+    json_object_set_new(r, "name", json_string(rule_names[rule]));
+    json_object_set_new(al, "rule", r);
+    r = NULL;
+    json_object_set_new(al, "message", json_string(message));
+    set_str(src, "ip", audit_rec_str(rec, "client_ip"));
+    json_object_set_new(al, "source", src);
+    src = NULL;
+    set_str(host, "name", audit_rec_str(rec, "host"));
+    json_object_set_new(al, "host", host);
+    host = NULL;
+    set_str(d, "jkt", audit_rec_str(rec, "jkt"));
+    set_str(d, "jti", audit_rec_str(rec, "jti"));
+    set_str(d, "token_hash", audit_rec_str(rec, "token_hash"));
+    set_str(d, "policy_client", audit_rec_str(rec, "policy_client"));
+    json_object_set_new(d, "event_count", json_integer((json_int_t)g->count));
+    set_ts(d, "first_seen", g->first_seen);
+    set_ts(d, "last_seen", g->last_seen);
+    if (group_by)
+        json_object_set_new(d, "group_by", json_string(group_by));
+    if (vals_name) {
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < g->nvals; i++)
+            json_array_append_new(arr, json_string(g->vals[i]));
+        json_object_set_new(d, vals_name, arr ? arr : json_null());
+    }
+    json_object_set_new(al, "dpop", d);
+    d = NULL;
+    cb(al, arg);
+done:
+    json_decref(al);
+    json_decref(event);
+    json_decref(r);
+    json_decref(src);
+    json_decref(host);
+    json_decref(d);
+}
+
+/* Sliding-window burst on group g; returns 1 when it fires now. */
+static int burst(group_t *g, int64_t ts, int64_t window, unsigned threshold)
+{
+    if (g->wcap < threshold) {
+        int64_t *nw = calloc(threshold, sizeof(*nw));
+        if (!nw)
+            return 0;
+        for (size_t i = 0; i < g->wn; i++)
+            nw[i] = g->win[(g->whead + i) % g->wcap];
+        free(g->win);
+        g->win = nw;
+        g->wcap = threshold;
+        g->whead = 0;
+    }
+    /* out-of-order arrivals (several writers) are treated as "now" */
+    if (g->wn && ts < g->last_seen)
+        ts = g->last_seen;
+    while (g->wn && g->win[g->whead] < ts - window) {
+        g->whead = (g->whead + 1) % g->wcap;
+        g->wn--;
+    }
+    if (g->wn == g->wcap) { /* keep only the newest threshold stamps */
+        g->whead = (g->whead + 1) % g->wcap;
+        g->wn--;
+    }
+    g->win[(g->whead + g->wn) % g->wcap] = ts;
+    g->wn++;
+    g->count = g->wn;
+    g->first_seen = g->win[g->whead];
+    g->last_seen = ts;
+    if (g->wn >= threshold) {
+        if (!g->fired) {
+            g->fired = 1;
+            return 1;
+        }
+        return 0;
+    }
+    g->fired = 0; /* below threshold: re-armed */
+    return 0;
+}
+
+static void touch(group_t *g, int64_t ts)
+{
+    if (g->count == 0 || ts < g->first_seen)
+        g->first_seen = ts;
+    if (ts > g->last_seen || g->count == 0)
+        g->last_seen = ts;
+    g->count++;
+}
+
+int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_cb cb, void *arg)
+{
+    const char *reason = audit_rec_str(rec, "reason");
+    const char *jkt = audit_rec_str(rec, "jkt");
+    const char *jti = audit_rec_str(rec, "jti");
+    const char *th = audit_rec_str(rec, "token_hash");
+    const char *ip = audit_rec_str(rec, "client_ip");
+    const char *host = audit_rec_str(rec, "host");
+    int64_t ts = rec->ts_us;
+    char msg[256];
+    group_t *g;
+
+    if (ts > a->latest)
+        a->latest = ts;
+    if (++a->fed % SWEEP_EVERY == 0)
+        sweep(a);
+
+    /* dpop_replay */
+    if (jti) {
+        if (!(g = group_get(a, R_REPLAY, "jti", jkt ? jkt : "-", jti)))
+            return DPOP_ERR;
+        touch(g, ts);
+        size_t hosts = group_add_val(g, host ? host : "-");
+        int is_replay = reason && strcmp(reason, "replay") == 0;
+        if (!g->fired && (is_replay || hosts >= 2)) {
+            g->fired = 1;
+            snprintf(msg, sizeof(msg), "%s",
+                     is_replay ? "DPoP proof replayed: jti already used with this key"
+                               : "DPoP proof (same jkt and jti) presented on several hosts");
+            emit(R_REPLAY, g, rec, NULL, "hosts", msg, cb, arg);
+        }
+    }
+    /* dpop_token_theft */
+    if (th && jkt) {
+        if (!(g = group_get(a, R_THEFT, "token", th, NULL)))
+            return DPOP_ERR;
+        touch(g, ts);
+        if (group_add_val(g, jkt) >= 2 && !g->fired) {
+            g->fired = 1;
+            emit(R_THEFT, g, rec, NULL, "jkts",
+                 "one access token presented with two or more DPoP keys", cb, arg);
+        }
+    }
+    /* bursts */
+    int rule = -1;
+    unsigned threshold = 0;
+    if (reason && strcmp(reason, "bad_signature") == 0) {
+        rule = R_SIG;
+        threshold = a->cfg.signature_threshold;
+    }
+    else if (reason && (strcmp(reason, "bad_jwk") == 0 || strcmp(reason, "private_key_in_jwk") == 0 ||
+                        strcmp(reason, "jkt_mismatch") == 0 || strcmp(reason, "key_revoked") == 0)) {
+        rule = R_KEY;
+        threshold = a->cfg.key_threshold;
+    }
+    if (rule >= 0) {
+        const char *by[2][3] = {{"ip", ip, "source.ip"}, {"jkt", jkt, "dpop.jkt"}};
+        for (int i = 0; i < 2; i++) {
+            if (!by[i][1])
+                continue;
+            if (!(g = group_get(a, rule, by[i][0], by[i][1], NULL)))
+                return DPOP_ERR;
+            if (burst(g, ts, a->cfg.window_us, threshold)) {
+                snprintf(msg, sizeof(msg), "%u or more %s failures within %lld s (by %s)",
+                         threshold, rule == R_SIG ? "bad_signature" : "bad key",
+                         (long long)(a->cfg.window_us / 1000000), by[i][2]);
+                emit(rule, g, rec, by[i][2], NULL, msg, cb, arg);
+            }
+        }
+    }
+    return DPOP_OK;
+}

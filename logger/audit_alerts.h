@@ -1,0 +1,38 @@
+/*
+ * audit_alerts.h: SOC alert rules over a time-ordered event stream
+ * (dpop-audit alerts, and the alert section of reports).  Output is one
+ * ECS-style JSON object per alert (DESIGN.md "Audit store").  Stateful,
+ * streaming: the same events fed in the same order give the same alerts,
+ * whether they come from one run or from --follow polls, and an alert is
+ * emitted once, when its rule first fires.  Never reads or writes a store.
+ */
+#ifndef AUDIT_ALERTS_H
+#define AUDIT_ALERTS_H
+
+#include "audit_query.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+typedef struct {
+    int64_t window_us;           /* burst sliding window (default 60 s) */
+    unsigned signature_threshold; /* dpop_signature_burst N (default 10) */
+    unsigned key_threshold;       /* dpop_key_burst N (default 5) */
+    int64_t horizon_us;           /* replay/theft correlation memory (default 24 h) */
+} audit_alert_cfg_t;
+
+void audit_alert_cfg_default(audit_alert_cfg_t *cfg);
+
+typedef struct audit_alerts audit_alerts_t;
+
+/* NULL on ENOMEM.  Caller frees with audit_alerts_free. */
+audit_alerts_t *audit_alerts_new(const audit_alert_cfg_t *cfg);
+void audit_alerts_free(audit_alerts_t *a);
+
+/* Called once per alert; alert is borrowed (valid during the call). */
+typedef void (*audit_alert_cb)(json_t *alert, void *arg);
+
+/* Feed one event (in time order).  DPOP_OK, or DPOP_ERR on ENOMEM. */
+int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_cb cb, void *arg);
+
+#endif /* AUDIT_ALERTS_H */
