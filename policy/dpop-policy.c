@@ -97,7 +97,7 @@ static int cmd_check(int argc, char **argv)
     if (!(p = load_or_report(argv[0])))
         return 1;
     for (i = 0; i < p->nclients; i++) {
-        const policy_client_t *c = &p->clients[i];
+        const policy_client_t *c = p->clients[i];
         int st = status_of(c, now);
         revoked += st == ST_REVOKED;
         expired += st == ST_EXPIRED;
@@ -113,7 +113,7 @@ static int cmd_check(int argc, char **argv)
     printf("routes: %zu\n", p->nroutes);
     printf("keys expiring within 30 days: %zu\n", expiring);
     for (i = 0; i < p->nclients; i++) {
-        const policy_client_t *c = &p->clients[i];
+        const policy_client_t *c = p->clients[i];
         if (!c->revoked && c->has_na && c->not_after > now &&
             c->not_after - now <= EXPIRY_WARN_SECONDS) {
             policy_time_format(c->not_after, when, sizeof when);
@@ -122,12 +122,12 @@ static int cmd_check(int argc, char **argv)
     }
     printf("revoked keys: %zu\n", revoked);
     for (i = 0; i < p->nclients; i++)
-        if (p->clients[i].revoked)
-            printf("  %s %s\n", p->clients[i].name, p->clients[i].jkt);
+        if (p->clients[i]->revoked)
+            printf("  %s %s\n", p->clients[i]->name, p->clients[i]->jkt);
     if (expired) {
         printf("expired keys: %zu\n", expired);
         for (i = 0; i < p->nclients; i++) {
-            const policy_client_t *c = &p->clients[i];
+            const policy_client_t *c = p->clients[i];
             if (status_of(c, now) == ST_EXPIRED) {
                 policy_time_format(c->not_after, when, sizeof when);
                 printf("  %s %s not_after %s\n", c->name, c->jkt, when);
@@ -267,7 +267,7 @@ static int cmd_thumbprints(int argc, char **argv)
     if (strcmp(format, "json") == 0) {
         json_t *arr = json_array();
         for (i = 0; arr && i < p->nclients; i++) {
-            const policy_client_t *c = &p->clients[i];
+            const policy_client_t *c = p->clients[i];
             json_t *o = json_object();
             if (!o)
                 break;
@@ -284,12 +284,12 @@ static int cmd_thumbprints(int argc, char **argv)
         return a;
     }
     for (i = 0; i < p->nclients; i++)
-        if (strlen(p->clients[i].name) > w)
-            w = strlen(p->clients[i].name);
+        if (strlen(p->clients[i]->name) > w)
+            w = strlen(p->clients[i]->name);
     printf("%-*s  %-43s  %-20s  %-20s  %s\n", (int)w, "NAME", "JKT", "NOT_BEFORE", "NOT_AFTER",
            "STATUS");
     for (i = 0; i < p->nclients; i++) {
-        const policy_client_t *c = &p->clients[i];
+        const policy_client_t *c = p->clients[i];
         char nb[32] = "-", na[32] = "-";
         if (c->has_nb)
             policy_time_format(c->not_before, nb, sizeof nb);

@@ -42,19 +42,18 @@ uint64_t policy_hash_key(const char *s, size_t len)
     return h ? h : 1; /* 0 marks an empty slot */
 }
 
-long policy_index_insert(policy_t *p, uint32_t client)
+const policy_client_t *policy_index_insert(policy_t *p, const policy_client_t *c)
 {
-    const policy_client_t *c = &p->clients[client];
     uint64_t h = policy_hash_key(c->jkt, 43), i;
     for (i = h & p->mask;; i = (i + 1) & p->mask) {
         policy_slot_t *s = &p->slots[i];
         if (s->tag == 0) {
             s->tag = h;
-            s->client = client;
-            return -1;
+            s->client = c;
+            return NULL;
         }
-        if (s->tag == h && memcmp(p->clients[s->client].jkt, c->jkt, 43) == 0)
-            return (long)s->client;
+        if (s->tag == h && memcmp(s->client->jkt, c->jkt, 43) == 0)
+            return s->client;
     }
 }
 
@@ -68,7 +67,7 @@ const policy_client_t *policy_index_find(const policy_t *p, const char *jkt, siz
         const policy_slot_t *s = &p->slots[i];
         if (s->tag == 0)
             return NULL;
-        if (s->tag == h && memcmp(p->clients[s->client].jkt, jkt, 43) == 0)
-            return &p->clients[s->client];
+        if (s->tag == h && memcmp(s->client->jkt, jkt, 43) == 0)
+            return s->client;
     }
 }

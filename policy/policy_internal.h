@@ -174,13 +174,15 @@ typedef struct {
 } policy_client_t;
 
 typedef struct {
-    uint64_t tag;    /* full hash; 0 = empty slot */
-    uint32_t client; /* index into clients */
+    uint64_t tag;                 /* full hash; 0 = empty slot */
+    const policy_client_t *client;
 } policy_slot_t;
 
 struct policy {
     policy_arena_t arena;
-    policy_client_t *clients;
+    /* each client record sits in the arena right before its allow list and
+     * inline routes, so a decision reads one contiguous run of memory */
+    policy_client_t **clients;
     size_t nclients;
     policy_routeset_t *sets; /* named route sets */
     size_t nsets;
@@ -192,9 +194,9 @@ struct policy {
 
 /* 64-bit hash of a jkt-sized key (never 0). */
 uint64_t policy_hash_key(const char *s, size_t len);
-/* Index a client by jkt; returns the index of an existing client with the
- * same jkt, or -1 when inserted. */
-long policy_index_insert(policy_t *p, uint32_t client);
+/* Index a client by jkt; returns the existing client with the same jkt,
+ * or NULL when inserted. */
+const policy_client_t *policy_index_insert(policy_t *p, const policy_client_t *c);
 const policy_client_t *policy_index_find(const policy_t *p, const char *jkt, size_t len);
 
 #endif /* POLICY_INTERNAL_H */

@@ -225,6 +225,7 @@ static int compile_methods(loader_t *L, const pnode_t *list, policy_route_t *r)
 {
     const pnode_t *m = NULL;
     char why[256];
+    const char *ext[POLICY_MAX_METHODS];
     size_t textlen = 0, k = 0;
     int ok = 1;
     char *text = NULL;
@@ -235,9 +236,6 @@ static int compile_methods(loader_t *L, const pnode_t *list, policy_route_t *r)
         return lerr(L, list, "methods is empty: list at least one method, or '*' for any"), 0;
     if (list->count > POLICY_MAX_METHODS)
         return lerr(L, list, "a route lists at most %u methods", POLICY_MAX_METHODS), 0;
-    r->ext = policy_arena_alloc(&L->p->arena, list->count * sizeof(char *));
-    if (!r->ext)
-        return oom(L), 0;
     for (m = list->first; m; m = m->next) {
         uint32_t bit;
         if (!want(L, m, PNODE_SCALAR, "each method")) {
@@ -260,14 +258,14 @@ static int compile_methods(loader_t *L, const pnode_t *list, policy_route_t *r)
         }
         else {
             for (k = 0; k < r->next; k++)
-                if (strcmp(r->ext[k], m->str) == 0)
+                if (strcmp(ext[k], m->str) == 0)
                     break;
             if (k < r->next) {
                 lerr(L, m, "method '%s' is listed twice", m->str);
                 ok = 0;
                 continue;
             }
-            r->ext[r->next++] = m->str; /* re-pointed into the policy arena below */
+            ext[r->next++] = m->str; /* copied into the policy arena below */
         }
     }
     if (ok && (r->mask & POLICY_M_ANY) && list->count > 1) {
@@ -285,12 +283,16 @@ static int compile_methods(loader_t *L, const pnode_t *list, policy_route_t *r)
         strcat(text, m->str);
     }
     r->methods_text = text;
-    for (k = 0; k < r->next; k++) {
-        /* the tree is freed after loading: keep our own copy */
-        const char *c = policy_arena_strndup(&L->p->arena, r->ext[k], strlen(r->ext[k]));
-        if (!c)
+    r->ext = NULL;
+    if (r->next) {
+        /* the tree is freed after loading: keep our own copies */
+        const char **own = policy_arena_alloc(&L->p->arena, r->next * sizeof *own);
+        if (!own)
             return oom(L), 0;
-        r->ext[k] = c;
+        for (k = 0; k < r->next; k++)
+            if (!(own[k] = policy_arena_strndup(&L->p->arena, ext[k], strlen(ext[k]))))
+                return oom(L), 0;
+        r->ext = own;
     }
     return 1;
 }
@@ -560,11 +562,16 @@ static void load_client(loader_t *L, const pnode_t *n)
                    {"not_before", NULL, NULL}, {"not_after", NULL, NULL},
                    {"revoked", NULL, NULL},  {"allow", NULL, NULL}};
     policy_t *p = L->p;
-    policy_client_t *c = &p->clients[p->nclients];
+    policy_client_t *c = NULL;
     int ok = 1, nb_ok = 0, na_ok = 0;
 
     if (!want(L, n, PNODE_MAP, "each client"))
         return;
+    if (!(c = policy_arena_alloc(&p->arena, sizeof *c))) {
+        oom(L);
+        return;
+    }
+    p->clients[p->nclients] = c;
     map_fields(L, n, f, 6, "a client");
     c->line = n->line;
     if (!f[0].val) {
@@ -578,7 +585,7 @@ static void load_client(loader_t *L, const pnode_t *n)
         const name_slot_t *dup = names_put(&L->clients, f[0].val, (uint32_t)p->nclients);
         if (dup) {
             lerr(L, f[0].val, "client name '%s' is already used by the client at line %d",
-                 f[0].val->str, p->clients[dup->val].line);
+                 f[0].val->str, p->clients[dup->val]->line);
             ok = 0;
         }
         if (!(c->name = policy_arena_strndup(&p->arena, f[0].val->str, f[0].val->len))) {
@@ -594,12 +601,10 @@ static void load_client(loader_t *L, const pnode_t *n)
         int jok = 1;
         load_jkt(L, f[1].val, &jok);
         if (jok) {
-            long other;
+            const policy_client_t *o = NULL;
             memcpy(c->jkt, f[1].val->str, 43);
             c->jkt[43] = '\0';
-            other = policy_index_insert(p, (uint32_t)p->nclients);
-            if (other >= 0) {
-                const policy_client_t *o = &p->clients[other];
+            if ((o = policy_index_insert(p, c)) != NULL) {
                 lerr(L, f[1].val, "jkt is already used by client '%s' (line %d); a key "
                                   "belongs to exactly one client",
                      o->name ? o->name : "?", o->line);
