@@ -1,0 +1,99 @@
+/*
+ * dpop_config.h: mod_dpop's configuration records (Apache glue only).
+ *
+ * Server-scoped settings (replay cache, policy file, audit store, nonce
+ * secret) live in dpop_srv_conf_t; everything else is per-directory in
+ * dpop_dir_conf_t, where every field starts DPOP_UNSET (or NULL) and the
+ * merge takes the inner value when set, so <Location> nesting behaves as
+ * administrators expect.  Defaults are applied by the accessors below, at
+ * read time, never stored by the merge.
+ *
+ * Must never: keep a copy of a token or proof, or print the nonce secret.
+ */
+#ifndef DPOP_CONFIG_H
+#define DPOP_CONFIG_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "apr_tables.h"
+
+#include "dpop_alg.h"
+#include "dpop_jwks.h"
+
+#define DPOP_UNSET (-1)
+
+/* Documented defaults (docs/module.md). */
+#define DPOP_DEFAULT_PROOF_LIFETIME 300  /* s, RFC 9449 §11.1 suggests "a few minutes" */
+#define DPOP_DEFAULT_CLOCK_SKEW 5        /* s */
+#define DPOP_DEFAULT_MAX_PROOF 8192      /* bytes */
+#define DPOP_DEFAULT_NONCE_LIFETIME 300  /* s */
+#define DPOP_DEFAULT_AUDIT_MAPSIZE ((apr_int64_t)1 << 30) /* 1 GiB */
+#define DPOP_MAX_LIFETIME 86400
+#define DPOP_MAX_SKEW 3600
+
+typedef enum { DPOP_MODE_ENFORCE = 0, DPOP_MODE_REPORT_ONLY = 1 } dpop_mode_t;
+
+struct dpop_replay;    /* dpop_replay.h */
+struct dpop_policy_glue; /* dpop_authz.c */
+struct dpop_audit_glue;  /* dpop_audit_glue.c */
+
+typedef struct {
+    /* DPoPReplayCache: the spec as written and the parsed cache (shared by
+     * every vhost that inherits it). */
+    const char *replay_spec;
+    struct dpop_replay *replay;
+    /* DPoPPolicyFile: absolute path; validated at config time. */
+    const char *policy_file;
+    struct dpop_policy_glue *policy;
+    /* DPoPAuditLog / DPoPAuditMapSize */
+    const char *audit_dir;
+    apr_int64_t audit_mapsize;   /* DPOP_UNSET -> default */
+    struct dpop_audit_glue *audit;
+    /* DPoPNonceSecret: loaded when the directive is read (so the file can be
+     * readable by root only); wiped when the config pool goes away. */
+    const char *nonce_secret_file;
+    const unsigned char *nonce_secret;
+    apr_size_t nonce_secret_len;
+} dpop_srv_conf_t;
+
+typedef struct {
+    const char *jwks_file;
+    const dpop_jwks_t *jwks;      /* DPoPTokenJWKS, loaded at config time */
+    const char *issuer;           /* DPoPTokenIssuer */
+    const char *audience;         /* DPoPTokenAudience */
+    dpop_alg_mask_t algs;         /* DPoPAlgorithms; 0 = unset */
+    int proof_lifetime;           /* DPoPProofLifetime */
+    int clock_skew;               /* DPoPClockSkew */
+    int max_proof_size;           /* DPoPMaxProofSize */
+    const char *external_url;     /* DPoPExternalURL, normalized, no trailing '/' */
+    int nonce;                    /* DPoPNonce On|Off */
+    int nonce_lifetime;           /* DPoPNonceLifetime */
+    int mode;                     /* DPoPMode */
+    int allow_bearer;             /* DPoPAllowBearer */
+} dpop_dir_conf_t;
+
+extern const command_rec dpop_cmds[];
+
+void *dpop_create_dir_conf(apr_pool_t *p, char *dir);
+void *dpop_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
+void *dpop_create_srv_conf(apr_pool_t *p, server_rec *s);
+void *dpop_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
+
+/* check_config: cross-directive checks (DPoPNonce On needs a secret...). */
+int dpop_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
+
+dpop_srv_conf_t *dpop_srv_conf(const server_rec *s);
+dpop_dir_conf_t *dpop_dir_conf(const request_rec *r);
+
+/* Accessors applying the defaults. */
+int dpop_conf_lifetime(const dpop_dir_conf_t *c);
+int dpop_conf_skew(const dpop_dir_conf_t *c);
+int dpop_conf_max_proof(const dpop_dir_conf_t *c);
+int dpop_conf_nonce_on(const dpop_dir_conf_t *c);
+int dpop_conf_nonce_lifetime(const dpop_dir_conf_t *c);
+int dpop_conf_report_only(const dpop_dir_conf_t *c);
+int dpop_conf_allow_bearer(const dpop_dir_conf_t *c);
+dpop_alg_mask_t dpop_conf_algs(const dpop_dir_conf_t *c);
+apr_size_t dpop_conf_audit_mapsize(const dpop_srv_conf_t *s);
+
+#endif /* DPOP_CONFIG_H */

@@ -1,0 +1,72 @@
+/*
+ * mod_dpop.h: declarations shared by the Apache glue files of mod_dpop
+ * (mod_dpop.c, dpop_config.c, dpop_authn.c, dpop_authz.c, dpop_replay.c,
+ * dpop_respond.c, dpop_audit_glue.c).  Only glue includes httpd headers; the
+ * portable core (dpop_proof.h, dpop_token.h, ...) never includes this file.
+ *
+ * Must never: carry a token or a proof in a request record: the record holds
+ * only what the audit store and the error log may see (jkt, jti, claims,
+ * token hash).
+ */
+#ifndef MOD_DPOP_H
+#define MOD_DPOP_H
+
+#include "httpd.h"
+#include "http_config.h"
+
+#include "dpop_config.h"
+#include "dpop_result.h"
+
+extern module AP_MODULE_DECLARE_DATA dpop_module;
+
+#define DPOP_AUTH_TYPE "DPoP"
+
+/* What check_authn learned about a request, for the authz provider, the
+ * error filter and the audit glue.  Lives in r->pool, attached to the
+ * initial request's request_config. */
+typedef struct {
+    int authenticated;           /* check_authn returned OK */
+    int bearer;                  /* accepted as an unbound Bearer token */
+    const char *user;            /* r->user as set by us */
+    const char *jkt;
+    const char *jti;
+    const char *htm;
+    const char *htu;
+    const char *alg;
+    apr_int64_t iat;
+    int has_iat;
+    const char *token_hash;      /* ath of the presented token; never the token */
+    const char *token_sub;
+    const char *token_client_id;
+    const char *policy_client;
+    /* Set by the authz provider when it denied (enforce mode). */
+    dpop_reason_t policy_denial;
+    const char *policy_detail;
+    int policy_audited;          /* the error filter recorded the denial */
+} dpop_req_t;
+
+/* The record of the initial request (walking r->prev / r->main); created on
+ * first use when create is non-zero. */
+dpop_req_t *dpop_req_get(request_rec *r, int create);
+
+/* dpop_authn.c */
+int dpop_check_authn(request_rec *r);
+void dpop_authn_child_init(apr_pool_t *p, server_rec *s);
+
+/* dpop_authz.c */
+void dpop_authz_register(apr_pool_t *p);
+void dpop_authz_child_init(apr_pool_t *p, server_rec *s);
+void dpop_insert_error_filter(request_rec *r);
+/* Validate a policy file at config time: NULL or "file:line:col: msg; ...". */
+const char *dpop_policy_validate(apr_pool_t *p, const char *path);
+
+/* dpop_audit_glue.c */
+int dpop_audit_post_config(apr_pool_t *pconf, server_rec *s);
+void dpop_audit_child_init(apr_pool_t *p, server_rec *s);
+/* Record one rejection (or a would-be rejection when report_only). */
+void dpop_audit_failure(request_rec *r, const dpop_req_t *rq, const dpop_failure_t *f,
+                        int report_only);
+/* Config-time check of DPoPAuditLog: NULL when usable. */
+const char *dpop_audit_validate(apr_pool_t *p, const char *dir);
+
+#endif /* MOD_DPOP_H */
