@@ -226,8 +226,10 @@ audit_enc_t *audit_event_encode(const audit_event_t *ev)
             sb_json_string(&b, tsb, n);
         }
         else if (f->kind == F_INT) {
-            snprintf(num, sizeof(num), "%" PRId64, *(const int64_t *)((const char *)ev + f->off));
-            sb_str(&b, num);
+            /* pid: 0 is never a real process here, it means "unknown" */
+            int64_t v = *(const int64_t *)((const char *)ev + f->off);
+            snprintf(num, sizeof(num), "%" PRId64, v);
+            sb_str(&b, v > 0 ? num : "null");
         }
         else if (f->kind == F_IAT) {
             if (ev->has_iat) {

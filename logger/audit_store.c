@@ -212,7 +212,10 @@ int audit_open(const char *dir, size_t mapsize, int flags, audit_store_t **out, 
         audit_set_err(s, err, errsz, "configure environment", rc);
         goto fail;
     }
-    unsigned envflags = s->rdonly ? MDB_RDONLY : MDB_NOMETASYNC;
+    /* MDB_NOTLS: read transactions are not tied to a thread slot, so the CLI
+     * may hold several (one per store, plus audit_info) and the glue's
+     * threads never collide on reader slots */
+    unsigned envflags = MDB_NOTLS | (s->rdonly ? MDB_RDONLY : MDB_NOMETASYNC);
     rc = mdb_env_open(s->env, dir, envflags, 0660);
     if (rc && s->rdonly && (rc == EACCES || rc == EROFS)) {
         /* a copied store on read-only media: no lock file possible.  Only
@@ -221,7 +224,7 @@ int audit_open(const char *dir, size_t mapsize, int flags, audit_store_t **out, 
         s->env = NULL;
         if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 16)))
             goto envfail;
-        rc = mdb_env_open(s->env, dir, MDB_RDONLY | MDB_NOLOCK, 0660);
+        rc = mdb_env_open(s->env, dir, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0660);
     }
     if (rc) {
     envfail:

@@ -1,0 +1,159 @@
+/*
+ * audit-fill.c: test and benchmark helper (not installed).  Reads events as
+ * JSON lines (DESIGN.md field names; "ts" RFC 3339, absent -> now) from
+ * stdin and appends them to one store, either directly in transactions of
+ * --batch events or through the asynchronous writer the module uses
+ * (--writer).  Prints "appended N" on stdout; exit 1 on any failure.
+ * It writes only what it reads; never invents tokens or keys.
+ */
+#include "audit_time.h"
+#include "dpop_audit.h"
+#include "dpop_result.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_BATCH 100000
+
+static const char *s(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static int to_event(json_t *o, audit_event_t *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    const char *ts = s(o, "ts");
+    if (ts && audit_time_parse_rfc3339(ts, &ev->ts_us) != DPOP_OK)
+        return DPOP_ERR;
+    ev->host = s(o, "host");
+    ev->vhost = s(o, "vhost");
+    ev->pid = json_integer_value(json_object_get(o, "pid"));
+    ev->request_id = s(o, "request_id");
+    ev->client_ip = s(o, "client_ip");
+    ev->method = s(o, "method");
+    ev->path = s(o, "path");
+    ev->error = s(o, "error");
+    ev->reason = s(o, "reason");
+    ev->detail = s(o, "detail");
+    ev->jkt = s(o, "jkt");
+    ev->jti = s(o, "jti");
+    if (json_is_integer(json_object_get(o, "iat"))) {
+        ev->iat = json_integer_value(json_object_get(o, "iat"));
+        ev->has_iat = 1;
+    }
+    ev->htm = s(o, "htm");
+    ev->htu = s(o, "htu");
+    ev->alg = s(o, "alg");
+    ev->token_hash = s(o, "token_hash");
+    ev->token_sub = s(o, "token_sub");
+    ev->token_client_id = s(o, "token_client_id");
+    ev->policy_client = s(o, "policy_client");
+    ev->user_agent = s(o, "user_agent");
+    ev->mode = s(o, "mode");
+    return DPOP_OK;
+}
+
+int main(int argc, char **argv)
+{
+    const char *store = NULL;
+    size_t mapsize = 0, batch = 1000;
+    int use_writer = 0, ret = 1;
+    char err[512], *line = NULL;
+    size_t cap = 0, lineno = 0, appended = 0, nb = 0;
+    ssize_t len;
+    audit_store_t *st = NULL;
+    audit_writer_t *w = NULL;
+    json_t **objs = NULL;
+    audit_event_t *evs = NULL;
+    const audit_event_t **ptrs = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
+            store = argv[++i];
+        else if (strcmp(argv[i], "--map-size") == 0 && i + 1 < argc)
+            mapsize = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+            batch = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--writer") == 0)
+            use_writer = 1;
+        else {
+            fprintf(stderr, "usage: audit-fill --store DIR [--map-size BYTES] [--batch N] "
+                            "[--writer] < events.jsonl\n");
+            return 2;
+        }
+    }
+    if (!store || batch == 0 || batch > MAX_BATCH) {
+        fprintf(stderr, "audit-fill: --store DIR required; --batch 1..%d\n", MAX_BATCH);
+        return 2;
+    }
+    if (use_writer ? audit_writer_start(store, mapsize, 0, &w, err, sizeof(err))
+                   : audit_open(store, mapsize, AUDIT_OPEN_RDWR, &st, err, sizeof(err))) {
+        fprintf(stderr, "audit-fill: %s\n", err);
+        return 1;
+    }
+    objs = calloc(batch, sizeof(*objs));
+    evs = calloc(batch, sizeof(*evs));
+    ptrs = calloc(batch, sizeof(*ptrs));
+    if (!objs || !evs || !ptrs)
+        goto done;
+    for (;;) {
+        len = getline(&line, &cap, stdin);
+        if (len > 0) {
+            lineno++;
+            json_error_t je;
+            json_t *o = json_loadb(line, (size_t)len, 0, &je);
+            if (!o && strspn(line, " \t\r\n") == (size_t)len)
+                continue;
+            if (!o || !json_is_object(o) || to_event(o, &evs[nb]) != DPOP_OK) {
+                fprintf(stderr, "audit-fill: line %zu: not an event object\n", lineno);
+                json_decref(o);
+                goto done;
+            }
+            objs[nb] = o;
+            ptrs[nb] = &evs[nb];
+            nb++;
+        }
+        if (nb && (nb == batch || len < 0)) {
+            int rc = DPOP_OK;
+            if (w) {
+                for (size_t i = 0; i < nb; i++)
+                    if (audit_writer_submit(w, ptrs[i]) != DPOP_OK)
+                        rc = DPOP_ERR;
+            }
+            else {
+                rc = audit_append_batch(st, ptrs, nb, err, sizeof(err));
+            }
+            for (size_t i = 0; i < nb; i++)
+                json_decref(objs[i]);
+            if (rc != DPOP_OK) {
+                fprintf(stderr, "audit-fill: %s\n", w ? "writer queue full" : err);
+                nb = 0;
+                goto done;
+            }
+            appended += nb;
+            nb = 0;
+        }
+        if (len < 0)
+            break;
+    }
+    ret = 0;
+done:
+    for (size_t i = 0; i < nb; i++)
+        json_decref(objs[i]);
+    if (w) {
+        audit_writer_stop(w);
+        /* stop has flushed: count what the writer could not commit */
+        w = NULL;
+    }
+    audit_close(st);
+    if (ret == 0)
+        printf("appended %zu\n", appended);
+    free(line);
+    free(objs);
+    free(evs);
+    free(ptrs);
+    return ret;
+}

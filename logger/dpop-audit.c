@@ -1,0 +1,639 @@
+/*
+ * dpop-audit.c: the operators' CLI over the audit store (DESIGN.md "Audit
+ * store"): list, report, alerts, verify, prune; --store repeatable (stores
+ * of several servers read as one).  Output to stdout; diagnostics to
+ * stderr; exit 0 ok, 1 verify found tampering (or prune failed), 2 usage or
+ * I/O error.  Read-only except prune.  Table output replaces control
+ * characters so a hostile user agent cannot drive the analyst's terminal.
+ */
+#include "audit_alerts.h"
+#include "audit_query.h"
+#include "audit_report.h"
+#include "audit_time.h"
+#include "dpop_audit.h"
+#include "dpop_result.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_STORE "/var/lib/mod_dpop/audit"
+#define MAX_STORES 64
+#define FOLLOW_BATCH 10000
+
+static const char *const fields[] = {
+    "ts",  "host", "vhost", "pid", "request_id", "client_ip", "method", "path",
+    "error", "reason", "detail", "jkt", "jti", "iat", "htm", "htu", "alg", "token_hash",
+    "token_sub", "token_client_id", "policy_client", "user_agent", "mode"};
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: dpop-audit [--store DIR]... COMMAND [options]\n"
+          "  list    [--since T] [--until T] [--jkt J] [--jti J] [--token-hash H] [--ip IP]\n"
+          "          [--reason R] [--format table|json|csv]\n"
+          "  report  [--since T] [--until T] --format html|json|md\n"
+          "  alerts  [--since T] [--follow] [--interval S] [--window S]\n"
+          "          [--signature-threshold N] [--key-threshold N]\n"
+          "  verify\n"
+          "  prune   --before T\n"
+          "T: RFC 3339 (2026-01-02T03:04:05Z) or relative (15m, 24h, 30d).\n"
+          "--store DIR may be repeated; default $DPOP_AUDIT_STORE, else " DEFAULT_STORE ".\n",
+          f);
+}
+
+enum {
+    O_STORE = 256, O_SINCE, O_UNTIL, O_JKT, O_JTI, O_TOKEN_HASH, O_IP, O_REASON, O_FORMAT,
+    O_FOLLOW, O_BEFORE, O_INTERVAL, O_WINDOW, O_SIGTH, O_KEYTH, O_HELP
+};
+
+typedef struct {
+    const char *cmd;
+    const char *stores[MAX_STORES];
+    size_t nstores;
+    audit_filter_t f;
+    const char *format;
+    int follow;
+    int has_before;
+    int64_t before;
+    double interval;
+    audit_alert_cfg_t cfg;
+    unsigned seen; /* bit per option given, for per-command validation */
+} opts_t;
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || v > max || s[0] == '-')
+        return DPOP_ERR;
+    *out = v;
+    return DPOP_OK;
+}
+
+static int parse_time(const char *opt, const char *s, int64_t now, int64_t *out)
+{
+    if (audit_time_parse_arg(s, now, out) != DPOP_OK) {
+        fprintf(stderr, "dpop-audit: %s: not an RFC 3339 time or relative age (15m, 24h, 30d)\n",
+                opt);
+        return DPOP_ERR;
+    }
+    return DPOP_OK;
+}
+
+/* 0 ok, 2 usage error */
+static int parse_args(int argc, char **argv, opts_t *o)
+{
+    static const struct option lo[] = {
+        {"store", required_argument, NULL, O_STORE},
+        {"since", required_argument, NULL, O_SINCE},
+        {"until", required_argument, NULL, O_UNTIL},
+        {"jkt", required_argument, NULL, O_JKT},
+        {"jti", required_argument, NULL, O_JTI},
+        {"token-hash", required_argument, NULL, O_TOKEN_HASH},
+        {"ip", required_argument, NULL, O_IP},
+        {"reason", required_argument, NULL, O_REASON},
+        {"format", required_argument, NULL, O_FORMAT},
+        {"follow", no_argument, NULL, O_FOLLOW},
+        {"before", required_argument, NULL, O_BEFORE},
+        {"interval", required_argument, NULL, O_INTERVAL},
+        {"window", required_argument, NULL, O_WINDOW},
+        {"signature-threshold", required_argument, NULL, O_SIGTH},
+        {"key-threshold", required_argument, NULL, O_KEYTH},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0}};
+    int64_t now = audit_now_us();
+    unsigned long v;
+    int c;
+    audit_alert_cfg_default(&o->cfg);
+    o->interval = 1.0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1 || optind < argc) {
+        if (c == -1) {
+            /* a non-option word: the command (options may follow it) */
+            if (o->cmd) {
+                fprintf(stderr, "dpop-audit: unexpected argument '%s'\n", argv[optind]);
+                return 2;
+            }
+            o->cmd = argv[optind++];
+            continue;
+        }
+        if (c >= O_STORE && c <= O_HELP)
+            o->seen |= 1u << (c - O_STORE);
+        switch (c) {
+        case O_STORE:
+            if (o->nstores == MAX_STORES) {
+                fprintf(stderr, "dpop-audit: at most %d --store\n", MAX_STORES);
+                return 2;
+            }
+            o->stores[o->nstores++] = optarg;
+            break;
+        case O_SINCE:
+            if (parse_time("--since", optarg, now, &o->f.since_us))
+                return 2;
+            o->f.has_since = 1;
+            break;
+        case O_UNTIL:
+            if (parse_time("--until", optarg, now, &o->f.until_us))
+                return 2;
+            o->f.has_until = 1;
+            break;
+        case O_BEFORE:
+            if (parse_time("--before", optarg, now, &o->before))
+                return 2;
+            o->has_before = 1;
+            break;
+        case O_JKT: o->f.jkt = optarg; break;
+        case O_JTI: o->f.jti = optarg; break;
+        case O_TOKEN_HASH: o->f.token_hash = optarg; break;
+        case O_IP: o->f.ip = optarg; break;
+        case O_REASON: o->f.reason = optarg; break;
+        case O_FORMAT: o->format = optarg; break;
+        case O_FOLLOW: o->follow = 1; break;
+        case O_INTERVAL:
+            if (parse_uint(optarg, 3600, &v) || v == 0) {
+                fprintf(stderr, "dpop-audit: --interval: whole seconds, 1..3600\n");
+                return 2;
+            }
+            o->interval = (double)v;
+            break;
+        case O_WINDOW:
+            if (parse_uint(optarg, 86400 * 30, &v) || v == 0) {
+                fprintf(stderr, "dpop-audit: --window: seconds, 1..2592000\n");
+                return 2;
+            }
+            o->cfg.window_us = (int64_t)v * 1000000;
+            break;
+        case O_SIGTH:
+        case O_KEYTH:
+            if (parse_uint(optarg, 1000000, &v) || v == 0) {
+                fprintf(stderr, "dpop-audit: threshold: a number 1..1000000\n");
+                return 2;
+            }
+            if (c == O_SIGTH)
+                o->cfg.signature_threshold = (unsigned)v;
+            else
+                o->cfg.key_threshold = (unsigned)v;
+            break;
+        case O_HELP:
+            usage(stdout);
+            exit(0);
+        default:
+            fprintf(stderr, "dpop-audit: unknown option or missing value: %s\n",
+                    argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!o->cmd) {
+        usage(stderr);
+        return 2;
+    }
+    /* per-command allowed options */
+    static const struct {
+        const char *cmd;
+        unsigned allowed;
+    } cmds[] = {
+#define B(x) (1u << ((x)-O_STORE))
+        {"list", B(O_STORE) | B(O_SINCE) | B(O_UNTIL) | B(O_JKT) | B(O_JTI) | B(O_TOKEN_HASH) |
+                     B(O_IP) | B(O_REASON) | B(O_FORMAT)},
+        {"report", B(O_STORE) | B(O_SINCE) | B(O_UNTIL) | B(O_FORMAT) | B(O_WINDOW) | B(O_SIGTH) |
+                       B(O_KEYTH)},
+        {"alerts", B(O_STORE) | B(O_SINCE) | B(O_FOLLOW) | B(O_INTERVAL) | B(O_WINDOW) |
+                       B(O_SIGTH) | B(O_KEYTH)},
+        {"verify", B(O_STORE)},
+        {"prune", B(O_STORE) | B(O_BEFORE)},
+#undef B
+    };
+    size_t i;
+    for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (strcmp(cmds[i].cmd, o->cmd) == 0)
+            break;
+    if (i == sizeof(cmds) / sizeof(cmds[0])) {
+        fprintf(stderr, "dpop-audit: unknown command '%s'\n", o->cmd);
+        usage(stderr);
+        return 2;
+    }
+    if (o->seen & ~cmds[i].allowed) {
+        fprintf(stderr, "dpop-audit %s: option not valid for this command\n", o->cmd);
+        usage(stderr);
+        return 2;
+    }
+    if (o->nstores == 0) {
+        const char *env = getenv("DPOP_AUDIT_STORE");
+        o->stores[o->nstores++] = env && *env ? env : DEFAULT_STORE;
+    }
+    return 0;
+}
+
+/* Open the stores, skipping a directory given twice (one MDB_env per file
+ * per process, LMDB's rule). */
+static int open_stores(opts_t *o, int flags, audit_store_t **st, size_t *n)
+{
+    char paths[MAX_STORES][PATH_MAX];
+    char err[512];
+    *n = 0;
+    for (size_t i = 0; i < o->nstores; i++) {
+        if (!realpath(o->stores[i], paths[*n])) {
+            fprintf(stderr, "dpop-audit: audit store %s: %s\n", o->stores[i], strerror(errno));
+            goto fail;
+        }
+        int dup = 0;
+        for (size_t j = 0; j < *n; j++)
+            dup |= strcmp(paths[j], paths[*n]) == 0;
+        if (dup)
+            continue;
+        if (audit_open(o->stores[i], 0, flags, &st[*n], err, sizeof(err)) != DPOP_OK) {
+            fprintf(stderr, "dpop-audit: %s\n", err);
+            goto fail;
+        }
+        (*n)++;
+    }
+    return DPOP_OK;
+fail:
+    for (size_t j = 0; j < *n; j++)
+        audit_close(st[j]);
+    *n = 0;
+    return DPOP_ERR;
+}
+
+/* ------------------------------------------------------------------ list */
+
+static void csv_field(const char *s)
+{
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        fputs(s, stdout);
+        return;
+    }
+    /* RFC 4180 §2 (6)(7): enclose in quotes, double inner quotes */
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+static void print_csv(const audit_record_t *r)
+{
+    for (size_t i = 0; i < NFIELDS; i++) {
+        json_t *v = json_object_get(r->ev, fields[i]);
+        if (i)
+            putchar(',');
+        if (json_is_string(v))
+            csv_field(json_string_value(v));
+        else if (json_is_integer(v))
+            printf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    }
+    fputs("\r\n", stdout); /* RFC 4180 §2 (1): CRLF */
+}
+
+/* Terminal-safe cell: control bytes replaced, cut to width with "..". */
+static void cell(const char *s, int width, int last)
+{
+    char buf[512];
+    size_t n = 0;
+    if (!s)
+        s = "-";
+    for (; *s && n + 1 < sizeof(buf); s++)
+        buf[n++] = ((unsigned char)*s < 0x20 || *s == 0x7F) ? '?' : *s;
+    buf[n] = '\0';
+    if (width > 0 && n > (size_t)width) {
+        buf[width - 2] = '.';
+        buf[width - 1] = '.';
+        buf[width] = '\0';
+    }
+    if (last)
+        printf("%s\n", buf);
+    else
+        printf("%-*s ", width, buf);
+}
+
+static void print_table_head(void)
+{
+    printf("%-27s %-16s %-15s %-18s %-14s %-14s %s\n", "TIME", "HOST", "CLIENT_IP", "REASON",
+           "JKT", "JTI", "REQUEST");
+}
+
+static void print_table(const audit_record_t *r)
+{
+    char req[160];
+    const char *m = audit_rec_str(r, "method"), *p = audit_rec_str(r, "path");
+    snprintf(req, sizeof(req), "%s %s", m ? m : "-", p ? p : "-");
+    cell(audit_rec_str(r, "ts"), 27, 0);
+    cell(audit_rec_str(r, "host"), 16, 0);
+    cell(audit_rec_str(r, "client_ip"), 15, 0);
+    cell(audit_rec_str(r, "reason"), 18, 0);
+    cell(audit_rec_str(r, "jkt"), 14, 0);
+    cell(audit_rec_str(r, "jti"), 14, 0);
+    cell(req, 60, 1);
+}
+
+static int cmd_list(opts_t *o, audit_store_t **st, size_t n)
+{
+    const char *fmt = o->format ? o->format : "table";
+    audit_iter_t *it = NULL;
+    audit_record_t rec = {0};
+    char err[512];
+    int r, rows = 0;
+    if (strcmp(fmt, "table") && strcmp(fmt, "json") && strcmp(fmt, "csv")) {
+        fprintf(stderr, "dpop-audit list: --format table|json|csv\n");
+        return 2;
+    }
+    if (audit_iter_open(st, n, &o->f, &it, err, sizeof(err)) != DPOP_OK) {
+        fprintf(stderr, "dpop-audit: %s\n", err);
+        return 2;
+    }
+    while ((r = audit_iter_next(it, &rec, err, sizeof(err))) == 1) {
+        /* no match prints nothing at all: the header comes with the first row */
+        if (rows++ == 0) {
+            if (strcmp(fmt, "csv") == 0) {
+                for (size_t i = 0; i < NFIELDS; i++)
+                    printf("%s%s", i ? "," : "", fields[i]);
+                fputs("\r\n", stdout);
+            }
+            else if (strcmp(fmt, "table") == 0) {
+                print_table_head();
+            }
+        }
+        if (strcmp(fmt, "json") == 0) {
+            char *s = json_dumps(rec.ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            if (s)
+                puts(s);
+            free(s);
+        }
+        else if (strcmp(fmt, "csv") == 0) {
+            print_csv(&rec);
+        }
+        else {
+            print_table(&rec);
+        }
+        audit_record_clear(&rec);
+    }
+    if (audit_iter_skipped(it))
+        fprintf(stderr, "dpop-audit: %zu unreadable events skipped; run dpop-audit verify\n",
+                audit_iter_skipped(it));
+    audit_iter_close(it);
+    if (r < 0) {
+        fprintf(stderr, "dpop-audit: %s\n", err);
+        return 2;
+    }
+    return fflush(stdout) == 0 ? 0 : 2;
+}
+
+/* ---------------------------------------------------------------- report */
+
+static int cmd_report(opts_t *o, audit_store_t **st, size_t n)
+{
+    json_t *rep = NULL;
+    char err[512], *out = NULL;
+    if (!o->format ||
+        (strcmp(o->format, "html") && strcmp(o->format, "json") && strcmp(o->format, "md"))) {
+        fprintf(stderr, "dpop-audit report: --format html|json|md is required\n");
+        return 2;
+    }
+    if (audit_report_build(st, n, &o->f, &o->cfg, audit_now_us(), &rep, err, sizeof(err)) !=
+        DPOP_OK) {
+        fprintf(stderr, "dpop-audit: %s\n", err);
+        return 2;
+    }
+    if (strcmp(o->format, "html") == 0)
+        out = audit_report_html(rep);
+    else if (strcmp(o->format, "md") == 0)
+        out = audit_report_md(rep);
+    else
+        out = audit_report_json(rep);
+    json_decref(rep);
+    if (!out) {
+        fprintf(stderr, "dpop-audit: out of memory\n");
+        return 2;
+    }
+    fputs(out, stdout);
+    if (out[0] && out[strlen(out) - 1] != '\n')
+        putchar('\n');
+    free(out);
+    return fflush(stdout) == 0 ? 0 : 2;
+}
+
+/* ---------------------------------------------------------------- alerts */
+
+static void print_alert(json_t *alert, void *arg)
+{
+    (void)arg;
+    char *s = json_dumps(alert, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+}
+
+static int rec_cmp(const void *a, const void *b)
+{
+    const audit_record_t *x = a, *y = b;
+    if (x->ts_us != y->ts_us)
+        return x->ts_us < y->ts_us ? -1 : 1;
+    if (x->store != y->store)
+        return x->store < y->store ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmd_alerts(opts_t *o, audit_store_t **st, size_t n)
+{
+    audit_alerts_t *al = audit_alerts_new(&o->cfg);
+    audit_iter_t *it = NULL;
+    audit_record_t rec = {0};
+    audit_filter_t f = {0};
+    uint64_t from[MAX_STORES];
+    char err[512];
+    int r, ret = 2;
+
+    if (!al) {
+        fprintf(stderr, "dpop-audit: out of memory\n");
+        return 2;
+    }
+    f.has_since = o->f.has_since;
+    f.since_us = o->f.since_us;
+    if (audit_iter_open(st, n, &f, &it, err, sizeof(err)) != DPOP_OK)
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        from[i] = audit_iter_next_seq(it, i); /* --follow resumes after this snapshot */
+    while ((r = audit_iter_next(it, &rec, err, sizeof(err))) == 1) {
+        audit_alerts_feed(al, &rec, print_alert, NULL);
+        audit_record_clear(&rec);
+    }
+    audit_iter_close(it);
+    it = NULL;
+    if (r < 0)
+        goto fail;
+    fflush(stdout);
+    if (o->follow) {
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        while (!stop_flag) {
+            audit_record_t *all = NULL;
+            size_t nall = 0;
+            for (size_t i = 0; i < n; i++) {
+                audit_record_t *recs = NULL;
+                size_t cnt = 0;
+                if (audit_read_new(st[i], i, &from[i], FOLLOW_BATCH, &recs, &cnt, err,
+                                   sizeof(err)) != DPOP_OK) {
+                    free(all);
+                    goto fail;
+                }
+                if (cnt) {
+                    audit_record_t *na = realloc(all, (nall + cnt) * sizeof(*all));
+                    if (!na) {
+                        for (size_t j = 0; j < cnt; j++)
+                            audit_record_clear(&recs[j]);
+                        free(recs);
+                        free(all);
+                        snprintf(err, sizeof(err), "out of memory");
+                        goto fail;
+                    }
+                    all = na;
+                    memcpy(all + nall, recs, cnt * sizeof(*recs));
+                    nall += cnt;
+                }
+                free(recs);
+            }
+            /* several stores: merge this poll's events by time */
+            qsort(all, nall, sizeof(*all), rec_cmp);
+            for (size_t j = 0; j < nall; j++) {
+                audit_alerts_feed(al, &all[j], print_alert, NULL);
+                audit_record_clear(&all[j]);
+            }
+            free(all);
+            fflush(stdout);
+            if (nall < FOLLOW_BATCH) {
+                struct timespec ts = {(time_t)o->interval, 0};
+                nanosleep(&ts, NULL);
+            }
+        }
+    }
+    ret = 0;
+    goto done;
+fail:
+    fprintf(stderr, "dpop-audit: %s\n", err);
+done:
+    audit_iter_close(it);
+    audit_alerts_free(al);
+    return ret;
+}
+
+/* ---------------------------------------------------------------- verify */
+
+static void hex(const unsigned char *h, char *out)
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+static int cmd_verify(opts_t *o, audit_store_t **st, size_t n)
+{
+    int ret = 0;
+    char err[512], hx[65];
+    for (size_t i = 0; i < n; i++) {
+        audit_verify_t v;
+        audit_info_t info;
+        if (audit_verify(st[i], &v, err, sizeof(err)) != DPOP_OK) {
+            fprintf(stderr, "dpop-audit: %s\n", err);
+            return 2;
+        }
+        if (v.ok) {
+            audit_info(st[i], &info, err, sizeof(err));
+            hex(v.head, hx);
+            printf("ok: %s: %llu events, chain %llu..%llu, head %s\n", audit_store_dir(st[i]),
+                   (unsigned long long)v.events, (unsigned long long)info.chain_start,
+                   (unsigned long long)(info.next_seq - 1), hx);
+        }
+        else {
+            printf("FAILED: %s: event seq %llu: %s\n", audit_store_dir(st[i]),
+                   (unsigned long long)v.bad_seq, v.problem);
+            if (v.bad_event)
+                printf("event: %s\n", v.bad_event);
+            ret = 1;
+        }
+        audit_verify_clear(&v);
+    }
+    return ret;
+}
+
+/* ----------------------------------------------------------------- prune */
+
+static int cmd_prune(opts_t *o, audit_store_t **st, size_t n)
+{
+    char err[512], ts[AUDIT_TS_MAX];
+    if (!o->has_before) {
+        fprintf(stderr, "dpop-audit prune: --before T is required\n");
+        return 2;
+    }
+    if (!audit_time_format(o->before, ts, sizeof(ts)))
+        snprintf(ts, sizeof(ts), "?");
+    for (size_t i = 0; i < n; i++) {
+        uint64_t deleted = 0;
+        audit_info_t info;
+        int rc = audit_prune(st[i], o->before, &deleted, err, sizeof(err));
+        if (rc != DPOP_OK) {
+            fprintf(stderr, "dpop-audit: %s (%llu events pruned before the error)\n", err,
+                    (unsigned long long)deleted);
+            return 1;
+        }
+        audit_info(st[i], &info, err, sizeof(err));
+        printf("pruned %llu events before %s from %s; chain starts at seq %llu (%llu events "
+               "kept)\n",
+               (unsigned long long)deleted, ts, audit_store_dir(st[i]),
+               (unsigned long long)info.chain_start, (unsigned long long)info.events);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    opts_t o;
+    audit_store_t *st[MAX_STORES];
+    size_t n = 0;
+    int ret;
+    memset(&o, 0, sizeof(o));
+    if ((ret = parse_args(argc, argv, &o)) != 0)
+        return ret;
+    int rw = strcmp(o.cmd, "prune") == 0;
+    if (rw) {
+        /* prune never creates a store that is not there */
+        for (size_t i = 0; i < o.nstores; i++)
+            if (access(o.stores[i], F_OK) != 0) {
+                fprintf(stderr, "dpop-audit: audit store %s: %s\n", o.stores[i], strerror(errno));
+                return 2;
+            }
+    }
+    if (open_stores(&o, rw ? AUDIT_OPEN_RDWR : AUDIT_OPEN_RDONLY, st, &n) != DPOP_OK)
+        return 2;
+    if (strcmp(o.cmd, "list") == 0)
+        ret = cmd_list(&o, st, n);
+    else if (strcmp(o.cmd, "report") == 0)
+        ret = cmd_report(&o, st, n);
+    else if (strcmp(o.cmd, "alerts") == 0)
+        ret = cmd_alerts(&o, st, n);
+    else if (strcmp(o.cmd, "verify") == 0)
+        ret = cmd_verify(&o, st, n);
+    else
+        ret = cmd_prune(&o, st, n);
+    for (size_t i = 0; i < n; i++)
+        audit_close(st[i]);
+    return ret;
+}
