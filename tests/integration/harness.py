@@ -1,0 +1,609 @@
+"""Integration harness for mod_dpop: a real Apache httpd (mpm_event, several
+child processes) on a free 127.0.0.1 high port, with the freshly built
+mod_dpop.so in front of a tiny CGI backend, plus optional memcached.
+
+Reusable by every integration test (module, policy, audit):
+
+    env = Env.create()                      # build dir from $DPOP_BUILD
+    client = env.client_key("ES256")        # private JWK + thumbprint
+    h = env.httpd(extra_conf="DPoPMode report-only")
+    h.start()
+    tok = env.token(jkt=client.jkt)         # AS-signed access token
+    proof = env.proof(client, "GET", h.url("/api/x"), token=tok)
+    resp = h.request("GET", "/api/x", token=tok, proof=proof)
+    resp.status, resp.header("WWW-Authenticate"), resp.body
+    h.error_log(); h.stop()
+
+Everything lives under one session directory in /tmp, readable and (where
+needed) writable by the httpd User (www-data when run as root).  Every token
+and proof the harness mints is remembered in env.secrets so tests can
+assert that no log ever contains one (Httpd.assert_no_secrets).
+
+What this file must never do: print a token, proof or private key in a test
+failure message (messages name the secret by index only).
+"""
+
+import grp
+import http.client
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+APACHE = os.environ.get("DPOP_APACHE", "/usr/sbin/apache2")
+MODULES = os.environ.get("DPOP_APACHE_MODULES", "/usr/lib/apache2/modules")
+MEMCACHED = shutil.which("memcached") or "/usr/bin/memcached"
+
+ISSUER = "https://as.example.test"
+AUDIENCE = "https://api.example.test"
+
+
+def free_port():
+    """A free TCP port on 127.0.0.1 (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=15.0, proc=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def run_user():
+    """(user, group) httpd children run as: www-data when root, else us."""
+    if os.geteuid() != 0:
+        return None, None
+    for name in ("www-data", "nobody"):
+        try:
+            pw = pwd.getpwnam(name)
+            return pw.pw_name, grp.getgrgid(pw.pw_gid).gr_name
+        except KeyError:
+            continue
+    return None, None
+
+
+class Tools:
+    """Paths of the built programs in $DPOP_BUILD."""
+
+    def __init__(self, build):
+        self.build = os.path.abspath(build)
+        self.dpopctl = os.path.join(self.build, "mod_dpop", "dpopctl")
+        self.testtoken = os.path.join(self.build, "tests", "tools", "dpop_testtoken")
+        self.module = os.path.join(self.build, "mod_dpop", ".libs", "mod_dpop.so")
+        self.dpop_policy = os.path.join(self.build, "policy", "dpop-policy")
+        self.dpop_audit = os.path.join(self.build, "logger", "dpop-audit")
+
+    def missing(self):
+        return [p for p in (self.dpopctl, self.testtoken, self.module) if not os.path.exists(p)]
+
+    def run(self, *args, check=True, input=None):
+        r = subprocess.run(list(args), capture_output=True, text=True, input=input)
+        if check and r.returncode != 0:
+            raise RuntimeError("%s failed (%d): %s" % (os.path.basename(args[0]), r.returncode,
+                                                       r.stderr.strip()[:300]))
+        return r
+
+
+class Key:
+    """A client (or AS) private JWK on disk and its RFC 7638 thumbprint."""
+
+    def __init__(self, path, alg, jkt):
+        self.path = path
+        self.alg = alg
+        self.jkt = jkt
+
+
+class Response:
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # list of (name, value)
+        self.body = body
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def header_all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def backend_env(self):
+        """The CGI backend echoes selected variables as NAME=value lines."""
+        out = {}
+        for line in self.text().splitlines():
+            if "=" in line:
+                k, v = line.split("=", 1)
+                out[k] = v
+        return out
+
+    def __repr__(self):
+        return "<Response %d %s>" % (self.status, self.header("WWW-Authenticate"))
+
+
+CGI_SCRIPT = """#!/bin/sh
+# Test backend: echoes what mod_dpop passed on (never credentials).
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+echo "BACKEND=ok"
+echo "REQUEST_METHOD=$REQUEST_METHOD"
+echo "REMOTE_USER=${REMOTE_USER-<unset>}"
+echo "AUTH_TYPE=${AUTH_TYPE-<unset>}"
+echo "DPOP_JKT=${DPOP_JKT-<unset>}"
+echo "DPOP_CLIENT=${DPOP_CLIENT-<unset>}"
+echo "DPOP_TOKEN_SUB=${DPOP_TOKEN_SUB-<unset>}"
+echo "DPOP_TOKEN_CLIENT_ID=${DPOP_TOKEN_CLIENT_ID-<unset>}"
+echo "DPOP_REPORT_ONLY_REASON=${DPOP_REPORT_ONLY_REASON-<unset>}"
+echo "HTTP_DPOP=${HTTP_DPOP-<unset>}"
+echo "HTTP_X_DPOP_JKT=${HTTP_X_DPOP_JKT-<unset>}"
+echo "HTTP_DPOP_JKT=${HTTP_DPOP_JKT-<unset>}"
+echo "PATH_INFO=${PATH_INFO-<unset>}"
+"""
+
+HTTPD_TEMPLATE = """# generated by tests/integration/harness.py
+ServerRoot "{root}"
+ServerName 127.0.0.1
+Listen 127.0.0.1:{port}
+PidFile "{root}/httpd.pid"
+DefaultRuntimeDir "{root}/run"
+ErrorLog "{root}/error.log"
+LogLevel {loglevel}
+LogFormat "%h %l %u %t \\"%r\\" %>s %b" common
+CustomLog "{root}/access.log" common
+{user_lines}
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authn_core_module {modules}/mod_authn_core.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule authz_user_module {modules}/mod_authz_user.so
+LoadModule authz_host_module {modules}/mod_authz_host.so
+LoadModule socache_shmcb_module {modules}/mod_socache_shmcb.so
+LoadModule headers_module {modules}/mod_headers.so
+LoadModule alias_module {modules}/mod_alias.so
+LoadModule cgid_module {modules}/mod_cgid.so
+LoadModule mime_module {modules}/mod_mime.so
+{unixd_line}
+{extra_modules}
+LoadModule dpop_module {module}
+
+StartServers 3
+ServerLimit 3
+ThreadLimit 8
+ThreadsPerChild 8
+MaxRequestWorkers 24
+MinSpareThreads 8
+MaxSpareThreads 48
+MaxConnectionsPerChild 0
+KeepAlive On
+Timeout 20
+ScriptSock "{root}/run/cgid.sock"
+TypesConfig /dev/null
+
+DPoPTokenJWKS "{jwks}"
+DPoPTokenIssuer {issuer}
+DPoPTokenAudience {audience}
+{server_conf}
+
+ScriptAlias /api "{root}/cgi/echo.cgi"
+ScriptAlias /open "{root}/cgi/echo.cgi"
+<Location /api>
+    AuthType DPoP
+    Header always set X-Backend-JKT "%{{DPOP_JKT}}e" env=DPOP_JKT
+{location_conf}
+</Location>
+{extra_conf}
+"""
+
+
+class Httpd:
+    """One httpd instance on its own port and directory."""
+
+    def __init__(self, env, name=None, server_conf="", location_conf="Require valid-user",
+                 extra_conf="", extra_modules="", loglevel="warn dpop:info", port=None):
+        self.env = env
+        self.name = name or ("httpd-%d" % env.next_id())
+        self.root = os.path.join(env.dir, self.name)
+        self.port = port or free_port()
+        self.server_conf = server_conf
+        self.location_conf = location_conf
+        self.extra_conf = extra_conf
+        self.extra_modules = extra_modules
+        self.loglevel = loglevel
+        self.proc = None
+        self.conf_path = os.path.join(self.root, "httpd.conf")
+        os.makedirs(os.path.join(self.root, "run"), exist_ok=True)
+        os.makedirs(os.path.join(self.root, "cgi"), exist_ok=True)
+        cgi = os.path.join(self.root, "cgi", "echo.cgi")
+        with open(cgi, "w") as f:
+            f.write(CGI_SCRIPT)
+        os.chmod(cgi, 0o755)
+        for d in (self.root, os.path.join(self.root, "cgi")):
+            os.chmod(d, 0o755)
+        env.chown_for_httpd(os.path.join(self.root, "run"))
+
+    # -- configuration -----------------------------------------------------
+    def config_text(self):
+        user, group = run_user()
+        user_lines = ("User %s\nGroup %s" % (user, group)) if user else ""
+        unixd = os.path.join(MODULES, "mod_unixd.so")
+        unixd_line = ("LoadModule unixd_module %s" % unixd) if os.path.exists(unixd) else ""
+        loc = "\n".join("    " + l for l in self.location_conf.splitlines())
+        return HTTPD_TEMPLATE.format(
+            root=self.root, port=self.port, modules=MODULES, module=self.env.tools.module,
+            jwks=self.env.as_jwks, issuer=ISSUER, audience=AUDIENCE,
+            server_conf=self.server_conf, location_conf=loc, extra_conf=self.extra_conf,
+            extra_modules=self.extra_modules, user_lines=user_lines, unixd_line=unixd_line,
+            loglevel=self.loglevel)
+
+    def write_config(self):
+        with open(self.conf_path, "w") as f:
+            f.write(self.config_text())
+        return self.conf_path
+
+    def configtest(self):
+        """apache2 -t on this config: (returncode, combined output)."""
+        self.write_config()
+        r = subprocess.run([APACHE, "-t", "-f", self.conf_path], capture_output=True, text=True)
+        return r.returncode, r.stdout + r.stderr
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self, wait_children=True):
+        self.write_config()
+        for f in ("error.log", "access.log"):
+            p = os.path.join(self.root, f)
+            if os.path.exists(p):
+                os.unlink(p)
+        self.proc = subprocess.Popen([APACHE, "-f", self.conf_path, "-DFOREGROUND"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.env.register(self)
+        if not wait_port(self.port, proc=self.proc):
+            out = ""
+            if self.proc.poll() is not None:
+                out = self.proc.stdout.read().decode("utf-8", "replace")
+            self.stop()
+            raise RuntimeError("httpd %s did not start: %s\n%s" % (self.name, out,
+                                                                  self.error_log()[-3000:]))
+        if wait_children:
+            self.wait_children(3)
+        return self
+
+    def children(self):
+        if not self.proc:
+            return []
+        r = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+        kids = [int(x) for x in r.stdout.split()]
+        # the cgid daemon is a child too: keep the ones running the MPM
+        return kids
+
+    def wait_children(self, n, timeout=10.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if len(self.children()) >= n:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def graceful(self):
+        """Graceful restart (re-reads the config, keeps the port)."""
+        self.write_config()
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        time.sleep(1.0)
+        wait_port(self.port)
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=5)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self.proc = None
+
+    # -- requests ----------------------------------------------------------
+    def url(self, path="/"):
+        """The URL a client uses (and puts into htu)."""
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def request(self, method, path, token=None, proof=None, scheme="DPoP", headers=None,
+                body=None, timeout=20):
+        """Send one request on a fresh connection; returns a Response."""
+        hdrs = []
+        if token is not None:
+            hdrs.append(("Authorization", "%s %s" % (scheme, token) if scheme else token))
+        if proof is not None:
+            proofs = proof if isinstance(proof, (list, tuple)) else [proof]
+            for p in proofs:
+                hdrs.append(("DPoP", p))
+        for k, v in (headers.items() if isinstance(headers, dict) else (headers or [])):
+            hdrs.append((k, v))
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.putrequest(method, path, skip_accept_encoding=True)
+            for k, v in hdrs:
+                conn.putheader(k, v)
+            if body is not None:
+                data = body if isinstance(body, bytes) else body.encode()
+                conn.putheader("Content-Length", str(len(data)))
+                conn.endheaders(data)
+            else:
+                conn.endheaders()
+            r = conn.getresponse()
+            data = r.read()
+            return Response(r.status, r.reason, r.getheaders(), data)
+        finally:
+            conn.close()
+
+    # -- logs --------------------------------------------------------------
+    def error_log(self):
+        p = os.path.join(self.root, "error.log")
+        try:
+            with open(p, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def access_log(self):
+        p = os.path.join(self.root, "access.log")
+        try:
+            with open(p, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, needle, timeout=5.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if needle in self.error_log():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def assert_no_secrets(self):
+        """No minted token, proof, signature or private key member in any log."""
+        logs = {"error.log": self.error_log(), "access.log": self.access_log()}
+        for name, text in logs.items():
+            for i, s in enumerate(self.env.secret_needles()):
+                assert s not in text, "secret #%d found in %s of %s" % (i, name, self.name)
+
+
+class Memcached:
+    def __init__(self, env, port=None):
+        self.env = env
+        self.port = port or free_port()
+        self.proc = None
+
+    def start(self):
+        args = [MEMCACHED, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "16"]
+        if os.geteuid() == 0:
+            user, _ = run_user()
+            args += ["-u", user or "nobody"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        self.env.register(self)
+        if not wait_port(self.port, proc=self.proc):
+            self.stop()
+            raise RuntimeError("memcached did not start")
+        return self
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+
+    @property
+    def spec(self):
+        return "memcache:127.0.0.1:%d" % self.port
+
+
+class Env:
+    """Session state: build tools, a temp dir, the AS key set, minted secrets."""
+
+    def __init__(self, build, directory):
+        self.tools = Tools(build)
+        self.dir = directory
+        self.secrets = []
+        self._id = 0
+        self._lock = threading.Lock()
+        self._procs = []
+        self.as_key = None
+        self.as_jwks = None
+
+    @classmethod
+    def create(cls, build=None, directory=None):
+        build = build or os.environ.get("DPOP_BUILD") or os.path.join(
+            os.path.dirname(__file__), "..", "..", "build-release")
+        directory = directory or tempfile.mkdtemp(prefix="dpop-it-", dir="/tmp")
+        os.chmod(directory, 0o755)
+        env = cls(build, directory)
+        return env
+
+    def setup_as(self):
+        """The authorization server's signing key and its public JWK Set."""
+        keys = os.path.join(self.dir, "keys")
+        os.makedirs(keys, exist_ok=True)
+        os.chmod(keys, 0o755)
+        self.as_key = self.keygen("ES256", os.path.join(keys, "as.jwk"))
+        self.as_jwks = os.path.join(keys, "as-jwks.json")
+        self.tools.run(self.tools.testtoken, "--key", self.as_key.path, "--kid", "as-1",
+                       "--jwks-out", self.as_jwks)
+        os.chmod(self.as_jwks, 0o644)
+        return self
+
+    def next_id(self):
+        with self._lock:
+            self._id += 1
+            return self._id
+
+    def register(self, proc):
+        self._procs.append(proc)
+
+    def stop_all(self):
+        for p in reversed(self._procs):
+            try:
+                p.stop()
+            except Exception:  # teardown must go on
+                pass
+        self._procs = []
+
+    def cleanup(self):
+        self.stop_all()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def chown_for_httpd(self, path):
+        user, group = run_user()
+        if user:
+            os.chown(path, pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid)
+
+    def path(self, *parts):
+        p = os.path.join(self.dir, *parts)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        return p
+
+    # -- keys, tokens, proofs ---------------------------------------------
+    def keygen(self, alg="ES256", path=None):
+        path = path or os.path.join(self.dir, "keys", "client-%d-%s.jwk" % (self.next_id(), alg))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.tools.run(self.tools.dpopctl, "keygen", "--alg", alg, "--out", path)
+        jkt = self.tools.run(self.tools.dpopctl, "thumbprint", path).stdout.strip()
+        with open(path) as f:
+            d = json.load(f).get("d")
+        if d:
+            self.secrets.append(d)
+        return Key(path, alg, jkt)
+
+    def client_key(self, alg="ES256"):
+        return self.keygen(alg)
+
+    def token(self, jkt=None, sub="alice", client_id="client-1", iss=ISSUER, aud=AUDIENCE,
+              ttl=300, exp=None, nbf=None, key=None, kid="as-1"):
+        key = key or self.as_key
+        args = [self.tools.testtoken, "--key", key.path]
+        if kid:
+            args += ["--kid", kid]
+        for flag, val in (("--iss", iss), ("--aud", aud), ("--sub", sub),
+                          ("--client-id", client_id), ("--jkt", jkt)):
+            if val is not None:
+                args += [flag, val]
+        if exp is not None:
+            args += ["--exp", str(int(exp))]
+        else:
+            args += ["--ttl", str(int(ttl))]
+        if nbf is not None:
+            args += ["--nbf", str(int(nbf))]
+        tok = self.tools.run(*args).stdout.strip()
+        self.secrets.append(tok)
+        return tok
+
+    def proof(self, key, method, url, token=None, nonce=None, iat=None, jti=None):
+        args = [self.tools.dpopctl, "proof", "--key", key.path, "--method", method, "--url", url]
+        if token is not None:
+            args += ["--access-token", token]
+        if nonce is not None:
+            args += ["--nonce", nonce]
+        if iat is not None:
+            args += ["--iat", str(int(iat))]
+        if jti is not None:
+            args += ["--jti", jti]
+        p = self.tools.run(*args).stdout.strip()
+        self.secrets.append(p)
+        return p
+
+    def remember(self, secret):
+        self.secrets.append(secret)
+        return secret
+
+    def secret_needles(self):
+        """Every secret string, and each JWS's signature segment (a log line
+        holding part of a credential is as bad as the whole)."""
+        out = []
+        for s in self.secrets:
+            out.append(s)
+            parts = s.split(".")
+            if len(parts) == 3 and len(parts[2]) >= 16:
+                out.append(parts[2])
+        return out
+
+    def httpd(self, **kw):
+        return Httpd(self, **kw)
+
+    def memcached(self):
+        return Memcached(self)
+
+
+def tamper(jws, part=2):
+    """Flip one character of a compact JWS segment (keeps base64url valid)."""
+    parts = jws.split(".")
+    seg = parts[part]
+    mid = len(seg) // 2
+    c = "A" if seg[mid] != "A" else "B"
+    parts[part] = seg[:mid] + c + seg[mid + 1:]
+    return ".".join(parts)
+
+
+def reason_logged(h, reason):
+    return ("reason=%s " % reason) in h.error_log()
+
+
+def b64url_json(obj):
+    import base64
+    raw = json.dumps(obj, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+class Client:
+    """A DPoP client: one key, one bound access token, fresh proofs per call.
+    Remembers the last DPoP-Nonce the server sent and retries once with it
+    when answered use_dpop_nonce (RFC 9449 §8)."""
+
+    def __init__(self, env, key=None, sub="alice", client_id="client-1", **token_kw):
+        self.env = env
+        self.key = key or env.client_key("ES256")
+        self.token = env.token(jkt=self.key.jkt, sub=sub, client_id=client_id, **token_kw)
+        self.nonce = None
+
+    def call(self, h, method, path, htu=None, retry_nonce=True, **kw):
+        url = htu or h.url(path.split("?", 1)[0])
+        proof = self.env.proof(self.key, method, url, token=self.token, nonce=self.nonce)
+        r = h.request(method, path, token=self.token, proof=proof, **kw)
+        if r.header("DPoP-Nonce"):
+            self.nonce = r.header("DPoP-Nonce")
+        if (retry_nonce and r.status == 401 and "use_dpop_nonce" in (r.header("WWW-Authenticate") or "")
+                and self.nonce):
+            proof = self.env.proof(self.key, method, url, token=self.token, nonce=self.nonce)
+            r = h.request(method, path, token=self.token, proof=proof, **kw)
+            if r.header("DPoP-Nonce"):
+                self.nonce = r.header("DPoP-Nonce")
+        return r
