@@ -1277,8 +1277,12 @@ START_TEST(test_jws_sign_verify)
     dpop_jws_clear(&j);
     free(c);
     /* errors: not objects, wrong key for alg */
-    ck_assert_int_eq(dpop_jws_sign(p, json_array(), a, g_priv[a], &c), DPOP_ERR);
-    ck_assert_ptr_null(c);
+    {
+        json_t *arr = json_array();
+        ck_assert_int_eq(dpop_jws_sign(p, arr, a, g_priv[a], &c), DPOP_ERR);
+        ck_assert_ptr_null(c);
+        json_decref(arr);
+    }
     ck_assert_int_eq(dpop_jws_sign(h, p, a, g_priv[a == DPOP_ALG_EDDSA ? DPOP_ALG_ES256 :
                                                                        DPOP_ALG_EDDSA],
                                    &c),
