@@ -1,0 +1,842 @@
+/*
+ * test_audit_store.c: the LMDB audit store: write/read back, every index
+ * lookup (and which index the planner picks), time ranges, the hash chain
+ * and verify catching an edited, a deleted and a mis-indexed event (the
+ * tampering done with the raw LMDB API), prune then verify, map full,
+ * concurrent appends from several processes, field bounds and sanitizing,
+ * multi-store merge, open errors.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <lmdb.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "audit_event.h"
+#include "audit_time.h"
+#include "test_audit_util.h"
+
+/* ---- raw LMDB access for tampering (the store must be closed) ---- */
+
+typedef struct {
+    MDB_env *env;
+    MDB_txn *txn;
+} raw_t;
+
+static MDB_dbi raw_open(raw_t *r, const char *dir, const char *db)
+{
+    MDB_dbi dbi;
+    ck_assert_int_eq(mdb_env_create(&r->env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(r->env, 16), 0);
+    ck_assert_int_eq(mdb_env_open(r->env, dir, 0, 0600), 0);
+    ck_assert_int_eq(mdb_txn_begin(r->env, NULL, 0, &r->txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(r->txn, db, 0, &dbi), 0);
+    return dbi;
+}
+
+static void raw_close(raw_t *r)
+{
+    ck_assert_int_eq(mdb_txn_commit(r->txn), 0);
+    mdb_env_close(r->env);
+}
+
+static void seq_key(unsigned char *k, uint64_t seq)
+{
+    for (int i = 7; i >= 0; i--, seq >>= 8)
+        k[i] = (unsigned char)(seq & 0xFF);
+}
+
+/* Flip one byte at offset off of event seq's value (negative: from end). */
+static void flip_event_byte(const char *dir, uint64_t seq, long off)
+{
+    raw_t r;
+    MDB_dbi dbi = raw_open(&r, dir, "events");
+    unsigned char kb[8];
+    seq_key(kb, seq);
+    MDB_val k = {8, kb}, v;
+    ck_assert_int_eq(mdb_get(r.txn, dbi, &k, &v), 0);
+    unsigned char *copy = malloc(v.mv_size);
+    memcpy(copy, v.mv_data, v.mv_size);
+    size_t pos = off >= 0 ? (size_t)off : v.mv_size - (size_t)(-off);
+    copy[pos] ^= 0x01;
+    MDB_val nv = {v.mv_size, copy};
+    ck_assert_int_eq(mdb_put(r.txn, dbi, &k, &nv, 0), 0);
+    free(copy);
+    raw_close(&r);
+}
+
+static void delete_event(const char *dir, uint64_t seq)
+{
+    raw_t r;
+    MDB_dbi dbi = raw_open(&r, dir, "events");
+    unsigned char kb[8];
+    seq_key(kb, seq);
+    MDB_val k = {8, kb};
+    ck_assert_int_eq(mdb_del(r.txn, dbi, &k, NULL), 0);
+    raw_close(&r);
+}
+
+static audit_verify_t verify_store(const char *dir)
+{
+    audit_store_t *s = NULL;
+    audit_verify_t v;
+    char err[256];
+    ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDONLY, &s, err, sizeof(err)), DPOP_OK);
+    ck_assert_msg(audit_verify(s, &v, err, sizeof(err)) == DPOP_OK, "verify: %s", err);
+    audit_close(s);
+    return v;
+}
+
+/* 5 events: seq 1..5 at T0 + i s */
+static void fill5(const char *dir)
+{
+    audit_store_t *s = open_rw(dir, 0);
+    const char *jkts[] = {"JA", "JB", "JA", "JC", "JA"};
+    for (int i = 0; i < 5; i++) {
+        char jti[16];
+        snprintf(jti, sizeof(jti), "jti-%d", i);
+        audit_event_t e = mk_event(T0 + i * SEC, i == 3 ? "replay" : "bad_signature", jkts[i],
+                                   jti, i < 2 ? "TH1" : "TH2", i % 2 ? "10.0.0.2" : "10.0.0.1",
+                                   "web1");
+        append_ok(s, &e);
+    }
+    audit_close(s);
+}
+
+/* ------------------------------------------------------------ write/read */
+
+START_TEST(test_write_read_back)
+{
+    char *dir = tmp_store();
+    audit_store_t *s = open_rw(dir, 0);
+    audit_event_t e = mk_event(T0 + 123456, "htu_mismatch", "JKT1", "jti-1", "TH", "192.0.2.7",
+                               "web1");
+    e.vhost = "api.example.com";
+    e.request_id = "req-1";
+    e.detail = "htu differs";
+    e.iat = 1767261599;
+    e.has_iat = 1;
+    e.htm = "GET";
+    e.htu = "https://api.example.com/x";
+    e.alg = "ES256";
+    e.token_sub = "svc";
+    e.token_client_id = "client-1";
+    e.policy_client = "billing-agent";
+    e.user_agent = "curl/8";
+    append_ok(s, &e);
+    audit_event_t e2;
+    memset(&e2, 0, sizeof(e2));
+    e2.ts_us = T0 + 2 * SEC; /* every other field absent */
+    append_ok(s, &e2);
+
+    audit_iter_t *it = NULL;
+    audit_record_t r = {0};
+    char err[256];
+    ck_assert_int_eq(audit_iter_open(&s, 1, NULL, &it, err, sizeof(err)), DPOP_OK);
+    ck_assert_int_eq(audit_iter_next(it, &r, err, sizeof(err)), 1);
+    ck_assert_uint_eq(r.seq, 1);
+    ck_assert_str_eq(audit_rec_str(&r, "ts"), "2026-01-01T10:00:00.123456Z");
+    ck_assert_str_eq(audit_rec_str(&r, "host"), "web1");
+    ck_assert_str_eq(audit_rec_str(&r, "vhost"), "api.example.com");
+    ck_assert_int_eq(json_integer_value(json_object_get(r.ev, "pid")), 4242);
+    ck_assert_str_eq(audit_rec_str(&r, "request_id"), "req-1");
+    ck_assert_str_eq(audit_rec_str(&r, "client_ip"), "192.0.2.7");
+    ck_assert_str_eq(audit_rec_str(&r, "reason"), "htu_mismatch");
+    ck_assert_str_eq(audit_rec_str(&r, "error"), "invalid_dpop_proof");
+    ck_assert_int_eq(json_integer_value(json_object_get(r.ev, "iat")), 1767261599);
+    ck_assert_str_eq(audit_rec_str(&r, "policy_client"), "billing-agent");
+    ck_assert_str_eq(audit_rec_str(&r, "mode"), "enforce");
+    /* DESIGN.md field names in DESIGN.md order, nothing else */
+    static const char *names[] = {"ts", "host", "vhost", "pid", "request_id", "client_ip",
+                                  "method", "path", "error", "reason", "detail", "jkt", "jti",
+                                  "iat", "htm", "htu", "alg", "token_hash", "token_sub",
+                                  "token_client_id", "policy_client", "user_agent", "mode"};
+    ck_assert_uint_eq(json_object_size(r.ev), sizeof(names) / sizeof(names[0]));
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(r.ev, k, v) ck_assert_str_eq(k, names[i++]);
+    audit_record_clear(&r);
+    ck_assert_int_eq(audit_iter_next(it, &r, err, sizeof(err)), 1);
+    ck_assert_uint_eq(r.seq, 2);
+    json_object_foreach(r.ev, k, v)
+    {
+        if (strcmp(k, "ts") != 0)
+            ck_assert_msg(json_is_null(v), "%s should be null", k);
+    }
+    audit_record_clear(&r);
+    ck_assert_int_eq(audit_iter_next(it, &r, err, sizeof(err)), 0);
+    audit_iter_close(it);
+
+    audit_info_t info;
+    ck_assert_int_eq(audit_info(s, &info, err, sizeof(err)), DPOP_OK);
+    ck_assert_uint_eq(info.events, 2);
+    ck_assert_uint_eq(info.next_seq, 3);
+    ck_assert_uint_eq(info.chain_start, 1);
+    ck_assert_int_eq(info.oldest_us, T0 + 123456);
+    ck_assert_int_eq(info.newest_us, T0 + 2 * SEC);
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_ts_zero_means_now)
+{
+    char *dir = tmp_store();
+    audit_store_t *s = open_rw(dir, 0);
+    audit_event_t e = mk_event(0, "replay", "J", "x", NULL, NULL, NULL);
+    int64_t before = audit_now_us();
+    append_ok(s, &e);
+    audit_info_t info;
+    char err[256];
+    ck_assert_int_eq(audit_info(s, &info, err, sizeof(err)), DPOP_OK);
+    ck_assert(info.newest_us >= before && info.newest_us <= before + 60 * SEC);
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+/* --------------------------------------------------------------- indexes */
+
+typedef struct {
+    audit_filter_t f;
+    audit_plan_t plan;
+    size_t count;
+} ix_case_t;
+
+START_TEST(test_index_lookups)
+{
+    char *dir = tmp_store();
+    fill5(dir);
+    audit_store_t *s = NULL;
+    char err[256];
+    ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDONLY, &s, err, sizeof(err)), DPOP_OK);
+    const ix_case_t cases[] = {
+        {{.jkt = "JA"}, AUDIT_PLAN_JKT, 3},
+        {{.jkt = "JB"}, AUDIT_PLAN_JKT, 1},
+        {{.jkt = "nope"}, AUDIT_PLAN_EMPTY, 0},
+        {{.jti = "jti-3"}, AUDIT_PLAN_JTI, 1},
+        {{.token_hash = "TH2"}, AUDIT_PLAN_TOKEN_HASH, 3},
+        {{.ip = "10.0.0.2"}, AUDIT_PLAN_IP, 2},
+        {{.reason = "replay"}, AUDIT_PLAN_REASON, 1},
+        {{.reason = "bad_signature"}, AUDIT_PLAN_REASON, 4},
+        /* combined filters: the most selective index, then every filter */
+        {{.jkt = "JA", .ip = "10.0.0.1"}, AUDIT_PLAN_JKT, 3},
+        {{.jkt = "JA", .token_hash = "TH1"}, AUDIT_PLAN_TOKEN_HASH, 1}, /* 2 < 3 */
+        {{.reason = "bad_signature", .jti = "jti-4"}, AUDIT_PLAN_JTI, 1},
+        {{.reason = "replay", .jkt = "JA"}, AUDIT_PLAN_REASON, 0},
+        {{.jkt = "JA", .jti = "nope"}, AUDIT_PLAN_EMPTY, 0},
+        {{.jkt = ""}, AUDIT_PLAN_EMPTY, 0},
+        /* time: since inclusive, until exclusive */
+        {{.has_since = 1, .since_us = T0 + 1 * SEC}, AUDIT_PLAN_TIME, 4},
+        {{.has_until = 1, .until_us = T0 + 1 * SEC}, AUDIT_PLAN_TIME, 1},
+        {{.has_since = 1, .since_us = T0 + 1 * SEC, .has_until = 1, .until_us = T0 + 3 * SEC},
+         AUDIT_PLAN_TIME, 2},
+        {{.has_since = 1, .since_us = T0 + 1, .has_until = 1, .until_us = T0 + SEC},
+         AUDIT_PLAN_TIME, 0},
+        {{.jkt = "JA", .has_since = 1, .since_us = T0 + 1 * SEC}, AUDIT_PLAN_JKT, 2},
+        {{0}, AUDIT_PLAN_TIME, 5},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        audit_plan_t plan;
+        size_t n = count_query(&s, 1, &cases[i].f, &plan, NULL, 0);
+        ck_assert_msg(n == cases[i].count, "case %zu: %zu results, want %zu", i, n,
+                      cases[i].count);
+        ck_assert_msg(plan == cases[i].plan, "case %zu: plan %d, want %d", i, plan,
+                      cases[i].plan);
+    }
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_key_plan_orders_by_time)
+{
+    /* events appended out of time order come back sorted by time */
+    char *dir = tmp_store();
+    audit_store_t *s = open_rw(dir, 0);
+    int64_t ts[] = {5, 1, 4, 2, 3};
+    for (int i = 0; i < 5; i++) {
+        audit_event_t e = mk_event(T0 + ts[i] * SEC, "replay", "JK", NULL, NULL, NULL, NULL);
+        append_ok(s, &e);
+    }
+    uint64_t seqs[5];
+    audit_filter_t f = {.jkt = "JK"};
+    ck_assert_uint_eq(count_query(&s, 1, &f, NULL, seqs, 5), 5);
+    ck_assert_uint_eq(seqs[0], 2);
+    ck_assert_uint_eq(seqs[1], 4);
+    ck_assert_uint_eq(seqs[2], 5);
+    ck_assert_uint_eq(seqs[3], 3);
+    ck_assert_uint_eq(seqs[4], 1);
+    audit_filter_t all = {0};
+    ck_assert_uint_eq(count_query(&s, 1, &all, NULL, seqs, 5), 5);
+    ck_assert_uint_eq(seqs[0], 2);
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_multi_store_merge)
+{
+    char *d1 = tmp_store(), *d2 = tmp_store();
+    audit_store_t *st[2] = {open_rw(d1, 0), open_rw(d2, 0)};
+    for (int i = 0; i < 6; i++) {
+        audit_event_t e = mk_event(T0 + i * SEC, "replay", "JM", NULL, NULL, NULL,
+                                   i % 2 ? "web2" : "web1");
+        append_ok(st[i % 2], &e);
+    }
+    audit_iter_t *it = NULL;
+    audit_record_t r = {0};
+    char err[256];
+    audit_filter_t f = {.jkt = "JM"};
+    ck_assert_int_eq(audit_iter_open(st, 2, &f, &it, err, sizeof(err)), DPOP_OK);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(audit_iter_next(it, &r, err, sizeof(err)), 1);
+        ck_assert_int_eq(r.ts_us, T0 + i * SEC);
+        ck_assert_uint_eq(r.store, (size_t)(i % 2));
+        ck_assert_str_eq(audit_rec_str(&r, "host"), i % 2 ? "web2" : "web1");
+        audit_record_clear(&r);
+    }
+    ck_assert_int_eq(audit_iter_next(it, &r, err, sizeof(err)), 0);
+    audit_iter_close(it);
+    audit_close(st[0]);
+    audit_close(st[1]);
+    rm_store(d1);
+    rm_store(d2);
+}
+END_TEST
+
+/* ----------------------------------------------------------------- chain */
+
+START_TEST(test_verify_intact)
+{
+    char *dir = tmp_store();
+    fill5(dir);
+    audit_verify_t v = verify_store(dir);
+    ck_assert_int_eq(v.ok, 1);
+    ck_assert_uint_eq(v.events, 5);
+    ck_assert_ptr_null(v.bad_event);
+    audit_verify_clear(&v);
+    /* the head reported by verify is the one in meta (audit_info) */
+    audit_store_t *s = open_rw(dir, 0);
+    audit_info_t info;
+    char err[256];
+    ck_assert_int_eq(audit_info(s, &info, err, sizeof(err)), DPOP_OK);
+    ck_assert_int_eq(memcmp(info.head, v.head, 32), 0);
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_verify_catches_edited_json)
+{
+    char *dir = tmp_store();
+    fill5(dir);
+    flip_event_byte(dir, 3, -5); /* inside the JSON of event 3 */
+    audit_verify_t v = verify_store(dir);
+    ck_assert_int_eq(v.ok, 0);
+    ck_assert_uint_eq(v.bad_seq, 3);
+    ck_assert_ptr_nonnull(strstr(v.problem, "altered"));
+    ck_assert_ptr_nonnull(v.bad_event);
+    audit_verify_clear(&v);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_verify_catches_edited_time_and_hash)
+{
+    char *dir = tmp_store();
+    fill5(dir);
+    flip_event_byte(dir, 2, 8); /* ts_us header byte */
+    audit_verify_t v = verify_store(dir);
+    ck_assert_int_eq(v.ok, 0);
+    ck_assert_uint_eq(v.bad_seq, 2);
+    audit_verify_clear(&v);
+    rm_store(dir);
+
+    dir = tmp_store();
+    fill5(dir);
+    flip_event_byte(dir, 4, 9); /* prev hash */
+    v = verify_store(dir);
+    ck_assert_int_eq(v.ok, 0);
+    ck_assert_uint_eq(v.bad_seq, 4);
+    ck_assert_ptr_nonnull(strstr(v.problem, "prev hash"));
+    audit_verify_clear(&v);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_verify_catches_deleted_event)
+{
+    char *dir = tmp_store();
+    fill5(dir);
+    delete_event(dir, 2);
+    audit_verify_t v = verify_store(dir);
+    ck_assert_int_eq(v.ok, 0);
+    ck_assert_uint_eq(v.bad_seq, 2);
+    ck_assert_ptr_nonnull(strstr(v.problem, "missing"));
+    audit_verify_clear(&v);
+    rm_store(dir);
+
+    /* deleting the newest event is caught by the meta head/next_seq */
+    dir = tmp_store();
+    fill5(dir);
+    delete_event(dir, 5);
+    v = verify_store(dir);
+    ck_assert_int_eq(v.ok, 0);
+    ck_assert_uint_eq(v.bad_seq, 5);
+    audit_verify_clear(&v);
+    rm_store(dir);
+
+    /* deleting the first event (without recording a prune) too */
+    dir = tmp_store();
+    fill5(dir);
+    delete_event(dir, 1);
+    v = verify_store(dir);
+    ck_assert_int_eq(v.ok, 0);
+    ck_assert_uint_eq(v.bad_seq, 1);
+    audit_verify_clear(&v);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_verify_catches_index_tampering)
+{
+    /* an event removed from its jkt index */
+    char *dir = tmp_store();
+    fill5(dir);
+    raw_t r;
+    MDB_dbi dbi = raw_open(&r, dir, "ix_jkt");
+    unsigned char kb[8];
+    seq_key(kb, 3);
+    MDB_val k = {2, "JA"}, v = {8, kb};
+    ck_assert_int_eq(mdb_del(r.txn, dbi, &k, &v), 0);
+    raw_close(&r);
+    audit_verify_t vr = verify_store(dir);
+    ck_assert_int_eq(vr.ok, 0);
+    ck_assert_uint_eq(vr.bad_seq, 3);
+    ck_assert_ptr_nonnull(strstr(vr.problem, "jkt"));
+    audit_verify_clear(&vr);
+    rm_store(dir);
+
+    /* a stray entry pointing an IP at the wrong event */
+    dir = tmp_store();
+    fill5(dir);
+    dbi = raw_open(&r, dir, "ix_client_ip");
+    seq_key(kb, 2);
+    MDB_val k2 = {9, "203.0.113"}, v2 = {8, kb};
+    ck_assert_int_eq(mdb_put(r.txn, dbi, &k2, &v2, 0), 0);
+    raw_close(&r);
+    vr = verify_store(dir);
+    ck_assert_int_eq(vr.ok, 0);
+    ck_assert_uint_eq(vr.bad_seq, 2);
+    ck_assert_ptr_nonnull(strstr(vr.problem, "client_ip"));
+    audit_verify_clear(&vr);
+    rm_store(dir);
+}
+END_TEST
+
+/* ----------------------------------------------------------------- prune */
+
+START_TEST(test_prune_then_verify)
+{
+    char *dir = tmp_store();
+    audit_store_t *s = open_rw(dir, 0);
+    char err[256];
+    for (int i = 0; i < 10; i++) {
+        char jkt[8];
+        snprintf(jkt, sizeof(jkt), "K%d", i);
+        audit_event_t e = mk_event(T0 + i * SEC, "bad_signature", jkt, jkt, "TH", "10.1.1.1",
+                                   "h");
+        append_ok(s, &e);
+    }
+    uint64_t deleted = 0;
+    ck_assert_int_eq(audit_prune(s, T0 + 5 * SEC, &deleted, err, sizeof(err)), DPOP_OK);
+    ck_assert_uint_eq(deleted, 5);
+    audit_verify_t v;
+    ck_assert_int_eq(audit_verify(s, &v, err, sizeof(err)), DPOP_OK);
+    ck_assert_msg(v.ok, "after prune: %s", v.problem);
+    ck_assert_uint_eq(v.events, 5);
+    audit_verify_clear(&v);
+    audit_info_t info;
+    ck_assert_int_eq(audit_info(s, &info, err, sizeof(err)), DPOP_OK);
+    ck_assert_uint_eq(info.chain_start, 6);
+    ck_assert_int_eq(info.oldest_us, T0 + 5 * SEC);
+    /* index entries of pruned events are gone too */
+    audit_filter_t f = {.jkt = "K2"};
+    audit_plan_t plan;
+    ck_assert_uint_eq(count_query(&s, 1, &f, &plan, NULL, 0), 0);
+    ck_assert_int_eq(plan, AUDIT_PLAN_EMPTY);
+    audit_filter_t th = {.token_hash = "TH"};
+    ck_assert_uint_eq(count_query(&s, 1, &th, NULL, NULL, 0), 5);
+    /* pruning again at the same time is a no-op */
+    ck_assert_int_eq(audit_prune(s, T0 + 5 * SEC, &deleted, err, sizeof(err)), DPOP_OK);
+    ck_assert_uint_eq(deleted, 0);
+    /* appends continue the chain after a prune */
+    audit_event_t e = mk_event(T0 + 20 * SEC, "replay", "K20", "x", NULL, NULL, NULL);
+    append_ok(s, &e);
+    ck_assert_int_eq(audit_verify(s, &v, err, sizeof(err)), DPOP_OK);
+    ck_assert_int_eq(v.ok, 1);
+    ck_assert_uint_eq(v.events, 6);
+    audit_verify_clear(&v);
+    /* prune everything: an empty but verifiable store */
+    ck_assert_int_eq(audit_prune(s, T0 + 100 * SEC, &deleted, err, sizeof(err)), DPOP_OK);
+    ck_assert_uint_eq(deleted, 6);
+    ck_assert_int_eq(audit_verify(s, &v, err, sizeof(err)), DPOP_OK);
+    ck_assert_int_eq(v.ok, 1);
+    ck_assert_uint_eq(v.events, 0);
+    audit_verify_clear(&v);
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_prune_large_in_chunks)
+{
+    /* more events than one prune transaction handles */
+    char *dir = tmp_store();
+    audit_store_t *s = open_rw(dir, 0);
+    char err[256];
+    enum { N = 5000 };
+    audit_event_t *evs = calloc(N, sizeof(*evs));
+    const audit_event_t **p = calloc(N, sizeof(*p));
+    for (int i = 0; i < N; i++) {
+        evs[i] = mk_event(T0 + i, "bad_signature", "KK", NULL, NULL, "10.0.0.9", "h");
+        p[i] = &evs[i];
+    }
+    ck_assert_int_eq(audit_append_batch(s, p, N, err, sizeof(err)), DPOP_OK);
+    uint64_t deleted = 0;
+    ck_assert_int_eq(audit_prune(s, T0 + 4500, &deleted, err, sizeof(err)), DPOP_OK);
+    ck_assert_uint_eq(deleted, 4500);
+    audit_verify_t v;
+    ck_assert_int_eq(audit_verify(s, &v, err, sizeof(err)), DPOP_OK);
+    ck_assert_int_eq(v.ok, 1);
+    ck_assert_uint_eq(v.events, 500);
+    audit_verify_clear(&v);
+    audit_close(s);
+    free(evs);
+    free(p);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_prune_refuses_broken_chain)
+{
+    char *dir = tmp_store();
+    fill5(dir);
+    delete_event(dir, 1);
+    audit_store_t *s = open_rw(dir, 0);
+    char err[256];
+    uint64_t deleted = 0;
+    ck_assert_int_eq(audit_prune(s, T0 + 100 * SEC, &deleted, err, sizeof(err)), DPOP_ERR);
+    ck_assert_ptr_nonnull(strstr(err, "not contiguous"));
+    ck_assert_uint_eq(deleted, 0);
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+/* -------------------------------------------------------------- map full */
+
+START_TEST(test_map_full_keeps_store_intact)
+{
+    char *dir = tmp_store();
+    audit_store_t *s = open_rw(dir, 256 * 1024);
+    char err[256], ua[600];
+    memset(ua, 'u', sizeof(ua) - 1);
+    ua[sizeof(ua) - 1] = '\0';
+    int ok = 0, failed = 0;
+    for (int i = 0; i < 5000 && !failed; i++) {
+        char jti[32];
+        snprintf(jti, sizeof(jti), "jti-%d", i);
+        audit_event_t e = mk_event(T0 + i, "replay", jti, jti, jti, "10.0.0.1", "web1");
+        e.user_agent = ua;
+        e.detail = ua;
+        if (audit_append(s, &e, err, sizeof(err)) == DPOP_OK)
+            ok++;
+        else
+            failed = 1;
+    }
+    ck_assert_msg(failed, "the tiny map never filled");
+    ck_assert_msg(strstr(err, "MDB_MAP_FULL") != NULL, "error: %s", err);
+    ck_assert_int_gt(ok, 10);
+    /* a batch fails as a whole: nothing of it is stored */
+    audit_event_t e = mk_event(T0, "replay", "x", "y", "z", "10.0.0.1", "web1");
+    e.user_agent = ua;
+    e.detail = ua;
+    e.path = ua;
+    const audit_event_t *two[2] = {&e, &e};
+    ck_assert_int_eq(audit_append_batch(s, two, 2, err, sizeof(err)), DPOP_ERR);
+    audit_close(s);
+
+    /* earlier events intact and readable, the chain verifies */
+    audit_verify_t v = verify_store(dir);
+    ck_assert_msg(v.ok, "%s", v.problem);
+    ck_assert_uint_eq(v.events, (uint64_t)ok);
+    audit_verify_clear(&v);
+    audit_store_t *r = NULL;
+    ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDONLY, &r, err, sizeof(err)), DPOP_OK);
+    audit_filter_t f = {.jti = "jti-0"};
+    ck_assert_uint_eq(count_query(&r, 1, &f, NULL, NULL, 0), 1);
+    audit_filter_t all = {0};
+    ck_assert_uint_eq(count_query(&r, 1, &all, NULL, NULL, 0), (size_t)ok);
+    audit_close(r);
+    /* a larger map on the next open makes room again */
+    s = open_rw(dir, 4 * 1024 * 1024);
+    append_ok(s, &e);
+    audit_close(s);
+    v = verify_store(dir);
+    ck_assert_int_eq(v.ok, 1);
+    ck_assert_uint_eq(v.events, (uint64_t)ok + 1);
+    audit_verify_clear(&v);
+    rm_store(dir);
+}
+END_TEST
+
+/* ---------------------------------------------------------- concurrency */
+
+START_TEST(test_concurrent_processes)
+{
+    enum { PROCS = 4, EACH = 300 };
+    char *dir = tmp_store();
+    audit_close(open_rw(dir, 0)); /* create, then close before fork */
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        ck_assert_int_ge(pids[p], 0);
+        if (pids[p] == 0) {
+            /* each process opens its own environment after fork */
+            char err[256], jkt[16];
+            int bad = 0;
+            snprintf(jkt, sizeof(jkt), "P%d", p);
+            if (p % 2 == 0) {
+                audit_store_t *s = NULL;
+                if (audit_open(dir, 0, AUDIT_OPEN_RDWR, &s, err, sizeof(err)) != DPOP_OK)
+                    _exit(2);
+                for (int i = 0; i < EACH; i++) {
+                    audit_event_t e = mk_event(T0 + i, "replay", jkt, NULL, NULL, NULL, NULL);
+                    bad |= audit_append(s, &e, err, sizeof(err)) != DPOP_OK;
+                }
+                audit_close(s);
+            }
+            else {
+                audit_writer_t *w = NULL;
+                if (audit_writer_start(dir, 0, 4096, &w, err, sizeof(err)) != DPOP_OK)
+                    _exit(2);
+                for (int i = 0; i < EACH; i++) {
+                    audit_event_t e = mk_event(T0 + i, "replay", jkt, NULL, NULL, NULL, NULL);
+                    bad |= audit_writer_submit(w, &e) != DPOP_OK;
+                }
+                audit_writer_stop(w);
+            }
+            _exit(bad ? 1 : 0);
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int st = 0;
+        ck_assert_int_eq(waitpid(pids[p], &st, 0), pids[p]);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d failed", p);
+    }
+    audit_verify_t v = verify_store(dir);
+    ck_assert_msg(v.ok, "%s", v.problem);
+    ck_assert_uint_eq(v.events, PROCS * EACH);
+    audit_verify_clear(&v);
+    audit_store_t *s = NULL;
+    char err[256];
+    ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDONLY, &s, err, sizeof(err)), DPOP_OK);
+    for (int p = 0; p < PROCS; p++) {
+        char jkt[16];
+        snprintf(jkt, sizeof(jkt), "P%d", p);
+        audit_filter_t f = {.jkt = jkt};
+        ck_assert_uint_eq(count_query(&s, 1, &f, NULL, NULL, 0), EACH);
+    }
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+/* ---------------------------------------------------- bounds, sanitizing */
+
+START_TEST(test_bounds_and_sanitizing)
+{
+    char *dir = tmp_store();
+    audit_store_t *s = open_rw(dir, 0);
+    char *ua = malloc(5000), *jti = malloc(1000);
+    memset(ua, 'A', 4999);
+    ua[4999] = '\0';
+    memset(jti, 'j', 999);
+    jti[999] = '\0';
+    audit_event_t e = mk_event(T0, "replay", "J", jti, NULL, "10.0.0.1", "h");
+    e.user_agent = ua;
+    e.detail = "bad \xff\xfe utf8 \x01 ctl \"q\" \\ <b>";
+    e.path = "/caf\xc3\xa9/\xe2\x82"; /* valid é, then a truncated sequence */
+    append_ok(s, &e);
+    audit_record_t r = {0};
+    audit_iter_t *it = NULL;
+    char err[256];
+    ck_assert_int_eq(audit_iter_open(&s, 1, NULL, &it, err, sizeof(err)), DPOP_OK);
+    ck_assert_int_eq(audit_iter_next(it, &r, err, sizeof(err)), 1);
+    const char *sua = audit_rec_str(&r, "user_agent");
+    ck_assert_uint_eq(strlen(sua), 512);
+    ck_assert_ptr_nonnull(strstr(sua, AUDIT_TRUNC_MARKER));
+    ck_assert_uint_eq(strlen(audit_rec_str(&r, "jti")), 256);
+    ck_assert_str_eq(audit_rec_str(&r, "detail"),
+                     "bad \xef\xbf\xbd\xef\xbf\xbd utf8 \x01 ctl \"q\" \\ <b>");
+    ck_assert_str_eq(audit_rec_str(&r, "path"), "/caf\xc3\xa9/\xef\xbf\xbd\xef\xbf\xbd");
+    audit_record_clear(&r);
+    audit_iter_close(it);
+    /* the full over-long jti finds its truncated stored form */
+    audit_filter_t f = {.jti = jti};
+    ck_assert_uint_eq(count_query(&s, 1, &f, NULL, NULL, 0), 1);
+    audit_close(s);
+    free(ua);
+    free(jti);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_field_clean_utf8_boundary)
+{
+    /* truncation never splits a multi-byte character */
+    char in[64], out[64];
+    for (int i = 0; i < 20; i++)
+        memcpy(in + 2 * i, "\xc3\xa9", 2);
+    in[40] = '\0';
+    size_t lim = 14 + 5; /* marker (14) + 5 bytes: 2 whole "é" fit */
+    size_t n = audit_field_clean(in, 40, lim, out, sizeof(out));
+    ck_assert_uint_eq(n, 4 + 14);
+    ck_assert_int_eq(memcmp(out, "\xc3\xa9\xc3\xa9" AUDIT_TRUNC_MARKER, n), 0);
+    /* overlong encoding and surrogates are invalid (RFC 3629) */
+    n = audit_field_clean("\xc0\xaf\xed\xa0\x80", 5, 100, out, sizeof(out));
+    ck_assert_str_eq(out, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    ck_assert_uint_eq(n, 15);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- errors */
+
+START_TEST(test_open_errors)
+{
+    audit_store_t *s = NULL;
+    char err[256];
+    char *dir = tmp_store();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/missing", dir);
+    /* read-only never creates */
+    ck_assert_int_eq(audit_open(path, 0, AUDIT_OPEN_RDONLY, &s, err, sizeof(err)), DPOP_ERR);
+    ck_assert_ptr_null(s);
+    ck_assert_ptr_nonnull(strstr(err, path));
+    /* a file where the directory should be */
+    snprintf(path, sizeof(path), "%s/file", dir);
+    FILE *fp = fopen(path, "w");
+    fputs("x", fp);
+    fclose(fp);
+    ck_assert_int_eq(audit_open(path, 0, AUDIT_OPEN_RDWR, &s, err, sizeof(err)), DPOP_ERR);
+    ck_assert_ptr_nonnull(strstr(err, "not a directory"));
+    unlink(path);
+    ck_assert_int_eq(audit_open(NULL, 0, AUDIT_OPEN_RDWR, &s, err, sizeof(err)), DPOP_ERR);
+    /* an empty LMDB directory opened read-only: not a store yet */
+    ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDONLY, &s, err, sizeof(err)), DPOP_ERR);
+    /* appends through a read-only handle are refused */
+    audit_close(open_rw(dir, 0));
+    ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDONLY, &s, err, sizeof(err)), DPOP_OK);
+    audit_event_t e = mk_event(T0, "replay", "J", NULL, NULL, NULL, NULL);
+    ck_assert_int_eq(audit_append(s, &e, err, sizeof(err)), DPOP_ERR);
+    ck_assert_ptr_nonnull(strstr(err, "read-only"));
+    uint64_t d;
+    ck_assert_int_eq(audit_prune(s, T0, &d, err, sizeof(err)), DPOP_ERR);
+    audit_close(s);
+    audit_close(NULL);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_permission_denied)
+{
+    if (geteuid() == 0) {
+        /* root ignores mode bits; drop to nobody in a child to test it */
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            char *dir = strdup("/tmp/dpop-audit-test-perm-XXXXXX");
+            if (!mkdtemp(dir))
+                _exit(3);
+            audit_store_t *s = NULL;
+            char err[256];
+            if (audit_open(dir, 0, AUDIT_OPEN_RDWR, &s, err, sizeof(err)) != DPOP_OK)
+                _exit(4);
+            audit_close(s);
+            chmod(dir, 0755);
+            if (setuid(65534) != 0)
+                _exit(5);
+            int rc = audit_open(dir, 0, AUDIT_OPEN_RDWR, &s, err, sizeof(err));
+            _exit(rc == DPOP_ERR && strstr(err, "Permission denied") ? 0 : 1);
+        }
+        int st = 0;
+        waitpid(pid, &st, 0);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", WEXITSTATUS(st));
+        system("rm -rf /tmp/dpop-audit-test-perm-*");
+        return;
+    }
+    char *dir = tmp_store();
+    audit_close(open_rw(dir, 0));
+    chmod(dir, 0500);
+    audit_store_t *s = NULL;
+    char err[256];
+    char path[512];
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    chmod(path, 0400);
+    ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDWR, &s, err, sizeof(err)), DPOP_ERR);
+    chmod(dir, 0700);
+    rm_store(dir);
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+    Suite *s = suite_create("audit_store");
+    TCase *tc = tcase_create("write_read");
+    tcase_add_test(tc, test_write_read_back);
+    tcase_add_test(tc, test_ts_zero_means_now);
+    tcase_add_test(tc, test_bounds_and_sanitizing);
+    tcase_add_test(tc, test_field_clean_utf8_boundary);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("indexes");
+    tcase_add_test(tc, test_index_lookups);
+    tcase_add_test(tc, test_key_plan_orders_by_time);
+    tcase_add_test(tc, test_multi_store_merge);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("chain");
+    tcase_add_test(tc, test_verify_intact);
+    tcase_add_test(tc, test_verify_catches_edited_json);
+    tcase_add_test(tc, test_verify_catches_edited_time_and_hash);
+    tcase_add_test(tc, test_verify_catches_deleted_event);
+    tcase_add_test(tc, test_verify_catches_index_tampering);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("prune");
+    tcase_add_test(tc, test_prune_then_verify);
+    tcase_add_test(tc, test_prune_large_in_chunks);
+    tcase_add_test(tc, test_prune_refuses_broken_chain);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("errors");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_map_full_keeps_store_intact);
+    tcase_add_test(tc, test_open_errors);
+    tcase_add_test(tc, test_permission_denied);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("concurrency");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_concurrent_processes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(store_suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
