@@ -15,6 +15,7 @@
 #include "dpop_b64.h"
 #include "dpop_json.h"
 #include "dpop_keycache.h"
+#include "dpop_sig.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -55,6 +56,9 @@ struct dpop_jwk {
     char *kid, *use, *alg;
     int key_ops; /* -1 absent, 0 present without "verify", 1 with "verify" */
     char jkt[DPOP_JKT_LEN + 1];
+    /* Verification templates per alg, created on first use and published
+     * with compare-and-swap (keys are shared by threads via the cache). */
+    _Atomic(EVP_MD_CTX *) vtmpl[DPOP_ALG__COUNT];
 };
 
 /* RFC 7517 §4 / RFC 7518 §6: private members of every key type we know.
@@ -418,6 +422,11 @@ int dpop_jwk_import_public(const json_t *jwk, dpop_jwk_t **out, dpop_failure_t *
     if (!(k = calloc(1, sizeof(*k))))
         return dpop_fail(f, DPOP_REASON_BAD_JWK, "out of memory");
     atomic_init(&k->refs, 1);
+    {
+        int a;
+        for (a = 0; a < DPOP_ALG__COUNT; a++)
+            atomic_init(&k->vtmpl[a], NULL);
+    }
     if ((k->kty = kty_of(jwk, f)) == DPOP_KTY_NONE)
         goto done;
     if (opt_string(jwk, "kid", &k->kid, f) || opt_string(jwk, "use", &k->use, f) ||
@@ -460,6 +469,11 @@ void dpop_jwk_free(dpop_jwk_t *k)
      * it frees the key. */
     if (atomic_fetch_sub_explicit(&k->refs, 1, memory_order_acq_rel) != 1)
         return;
+    {
+        int a;
+        for (a = 0; a < DPOP_ALG__COUNT; a++)
+            EVP_MD_CTX_free(atomic_load_explicit(&k->vtmpl[a], memory_order_relaxed));
+    }
     EVP_PKEY_free(k->pkey);
     free(k->kid);
     free(k->use);
@@ -495,6 +509,24 @@ const char *dpop_jwk_use(const dpop_jwk_t *k)
 const char *dpop_jwk_alg(const dpop_jwk_t *k)
 {
     return k ? k->alg : NULL;
+}
+
+int dpop_jwk_verify(const dpop_jwk_t *k, dpop_alg_t alg, const unsigned char *msg,
+                    size_t msglen, const unsigned char *sig, size_t siglen)
+{
+    struct dpop_jwk *mk = (struct dpop_jwk *)k; /* only the template slots change */
+    EVP_MD_CTX *t, *expected = NULL;
+    if (!k || !dpop_alg_name(alg))
+        return 0;
+    t = atomic_load_explicit(&mk->vtmpl[alg], memory_order_acquire);
+    if (!t && (t = dpop_sig_verify_template(alg, k->pkey)) != NULL &&
+        !atomic_compare_exchange_strong_explicit(&mk->vtmpl[alg], &expected, t,
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        /* another thread published first: use its template */
+        EVP_MD_CTX_free(t);
+        t = expected;
+    }
+    return dpop_sig_verify_with(alg, k->pkey, t, msg, msglen, sig, siglen);
 }
 
 int dpop_jwk_fits_alg(const dpop_jwk_t *k, dpop_alg_t alg)

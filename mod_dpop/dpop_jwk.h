@@ -40,6 +40,13 @@ const char *dpop_jwk_alg(const dpop_jwk_t *k);
  * verification.  0 otherwise. */
 int dpop_jwk_fits_alg(const dpop_jwk_t *k, dpop_alg_t alg);
 
+/* dpop_sig_verify(alg, dpop_jwk_pkey(k), ...) with a verification context
+ * prepared once per key and alg and kept in k (faster for repeated keys,
+ * e.g. from the key cache or a JWKS).  Same results: 1 / 0 / -1.
+ * Thread-safe. */
+int dpop_jwk_verify(const dpop_jwk_t *k, dpop_alg_t alg, const unsigned char *msg,
+                    size_t msglen, const unsigned char *sig, size_t siglen);
+
 /* RFC 7638 thumbprint of a public JWK JSON object (required members only,
  * lexicographic order, no whitespace): out gets 43 chars + NUL. */
 int dpop_jwk_thumbprint_json(const json_t *jwk, char out[DPOP_JKT_LEN + 1], dpop_failure_t *f);

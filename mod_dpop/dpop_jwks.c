@@ -250,8 +250,7 @@ int dpop_jwks_verify(const dpop_jwks_t *s, const dpop_jws_t *jws, dpop_alg_mask_
         if (!dpop_jwk_fits_alg(k, jws->alg))
             continue;
         tried++;
-        r = dpop_sig_verify(jws->alg, dpop_jwk_pkey(k), msg, jws->signing_input_len, jws->sig,
-                            jws->siglen);
+        r = dpop_jwk_verify(k, jws->alg, msg, jws->signing_input_len, jws->sig, jws->siglen);
         if (r < 0)
             return dpop_fail(f, DPOP_REASON_BAD_SIGNATURE, "internal error verifying signature");
         if (r == 1) {

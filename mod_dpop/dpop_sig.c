@@ -125,55 +125,100 @@ static int set_rsa_padding(EVP_PKEY_CTX *pctx, const alg_info_t *ai)
            EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, ai->md, NULL) > 0;
 }
 
-int dpop_sig_verify(dpop_alg_t alg, EVP_PKEY *key, const unsigned char *msg, size_t msglen,
-                    const unsigned char *sig, size_t siglen)
+/* Checks and conversions shared by every verify path.  Returns 1 with
+ * *vsig and *vlen ready for OpenSSL (*der to free), 0 when the signature is
+ * invalid by form or the key does not fit the alg, -1 on internal error. */
+static int verify_prepare(dpop_alg_t alg, EVP_PKEY *key, const unsigned char *msg, size_t msglen,
+                          const unsigned char *sig, size_t siglen, alg_info_t *ai,
+                          const unsigned char **vsig, size_t *vlen, unsigned char **der)
+{
+    int derlen = 0;
+    *der = NULL;
+    if (!alg_info(alg, ai) || !key_fits(key, ai) || (!msg && msglen) || !sig)
+        return 0;
+    *vsig = sig;
+    *vlen = siglen;
+    if (ai->type == EVP_PKEY_EC) {
+        if (siglen != 2 * ai->coord_len)
+            return 0;
+        if (!ecdsa_raw_to_der(sig, ai->coord_len, der, &derlen))
+            return -1;
+        *vsig = *der;
+        *vlen = (size_t)derlen;
+    }
+    else if (ai->type == EVP_PKEY_RSA) {
+        /* RFC 8017 §8.1.2/§8.2.2 step 1: the signature is exactly k octets. */
+        if ((int)siglen != EVP_PKEY_get_size(key))
+            return 0;
+    }
+    else if (siglen != 64) { /* RFC 8032 §5.1.7 */
+        return 0;
+    }
+    return 1;
+}
+
+static int verify_init(EVP_MD_CTX *ctx, const alg_info_t *ai, EVP_PKEY *key)
+{
+    EVP_PKEY_CTX *pctx = NULL;
+    return EVP_DigestVerifyInit_ex(ctx, &pctx, ai->md, NULL, NULL, key, NULL) == 1 &&
+           set_rsa_padding(pctx, ai);
+}
+
+int dpop_sig_verify_with(dpop_alg_t alg, EVP_PKEY *key, const EVP_MD_CTX *tmpl,
+                         const unsigned char *msg, size_t msglen, const unsigned char *sig,
+                         size_t siglen)
 {
     alg_info_t ai;
     EVP_MD_CTX *ctx = NULL;
-    EVP_PKEY_CTX *pctx = NULL;
     unsigned char *der = NULL;
-    const unsigned char *vsig = sig;
-    size_t vlen = siglen;
-    int derlen = 0, rc = -1, r;
+    const unsigned char *vsig = NULL;
+    size_t vlen = 0;
+    int rc;
 
-    if (!alg_info(alg, &ai) || !key_fits(key, &ai) || (!msg && msglen) || !sig) {
-        rc = 0;
+    if ((rc = verify_prepare(alg, key, msg, msglen, sig, siglen, &ai, &vsig, &vlen, &der)) != 1)
+        goto done;
+    rc = -1;
+    if (!(ctx = EVP_MD_CTX_new()))
+        goto done;
+    /* A copy of a context initialized for this (key, alg) saves the
+     * provider fetch and parameter setup of every call. */
+    if (tmpl) {
+        if (EVP_MD_CTX_copy_ex(ctx, tmpl) != 1)
+            goto done;
+    }
+    else if (!verify_init(ctx, &ai, key)) {
         goto done;
     }
-    if (ai.type == EVP_PKEY_EC) {
-        if (siglen != 2 * ai.coord_len) {
-            rc = 0;
-            goto done;
-        }
-        if (!ecdsa_raw_to_der(sig, ai.coord_len, &der, &derlen))
-            goto done;
-        vsig = der;
-        vlen = (size_t)derlen;
-    }
-    else if (ai.type == EVP_PKEY_RSA) {
-        /* RFC 8017 §8.1.2/§8.2.2 step 1: the signature is exactly k octets. */
-        if ((int)siglen != EVP_PKEY_get_size(key)) {
-            rc = 0;
-            goto done;
-        }
-    }
-    else if (siglen != 64) { /* RFC 8032 §5.1.7 */
-        rc = 0;
-        goto done;
-    }
-    if (!(ctx = EVP_MD_CTX_new()) ||
-        EVP_DigestVerifyInit_ex(ctx, &pctx, ai.md, NULL, NULL, key, NULL) != 1 ||
-        !set_rsa_padding(pctx, &ai))
-        goto done;
-    r = EVP_DigestVerify(ctx, vsig, vlen, msg, msglen);
     /* Past this point inputs are well-formed for OpenSSL, so any failure
      * (including its "-1, bad encoding") means "not a valid signature". */
-    rc = r == 1 ? 1 : 0;
+    rc = EVP_DigestVerify(ctx, vsig, vlen, msg, msglen) == 1 ? 1 : 0;
 done:
     ERR_clear_error();
     OPENSSL_free(der);
     EVP_MD_CTX_free(ctx);
     return rc;
+}
+
+int dpop_sig_verify(dpop_alg_t alg, EVP_PKEY *key, const unsigned char *msg, size_t msglen,
+                    const unsigned char *sig, size_t siglen)
+{
+    return dpop_sig_verify_with(alg, key, NULL, msg, msglen, sig, siglen);
+}
+
+EVP_MD_CTX *dpop_sig_verify_template(dpop_alg_t alg, EVP_PKEY *key)
+{
+    alg_info_t ai;
+    EVP_MD_CTX *ctx = NULL;
+    /* EdDSA contexts have no digest and cannot be copied (and their init
+     * is cheap next to the verification itself). */
+    if (!alg_info(alg, &ai) || !ai.md || !key_fits(key, &ai))
+        return NULL;
+    if (!(ctx = EVP_MD_CTX_new()) || !verify_init(ctx, &ai, key)) {
+        EVP_MD_CTX_free(ctx);
+        ctx = NULL;
+    }
+    ERR_clear_error();
+    return ctx;
 }
 
 int dpop_sig_sign(dpop_alg_t alg, EVP_PKEY *key, const unsigned char *msg, size_t msglen,

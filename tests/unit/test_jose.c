@@ -892,6 +892,14 @@ END_TEST
 
 /* ---------- signatures ---------- */
 
+static dpop_jwk_t *imported_key(dpop_alg_t a)
+{
+    dpop_jwk_t *k = NULL;
+    dpop_failure_t f;
+    ck_assert_int_eq(dpop_jwk_import_public(g_pub[a], &k, &f), DPOP_OK);
+    return k;
+}
+
 static const unsigned char msg[] = "eyJhbGciOiJFUzI1NiJ9.eyJqdGkiOiJ4In0";
 
 START_TEST(test_sig_round_trip)
@@ -957,6 +965,79 @@ START_TEST(test_sig_round_trip)
     }
     dpop_jwk_free(k);
     free(sig);
+}
+END_TEST
+
+/* dpop_jwk_verify (per-key cached context) gives dpop_sig_verify's answers,
+ * also on repeated use of the same template. */
+START_TEST(test_sig_jwk_verify)
+{
+    dpop_alg_t a = (dpop_alg_t)_i;
+    unsigned char *sig = NULL;
+    size_t sl = 0;
+    int n, b;
+    dpop_jwk_t *k = imported_key(a);
+    ck_assert_int_eq(dpop_sig_sign(a, g_priv[a], msg, sizeof(msg) - 1, &sig, &sl), DPOP_OK);
+    for (n = 0; n < 3; n++) {
+        ck_assert_int_eq(dpop_jwk_verify(k, a, msg, sizeof(msg) - 1, sig, sl), 1);
+        ck_assert_int_eq(dpop_jwk_verify(k, a, msg, sizeof(msg) - 2, sig, sl), 0);
+        sig[1] ^= 4;
+        ck_assert_int_eq(dpop_jwk_verify(k, a, msg, sizeof(msg) - 1, sig, sl), 0);
+        sig[1] ^= 4;
+        ck_assert_int_eq(dpop_jwk_verify(k, a, msg, sizeof(msg) - 1, sig, sl - 1), 0);
+    }
+    for (b = 0; b <= DPOP_ALG__COUNT; b++)
+        if (b != (int)a)
+            ck_assert_int_eq(dpop_jwk_verify(k, (dpop_alg_t)b, msg, sizeof(msg) - 1, sig, sl), 0);
+    ck_assert_int_eq(dpop_jwk_verify(NULL, a, msg, sizeof(msg) - 1, sig, sl), 0);
+    dpop_jwk_free(k);
+    free(sig);
+}
+END_TEST
+
+typedef struct {
+    dpop_jwk_t *k;
+    dpop_alg_t alg;
+    const unsigned char *sig;
+    size_t sl;
+    int bad;
+} jv_arg_t;
+
+static void *jv_worker(void *p)
+{
+    jv_arg_t *a = p;
+    int i;
+    for (i = 0; i < 50; i++)
+        if (dpop_jwk_verify(a->k, a->alg, msg, sizeof(msg) - 1, a->sig, a->sl) != 1)
+            a->bad++;
+    return NULL;
+}
+
+/* Four threads racing to create and use the same key's templates. */
+START_TEST(test_sig_jwk_verify_threads)
+{
+    static const dpop_alg_t algs[] = {DPOP_ALG_ES256, DPOP_ALG_PS256};
+    size_t ai;
+    for (ai = 0; ai < 2; ai++) {
+        dpop_alg_t a = algs[ai];
+        unsigned char *sig = NULL;
+        size_t sl = 0;
+        pthread_t th[4];
+        jv_arg_t args[4];
+        int i;
+        dpop_jwk_t *k = imported_key(a);
+        ck_assert_int_eq(dpop_sig_sign(a, g_priv[a], msg, sizeof(msg) - 1, &sig, &sl), DPOP_OK);
+        for (i = 0; i < 4; i++) {
+            args[i] = (jv_arg_t){k, a, sig, sl, 0};
+            ck_assert_int_eq(pthread_create(&th[i], NULL, jv_worker, &args[i]), 0);
+        }
+        for (i = 0; i < 4; i++) {
+            pthread_join(th[i], NULL);
+            ck_assert_int_eq(args[i].bad, 0);
+        }
+        dpop_jwk_free(k);
+        free(sig);
+    }
 }
 END_TEST
 
@@ -1679,6 +1760,42 @@ START_TEST(test_keycache_refcount)
 }
 END_TEST
 
+/* Many distinct headers: the size stays bounded and the newest entry is
+ * always found (the chain limit never hides a fresh insert under normal
+ * load thanks to the seeded hash). */
+START_TEST(test_keycache_bounded)
+{
+    dpop_keycache_t *c = dpop_keycache_create(64);
+    dpop_jwk_t *k = imported(DPOP_ALG_ES256), *got;
+    char h[64];
+    int i, len, found = 0;
+    for (i = 0; i < 5000; i++) {
+        len = snprintf(h, sizeof(h), "eyJhbGciOiJFUzI1NiJ9-%d", i);
+        dpop_keycache_put(c, h, (size_t)len, k, DPOP_ALG_ES256);
+        ck_assert_uint_le(dpop_keycache_size(c), 64);
+    }
+    for (i = 5000 - 32; i < 5000; i++) {
+        len = snprintf(h, sizeof(h), "eyJhbGciOiJFUzI1NiJ9-%d", i);
+        if ((got = dpop_keycache_get(c, h, (size_t)len, NULL))) {
+            found++;
+            dpop_jwk_free(got);
+        }
+    }
+    ck_assert_int_eq(found, 32);
+    /* oversized headers are simply not cached */
+    {
+        size_t big = 10000;
+        char *b = malloc(big);
+        memset(b, 'A', big);
+        dpop_keycache_put(c, b, big, k, DPOP_ALG_ES256);
+        ck_assert_ptr_null(dpop_keycache_get(c, b, big, NULL));
+        free(b);
+    }
+    dpop_keycache_free(c);
+    dpop_jwk_free(k);
+}
+END_TEST
+
 #define KC_THREADS 4
 #define KC_KEYS 4
 #define KC_HEADERS 24
@@ -1801,6 +1918,8 @@ static Suite *jose_suite(void)
     tc = tcase_create("signatures");
     tcase_add_loop_test(tc, test_sig_round_trip, 1, DPOP_ALG__COUNT);
     tcase_add_test(tc, test_sig_wrong_key);
+    tcase_add_loop_test(tc, test_sig_jwk_verify, 1, DPOP_ALG__COUNT);
+    tcase_add_test(tc, test_sig_jwk_verify_threads);
     tcase_add_loop_test(tc, test_sig_ecdsa_forms, DPOP_ALG_ES256, DPOP_ALG_ES512 + 1);
     tcase_add_test(tc, test_sig_rfc_vectors);
     suite_add_tcase(s, tc);
@@ -1824,6 +1943,7 @@ static Suite *jose_suite(void)
     tcase_add_test(tc, test_keycache_hit_miss);
     tcase_add_test(tc, test_keycache_lru);
     tcase_add_test(tc, test_keycache_refcount);
+    tcase_add_test(tc, test_keycache_bounded);
     tcase_add_test(tc, test_keycache_threads);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);

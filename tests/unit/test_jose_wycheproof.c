@@ -7,6 +7,9 @@
  * parameters are JOSE's PS256/384/512: MGF1 with the message hash, salt =
  * hash length) and rsa_signature_*_test.json (RS256/384/512).
  *
+ * Every vector also goes through dpop_jwk_verify (the cached-context
+ * path) and must give the same answer.
+ *
  * Keys are imported through dpop_jwk_import_public from the group's JWK
  * (or from a JWK built from the raw point when the file has none), so the
  * strict importer is exercised on Wycheproof's edge-case keys too.  RSA
@@ -214,6 +217,10 @@ static void run_group(const char *file, const char *algorithm, const json_t *g, 
         int r = dpop_sig_verify(alg, key, m, ml, s, sl);
         long id = (long)json_integer_value(json_object_get(t, "tcId"));
         ck_assert_msg(r != -1, "%s tcId %ld: internal error", file, id);
+        /* the per-key template path must agree exactly */
+        if (k)
+            ck_assert_msg(dpop_jwk_verify(k, alg, m, ml, s, sl) == r,
+                          "%s tcId %ld: dpop_jwk_verify disagrees", file, id);
         if (strcmp(result, "valid") == 0) {
             ck_assert_msg(r == 1, "%s tcId %ld (%s): valid vector rejected", file, id,
                           jstr(t, "comment"));
