@@ -104,29 +104,240 @@ done:
     return rc;
 }
 
-/* Copy a claimed string into the result when it is a bounded string. */
-static char *claim_copy(const json_t *payload, const char *name, size_t max)
+/*
+ * The claims the proof check reads, extracted once from the payload.  A
+ * string claim points into storage that lives as long as the verification
+ * (the jansson object or the decoded payload buffer).
+ */
+typedef enum { CL_ABSENT = 0, CL_STRING, CL_INT, CL_OTHER } claim_type_t;
+
+typedef struct {
+    claim_type_t t;
+    const char *s; /* CL_STRING: NUL-terminated, no NUL inside */
+    size_t len;
+    int64_t i;     /* CL_INT */
+} claim_t;
+
+typedef struct {
+    claim_t jti, htm, htu, iat, ath, nonce;
+} claims_t;
+
+static claim_t *claim_slot(claims_t *c, const char *name, size_t n)
 {
-    const char *s = NULL;
-    if (dpop_json_get_string(payload, name, &s) != 1 || strlen(s) > max)
+#define SLOT(x)                                                                                    \
+    if (n == sizeof(#x) - 1 && memcmp(name, #x, n) == 0)                                           \
+        return &c->x;
+    SLOT(jti)
+    SLOT(htm)
+    SLOT(htu)
+    SLOT(iat)
+    SLOT(ath)
+    SLOT(nonce)
+#undef SLOT
+    return NULL;
+}
+
+/* From a parsed jansson object (the full path and the fallback). */
+static void claims_from_json(const json_t *payload, claims_t *c)
+{
+    static const char *const names[] = {"jti", "htm", "htu", "iat", "ath", "nonce"};
+    size_t i;
+    memset(c, 0, sizeof(*c));
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        claim_t *cl = claim_slot(c, names[i], strlen(names[i]));
+        json_t *v = json_object_get(payload, names[i]);
+        if (!v)
+            continue;
+        if (json_is_string(v)) {
+            cl->s = json_string_value(v);
+            cl->len = json_string_length(v);
+            /* a string with an escaped NUL would truncate in C */
+            cl->t = strlen(cl->s) == cl->len ? CL_STRING : CL_OTHER;
+        }
+        else if (json_is_integer(v)) {
+            cl->t = CL_INT;
+            cl->i = (int64_t)json_integer_value(v);
+        }
+        else {
+            cl->t = CL_OTHER;
+        }
+    }
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    /* RFC 8259 §2: insignificant whitespace */
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* A string without escapes of printable ASCII; p at the opening quote.
+ * Returns the position after the closing quote, or NULL (not in subset). */
+static const char *scan_plain_string(const char *p, const char *end)
+{
+    p++;
+    while (p < end && *p != '"') {
+        unsigned char ch = (unsigned char)*p;
+        if (ch < 0x20 || ch > 0x7e || ch == '\\')
+            return NULL;
+        p++;
+    }
+    return p < end ? p + 1 : NULL;
+}
+
+#define FAST_MAX_MEMBERS 32
+
+/*
+ * Fast path for the payload of a cache hit: jansson costs more than all
+ * other non-signature work together, and a proof's claims set is a flat
+ * object of short ASCII strings and integers.  This scanner accepts only a
+ * strict SUBSET of JSON that jansson parses to the very same values: one
+ * flat object, member names and string values of printable ASCII without
+ * escapes, integers of at most 18 digits without leading zeros, true, false,
+ * null, no duplicate names, nothing after the object.  Anything else (a
+ * nested value, an escape, a fraction, UTF-8, an error) returns 0 and the
+ * caller falls back to the strict jansson parser, so both paths always
+ * reach the same verdict.  On success the string claims are NUL-terminated
+ * in place (buf is the caller's decoded copy of the payload).
+ */
+static int claims_fast(char *buf, size_t n, claims_t *c)
+{
+    const char *p = buf, *end = buf + n;
+    const char *keys[FAST_MAX_MEMBERS];
+    size_t klen[FAST_MAX_MEMBERS], nk = 0, i;
+    char *terms[6];
+    size_t nterms = 0;
+
+    memset(c, 0, sizeof(*c));
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return 0;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}') {
+        p++;
+        goto tail;
+    }
+    for (;;) {
+        const char *k, *ke;
+        claim_t *slot;
+        if (p >= end || *p != '"' || nk == FAST_MAX_MEMBERS)
+            return 0;
+        k = p + 1;
+        if (!(ke = scan_plain_string(p, end)))
+            return 0;
+        klen[nk] = (size_t)(ke - 1 - k);
+        keys[nk] = k;
+        /* RFC 7519 §4: claim names are unique (jansson rejects duplicates) */
+        for (i = 0; i < nk; i++)
+            if (klen[i] == klen[nk] && memcmp(keys[i], k, klen[nk]) == 0)
+                return 0;
+        slot = claim_slot(c, k, klen[nk]);
+        nk++;
+        p = skip_ws(ke, end);
+        if (p >= end || *p != ':')
+            return 0;
+        p = skip_ws(p + 1, end);
+        if (p >= end)
+            return 0;
+        if (*p == '"') {
+            const char *ve = scan_plain_string(p, end);
+            if (!ve)
+                return 0;
+            if (slot) {
+                slot->t = CL_STRING;
+                slot->s = p + 1;
+                slot->len = (size_t)(ve - 1 - (p + 1));
+                terms[nterms++] = (char *)ve - 1;
+            }
+            p = ve;
+        }
+        else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            const char *d = p;
+            int neg = 0, digits = 0;
+            int64_t v = 0;
+            if (*d == '-') {
+                neg = 1;
+                d++;
+            }
+            if (d >= end || *d < '0' || *d > '9')
+                return 0;
+            /* no leading zeros (RFC 8259 §6), and no "-0": jansson makes
+             * that an integer 0 and we need not care to agree on it */
+            if (*d == '0' && (neg || (d + 1 < end && d[1] >= '0' && d[1] <= '9')))
+                return 0;
+            while (d < end && *d >= '0' && *d <= '9') {
+                if (++digits > 18)
+                    return 0;
+                v = v * 10 + (*d - '0');
+                d++;
+            }
+            /* fraction or exponent: a real, let jansson decide */
+            if (d < end && (*d == '.' || *d == 'e' || *d == 'E'))
+                return 0;
+            if (slot) {
+                slot->t = CL_INT;
+                slot->i = neg ? -v : v;
+            }
+            p = d;
+        }
+        else if ((size_t)(end - p) >= 4 && memcmp(p, "true", 4) == 0) {
+            if (slot)
+                slot->t = CL_OTHER;
+            p += 4;
+        }
+        else if ((size_t)(end - p) >= 5 && memcmp(p, "false", 5) == 0) {
+            if (slot)
+                slot->t = CL_OTHER;
+            p += 5;
+        }
+        else if ((size_t)(end - p) >= 4 && memcmp(p, "null", 4) == 0) {
+            if (slot)
+                slot->t = CL_OTHER;
+            p += 4;
+        }
+        else {
+            return 0; /* object, array or invalid */
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}') {
+            p++;
+            break;
+        }
+        return 0;
+    }
+tail:
+    if (skip_ws(p, end) != end)
+        return 0;
+    for (i = 0; i < nterms; i++)
+        *terms[i] = '\0';
+    return 1;
+}
+
+/* Copy a claimed string into the result when it is a bounded string. */
+static char *claim_copy(const claim_t *cl, size_t max)
+{
+    if (cl->t != CL_STRING || cl->len == 0 || cl->len > max)
         return NULL;
-    return strdup(s);
+    return strndup(cl->s, cl->len);
 }
 
 /* Best-effort record of what the proof claims, for the audit store, as
  * soon as the payload parsed: also rejected proofs are recorded with the
  * values they claimed (forensics wants the attacker's jti/htu). */
-static void result_fill_claims(dpop_proof_result_t *r, const json_t *payload)
+static void result_fill_claims(dpop_proof_result_t *r, const claims_t *c)
 {
-    json_t *iat;
-    r->jti = claim_copy(payload, "jti", DPOP_JTI_MAX);
-    r->htm = claim_copy(payload, "htm", CLAIM_COPY_MAX);
-    r->htu = claim_copy(payload, "htu", CLAIM_COPY_MAX);
-    r->ath = claim_copy(payload, "ath", CLAIM_COPY_MAX);
-    r->nonce = claim_copy(payload, "nonce", CLAIM_COPY_MAX);
-    iat = json_object_get(payload, "iat");
-    if (json_is_integer(iat)) {
-        r->iat = (int64_t)json_integer_value(iat);
+    r->jti = claim_copy(&c->jti, DPOP_JTI_MAX);
+    r->htm = claim_copy(&c->htm, CLAIM_COPY_MAX);
+    r->htu = claim_copy(&c->htu, CLAIM_COPY_MAX);
+    r->ath = claim_copy(&c->ath, CLAIM_COPY_MAX);
+    r->nonce = claim_copy(&c->nonce, CLAIM_COPY_MAX);
+    if (c->iat.t == CL_INT) {
+        r->iat = c->iat.i;
         r->has_iat = 1;
     }
 }
@@ -151,21 +362,24 @@ static int split_compact(const char *s, size_t len, size_t *hl, size_t *pl, size
 }
 
 /* Decode and parse the payload segment (cache-hit path; the full path gets
- * it from dpop_jws_parse with the same rules). */
-static json_t *payload_parse(const char *seg, size_t len, dpop_failure_t *f)
+ * it from dpop_jws_parse with the same rules): the fast scanner, else the
+ * strict jansson parser.  *buf and *json (either may stay NULL) back the
+ * claims and are freed by the caller. */
+static int payload_claims(const char *seg, size_t len, claims_t *c, unsigned char **buf,
+                          json_t **json, dpop_failure_t *f)
 {
-    unsigned char *buf = NULL;
     size_t n = 0;
     char err[96];
-    json_t *v;
-    if (dpop_b64url_decode(seg, len, &buf, &n) != DPOP_OK) {
-        dpop_fail(f, DPOP_REASON_MALFORMED, "JWS payload is not canonical base64url");
-        return NULL;
+    if (dpop_b64url_decode(seg, len, buf, &n) != DPOP_OK) {
+        *buf = NULL;
+        return dpop_fail(f, DPOP_REASON_MALFORMED, "JWS payload is not canonical base64url");
     }
-    if (!(v = dpop_json_parse_object((const char *)buf, n, err, sizeof(err))))
-        dpop_fail(f, DPOP_REASON_MALFORMED, "JWS payload: %s", err);
-    free(buf);
-    return v;
+    if (n <= DPOP_JSON_MAX_BYTES && claims_fast((char *)*buf, n, c))
+        return DPOP_OK;
+    if (!(*json = dpop_json_parse_object((const char *)*buf, n, err, sizeof(err))))
+        return dpop_fail(f, DPOP_REASON_MALFORMED, "JWS payload: %s", err);
+    claims_from_json(*json, c);
+    return DPOP_OK;
 }
 
 /*
@@ -224,16 +438,14 @@ static int check_header(const dpop_jws_t *jws, dpop_alg_mask_t algs, dpop_jwk_t 
     return DPOP_OK;
 }
 
-/* Claim type check: 1 ok, else the failure is recorded. */
-static int need_string(const json_t *payload, const char *name, const char **out,
-                       dpop_failure_t *f)
+/* Required string claim: 1 ok, else the failure is recorded. */
+static int need_string(const claim_t *cl, const char *name, dpop_failure_t *f)
 {
-    int r = dpop_json_get_string(payload, name, out);
-    if (r == 0) {
+    if (cl->t == CL_ABSENT) {
         dpop_fail(f, DPOP_REASON_MISSING_CLAIM, "%s claim missing", name);
         return 0;
     }
-    if (r < 0) {
+    if (cl->t != CL_STRING || cl->len == 0) {
         dpop_fail(f, DPOP_REASON_BAD_CLAIM, "%s claim is not a non-empty string", name);
         return 0;
     }
@@ -241,12 +453,9 @@ static int need_string(const json_t *payload, const char *name, const char **out
 }
 
 /* Optional string claim: absent ok, present must be a non-empty string. */
-static int opt_string(const json_t *payload, const char *name, const char **out,
-                      dpop_failure_t *f)
+static int opt_string(const claim_t *cl, const char *name, dpop_failure_t *f)
 {
-    int r = dpop_json_get_string(payload, name, out);
-    *out = (r == 1) ? *out : NULL;
-    if (r < 0) {
+    if (cl->t != CL_ABSENT && (cl->t != CL_STRING || cl->len == 0)) {
         dpop_fail(f, DPOP_REASON_BAD_CLAIM, "%s claim is not a non-empty string", name);
         return 0;
     }
@@ -276,19 +485,20 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
 {
     dpop_proof_result_t local;
     dpop_jws_t jws;
-    json_t *payload = NULL;       /* borrowed from jws or owned (hit path) */
-    json_t *payload_owned = NULL;
+    claims_t cl;
+    json_t *payload_json = NULL;  /* hit path, fallback parse */
+    unsigned char *payload_buf = NULL; /* hit path: decoded payload */
     unsigned char *sig = NULL;    /* hit path only */
     size_t siglen = 0, hl, pl, sl, max_size;
     dpop_jwk_t *key = NULL;
     dpop_alg_t alg = DPOP_ALG_INVALID;
     dpop_alg_mask_t algs;
-    const char *jti, *htm, *htu, *ath = NULL, *nonce = NULL;
-    json_t *iatv;
+    const char *jti, *htm, *htu, *ath, *nonce;
     int64_t iat, max_age, skew;
     int sv, rc = DPOP_ERR;
 
     memset(&jws, 0, sizeof(jws));
+    memset(&cl, 0, sizeof(cl));
     dpop_failure_clear(f);
     if (!r)
         r = &local;
@@ -320,14 +530,13 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
 
     if (p->cache && (key = dpop_keycache_get(p->cache, proof, hl, &alg)) != NULL) {
         /* Hit: these exact header bytes passed typ/alg/jwk before. */
-        if (!(payload_owned = payload_parse(proof + hl + 1, pl, f)))
+        if (payload_claims(proof + hl + 1, pl, &cl, &payload_buf, &payload_json, f) != DPOP_OK)
             goto done;
-        payload = payload_owned;
         if (dpop_b64url_decode(proof + hl + 1 + pl + 1, sl, &sig, &siglen) != DPOP_OK) {
             dpop_fail(f, DPOP_REASON_MALFORMED, "JWS signature is not canonical base64url");
             goto done;
         }
-        result_fill_claims(r, payload);
+        result_fill_claims(r, &cl);
         r->alg = alg;
         memcpy(r->jkt, dpop_jwk_thumbprint(key), DPOP_JKT_LEN + 1);
         /* the allow-list is per request (per-directory DPoPAlgorithms) */
@@ -343,9 +552,9 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
                 dpop_fail(f, DPOP_REASON_MALFORMED, "not a valid compact JWS");
             goto done;
         }
-        payload = jws.payload;
         sig = NULL;
-        result_fill_claims(r, payload);
+        claims_from_json(jws.payload, &cl);
+        result_fill_claims(r, &cl);
         r->alg = jws.alg;
         alg = jws.alg;
         /* 3-5. typ, alg, jwk */
@@ -373,27 +582,32 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
     }
 
     /* 8. claims present and typed, RFC 9449 §4.2 / §4.3 (3) */
-    if (!need_string(payload, "jti", &jti, f) || !need_string(payload, "htm", &htm, f) ||
-        !need_string(payload, "htu", &htu, f))
+    if (!need_string(&cl.jti, "jti", f) || !need_string(&cl.htm, "htm", f) ||
+        !need_string(&cl.htu, "htu", f))
         goto done;
-    if (strlen(jti) > DPOP_JTI_MAX) {
+    jti = cl.jti.s;
+    htm = cl.htm.s;
+    htu = cl.htu.s;
+    if (cl.jti.len > DPOP_JTI_MAX) {
         dpop_fail(f, DPOP_REASON_BAD_CLAIM, "jti longer than %d bytes", DPOP_JTI_MAX);
         goto done;
     }
-    iatv = json_object_get(payload, "iat");
-    if (!iatv) {
+    if (cl.iat.t == CL_ABSENT) {
         dpop_fail(f, DPOP_REASON_MISSING_CLAIM, "iat claim missing");
         goto done;
     }
     /* An integer NumericDate only: proofs are made by code, never by hand,
      * and a float or string iat is a sign of a broken or hostile client. */
-    if (!json_is_integer(iatv)) {
+    if (cl.iat.t != CL_INT) {
         dpop_fail(f, DPOP_REASON_BAD_CLAIM, "iat claim is not an integer");
         goto done;
     }
-    iat = (int64_t)json_integer_value(iatv);
-    if (!opt_string(payload, "ath", &ath, f) || !opt_string(payload, "nonce", &nonce, f))
+    iat = cl.iat.i;
+    if (!opt_string(&cl.ath, "ath", f) || !opt_string(&cl.nonce, "nonce", f))
         goto done;
+    ath = cl.ath.t == CL_STRING ? cl.ath.s : NULL;
+    nonce = cl.nonce.t == CL_STRING ? cl.nonce.s : NULL;
+    (void)jti;
 
     /* 9. htm: exact, methods are case-sensitive (RFC 9110 §9.1) */
     if (!p->method || strcmp(htm, p->method) != 0) {
@@ -444,7 +658,7 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
             dpop_fail(f, DPOP_REASON_ATH_MISMATCH, "internal error hashing the access token");
             goto done;
         }
-        if (strlen(ath) != DPOP_JKT_LEN || CRYPTO_memcmp(ath, want, DPOP_JKT_LEN) != 0) {
+        if (cl.ath.len != DPOP_JKT_LEN || CRYPTO_memcmp(ath, want, DPOP_JKT_LEN) != 0) {
             dpop_fail(f, DPOP_REASON_ATH_MISMATCH, "ath is not the hash of the access token");
             goto done;
         }
@@ -457,13 +671,13 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
             goto done;
         }
         if (p->expected_nonce) {
-            size_t el = strlen(p->expected_nonce), nl = strlen(nonce);
+            size_t el = strlen(p->expected_nonce), nl = cl.nonce.len;
             if (el != nl || CRYPTO_memcmp(p->expected_nonce, nonce, el) != 0) {
                 dpop_fail(f, DPOP_REASON_NONCE_INVALID, "nonce does not match");
                 goto done;
             }
         }
-        if (p->nonce_check && p->nonce_check(p->nonce_ctx, nonce, strlen(nonce)) != 1) {
+        if (p->nonce_check && p->nonce_check(p->nonce_ctx, nonce, cl.nonce.len) != 1) {
             dpop_fail(f, DPOP_REASON_NONCE_INVALID, "nonce invalid or expired");
             goto done;
         }
@@ -472,7 +686,8 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
     rc = DPOP_OK;
 done:
     free(sig);
-    json_decref(payload_owned);
+    json_decref(payload_json);
+    free(payload_buf);
     dpop_jws_clear(&jws);
     if (key)
         dpop_jwk_free(key);

@@ -827,6 +827,130 @@ START_TEST(test_cache_semantics)
 }
 END_TEST
 
+
+/* ---- differential: cache-hit fast claims scanner vs strict jansson ---- */
+
+typedef struct {
+    const char *payload; /* %s = URL, %d = NOW (in that order when present) */
+    dpop_reason_t want;
+} pcase_t;
+
+static const pcase_t pcases[] = {
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d}", DPOP_REASON_NONE},
+    {" { \"jti\" : \"a\" ,\n\"htm\":\"POST\",\t\"htu\":\"%s\",\r\"iat\":%d } ", DPOP_REASON_NONE},
+    {"{\"jti\":\"a\",\"jti\":\"b\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d}",
+     DPOP_REASON_MALFORMED},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d,\"x\":1,\"x\":2}",
+     DPOP_REASON_MALFORMED},
+    {"{\"jti\":\"\\u0041\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d}", DPOP_REASON_NONE},
+    {"{\"jti\":\"a\",\"htm\":\"P\\u004fST\",\"htu\":\"%s\",\"iat\":%d}", DPOP_REASON_NONE},
+    {"{\"jti\":\"a\\u0000b\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d}", DPOP_REASON_MALFORMED},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d,\"n\":{\"a\":[1,{\"b\":null}]}}",
+     DPOP_REASON_NONE},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d,\"n\":{\"a\":1,\"a\":2}}",
+     DPOP_REASON_MALFORMED},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d.0}", DPOP_REASON_BAD_CLAIM},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%de0}", DPOP_REASON_BAD_CLAIM},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":0%d}", DPOP_REASON_MALFORMED},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":+%d}", DPOP_REASON_MALFORMED},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":-0}", DPOP_REASON_IAT_TOO_OLD},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":9223372036854775807}",
+     DPOP_REASON_IAT_IN_FUTURE},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":92233720368547758070}",
+     DPOP_REASON_MALFORMED},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d} x", DPOP_REASON_MALFORMED},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d,}", DPOP_REASON_MALFORMED},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d}}", DPOP_REASON_MALFORMED},
+    {"{\"jti\":\"a\" \"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d}", DPOP_REASON_MALFORMED},
+    {"{\"jti\":true,\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d}", DPOP_REASON_BAD_CLAIM},
+    {"{\"jti\":null,\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d}", DPOP_REASON_BAD_CLAIM},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d,\"nonce\":false}",
+     DPOP_REASON_BAD_CLAIM},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d,\"ath\":tru}",
+     DPOP_REASON_MALFORMED},
+    {"{}", DPOP_REASON_MISSING_CLAIM},
+    {"[]", DPOP_REASON_MALFORMED},
+    {"{\"jti\":\"\xc3\xa9t\xc3\xa9\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d}",
+     DPOP_REASON_NONE},
+    {"{\"jti\":\"\xc3\x28\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d}", DPOP_REASON_MALFORMED},
+    {"{\"jti\":\"a\tb\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d}", DPOP_REASON_MALFORMED},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"https:\\/\\/api.example.com\\/v1\\/items\","
+     "\"iat\":%d}",
+     DPOP_REASON_NONE},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d,\"a1\":1,\"a2\":2,\"a3\":3,"
+     "\"a4\":4,\"a5\":5,\"a6\":6,\"a7\":7,\"a8\":8,\"a9\":9,\"b1\":1,\"b2\":2,\"b3\":3,\"b4\":4,"
+     "\"b5\":5,\"b6\":6,\"b7\":7,\"b8\":8,\"b9\":9,\"c1\":1,\"c2\":2,\"c3\":3,\"c4\":4,\"c5\":5,"
+     "\"c6\":6,\"c7\":7,\"c8\":8,\"c9\":9,\"d1\":1,\"d2\":2,\"d3\":3}",
+     DPOP_REASON_NONE},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d,\"a1\":1,\"a2\":2,\"a3\":3,"
+     "\"a4\":4,\"a5\":5,\"a6\":6,\"a7\":7,\"a8\":8,\"a9\":9,\"b1\":1,\"b2\":2,\"b3\":3,\"b4\":4,"
+     "\"b5\":5,\"b6\":6,\"b7\":7,\"b8\":8,\"b9\":9,\"c1\":1,\"c2\":2,\"c3\":3,\"c4\":4,\"c5\":5,"
+     "\"c6\":6,\"c7\":7,\"c8\":8,\"c9\":9,\"d1\":1,\"d2\":2,\"a1\":3}",
+     DPOP_REASON_MALFORMED},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\"", DPOP_REASON_MALFORMED},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":-%d}", DPOP_REASON_IAT_TOO_OLD},
+};
+
+START_TEST(test_payload_differential)
+{
+    const pcase_t *c = &pcases[_i];
+    char *hs = NULL, *pl = NULL, *prime = NULL, *proof = NULL;
+    json_t *h = base_header();
+    dpop_keycache_t *cache = dpop_keycache_create(4);
+    dpop_proof_params_t p;
+    dpop_proof_result_t r1, r2;
+    dpop_failure_t f1, f2;
+    int rc1, rc2;
+
+    hs = json_dumps(h, JSON_COMPACT);
+    ck_assert_ptr_nonnull(hs);
+    if (strstr(c->payload, "%s"))
+        ck_assert_int_ne(asprintf(&pl, c->payload, URL, NOW), -1);
+    else if (strstr(c->payload, "%d"))
+        ck_assert_int_ne(asprintf(&pl, c->payload, NOW), -1);
+    else
+        pl = strdup(c->payload);
+    dpop_proof_params_init(&p);
+    p.method = "POST";
+    p.url = URL;
+    p.now = NOW;
+    /* prime the cache with a valid proof that has the same header bytes */
+    prime = sign_raw(hs, "{\"jti\":\"p\",\"htm\":\"POST\",\"htu\":\"" URL "\",\"iat\":1700000000}",
+                     g_key);
+    p.cache = cache;
+    ck_assert_int_eq(dpop_proof_verify(prime, strlen(prime), &p, NULL, &f1), DPOP_OK);
+    ck_assert_uint_eq(dpop_keycache_size(cache), 1);
+
+    proof = sign_raw(hs, pl, g_key);
+    p.cache = NULL;
+    rc1 = dpop_proof_verify(proof, strlen(proof), &p, &r1, &f1);
+    p.cache = cache;
+    rc2 = dpop_proof_verify(proof, strlen(proof), &p, &r2, &f2);
+    ck_assert_msg(f1.code == c->want, "case %d: full path %s (%s), want %s", _i, f1.reason,
+                  f1.detail, dpop_reason_name(c->want));
+    ck_assert_msg(rc1 == rc2 && f1.code == f2.code,
+                  "case %d: full path %s, cache-hit path %s (%s)", _i, f1.reason, f2.reason,
+                  f2.detail);
+    /* same recorded claims */
+    ck_assert_int_eq(r1.has_iat, r2.has_iat);
+    ck_assert_int_eq(r1.iat, r2.iat);
+    ck_assert_int_eq(!r1.jti, !r2.jti);
+    if (r1.jti)
+        ck_assert_str_eq(r1.jti, r2.jti);
+    ck_assert_int_eq(!r1.htm, !r2.htm);
+    if (r1.htm)
+        ck_assert_str_eq(r1.htm, r2.htm);
+    dpop_proof_result_clear(&r1);
+    dpop_proof_result_clear(&r2);
+    free(hs);
+    free(pl);
+    free(prime);
+    free(proof);
+    json_decref(h);
+    dpop_keycache_free(cache);
+}
+END_TEST
+
 /* ---- round trips for every algorithm ---- */
 
 START_TEST(test_roundtrip)
@@ -1000,6 +1124,8 @@ static Suite *proof_suite(void)
     tcase_add_checked_fixture(tc, cache_setup, cache_teardown);
     tcase_add_loop_test(tc, test_cases_cache, 0, n);
     tcase_add_test(tc, test_cache_semantics);
+    tcase_add_loop_test(tc, test_payload_differential, 0,
+                        (int)(sizeof(pcases) / sizeof(pcases[0])));
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
 
