@@ -706,7 +706,10 @@ static int cmp_pos(const void *a, const void *b)
 static void sort_errors(policy_errors_t *errs, size_t from)
 {
     size_t i, n = errs->count - from;
-    policy_error_t *v = errs->items + from;
+    policy_error_t *v = NULL;
+    if (n < 2)
+        return; /* also: items may be NULL (no errors at all) */
+    v = errs->items + from;
     /* insertion sort: stable, and the list is nearly sorted already */
     for (i = 1; i < n; i++) {
         policy_error_t e = v[i];
