@@ -113,12 +113,12 @@ int audit_txn_begin(audit_store_t *s, unsigned flags, MDB_txn **txn)
     return rc;
 }
 
-/* Open (and when writable create) the named databases and the meta record. */
-static int open_dbs(audit_store_t *s, char *err, size_t errsz)
+/* Open (with create: create) the named databases and the meta record. */
+static int open_dbs_txn(audit_store_t *s, int create_dbs, char *err, size_t errsz)
 {
     MDB_txn *txn = NULL;
-    unsigned create = s->rdonly ? 0 : MDB_CREATE;
-    int rc = audit_txn_begin(s, s->rdonly ? MDB_RDONLY : 0, &txn);
+    unsigned create = create_dbs ? MDB_CREATE : 0;
+    int rc = audit_txn_begin(s, create_dbs ? 0 : MDB_RDONLY, &txn);
     if (rc) {
         audit_set_err(s, err, errsz, "begin transaction", rc);
         return DPOP_ERR;
@@ -134,7 +134,7 @@ static int open_dbs(audit_store_t *s, char *err, size_t errsz)
         goto fail;
     MDB_val k = {6, "format"}, v;
     rc = mdb_get(txn, s->meta, &k, &v);
-    if (rc == MDB_NOTFOUND && !s->rdonly) {
+    if (rc == MDB_NOTFOUND && create_dbs) {
         /* a new store: the chain starts at seq 1 from an all-zero hash */
         unsigned char zero[AUDIT_HASH_LEN] = {0};
         what = "initialise meta";
@@ -165,12 +165,28 @@ static int open_dbs(audit_store_t *s, char *err, size_t errsz)
 fail:
     if (txn)
         mdb_txn_abort(txn);
+    if (rc == MDB_NOTFOUND && !create_dbs)
+        return MDB_NOTFOUND; /* caller decides: create, or "no store here" */
     if (rc == MDB_NOTFOUND)
         snprintf(err, errsz, "audit store %s: no audit store here (empty or not created yet)",
                  s->dir);
     else
         audit_set_err(s, err, errsz, what, rc);
     return DPOP_ERR;
+}
+
+/* An existing store is opened in a read transaction, so a process starting
+ * (httpd's child_init) never waits for another process's write transaction;
+ * only a new store takes the write lock to create its databases. */
+static int open_dbs(audit_store_t *s, char *err, size_t errsz)
+{
+    int rc = open_dbs_txn(s, 0, err, errsz);
+    if (rc == MDB_NOTFOUND && !s->rdonly)
+        rc = open_dbs_txn(s, 1, err, errsz);
+    else if (rc == MDB_NOTFOUND)
+        snprintf(err, errsz, "audit store %s: no audit store here (empty or not created yet)",
+                 s->dir);
+    return rc == DPOP_OK ? DPOP_OK : DPOP_ERR;
 }
 
 int audit_open(const char *dir, size_t mapsize, int flags, audit_store_t **out, char *err,

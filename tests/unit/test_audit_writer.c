@@ -1,0 +1,238 @@
+/*
+ * test_audit_writer.c: the asynchronous writer the module uses: every
+ * submitted event is committed by stop, submits from many threads, a full
+ * queue drops and counts (made deterministic by holding LMDB's write lock
+ * from another process), commit failures (map full) are counted with their
+ * message and leave the store intact, start errors.
+ */
+#include <lmdb.h>
+#include <pthread.h>
+#include <sys/wait.h>
+
+#include "test_audit_util.h"
+
+static uint64_t stored(const char *dir)
+{
+    audit_store_t *s = NULL;
+    audit_verify_t v;
+    char err[256];
+    ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDONLY, &s, err, sizeof(err)), DPOP_OK);
+    ck_assert_int_eq(audit_verify(s, &v, err, sizeof(err)), DPOP_OK);
+    ck_assert_msg(v.ok, "%s", v.problem);
+    audit_verify_clear(&v);
+    audit_close(s);
+    return v.events;
+}
+
+START_TEST(test_submit_and_flush_on_stop)
+{
+    char *dir = tmp_store();
+    audit_writer_t *w = NULL;
+    char err[256];
+    ck_assert_int_eq(audit_writer_start(dir, 0, 0, &w, err, sizeof(err)), DPOP_OK);
+    for (int i = 0; i < 10000; i++) {
+        char jti[32];
+        snprintf(jti, sizeof(jti), "j%d", i);
+        audit_event_t e = mk_event(T0 + i, "replay", "JW", jti, NULL, "10.0.0.1", "web1");
+        ck_assert_int_eq(audit_writer_submit(w, &e), DPOP_OK); /* jti copied: stack buffer */
+    }
+    ck_assert_uint_eq(audit_writer_take_errors(w, err, sizeof(err)), 0);
+    ck_assert_str_eq(err, "");
+    audit_writer_stop(w); /* commits everything still queued */
+    ck_assert_uint_eq(stored(dir), 10000);
+    audit_store_t *s = NULL;
+    ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDONLY, &s, err, sizeof(err)), DPOP_OK);
+    audit_filter_t f = {.jti = "j9999"};
+    ck_assert_uint_eq(count_query(&s, 1, &f, NULL, NULL, 0), 1);
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+typedef struct {
+    audit_writer_t *w;
+    int id, ok;
+} thr_t;
+
+static void *submitter(void *arg)
+{
+    thr_t *t = arg;
+    char jkt[16];
+    snprintf(jkt, sizeof(jkt), "T%d", t->id);
+    for (int i = 0; i < 2000; i++) {
+        audit_event_t e = mk_event(T0 + i, "bad_signature", jkt, NULL, NULL, "10.0.0.1", "w");
+        t->ok += audit_writer_submit(t->w, &e) == DPOP_OK;
+    }
+    return NULL;
+}
+
+START_TEST(test_many_threads)
+{
+    char *dir = tmp_store();
+    audit_writer_t *w = NULL;
+    char err[256];
+    ck_assert_int_eq(audit_writer_start(dir, 0, 100000, &w, err, sizeof(err)), DPOP_OK);
+    pthread_t th[4];
+    thr_t t[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = (thr_t){w, i, 0};
+        pthread_create(&th[i], NULL, submitter, &t[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(t[i].ok, 2000);
+    }
+    audit_writer_stop(w);
+    ck_assert_uint_eq(stored(dir), 8000);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_queue_full_drops_counted)
+{
+    char *dir = tmp_store();
+    audit_close(open_rw(dir, 0));
+    int up[2], down[2];
+    ck_assert_int_eq(pipe(up), 0);
+    ck_assert_int_eq(pipe(down), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* hold the store's write lock until told to let go */
+        MDB_env *env;
+        MDB_txn *txn;
+        char c = 'x';
+        if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 16) || mdb_env_open(env, dir, 0, 0600) ||
+            mdb_txn_begin(env, NULL, 0, &txn))
+            _exit(1);
+        if (write(up[1], &c, 1) != 1 || read(down[0], &c, 1) != 1)
+            _exit(1);
+        mdb_txn_abort(txn);
+        mdb_env_close(env);
+        _exit(0);
+    }
+    char c;
+    ck_assert_int_eq(read(up[0], &c, 1), 1);
+    audit_writer_t *w = NULL;
+    char err[256];
+    enum { CAP = 8, N = 200 };
+    ck_assert_int_eq(audit_writer_start(dir, 0, CAP, &w, err, sizeof(err)), DPOP_OK);
+    int ok = 0, dropped = 0;
+    for (int i = 0; i < N; i++) {
+        audit_event_t e = mk_event(T0 + i, "replay", "JQ", NULL, NULL, NULL, NULL);
+        if (audit_writer_submit(w, &e) == DPOP_OK)
+            ok++;
+        else
+            dropped++;
+    }
+    /* the writer holds at most one batch (<= CAP) blocked on the lock, plus
+     * a full queue: everything else was dropped without waiting */
+    ck_assert_int_le(ok, 2 * CAP);
+    ck_assert_int_eq(ok + dropped, N);
+    ck_assert_uint_eq(audit_writer_take_errors(w, err, sizeof(err)), (size_t)dropped);
+    ck_assert_ptr_nonnull(strstr(err, "queue full"));
+    ck_assert_uint_eq(audit_writer_take_errors(w, err, sizeof(err)), 0); /* taken */
+    ck_assert_int_eq(write(down[1], "g", 1), 1);
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    audit_writer_stop(w);
+    ck_assert_uint_eq(stored(dir), (uint64_t)ok);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_commit_failure_counted)
+{
+    char *dir = tmp_store();
+    audit_writer_t *w = NULL;
+    char err[256], big[600];
+    memset(big, 'b', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    ck_assert_int_eq(audit_writer_start(dir, 128 * 1024, 64, &w, err, sizeof(err)), DPOP_OK);
+    int ok = 0;
+    for (int i = 0; i < 2000; i++) {
+        char jti[32];
+        snprintf(jti, sizeof(jti), "j%d", i);
+        audit_event_t e = mk_event(T0 + i, "replay", jti, jti, jti, NULL, NULL);
+        e.user_agent = big;
+        e.detail = big;
+        ok += audit_writer_submit(w, &e) == DPOP_OK;
+        if (i % 50 == 0)
+            usleep(1000); /* let the writer commit in several batches */
+    }
+    audit_writer_stop(w);
+    /* stop flushed; the writer's counters die with it, so reopen to count */
+    uint64_t n = stored(dir);
+    ck_assert_uint_gt(n, 0);
+    ck_assert_uint_lt(n, (uint64_t)ok); /* the map filled: some batches failed */
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_commit_failure_reported)
+{
+    char *dir = tmp_store();
+    audit_writer_t *w = NULL;
+    char err[256], big[600];
+    memset(big, 'b', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    ck_assert_int_eq(audit_writer_start(dir, 128 * 1024, 100000, &w, err, sizeof(err)), DPOP_OK);
+    for (int i = 0; i < 2000; i++) {
+        char jti[32];
+        snprintf(jti, sizeof(jti), "j%d", i);
+        audit_event_t e = mk_event(T0 + i, "replay", jti, jti, jti, NULL, NULL);
+        e.user_agent = big;
+        ck_assert_int_eq(audit_writer_submit(w, &e), DPOP_OK);
+    }
+    size_t errs = 0;
+    for (int tries = 0; tries < 500 && errs == 0; tries++) {
+        usleep(10000);
+        errs = audit_writer_take_errors(w, err, sizeof(err));
+    }
+    ck_assert_uint_gt(errs, 0);
+    ck_assert_msg(strstr(err, "MDB_MAP_FULL") != NULL, "last error: %s", err);
+    audit_writer_stop(w);
+    ck_assert_uint_lt(stored(dir), 2000); /* intact, verifies, partial */
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_start_errors)
+{
+    audit_writer_t *w = NULL;
+    char err[256];
+    ck_assert_int_eq(audit_writer_start("/proc/nonexistent/dpop", 0, 0, &w, err, sizeof(err)),
+                     DPOP_ERR);
+    ck_assert_ptr_null(w);
+    ck_assert_ptr_nonnull(strstr(err, "/proc/nonexistent/dpop"));
+    ck_assert_int_eq(audit_writer_submit(NULL, NULL), DPOP_ERR);
+    ck_assert_uint_eq(audit_writer_take_errors(NULL, err, sizeof(err)), 0);
+    audit_writer_stop(NULL);
+}
+END_TEST
+
+static Suite *writer_suite(void)
+{
+    Suite *s = suite_create("audit_writer");
+    TCase *tc = tcase_create("writer");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_submit_and_flush_on_stop);
+    tcase_add_test(tc, test_many_threads);
+    tcase_add_test(tc, test_queue_full_drops_counted);
+    tcase_add_test(tc, test_commit_failure_counted);
+    tcase_add_test(tc, test_commit_failure_reported);
+    tcase_add_test(tc, test_start_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(writer_suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
