@@ -14,10 +14,10 @@
 #include <string.h>
 
 static const char *const alg_names[DPOP_ALG__COUNT] = {
-    [DPOP_ALG_INVALID] = NULL,   [DPOP_ALG_ES256] = "ES256", [DPOP_ALG_ES384] = "ES384",
-    [DPOP_ALG_ES512] = "ES512",  [DPOP_ALG_PS256] = "PS256", [DPOP_ALG_PS384] = "PS384",
-    [DPOP_ALG_PS512] = "PS512",  [DPOP_ALG_RS256] = "RS256", [DPOP_ALG_RS384] = "RS384",
-    [DPOP_ALG_RS512] = "RS512",  [DPOP_ALG_EDDSA] = "EdDSA",
+    [DPOP_ALG_INVALID] = NULL,  [DPOP_ALG_ES256] = "ES256", [DPOP_ALG_ES384] = "ES384",
+    [DPOP_ALG_ES512] = "ES512", [DPOP_ALG_PS256] = "PS256", [DPOP_ALG_PS384] = "PS384",
+    [DPOP_ALG_PS512] = "PS512", [DPOP_ALG_RS256] = "RS256", [DPOP_ALG_RS384] = "RS384",
+    [DPOP_ALG_RS512] = "RS512", [DPOP_ALG_EDDSA] = "EdDSA",
 };
 
 dpop_alg_t dpop_alg_from_name(const char *name)

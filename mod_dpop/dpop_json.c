@@ -83,7 +83,8 @@ json_t *dpop_json_parse_object_max(const char *buf, size_t len, size_t max_bytes
         /* je.text may quote the input (e.g. a duplicate key name): keep
          * only the position, never the bytes. */
         if (err && errsz)
-            snprintf(err, errsz, "invalid JSON (duplicate member, bad UTF-8 or syntax) at offset %d",
+            snprintf(err, errsz,
+                     "invalid JSON (duplicate member, bad UTF-8 or syntax) at offset %d",
                      je.position);
         return NULL;
     }

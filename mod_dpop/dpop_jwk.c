@@ -31,9 +31,9 @@
 typedef enum { CRV_NONE = 0, CRV_P256, CRV_P384, CRV_P521, CRV_ED25519 } crv_t;
 
 static const struct {
-    const char *jose;    /* "crv" value */
-    const char *ossl;    /* OpenSSL group name */
-    size_t coord_len;    /* bytes per coordinate / private scalar */
+    const char *jose; /* "crv" value */
+    const char *ossl; /* OpenSSL group name */
+    size_t coord_len; /* bytes per coordinate / private scalar */
 } curves[] = {
     [CRV_NONE] = {NULL, NULL, 0},
     [CRV_P256] = {"P-256", "prime256v1", 32},
@@ -315,7 +315,8 @@ static int import_rsa(const json_t *jwk, struct dpop_jwk *k, dpop_failure_t *f)
         goto done;
     }
     if (!(bn_n = BN_bin2bn(n, (int)nl, NULL)) || !(bn_e = BN_bin2bn(e, (int)el, NULL)) ||
-        !(bld = OSSL_PARAM_BLD_new()) || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
+        !(bld = OSSL_PARAM_BLD_new()) ||
+        !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
         !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) ||
         !(params = OSSL_PARAM_BLD_to_param(bld))) {
         dpop_fail(f, DPOP_REASON_BAD_JWK, "internal error building RSA key");
@@ -383,8 +384,8 @@ static int check_private_members(const json_t *jwk, dpop_failure_t *f)
     size_t i;
     for (i = 0; i < sizeof(private_members) / sizeof(private_members[0]); i++)
         if (json_object_get(jwk, private_members[i]))
-            return dpop_fail(f, DPOP_REASON_PRIVATE_KEY_IN_JWK,
-                             "jwk carries private member \"%s\"", private_members[i]);
+            return dpop_fail(f, DPOP_REASON_PRIVATE_KEY_IN_JWK, "jwk carries private member \"%s\"",
+                             private_members[i]);
     return DPOP_OK;
 }
 
@@ -511,8 +512,8 @@ const char *dpop_jwk_alg(const dpop_jwk_t *k)
     return k ? k->alg : NULL;
 }
 
-int dpop_jwk_verify(const dpop_jwk_t *k, dpop_alg_t alg, const unsigned char *msg,
-                    size_t msglen, const unsigned char *sig, size_t siglen)
+int dpop_jwk_verify(const dpop_jwk_t *k, dpop_alg_t alg, const unsigned char *msg, size_t msglen,
+                    const unsigned char *sig, size_t siglen)
 {
     struct dpop_jwk *mk = (struct dpop_jwk *)k; /* only the template slots change */
     EVP_MD_CTX *t, *expected = NULL;
@@ -697,8 +698,8 @@ static json_t *private_jwk_of(EVP_PKEY *pkey, dpop_alg_t alg)
         ok = EVP_PKEY_get_raw_public_key(pkey, pub, &pl) == 1 &&
              EVP_PKEY_get_raw_private_key(pkey, priv, &dl) == 1 && pl == 32 && dl == 32 &&
              !json_object_set_new(o, "kty", json_string("OKP")) &&
-             !json_object_set_new(o, "crv", json_string("Ed25519")) &&
-             !set_b64(o, "x", pub, pl) && !set_b64(o, "d", priv, dl);
+             !json_object_set_new(o, "crv", json_string("Ed25519")) && !set_b64(o, "x", pub, pl) &&
+             !set_b64(o, "d", priv, dl);
         OPENSSL_cleanse(priv, sizeof(priv));
     }
     else {
@@ -867,7 +868,8 @@ int dpop_jwk_import_private(const json_t *jwk, EVP_PKEY **pkey, json_t **pub_jwk
         if (!EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_PUB_KEY, pubpt, sizeof(pubpt),
                                              &pl) ||
             !(bld = OSSL_PARAM_BLD_new()) ||
-            !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, curves[crv].ossl, 0) ||
+            !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, curves[crv].ossl,
+                                             0) ||
             !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pubpt, pl) ||
             !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, bn[0]) ||
             !(params = OSSL_PARAM_BLD_to_param(bld)) ||
@@ -899,7 +901,8 @@ int dpop_jwk_import_private(const json_t *jwk, EVP_PKEY **pkey, json_t **pub_jwk
                 have++;
         /* RFC 7518 §6.3.2: the CRT members come all together or not at all. */
         if (!bn[2] || (have != 3 && have != 8)) {
-            set_errmsg(err, errsz, "RSA private jwk needs d and either all or none of p q dp dq qi");
+            set_errmsg(err, errsz,
+                       "RSA private jwk needs d and either all or none of p q dp dq qi");
             goto done;
         }
         if (!(bld = OSSL_PARAM_BLD_new())) {

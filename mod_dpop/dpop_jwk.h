@@ -28,7 +28,7 @@ typedef struct dpop_jwk dpop_jwk_t; /* opaque */
 int dpop_jwk_import_public(const json_t *jwk, dpop_jwk_t **out, dpop_failure_t *f);
 void dpop_jwk_free(dpop_jwk_t *k);
 
-EVP_PKEY *dpop_jwk_pkey(const dpop_jwk_t *k);   /* borrowed */
+EVP_PKEY *dpop_jwk_pkey(const dpop_jwk_t *k); /* borrowed */
 dpop_kty_t dpop_jwk_kty(const dpop_jwk_t *k);
 const char *dpop_jwk_thumbprint(const dpop_jwk_t *k); /* 43 chars, NUL-terminated */
 /* kid/use/alg/key_ops members as given (borrowed; NULL when absent). */
@@ -44,8 +44,8 @@ int dpop_jwk_fits_alg(const dpop_jwk_t *k, dpop_alg_t alg);
  * prepared once per key and alg and kept in k (faster for repeated keys,
  * e.g. from the key cache or a JWKS).  Same results: 1 / 0 / -1.
  * Thread-safe. */
-int dpop_jwk_verify(const dpop_jwk_t *k, dpop_alg_t alg, const unsigned char *msg,
-                    size_t msglen, const unsigned char *sig, size_t siglen);
+int dpop_jwk_verify(const dpop_jwk_t *k, dpop_alg_t alg, const unsigned char *msg, size_t msglen,
+                    const unsigned char *sig, size_t siglen);
 
 /* RFC 7638 thumbprint of a public JWK JSON object (required members only,
  * lexicographic order, no whitespace): out gets 43 chars + NUL. */

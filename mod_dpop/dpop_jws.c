@@ -56,8 +56,8 @@ int dpop_jws_parse(const char *compact, size_t len, size_t max_len, dpop_jws_t *
     if (!compact || !out)
         return dpop_fail(f, DPOP_REASON_MALFORMED, "no JWS");
     if (len > max_len)
-        return dpop_fail(f, DPOP_REASON_TOO_LARGE, "JWS of %zu bytes exceeds the limit of %zu",
-                         len, max_len);
+        return dpop_fail(f, DPOP_REASON_TOO_LARGE, "JWS of %zu bytes exceeds the limit of %zu", len,
+                         max_len);
     /* RFC 7515 §7.1: exactly three dot-separated parts. */
     if (!(d1 = memchr(compact, '.', len)) ||
         !(d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - compact))) ||
@@ -81,8 +81,8 @@ int dpop_jws_parse(const char *compact, size_t len, size_t max_len, dpop_jws_t *
     /* RFC 7515 §4.1.1: alg is required and a string. */
     r = dpop_json_get_string(j.header, "alg", &j.alg_name);
     if (r <= 0) {
-        dpop_fail(f, DPOP_REASON_MALFORMED, r == 0 ? "JWS header has no alg" :
-                                                     "JWS header alg is not a string");
+        dpop_fail(f, DPOP_REASON_MALFORMED,
+                  r == 0 ? "JWS header has no alg" : "JWS header alg is not a string");
         goto fail;
     }
     /* RFC 7515 §4.1.11: we understand no extension, so any crit fails. */

@@ -17,15 +17,15 @@
 #include "dpop_result.h"
 
 typedef struct {
-    json_t *header;            /* owned */
-    json_t *payload;           /* owned */
-    const char *header_b64;    /* points into the caller's compact string */
+    json_t *header;         /* owned */
+    json_t *payload;        /* owned */
+    const char *header_b64; /* points into the caller's compact string */
     size_t header_b64_len;
-    size_t signing_input_len;  /* compact[0..signing_input_len) = header.payload */
-    unsigned char *sig;        /* owned, decoded */
+    size_t signing_input_len; /* compact[0..signing_input_len) = header.payload */
+    unsigned char *sig;       /* owned, decoded */
     size_t siglen;
-    const char *alg_name;      /* borrowed from header; NULL if absent */
-    dpop_alg_t alg;            /* DPOP_ALG_INVALID when unknown/forbidden */
+    const char *alg_name; /* borrowed from header; NULL if absent */
+    dpop_alg_t alg;       /* DPOP_ALG_INVALID when unknown/forbidden */
 } dpop_jws_t;
 
 /* Parse compact[0..len).  len > max_len fails with DPOP_REASON_TOO_LARGE;

@@ -32,13 +32,13 @@
 #define KEYCACHE_MAX_CHAIN 8  /* refuse inserts into longer chains */
 
 typedef struct entry {
-    struct entry *hnext;          /* bucket chain */
-    struct entry *prev, *next;    /* LRU list: head = most recent */
+    struct entry *hnext;       /* bucket chain */
+    struct entry *prev, *next; /* LRU list: head = most recent */
     uint64_t hash;
-    dpop_jwk_t *key;              /* one reference held by the cache */
+    dpop_jwk_t *key; /* one reference held by the cache */
     dpop_alg_t alg;
     size_t len;
-    char hdr[];                   /* header bytes (not NUL-terminated) */
+    char hdr[]; /* header bytes (not NUL-terminated) */
 } entry_t;
 
 struct dpop_keycache {

@@ -25,10 +25,10 @@
 #include <openssl/rsa.h>
 
 typedef struct {
-    const char *md;        /* digest name, NULL for EdDSA */
-    int type;              /* EVP_PKEY_EC / EVP_PKEY_RSA / EVP_PKEY_ED25519 */
-    const char *group;     /* EC group name */
-    size_t coord_len;      /* EC coordinate bytes */
+    const char *md;    /* digest name, NULL for EdDSA */
+    int type;          /* EVP_PKEY_EC / EVP_PKEY_RSA / EVP_PKEY_ED25519 */
+    const char *group; /* EC group name */
+    size_t coord_len;  /* EC coordinate bytes */
     int pss;
 } alg_info_t;
 
@@ -90,8 +90,7 @@ static int key_fits(EVP_PKEY *key, const alg_info_t *ai)
 }
 
 /* Raw R||S -> DER.  *der caller frees with OPENSSL_free.  0 on failure. */
-static int ecdsa_raw_to_der(const unsigned char *sig, size_t clen, unsigned char **der,
-                            int *derlen)
+static int ecdsa_raw_to_der(const unsigned char *sig, size_t clen, unsigned char **der, int *derlen)
 {
     ECDSA_SIG *es = NULL;
     BIGNUM *r = NULL, *s = NULL;

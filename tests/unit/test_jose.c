@@ -93,7 +93,8 @@ static char *mk_compact(const char *h, const char *p, const char *sig)
 #define R9449_JKT "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
 /* RFC 7638 §3.1 example RSA key (2048 bits) and thumbprint. */
 #define R7638_N                                                                                    \
-    "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPe" \
+    "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_"      \
+    "BJECPe"                                                                                       \
     "bWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY3" \
     "68QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM" \
     "4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
@@ -115,27 +116,18 @@ typedef struct {
 } b64_case_t;
 
 static const b64_case_t b64_cases[] = {
-    {"", 1, ""},
-    {"QQ", 1, "A"},
-    {"QUI", 1, "AB"},
-    {"QUJD", 1, "ABC"},
-    {"QUJDRA", 1, "ABCD"},
-    {"-_8", 1, "\xfb\xff"},
-    {"QQ==", 0, NULL},   /* padding */
-    {"QUI=", 0, NULL},   /* padding */
-    {"Q", 0, NULL},      /* one leftover character */
-    {"QUJDR", 0, NULL},  /* 4n + 1 */
-    {"+/8", 0, NULL},    /* standard alphabet */
-    {"a+b", 0, NULL},
-    {"a/bc", 0, NULL},
-    {"QU I", 0, NULL},   /* whitespace */
-    {"QUI\n", 0, NULL},
-    {" QUI", 0, NULL},
-    {"QR", 0, NULL},     /* non-canonical: unused low bits set */
-    {"QUJ", 0, NULL},    /* non-canonical last of 3 */
-    {"QUK", 0, NULL},    /* 'K' has its unused low bits set; "AB" is "QUI" */
-    {"QU.I", 0, NULL},
-    {"QU\x80I", 0, NULL},
+    {"", 1, ""},           {"QQ", 1, "A"},         {"QUI", 1, "AB"},  {"QUJD", 1, "ABC"},
+    {"QUJDRA", 1, "ABCD"}, {"-_8", 1, "\xfb\xff"}, {"QQ==", 0, NULL}, /* padding */
+    {"QUI=", 0, NULL},                                                /* padding */
+    {"Q", 0, NULL},                                                   /* one leftover character */
+    {"QUJDR", 0, NULL},                                               /* 4n + 1 */
+    {"+/8", 0, NULL},                                                 /* standard alphabet */
+    {"a+b", 0, NULL},      {"a/bc", 0, NULL},      {"QU I", 0, NULL}, /* whitespace */
+    {"QUI\n", 0, NULL},    {" QUI", 0, NULL},      {"QR", 0, NULL},   /* non-canonical: unused low
+                                                                         bits set */
+    {"QUJ", 0, NULL},                                                 /* non-canonical last of 3 */
+    {"QUK", 0, NULL}, /* 'K' has its unused low bits set; "AB" is "QUI" */
+    {"QU.I", 0, NULL},     {"QU\x80I", 0, NULL},
 };
 
 START_TEST(test_b64_table)
@@ -217,9 +209,9 @@ static const json_case_t json_cases[] = {
     {"{}", 0, 1},
     {" {\"a\":1} \n", 0, 1},
     {"{\"a\":\"\\u00e9\"}", 0, 1},
-    {"{\"a\":1,\"a\":2}", 0, 0},            /* RFC 7515 §4: duplicate member */
-    {"{\"a\":{\"b\":1,\"b\":1}}", 0, 0},    /* nested duplicate */
-    {"[]", 0, 0},                           /* not an object */
+    {"{\"a\":1,\"a\":2}", 0, 0},         /* RFC 7515 §4: duplicate member */
+    {"{\"a\":{\"b\":1,\"b\":1}}", 0, 0}, /* nested duplicate */
+    {"[]", 0, 0},                        /* not an object */
     {"[{}]", 0, 0},
     {"\"str\"", 0, 0},
     {"42", 0, 0},
@@ -227,17 +219,17 @@ static const json_case_t json_cases[] = {
     {"true", 0, 0},
     {"", 0, 0},
     {"   ", 0, 0},
-    {"{\"a\":\"x\\u0000y\"}", 0, 0},        /* NUL inside a string */
-    {"{\"a\\u0000\":1}", 0, 0},             /* NUL inside a key */
-    {"{\"a\":1}\0", 8, 0},                  /* raw NUL after the object */
-    {"{\"a\":1} x", 0, 0},                  /* trailing garbage */
+    {"{\"a\":\"x\\u0000y\"}", 0, 0}, /* NUL inside a string */
+    {"{\"a\\u0000\":1}", 0, 0},      /* NUL inside a key */
+    {"{\"a\":1}\0", 8, 0},           /* raw NUL after the object */
+    {"{\"a\":1} x", 0, 0},           /* trailing garbage */
     {"{\"a\":1}{}", 0, 0},
-    {"{\"a\":\"\xff\"}", 0, 0},             /* invalid UTF-8 */
-    {"{\"a\":\"\xc0\xaf\"}", 0, 0},         /* overlong UTF-8 */
+    {"{\"a\":\"\xff\"}", 0, 0},     /* invalid UTF-8 */
+    {"{\"a\":\"\xc0\xaf\"}", 0, 0}, /* overlong UTF-8 */
     {"{\"a\":1,}", 0, 0},
     {"{'a':1}", 0, 0},
     {"{\"a\":NaN}", 0, 0},
-    {"{\"a\":1e999}", 0, 0},                /* real overflow */
+    {"{\"a\":1e999}", 0, 0},                          /* real overflow */
     {"{\"a\":123456789012345678901234567890}", 0, 0}, /* integer overflow */
 };
 
@@ -247,8 +239,8 @@ START_TEST(test_json_table)
     for (i = 0; i < sizeof(json_cases) / sizeof(json_cases[0]); i++) {
         const json_case_t *c = &json_cases[i];
         char err[128] = "";
-        json_t *v = dpop_json_parse_object(c->in, c->len ? c->len : strlen(c->in), err,
-                                           sizeof(err));
+        json_t *v =
+            dpop_json_parse_object(c->in, c->len ? c->len : strlen(c->in), err, sizeof(err));
         ck_assert_msg((v != NULL) == c->ok, "case %zu: got %s (%s)", i, v ? "ok" : "error", err);
         if (!v)
             ck_assert_msg(err[0] != '\0', "case %zu: no error text", i);
@@ -362,10 +354,10 @@ static const int_case_t int_cases[] = {
     {"{\"v\":1700000000}", 1, 1700000000},
     {"{\"v\":-5}", 1, -5},
     {"{\"v\":9223372036854775807}", 1, INT64_MAX},
-    {"{\"v\":1.7e9}", 1, 1700000000},        /* integral real */
+    {"{\"v\":1.7e9}", 1, 1700000000}, /* integral real */
     {"{\"v\":1700000000.0}", 1, 1700000000},
     {"{\"v\":9007199254740992.0}", 1, 9007199254740992LL}, /* 2^53 */
-    {"{\"v\":9007199254740994.0}", -1, 0},   /* beyond 2^53: may be rounded */
+    {"{\"v\":9007199254740994.0}", -1, 0},                 /* beyond 2^53: may be rounded */
     {"{\"v\":1e300}", -1, 0},
     {"{\"v\":1.5}", -1, 0},
     {"{\"v\":-0.25}", -1, 0},
@@ -417,8 +409,7 @@ START_TEST(test_alg_mask)
     char err[128], out[128];
     ck_assert_int_eq(dpop_alg_mask_parse("ES256,EdDSA", &m, err, sizeof(err)), DPOP_OK);
     ck_assert_uint_eq(m, DPOP_ALG_BIT(DPOP_ALG_ES256) | DPOP_ALG_BIT(DPOP_ALG_EDDSA));
-    ck_assert_int_eq(dpop_alg_mask_parse(" PS256  RS512 ,, ES384 ", &m, err, sizeof(err)),
-                     DPOP_OK);
+    ck_assert_int_eq(dpop_alg_mask_parse(" PS256  RS512 ,, ES384 ", &m, err, sizeof(err)), DPOP_OK);
     ck_assert_uint_eq(m, DPOP_ALG_BIT(DPOP_ALG_PS256) | DPOP_ALG_BIT(DPOP_ALG_RS512) |
                              DPOP_ALG_BIT(DPOP_ALG_ES384));
     ck_assert_int_eq(dpop_alg_mask_parse("ES256,none", &m, err, sizeof(err)), DPOP_ERR);
@@ -483,17 +474,22 @@ static const jwk_case_t jwk_cases[] = {
      DPOP_REASON_BAD_JWK},
     {"{\"kty\":\"EC\",\"crv\":\"Ed25519\",\"x\":\"" R9449_X "\",\"y\":\"" R9449_Y "\"}",
      DPOP_REASON_BAD_JWK},
-    {"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" R9449_X "\",\"y\":\"9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDE\"}",
+    {"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" R9449_X
+     "\",\"y\":\"9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDE\"}",
      DPOP_REASON_BAD_JWK}, /* off-curve point */
-    {"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}",
+    {"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
+     "\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}",
      DPOP_REASON_BAD_JWK}, /* (0,0) */
-    {"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" R9449_X "\",\"y\":\"9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRA\"}",
+    {"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" R9449_X
+     "\",\"y\":\"9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRA\"}",
      DPOP_REASON_BAD_JWK}, /* y of 31 bytes */
-    {"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AJfLRa4cft-LVd4USAkg2PcwpA5aQYReNlEFH1lQFgRb\",\"y\":\"" R9449_Y "\"}",
+    {"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AJfLRa4cft-LVd4USAkg2PcwpA5aQYReNlEFH1lQFgRb\","
+     "\"y\":\"" R9449_Y "\"}",
      DPOP_REASON_BAD_JWK}, /* x of 33 bytes (leading zero) */
     {"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" R9449_X "=\",\"y\":\"" R9449_Y "\"}",
      DPOP_REASON_BAD_JWK}, /* padded base64 */
-    {"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"l8tFrhx+34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs\",\"y\":\"" R9449_Y "\"}",
+    {"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"l8tFrhx+34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs\","
+     "\"y\":\"" R9449_Y "\"}",
      DPOP_REASON_BAD_JWK}, /* standard alphabet */
     {"{\"kty\":\"EC\",\"crv\":\"P-256\",\"y\":\"" R9449_Y "\"}", DPOP_REASON_BAD_JWK},
     {"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" R9449_X "\"}", DPOP_REASON_BAD_JWK},
@@ -514,13 +510,15 @@ static const jwk_case_t jwk_cases[] = {
     {"{\"kty\":\"RSA\",\"e\":\"AQAB\"}", DPOP_REASON_BAD_JWK},
     {"{\"kty\":\"RSA\",\"n\":\"" R7638_N "\"}", DPOP_REASON_BAD_JWK},
     {"{\"kty\":\"RSA\",\"e\":65537,\"n\":\"" R7638_N "\"}", DPOP_REASON_BAD_JWK},
-    {"{\"kty\":\"RSA\",\"e\":\"AQAA\",\"n\":\"" R7638_N "\"}", DPOP_REASON_BAD_JWK}, /* even */
-    {"{\"kty\":\"RSA\",\"e\":\"Ag\",\"n\":\"" R7638_N "\"}", DPOP_REASON_BAD_JWK},   /* 2 */
-    {"{\"kty\":\"RSA\",\"e\":\"AQ\",\"n\":\"" R7638_N "\"}", DPOP_REASON_BAD_JWK},   /* 1 */
-    {"{\"kty\":\"RSA\",\"e\":\"AA\",\"n\":\"" R7638_N "\"}", DPOP_REASON_BAD_JWK},   /* 0 */
+    {"{\"kty\":\"RSA\",\"e\":\"AQAA\",\"n\":\"" R7638_N "\"}", DPOP_REASON_BAD_JWK},   /* even */
+    {"{\"kty\":\"RSA\",\"e\":\"Ag\",\"n\":\"" R7638_N "\"}", DPOP_REASON_BAD_JWK},     /* 2 */
+    {"{\"kty\":\"RSA\",\"e\":\"AQ\",\"n\":\"" R7638_N "\"}", DPOP_REASON_BAD_JWK},     /* 1 */
+    {"{\"kty\":\"RSA\",\"e\":\"AA\",\"n\":\"" R7638_N "\"}", DPOP_REASON_BAD_JWK},     /* 0 */
     {"{\"kty\":\"RSA\",\"e\":\"AAEAAQ\",\"n\":\"" R7638_N "\"}", DPOP_REASON_BAD_JWK}, /* 00 pad */
-    {"{\"kty\":\"RSA\",\"e\":\"AQAAAAAAAAAB\",\"n\":\"" R7638_N "\"}", DPOP_REASON_BAD_JWK}, /* 72 bits */
-    {"{\"kty\":\"RSA\",\"e\":\"AQAB\",\"n\":\"AA" R7638_N "\"}", DPOP_REASON_BAD_JWK}, /* not b64 len */
+    {"{\"kty\":\"RSA\",\"e\":\"AQAAAAAAAAAB\",\"n\":\"" R7638_N "\"}",
+     DPOP_REASON_BAD_JWK}, /* 72 bits */
+    {"{\"kty\":\"RSA\",\"e\":\"AQAB\",\"n\":\"AA" R7638_N "\"}",
+     DPOP_REASON_BAD_JWK}, /* not b64 len */
     /* OKP */
     {"{\"kty\":\"OKP\",\"crv\":\"Ed448\",\"x\":\"" R8037_X "\"}", DPOP_REASON_BAD_JWK},
     {"{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"" R8037_X "\"}", DPOP_REASON_BAD_JWK},
@@ -551,8 +549,8 @@ static void check_jwk(const char *what, json_t *j, dpop_reason_t want)
     else {
         ck_assert_msg(rc == DPOP_ERR, "%s: accepted", what);
         ck_assert_ptr_null(k);
-        ck_assert_msg(f.code == want, "%s: reason %s (%s), want %s", what,
-                      dpop_reason_name(f.code), f.detail, dpop_reason_name(want));
+        ck_assert_msg(f.code == want, "%s: reason %s (%s), want %s", what, dpop_reason_name(f.code),
+                      f.detail, dpop_reason_name(want));
         ck_assert_str_eq(f.error, "invalid_dpop_proof");
     }
     dpop_jwk_free(k);
@@ -755,7 +753,8 @@ START_TEST(test_thumbprint_vectors)
     /* RFC 7638 §3.1, with the non-required members the RFC shows */
     json_t *rsa = J("{\"kty\":\"RSA\",\"n\":\"" R7638_N "\",\"e\":\"AQAB\",\"alg\":\"RS256\","
                     "\"kid\":\"2011-04-29\"}");
-    json_t *ec = J("{\"kty\":\"EC\",\"x\":\"" R9449_X "\",\"y\":\"" R9449_Y "\",\"crv\":\"P-256\"}");
+    json_t *ec =
+        J("{\"kty\":\"EC\",\"x\":\"" R9449_X "\",\"y\":\"" R9449_Y "\",\"crv\":\"P-256\"}");
     json_t *okp = J("{" OKP_OK "}");
     char out[DPOP_JKT_LEN + 1];
     dpop_failure_t f;
@@ -866,8 +865,8 @@ END_TEST
 START_TEST(test_jwk_import_private_errors)
 {
     static const char *const bad[] = {
-        "{" EC_OK "}",                    /* no d */
-        "{" OKP_OK ",\"d\":\"AQAB\"}",    /* d too short */
+        "{" EC_OK "}",                                /* no d */
+        "{" OKP_OK ",\"d\":\"AQAB\"}",                /* d too short */
         "{" RSA_OK ",\"d\":\"AQAB\",\"p\":\"AQAB\"}", /* partial CRT */
         "{" RSA_OK "}",
         "{\"kty\":\"oct\",\"k\":\"AQAB\"}",
@@ -958,8 +957,8 @@ START_TEST(test_sig_round_trip)
         int b;
         for (b = 0; b < DPOP_ALG__COUNT; b++)
             if (b != (int)a)
-                ck_assert_msg(dpop_sig_verify((dpop_alg_t)b, dpop_jwk_pkey(k), msg,
-                                              sizeof(msg) - 1, sig, sl) == 0,
+                ck_assert_msg(dpop_sig_verify((dpop_alg_t)b, dpop_jwk_pkey(k), msg, sizeof(msg) - 1,
+                                              sig, sl) == 0,
                               "%s signature accepted as %s", dpop_alg_name(a),
                               dpop_alg_name((dpop_alg_t)b));
     }
@@ -1047,43 +1046,40 @@ START_TEST(test_sig_wrong_key)
 {
     unsigned char *sig = NULL;
     size_t sl = 0;
-    ck_assert_int_eq(dpop_sig_sign(DPOP_ALG_ES256, g_priv[DPOP_ALG_ES256], msg, sizeof(msg) - 1,
-                                   &sig, &sl),
-                     DPOP_OK);
-    ck_assert_int_eq(dpop_sig_verify(DPOP_ALG_ES256, g_priv[DPOP_ALG_ES384], msg, sizeof(msg) - 1,
-                                     sig, sl),
-                     0);
-    ck_assert_int_eq(dpop_sig_verify(DPOP_ALG_ES256, g_priv[DPOP_ALG_RS256], msg, sizeof(msg) - 1,
-                                     sig, sl),
-                     0);
-    ck_assert_int_eq(dpop_sig_verify(DPOP_ALG_ES256, g_priv[DPOP_ALG_EDDSA], msg, sizeof(msg) - 1,
-                                     sig, sl),
-                     0);
+    ck_assert_int_eq(
+        dpop_sig_sign(DPOP_ALG_ES256, g_priv[DPOP_ALG_ES256], msg, sizeof(msg) - 1, &sig, &sl),
+        DPOP_OK);
+    ck_assert_int_eq(
+        dpop_sig_verify(DPOP_ALG_ES256, g_priv[DPOP_ALG_ES384], msg, sizeof(msg) - 1, sig, sl), 0);
+    ck_assert_int_eq(
+        dpop_sig_verify(DPOP_ALG_ES256, g_priv[DPOP_ALG_RS256], msg, sizeof(msg) - 1, sig, sl), 0);
+    ck_assert_int_eq(
+        dpop_sig_verify(DPOP_ALG_ES256, g_priv[DPOP_ALG_EDDSA], msg, sizeof(msg) - 1, sig, sl), 0);
     ck_assert_int_eq(dpop_sig_verify(DPOP_ALG_ES256, NULL, msg, sizeof(msg) - 1, sig, sl), 0);
     free(sig);
     /* PS256 key A vs key B (both RSA): B does not verify A's signature */
-    ck_assert_int_eq(dpop_sig_sign(DPOP_ALG_PS256, g_priv[DPOP_ALG_PS256], msg, sizeof(msg) - 1,
-                                   &sig, &sl),
-                     DPOP_OK);
-    ck_assert_int_eq(dpop_sig_verify(DPOP_ALG_PS256, g_priv[DPOP_ALG_RS256], msg, sizeof(msg) - 1,
-                                     sig, sl),
-                     0);
+    ck_assert_int_eq(
+        dpop_sig_sign(DPOP_ALG_PS256, g_priv[DPOP_ALG_PS256], msg, sizeof(msg) - 1, &sig, &sl),
+        DPOP_OK);
+    ck_assert_int_eq(
+        dpop_sig_verify(DPOP_ALG_PS256, g_priv[DPOP_ALG_RS256], msg, sizeof(msg) - 1, sig, sl), 0);
     free(sig);
     /* signing refuses a mismatched key too */
-    ck_assert_int_eq(dpop_sig_sign(DPOP_ALG_ES384, g_priv[DPOP_ALG_ES256], msg, sizeof(msg) - 1,
-                                   &sig, &sl),
-                     DPOP_ERR);
+    ck_assert_int_eq(
+        dpop_sig_sign(DPOP_ALG_ES384, g_priv[DPOP_ALG_ES256], msg, sizeof(msg) - 1, &sig, &sl),
+        DPOP_ERR);
     ck_assert_ptr_null(sig);
-    ck_assert_int_eq(dpop_sig_sign(DPOP_ALG_INVALID, g_priv[DPOP_ALG_ES256], msg, sizeof(msg) - 1,
-                                   &sig, &sl),
-                     DPOP_ERR);
+    ck_assert_int_eq(
+        dpop_sig_sign(DPOP_ALG_INVALID, g_priv[DPOP_ALG_ES256], msg, sizeof(msg) - 1, &sig, &sl),
+        DPOP_ERR);
 }
 END_TEST
 
 static int ec_order(dpop_alg_t a, BIGNUM **order)
 {
-    const char *grp = a == DPOP_ALG_ES256 ? "prime256v1" : a == DPOP_ALG_ES384 ? "secp384r1" :
-                                                                                   "secp521r1";
+    const char *grp = a == DPOP_ALG_ES256   ? "prime256v1"
+                      : a == DPOP_ALG_ES384 ? "secp384r1"
+                                            : "secp521r1";
     EC_GROUP *g = EC_GROUP_new_by_curve_name(OBJ_sn2nid(grp));
     *order = g ? BN_dup(EC_GROUP_get0_order(g)) : NULL;
     EC_GROUP_free(g);
@@ -1192,9 +1188,9 @@ END_TEST
 /* ---------- JWS ---------- */
 
 typedef struct {
-    const char *header;  /* raw JSON text, base64url-encoded by the test */
+    const char *header; /* raw JSON text, base64url-encoded by the test */
     const char *payload;
-    const char *sig;     /* already base64url */
+    const char *sig; /* already base64url */
     dpop_reason_t reason;
 } jws_case_t;
 
@@ -1206,21 +1202,21 @@ static const jws_case_t jws_cases[] = {
     {HDR_OK, PAY_OK, SIG_OK, DPOP_REASON_NONE},
     {"{\"alg\":\"HS256\"}", PAY_OK, SIG_OK, DPOP_REASON_NONE}, /* alg judged by caller */
     {"{\"alg\":\"none\"}", PAY_OK, SIG_OK, DPOP_REASON_NONE},
-    {NULL, PAY_OK, SIG_OK, DPOP_REASON_MALFORMED},           /* empty header */
-    {HDR_OK, NULL, SIG_OK, DPOP_REASON_MALFORMED},           /* empty payload */
-    {HDR_OK, PAY_OK, "", DPOP_REASON_MALFORMED},             /* empty signature */
-    {HDR_OK, PAY_OK, "AAAA=", DPOP_REASON_MALFORMED},        /* padded */
+    {NULL, PAY_OK, SIG_OK, DPOP_REASON_MALFORMED},    /* empty header */
+    {HDR_OK, NULL, SIG_OK, DPOP_REASON_MALFORMED},    /* empty payload */
+    {HDR_OK, PAY_OK, "", DPOP_REASON_MALFORMED},      /* empty signature */
+    {HDR_OK, PAY_OK, "AAAA=", DPOP_REASON_MALFORMED}, /* padded */
     {HDR_OK, PAY_OK, "AA+A", DPOP_REASON_MALFORMED},
-    {HDR_OK, PAY_OK, "AB", DPOP_REASON_MALFORMED},           /* non-canonical bits */
-    {HDR_OK, PAY_OK, "AAAA.AAAA", DPOP_REASON_MALFORMED},    /* four segments */
-    {"[\"alg\"]", PAY_OK, SIG_OK, DPOP_REASON_MALFORMED},    /* header not an object */
+    {HDR_OK, PAY_OK, "AB", DPOP_REASON_MALFORMED},        /* non-canonical bits */
+    {HDR_OK, PAY_OK, "AAAA.AAAA", DPOP_REASON_MALFORMED}, /* four segments */
+    {"[\"alg\"]", PAY_OK, SIG_OK, DPOP_REASON_MALFORMED}, /* header not an object */
     {HDR_OK, "[1]", SIG_OK, DPOP_REASON_MALFORMED},
     {HDR_OK, "\"claims\"", SIG_OK, DPOP_REASON_MALFORMED},
     {"not json", PAY_OK, SIG_OK, DPOP_REASON_MALFORMED},
     {"{\"alg\":\"ES256\",\"alg\":\"none\"}", PAY_OK, SIG_OK, DPOP_REASON_MALFORMED},
     {HDR_OK, "{\"jti\":\"a\",\"jti\":\"b\"}", SIG_OK, DPOP_REASON_MALFORMED},
-    {"{\"typ\":\"dpop+jwt\"}", PAY_OK, SIG_OK, DPOP_REASON_MALFORMED},     /* alg missing */
-    {"{\"alg\":256}", PAY_OK, SIG_OK, DPOP_REASON_MALFORMED},              /* not a string */
+    {"{\"typ\":\"dpop+jwt\"}", PAY_OK, SIG_OK, DPOP_REASON_MALFORMED}, /* alg missing */
+    {"{\"alg\":256}", PAY_OK, SIG_OK, DPOP_REASON_MALFORMED},          /* not a string */
     {"{\"alg\":null}", PAY_OK, SIG_OK, DPOP_REASON_MALFORMED},
     {"{\"alg\":\"\"}", PAY_OK, SIG_OK, DPOP_REASON_MALFORMED},
     {"{\"alg\":\"ES256\",\"crit\":[\"exp\"]}", PAY_OK, SIG_OK, DPOP_REASON_BAD_CLAIM},
@@ -1246,8 +1242,8 @@ START_TEST(test_jws_table)
         }
         else {
             ck_assert_msg(rc == DPOP_ERR, "jws case %zu accepted", i);
-            ck_assert_msg(f.code == c->reason, "jws case %zu: %s (%s)", i,
-                          dpop_reason_name(f.code), f.detail);
+            ck_assert_msg(f.code == c->reason, "jws case %zu: %s (%s)", i, dpop_reason_name(f.code),
+                          f.detail);
             ck_assert_ptr_null(j.header);
             ck_assert_ptr_null(j.sig);
         }
@@ -1258,8 +1254,9 @@ END_TEST
 
 START_TEST(test_jws_structure)
 {
-    static const char *const bad[] = {"", ".", "..", "abc", "abc.def", "a.b.c.d", "...",
-                                      "eyJhbGciOiJFUzI1NiJ9..AAAA", ".eyJ9.AAAA"};
+    static const char *const bad[] = {"",          ".",       "..",  "abc",
+                                      "abc.def",   "a.b.c.d", "...", "eyJhbGciOiJFUzI1NiJ9..AAAA",
+                                      ".eyJ9.AAAA"};
     size_t i;
     dpop_jws_t j;
     dpop_failure_t f;
@@ -1364,10 +1361,9 @@ START_TEST(test_jws_sign_verify)
         ck_assert_ptr_null(c);
         json_decref(arr);
     }
-    ck_assert_int_eq(dpop_jws_sign(h, p, a, g_priv[a == DPOP_ALG_EDDSA ? DPOP_ALG_ES256 :
-                                                                       DPOP_ALG_EDDSA],
-                                   &c),
-                     DPOP_ERR);
+    ck_assert_int_eq(
+        dpop_jws_sign(h, p, a, g_priv[a == DPOP_ALG_EDDSA ? DPOP_ALG_ES256 : DPOP_ALG_EDDSA], &c),
+        DPOP_ERR);
     ck_assert_ptr_null(c);
     json_decref(h);
     json_decref(p);
@@ -1443,7 +1439,8 @@ START_TEST(test_jwks_selection)
     char detail[DPOP_DETAIL_MAX];
     char *es_a = signed_jws(DPOP_ALG_ES256, "a"), *es_nokid = signed_jws(DPOP_ALG_ES256, NULL);
     char *es_zz = signed_jws(DPOP_ALG_ES256, "zz"), *ed = signed_jws(DPOP_ALG_EDDSA, NULL);
-    char *rs = signed_jws(DPOP_ALG_RS256, "r"), *ps = signed_jws_by(DPOP_ALG_PS256, DPOP_ALG_RS256, "r");
+    char *rs = signed_jws(DPOP_ALG_RS256, "r"),
+         *ps = signed_jws_by(DPOP_ALG_PS256, DPOP_ALG_RS256, "r");
     char *es_b = signed_jws(DPOP_ALG_ES256, "b");
 
     /* key "b" is a different ES256 key (the ES384 slot is P-384: use the
@@ -1500,8 +1497,8 @@ START_TEST(test_jwks_selection)
 END_TEST
 
 typedef struct {
-    const char *extra;   /* members added to the ES256 key */
-    dpop_reason_t want;  /* verifying an ES256 JWS without kid */
+    const char *extra;  /* members added to the ES256 key */
+    dpop_reason_t want; /* verifying an ES256 JWS without kid */
 } jwks_excl_case_t;
 
 static const jwks_excl_case_t jwks_excl_cases[] = {
@@ -1521,7 +1518,8 @@ START_TEST(test_jwks_exclusion)
     size_t i;
     char *c = signed_jws(DPOP_ALG_ES256, NULL);
     for (i = 0; i < sizeof(jwks_excl_cases) / sizeof(jwks_excl_cases[0]); i++) {
-        dpop_jwks_t *ks = jwks_of(json_pack("[o]", pub_with(DPOP_ALG_ES256, jwks_excl_cases[i].extra)));
+        dpop_jwks_t *ks =
+            jwks_of(json_pack("[o]", pub_with(DPOP_ALG_ES256, jwks_excl_cases[i].extra)));
         ck_assert_msg(jwks_check(ks, c, DPOP_ALG_MASK_DEFAULT, NULL, NULL, 0) ==
                           jwks_excl_cases[i].want,
                       "exclusion case %zu", i);
@@ -1542,11 +1540,11 @@ START_TEST(test_jwks_load_errors)
         "[]",
         "{\"keys\":{}}",
         "{\"keys\":[]}",
-        "{\"keys\":[{\"kty\":\"oct\",\"k\":\"AQAB\"}]}", /* private: refused outright */
+        "{\"keys\":[{\"kty\":\"oct\",\"k\":\"AQAB\"}]}",    /* private: refused outright */
         "{\"keys\":[{\"kty\":\"oct\"},{\"kty\":\"XYZ\"}]}", /* nothing usable */
-        "{\"kty\":\"EC\"}",                               /* single bad JWK */
+        "{\"kty\":\"EC\"}",                                 /* single bad JWK */
         "{\"keys\":[1,2]}",
-        "{\"keys\":[{" EC_OK "}],\"keys\":[]}",             /* duplicate member */
+        "{\"keys\":[{" EC_OK "}],\"keys\":[]}", /* duplicate member */
         "not json",
     };
     for (i = 0; i < (int)(sizeof(bad) / sizeof(bad[0])); i++) {
@@ -1747,12 +1745,11 @@ START_TEST(test_keycache_refcount)
     dpop_keycache_put(c, "B", 1, k2, DPOP_ALG_EDDSA); /* evicts A */
     ck_assert_ptr_null(dpop_keycache_get(c, "A", 1, NULL));
     dpop_keycache_free(c);
-    ck_assert_int_eq(dpop_sig_sign(DPOP_ALG_ES256, g_priv[DPOP_ALG_ES256], msg, sizeof(msg) - 1,
-                                   &sig, &sl),
-                     DPOP_OK);
-    ck_assert_int_eq(dpop_sig_verify(DPOP_ALG_ES256, dpop_jwk_pkey(held), msg, sizeof(msg) - 1,
-                                     sig, sl),
-                     1);
+    ck_assert_int_eq(
+        dpop_sig_sign(DPOP_ALG_ES256, g_priv[DPOP_ALG_ES256], msg, sizeof(msg) - 1, &sig, &sl),
+        DPOP_OK);
+    ck_assert_int_eq(
+        dpop_sig_verify(DPOP_ALG_ES256, dpop_jwk_pkey(held), msg, sizeof(msg) - 1, sig, sl), 1);
     ck_assert_uint_eq(strlen(dpop_jwk_thumbprint(held)), DPOP_JKT_LEN);
     free(sig);
     dpop_jwk_free(held);

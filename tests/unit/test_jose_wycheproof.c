@@ -196,8 +196,7 @@ static void run_group(const char *file, const char *algorithm, const json_t *g, 
         c->keys_jwk++;
         /* the file's JWK alg (if any) must be the one we derived */
         if (json_object_get(jwk, "alg"))
-            ck_assert_msg(dpop_jwk_fits_alg(k, alg), "%s: key alg member contradicts group",
-                          file);
+            ck_assert_msg(dpop_jwk_fits_alg(k, alg), "%s: key alg member contradicts group", file);
     }
     else {
         long bits = (long)json_integer_value(json_object_get(g, "keySize"));
@@ -250,7 +249,8 @@ static int run_files(const char *prefix, const char *suffix)
 {
     /* DPOP_WYCHEPROOF_DIR overrides the configured folder (e.g. to check
      * the skip path). */
-    const char *dir = getenv("DPOP_WYCHEPROOF_DIR") ? getenv("DPOP_WYCHEPROOF_DIR") : WYCHEPROOF_DIR;
+    const char *dir =
+        getenv("DPOP_WYCHEPROOF_DIR") ? getenv("DPOP_WYCHEPROOF_DIR") : WYCHEPROOF_DIR;
     struct dirent **list = NULL, *de;
     int files = 0, n, k;
     if ((n = scandir(dir, &list, NULL, alphasort)) < 0) {
