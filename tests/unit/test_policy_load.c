@@ -397,6 +397,27 @@ START_TEST(test_counts)
 }
 END_TEST
 
+/* The shipped example must stay valid (docs/policy.md points at it). */
+START_TEST(test_example_policy)
+{
+    policy_t *p = NULL;
+    policy_errors_t errs;
+    policy_decision_t d;
+    policy_errors_init(&errs);
+    if (policy_load_file(DPOP_SRCDIR "/conf.d/policy.example.yaml", &p, &errs) != DPOP_OK)
+        dump_errors(&errs);
+    ck_assert_uint_eq(errs.count, 0);
+    ck_assert_uint_eq(policy_client_count(p), 5);
+    policy_decide(p, J1, "DELETE", "/api/invoices/INV-7", 1800000000, &d);
+    ck_assert_int_eq(d.allow, 1);
+    ck_assert_str_eq(d.client, "billing-agent");
+    policy_decide(p, "xJ_qdCX6f4aZiXqXwVnGaQJn2QA7t4xT-vqPwVwyXYQ", "GET", "/api/invoices",
+                  1800000000, &d);
+    ck_assert_int_eq(d.reason, DPOP_REASON_KEY_REVOKED);
+    policy_free(p);
+}
+END_TEST
+
 START_TEST(test_error_format)
 {
     policy_error_t e = {"f.yaml", 3, 7, "bad thing"};
@@ -458,6 +479,7 @@ int main(void)
     tc = tcase_create("good");
     tcase_add_loop_test(tc, test_good_files, 0, (int)(sizeof good_cases / sizeof good_cases[0]));
     tcase_add_test(tc, test_counts);
+    tcase_add_test(tc, test_example_policy);
     suite_add_tcase(s, tc);
 
     sr = srunner_create(s);
