@@ -1,0 +1,347 @@
+/*
+ * test_audit_alerts.c: the four alert rules on crafted event sequences:
+ * each fires exactly when it should and once; sliding-window edges (an
+ * event exactly one window after the first still counts, one microsecond
+ * later does not); re-arming; the ECS shape of an alert; token theft and
+ * cross-host replay across two stores read together.
+ */
+#include <jansson.h>
+
+#include "audit_alerts.h"
+#include "test_audit_util.h"
+
+typedef struct {
+    json_t *alerts;
+} sink_t;
+
+static void collect(json_t *alert, void *arg)
+{
+    sink_t *s = arg;
+    json_array_append(s->alerts, alert);
+}
+
+/* Feed one crafted event. */
+static void feed(audit_alerts_t *a, sink_t *s, int64_t ts, const char *reason, const char *jkt,
+                 const char *jti, const char *th, const char *ip, const char *host)
+{
+    audit_record_t r = {0};
+    r.ts_us = ts;
+    r.ev = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "reason",
+                     reason ? json_string(reason) : json_null(), "jkt",
+                     jkt ? json_string(jkt) : json_null(), "jti", jti ? json_string(jti) : json_null(),
+                     "token_hash", th ? json_string(th) : json_null(), "client_ip",
+                     ip ? json_string(ip) : json_null(), "host", host ? json_string(host) : json_null());
+    ck_assert_int_eq(audit_alerts_feed(a, &r, collect, s), DPOP_OK);
+    audit_record_clear(&r);
+}
+
+static const char *rule(sink_t *s, size_t i)
+{
+    return json_string_value(json_object_get(json_object_get(json_array_get(s->alerts, i), "rule"), "name"));
+}
+
+static json_int_t dpop_int(sink_t *s, size_t i, const char *k)
+{
+    return json_integer_value(json_object_get(json_object_get(json_array_get(s->alerts, i), "dpop"), k));
+}
+
+static const char *dpop_str(sink_t *s, size_t i, const char *k)
+{
+    return json_string_value(json_object_get(json_object_get(json_array_get(s->alerts, i), "dpop"), k));
+}
+
+static audit_alerts_t *mk(unsigned sig, unsigned key, int64_t window)
+{
+    audit_alert_cfg_t c;
+    audit_alert_cfg_default(&c);
+    c.signature_threshold = sig;
+    c.key_threshold = key;
+    c.window_us = window;
+    audit_alerts_t *a = audit_alerts_new(&c);
+    ck_assert_ptr_nonnull(a);
+    return a;
+}
+
+START_TEST(test_defaults)
+{
+    audit_alert_cfg_t c;
+    audit_alert_cfg_default(&c);
+    ck_assert_int_eq(c.window_us, 60 * SEC);
+    ck_assert_uint_eq(c.signature_threshold, 10);
+    ck_assert_uint_eq(c.key_threshold, 5);
+    ck_assert_int_eq(c.horizon_us, 24 * 3600 * SEC);
+}
+END_TEST
+
+START_TEST(test_replay_once_per_jti)
+{
+    sink_t s = {json_array()};
+    audit_alerts_t *a = mk(10, 5, 60 * SEC);
+    feed(a, &s, T0, "htu_mismatch", "K1", "j1", NULL, "10.0.0.1", "web1");
+    ck_assert_uint_eq(json_array_size(s.alerts), 0); /* not a replay */
+    feed(a, &s, T0 + 1, "replay", "K1", "j1", NULL, "10.0.0.1", "web1");
+    ck_assert_uint_eq(json_array_size(s.alerts), 1);
+    ck_assert_str_eq(rule(&s, 0), "dpop_replay");
+    ck_assert_int_eq(dpop_int(&s, 0, "event_count"), 2);
+    ck_assert_str_eq(dpop_str(&s, 0, "jti"), "j1");
+    feed(a, &s, T0 + 2, "replay", "K1", "j1", NULL, "10.0.0.1", "web1");
+    ck_assert_uint_eq(json_array_size(s.alerts), 1); /* not repeated */
+    feed(a, &s, T0 + 3, "replay", "K1", "j2", NULL, "10.0.0.1", "web1");
+    ck_assert_uint_eq(json_array_size(s.alerts), 2); /* a new jti */
+    feed(a, &s, T0 + 4, "replay", "K2", "j1", NULL, "10.0.0.1", "web1");
+    ck_assert_uint_eq(json_array_size(s.alerts), 3); /* same jti, other key */
+    audit_alerts_free(a);
+    json_decref(s.alerts);
+}
+END_TEST
+
+START_TEST(test_replay_across_hosts)
+{
+    sink_t s = {json_array()};
+    audit_alerts_t *a = mk(10, 5, 60 * SEC);
+    feed(a, &s, T0, "htu_mismatch", "K1", "j1", NULL, "10.0.0.1", "web1");
+    feed(a, &s, T0 + SEC, "htu_mismatch", "K1", "j1", NULL, "10.0.0.1", "web1");
+    ck_assert_uint_eq(json_array_size(s.alerts), 0); /* one host retrying */
+    feed(a, &s, T0 + 2 * SEC, "iat_too_old", "K1", "j1", NULL, "10.9.9.9", "web2");
+    ck_assert_uint_eq(json_array_size(s.alerts), 1);
+    ck_assert_str_eq(rule(&s, 0), "dpop_replay");
+    json_t *hosts = json_object_get(json_object_get(json_array_get(s.alerts, 0), "dpop"), "hosts");
+    ck_assert_uint_eq(json_array_size(hosts), 2);
+    audit_alerts_free(a);
+    json_decref(s.alerts);
+}
+END_TEST
+
+START_TEST(test_token_theft)
+{
+    sink_t s = {json_array()};
+    audit_alerts_t *a = mk(10, 5, 60 * SEC);
+    feed(a, &s, T0, "htu_mismatch", "KA", "j1", "TH", "10.0.0.1", "web1");
+    feed(a, &s, T0 + 1, "htm_mismatch", "KA", "j2", "TH", "10.0.0.1", "web1");
+    ck_assert_uint_eq(json_array_size(s.alerts), 0); /* one key */
+    feed(a, &s, T0 + 2, "jkt_mismatch", NULL, "j3", "TH", "10.0.0.1", "web1");
+    ck_assert_uint_eq(json_array_size(s.alerts), 0); /* no key known */
+    feed(a, &s, T0 + 3 * SEC, "jkt_mismatch", "KB", "j4", "TH", "198.51.100.7", "web2");
+    ck_assert_uint_eq(json_array_size(s.alerts), 1);
+    ck_assert_str_eq(rule(&s, 0), "dpop_token_theft");
+    ck_assert_str_eq(dpop_str(&s, 0, "token_hash"), "TH");
+    ck_assert_str_eq(dpop_str(&s, 0, "jkt"), "KB");
+    ck_assert_int_eq(dpop_int(&s, 0, "event_count"), 3);
+    ck_assert_str_eq(dpop_str(&s, 0, "first_seen"), "2026-01-01T10:00:00.000000Z");
+    ck_assert_str_eq(dpop_str(&s, 0, "last_seen"), "2026-01-01T10:00:03.000000Z");
+    feed(a, &s, T0 + 4 * SEC, "jkt_mismatch", "KC", "j5", "TH", "198.51.100.7", "web2");
+    ck_assert_uint_eq(json_array_size(s.alerts), 1); /* once per token */
+    feed(a, &s, T0 + 5 * SEC, "jkt_mismatch", "KC", "j6", "TH2", "198.51.100.7", "web2");
+    ck_assert_uint_eq(json_array_size(s.alerts), 1);
+    audit_alerts_free(a);
+    json_decref(s.alerts);
+}
+END_TEST
+
+START_TEST(test_signature_burst_window_edges)
+{
+    /* threshold 3 in 10 s: exactly 10 s between first and third fires */
+    sink_t s = {json_array()};
+    audit_alerts_t *a = mk(3, 5, 10 * SEC);
+    feed(a, &s, T0, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
+    feed(a, &s, T0 + 5 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
+    ck_assert_uint_eq(json_array_size(s.alerts), 0);
+    feed(a, &s, T0 + 10 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
+    ck_assert_uint_eq(json_array_size(s.alerts), 1);
+    ck_assert_str_eq(rule(&s, 0), "dpop_signature_burst");
+    ck_assert_int_eq(dpop_int(&s, 0, "event_count"), 3);
+    ck_assert_str_eq(dpop_str(&s, 0, "group_by"), "source.ip");
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(json_array_get(s.alerts, 0), "source"), "ip")),
+                     "10.0.0.1");
+    audit_alerts_free(a);
+    json_decref(s.alerts);
+
+    /* one microsecond more and the first event has left the window */
+    s.alerts = json_array();
+    a = mk(3, 5, 10 * SEC);
+    feed(a, &s, T0, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
+    feed(a, &s, T0 + 5 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
+    feed(a, &s, T0 + 10 * SEC + 1, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
+    ck_assert_uint_eq(json_array_size(s.alerts), 0);
+    /* other reasons and other IPs do not count */
+    feed(a, &s, T0 + 11 * SEC, "bad_jwk", NULL, NULL, NULL, "10.0.0.1", "w");
+    feed(a, &s, T0 + 11 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.2", "w");
+    ck_assert_uint_eq(json_array_size(s.alerts), 0);
+    /* the third within 10 s of the second fires */
+    feed(a, &s, T0 + 12 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
+    ck_assert_uint_eq(json_array_size(s.alerts), 1);
+    audit_alerts_free(a);
+    json_decref(s.alerts);
+}
+END_TEST
+
+START_TEST(test_burst_rearm)
+{
+    sink_t s = {json_array()};
+    audit_alerts_t *a = mk(3, 5, 10 * SEC);
+    for (int i = 0; i < 10; i++) /* a sustained burst: one alert */
+        feed(a, &s, T0 + i * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
+    ck_assert_uint_eq(json_array_size(s.alerts), 1);
+    /* quiet for longer than the window, then a new burst: a new alert */
+    for (int i = 0; i < 3; i++)
+        feed(a, &s, T0 + 100 * SEC + i, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
+    ck_assert_uint_eq(json_array_size(s.alerts), 2);
+    audit_alerts_free(a);
+    json_decref(s.alerts);
+}
+END_TEST
+
+START_TEST(test_burst_by_jkt)
+{
+    sink_t s = {json_array()};
+    audit_alerts_t *a = mk(3, 5, 60 * SEC);
+    const char *ips[] = {"10.0.0.1", "10.0.0.2", "10.0.0.3"};
+    for (int i = 0; i < 3; i++)
+        feed(a, &s, T0 + i * SEC, "bad_signature", "KX", NULL, NULL, ips[i], "w");
+    ck_assert_uint_eq(json_array_size(s.alerts), 1);
+    ck_assert_str_eq(dpop_str(&s, 0, "group_by"), "dpop.jkt");
+    ck_assert_str_eq(dpop_str(&s, 0, "jkt"), "KX");
+    audit_alerts_free(a);
+    json_decref(s.alerts);
+}
+END_TEST
+
+START_TEST(test_key_burst_reasons)
+{
+    sink_t s = {json_array()};
+    audit_alerts_t *a = mk(10, 4, 60 * SEC);
+    const char *reasons[] = {"bad_jwk", "private_key_in_jwk", "jkt_mismatch"};
+    for (int i = 0; i < 3; i++)
+        feed(a, &s, T0 + i * SEC, reasons[i], NULL, NULL, NULL, "10.0.0.5", "w");
+    feed(a, &s, T0 + 3 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.5", "w");
+    feed(a, &s, T0 + 3 * SEC, "replay", NULL, NULL, NULL, "10.0.0.5", "w");
+    ck_assert_uint_eq(json_array_size(s.alerts), 0);
+    feed(a, &s, T0 + 4 * SEC, "key_revoked", NULL, NULL, NULL, "10.0.0.5", "w");
+    ck_assert_uint_eq(json_array_size(s.alerts), 1);
+    ck_assert_str_eq(rule(&s, 0), "dpop_key_burst");
+    ck_assert_int_eq(dpop_int(&s, 0, "event_count"), 4);
+    audit_alerts_free(a);
+    json_decref(s.alerts);
+}
+END_TEST
+
+START_TEST(test_ecs_shape)
+{
+    sink_t s = {json_array()};
+    audit_alerts_t *a = mk(10, 5, 60 * SEC);
+    feed(a, &s, T0 + 5, "replay", "K1", "j1", "TH", "10.0.0.1", "web1");
+    json_t *al = json_array_get(s.alerts, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(al, "@timestamp")),
+                     "2026-01-01T10:00:00.000005Z");
+    json_t *ev = json_object_get(al, "event");
+    ck_assert(json_is_object(ev)); /* nested, not "event.kind" */
+    ck_assert_ptr_null(json_object_get(al, "event.kind"));
+    ck_assert_str_eq(json_string_value(json_object_get(ev, "kind")), "alert");
+    ck_assert_str_eq(json_string_value(json_object_get(ev, "category")), "authentication");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(al, "host"), "name")),
+                     "web1");
+    ck_assert_str_eq(dpop_str(&s, 0, "token_hash"), "TH");
+    ck_assert_str_eq(dpop_str(&s, 0, "jkt"), "K1");
+    ck_assert_str_eq(dpop_str(&s, 0, "first_seen"), "2026-01-01T10:00:00.000005Z");
+    ck_assert_str_eq(dpop_str(&s, 0, "last_seen"), "2026-01-01T10:00:00.000005Z");
+    ck_assert_int_eq(dpop_int(&s, 0, "event_count"), 1);
+    audit_alerts_free(a);
+    json_decref(s.alerts);
+}
+END_TEST
+
+START_TEST(test_theft_across_two_stores)
+{
+    /* the token is used with key A on web1 and key B on web2: each store
+     * alone shows nothing, read together they show the theft */
+    char *d1 = tmp_store(), *d2 = tmp_store();
+    audit_store_t *st[2] = {open_rw(d1, 0), open_rw(d2, 0)};
+    audit_event_t e1 = mk_event(T0, "htu_mismatch", "KA", "j1", "THX", "10.0.0.1", "web1");
+    audit_event_t e2 = mk_event(T0 + SEC, "ath_mismatch", "KB", "j2", "THX", "203.0.113.9", "web2");
+    append_ok(st[0], &e1);
+    append_ok(st[1], &e2);
+    char err[256];
+    for (int pass = 0; pass < 3; pass++) {
+        sink_t s = {json_array()};
+        audit_alerts_t *a = mk(10, 5, 60 * SEC);
+        audit_iter_t *it = NULL;
+        audit_record_t r = {0};
+        size_t n = pass == 2 ? 2 : 1;
+        ck_assert_int_eq(audit_iter_open(pass == 1 ? &st[1] : st, n, NULL, &it, err, sizeof(err)),
+                         DPOP_OK);
+        while (audit_iter_next(it, &r, err, sizeof(err)) == 1) {
+            ck_assert_int_eq(audit_alerts_feed(a, &r, collect, &s), DPOP_OK);
+            audit_record_clear(&r);
+        }
+        audit_iter_close(it);
+        ck_assert_uint_eq(json_array_size(s.alerts), pass == 2 ? 1 : 0);
+        if (pass == 2) {
+            ck_assert_str_eq(rule(&s, 0), "dpop_token_theft");
+            ck_assert_str_eq(json_string_value(json_object_get(
+                                 json_object_get(json_array_get(s.alerts, 0), "host"), "name")),
+                             "web2");
+        }
+        audit_alerts_free(a);
+        json_decref(s.alerts);
+    }
+    audit_close(st[0]);
+    audit_close(st[1]);
+    rm_store(d1);
+    rm_store(d2);
+}
+END_TEST
+
+START_TEST(test_groups_forgotten_after_horizon)
+{
+    audit_alert_cfg_t c;
+    audit_alert_cfg_default(&c);
+    c.horizon_us = 10 * SEC;
+    audit_alerts_t *a = audit_alerts_new(&c);
+    sink_t s = {json_array()};
+    feed(a, &s, T0, "replay", "K1", "j1", NULL, "10.0.0.1", "w");
+    ck_assert_uint_eq(json_array_size(s.alerts), 1);
+    /* push enough other events past the horizon to trigger a sweep */
+    for (int i = 0; i < 5000; i++) {
+        char jti[16];
+        snprintf(jti, sizeof(jti), "x%d", i);
+        feed(a, &s, T0 + 3600 * SEC + i, "htu_mismatch", "K9", jti, NULL, "10.0.0.1", "w");
+    }
+    /* the old (K1, j1) group was forgotten: a new replay of it alerts again */
+    feed(a, &s, T0 + 3601 * SEC, "replay", "K1", "j1", NULL, "10.0.0.1", "w");
+    ck_assert_uint_eq(json_array_size(s.alerts), 2);
+    audit_alerts_free(a);
+    json_decref(s.alerts);
+}
+END_TEST
+
+static Suite *alerts_suite(void)
+{
+    Suite *s = suite_create("audit_alerts");
+    TCase *tc = tcase_create("rules");
+    tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_replay_once_per_jti);
+    tcase_add_test(tc, test_replay_across_hosts);
+    tcase_add_test(tc, test_token_theft);
+    tcase_add_test(tc, test_signature_burst_window_edges);
+    tcase_add_test(tc, test_burst_rearm);
+    tcase_add_test(tc, test_burst_by_jkt);
+    tcase_add_test(tc, test_key_burst_reasons);
+    tcase_add_test(tc, test_ecs_shape);
+    tcase_add_test(tc, test_groups_forgotten_after_horizon);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("multi_store");
+    tcase_add_test(tc, test_theft_across_two_stores);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(alerts_suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
