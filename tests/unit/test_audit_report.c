@@ -1,0 +1,273 @@
+/*
+ * test_audit_report.c: RFC 3339 / relative time parsing and formatting
+ * (table-driven), and the compliance report: counts by reason, key, IP and
+ * day, top replays, alerts, controls; hostile strings escaped in HTML and
+ * Markdown; the HTML is self-contained (no script, no external URL).
+ */
+#include <jansson.h>
+
+#include "audit_report.h"
+#include "audit_time.h"
+#include "test_audit_util.h"
+
+typedef struct {
+    const char *in;
+    int ok;
+    int64_t want; /* microseconds */
+} tcase_t;
+
+static const tcase_t time_cases[] = {
+    {"2026-01-01T10:00:00Z", 1, T0},
+    {"2026-01-01t10:00:00z", 1, T0},
+    {"2026-01-01 10:00:00Z", 1, T0},
+    {"2026-01-01T10:00:00.5Z", 1, T0 + 500000},
+    {"2026-01-01T10:00:00.123456Z", 1, T0 + 123456},
+    {"2026-01-01T10:00:00.1234567Z", 1, T0 + 123456}, /* beyond µs: truncated */
+    {"2026-01-01T12:00:00+02:00", 1, T0},
+    {"2026-01-01T05:30:00-04:30", 1, T0},
+    {"2026-01-01", 1, T0 - 10 * 3600 * SEC},
+    {"2024-02-29T00:00:00Z", 1, INT64_C(1709164800) * SEC},
+    {"1970-01-01T00:00:00Z", 1, 0},
+    {"2016-12-31T23:59:60Z", 1, INT64_C(1483228799) * SEC}, /* leap second */
+    {"2025-02-29T00:00:00Z", 0, 0},
+    {"2026-13-01T00:00:00Z", 0, 0},
+    {"2026-01-01T24:00:00Z", 0, 0},
+    {"2026-01-01T10:00:00", 0, 0},  /* offset required */
+    {"2026-01-01T10:00Z", 0, 0},
+    {"2026-01-01T10:00:00.Z", 0, 0},
+    {"2026-01-01T10:00:00+0200", 0, 0},
+    {"2026-01-01T10:00:00Zjunk", 0, 0},
+    {"26-01-01", 0, 0},
+    {"", 0, 0},
+};
+
+START_TEST(test_rfc3339_table)
+{
+    const tcase_t *c = &time_cases[_i];
+    int64_t v = -1;
+    int rc = audit_time_parse_rfc3339(c->in, &v);
+    ck_assert_msg((rc == DPOP_OK) == c->ok, "'%s': rc %d", c->in, rc);
+    if (c->ok)
+        ck_assert_msg(v == c->want, "'%s': %lld want %lld", c->in, (long long)v,
+                      (long long)c->want);
+}
+END_TEST
+
+START_TEST(test_relative_and_format)
+{
+    int64_t now = T0, v;
+    ck_assert_int_eq(audit_time_parse_arg("15m", now, &v), DPOP_OK);
+    ck_assert_int_eq(v, now - 15 * 60 * SEC);
+    ck_assert_int_eq(audit_time_parse_arg("24h", now, &v), DPOP_OK);
+    ck_assert_int_eq(v, now - 24 * 3600 * SEC);
+    ck_assert_int_eq(audit_time_parse_arg("30d", now, &v), DPOP_OK);
+    ck_assert_int_eq(v, now - 30 * 86400 * SEC);
+    ck_assert_int_eq(audit_time_parse_arg("2w", now, &v), DPOP_OK);
+    ck_assert_int_eq(v, now - 14 * 86400 * SEC);
+    ck_assert_int_eq(audit_time_parse_arg("90s", now, &v), DPOP_OK);
+    ck_assert_int_eq(v, now - 90 * SEC);
+    ck_assert_int_eq(audit_time_parse_arg("now", now, &v), DPOP_OK);
+    ck_assert_int_eq(v, now);
+    ck_assert_int_eq(audit_time_parse_arg("2026-01-01T10:00:00Z", 0, &v), DPOP_OK);
+    ck_assert_int_eq(v, T0);
+    const char *bad[] = {"m", "15", "15x", "-5m", "1.5h", "999999999999d", "", NULL};
+    for (int i = 0; bad[i]; i++)
+        ck_assert_msg(audit_time_parse_arg(bad[i], now, &v) == DPOP_ERR, "'%s'", bad[i]);
+    ck_assert_int_eq(audit_time_parse_arg(NULL, now, &v), DPOP_ERR);
+
+    char b[AUDIT_TS_MAX];
+    ck_assert_uint_eq(audit_time_format(T0 + 7, b, sizeof(b)), 27);
+    ck_assert_str_eq(b, "2026-01-01T10:00:00.000007Z");
+    ck_assert_uint_gt(audit_time_format(-1, b, sizeof(b)), 0);
+    ck_assert_str_eq(b, "1969-12-31T23:59:59.999999Z");
+    ck_assert_uint_eq(audit_time_format(T0, b, 10), 0); /* too small */
+    /* round trip */
+    for (int64_t t = 0; t < INT64_C(4102444800) * SEC; t += INT64_C(86400) * SEC * 37 + 12345) {
+        int64_t back;
+        ck_assert_uint_gt(audit_time_format(t, b, sizeof(b)), 0);
+        ck_assert_int_eq(audit_time_parse_rfc3339(b, &back), DPOP_OK);
+        ck_assert_int_eq(back, t);
+    }
+}
+END_TEST
+
+static json_t *build(audit_store_t **st, size_t n, const audit_filter_t *f)
+{
+    json_t *rep = NULL;
+    char err[256];
+    int rc = audit_report_build(st, n, f, NULL, T0 + 100 * 86400 * SEC, &rep, err, sizeof(err));
+    ck_assert_msg(rc == DPOP_OK, "%s", err);
+    return rep;
+}
+
+static json_int_t row_count(json_t *rows, const char *field, const char *name)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r) if (strcmp(json_string_value(json_object_get(r, field)), name) ==
+                                       0) return json_integer_value(json_object_get(r, "count"));
+    return -1;
+}
+
+START_TEST(test_report_counts)
+{
+    char *dir = tmp_store();
+    audit_store_t *s = open_rw(dir, 0);
+    /* day 1: 3 replays of one jti, 1 bad_signature; day 3: 2 policy_denied */
+    for (int i = 0; i < 3; i++) {
+        audit_event_t e = mk_event(T0 + i * SEC, "replay", "KA", "j1", "TH", "10.0.0.1",
+                                   i == 2 ? "web2" : "web1");
+        e.policy_client = "billing-agent";
+        append_ok(s, &e);
+    }
+    audit_event_t e = mk_event(T0 + 10 * SEC, "bad_signature", "KB", "j2", NULL, "10.0.0.2", "web1");
+    append_ok(s, &e);
+    for (int i = 0; i < 2; i++) {
+        audit_event_t p = mk_event(T0 + 2 * 86400 * SEC + i, "policy_denied", "KA", NULL, NULL,
+                                   "10.0.0.1", "web1");
+        p.error = "insufficient_scope";
+        append_ok(s, &p);
+    }
+    json_t *rep = build(&s, 1, NULL);
+    json_t *tot = json_object_get(rep, "totals");
+    ck_assert_int_eq(json_integer_value(json_object_get(tot, "events")), 6);
+    ck_assert_int_eq(json_integer_value(json_object_get(tot, "keys")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(tot, "client_ips")), 2);
+    ck_assert_int_eq(row_count(json_object_get(rep, "by_reason"), "reason", "replay"), 3);
+    ck_assert_int_eq(row_count(json_object_get(rep, "by_reason"), "reason", "policy_denied"), 2);
+    ck_assert_int_eq(row_count(json_object_get(rep, "by_key"), "jkt", "KA"), 5);
+    ck_assert_int_eq(row_count(json_object_get(rep, "by_client_ip"), "client_ip", "10.0.0.1"), 5);
+    ck_assert_int_eq(
+        row_count(json_object_get(rep, "by_policy_client"), "policy_client", "billing-agent"), 3);
+    /* per day: 3 days including the empty one between */
+    json_t *days = json_object_get(rep, "per_day");
+    ck_assert_uint_eq(json_array_size(days), 3);
+    ck_assert_int_eq(row_count(days, "date", "2026-01-01"), 4);
+    ck_assert_int_eq(row_count(days, "date", "2026-01-02"), 0);
+    ck_assert_int_eq(row_count(days, "date", "2026-01-03"), 2);
+    json_t *rp = json_array_get(json_object_get(rep, "top_replays"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(rp, "jti")), "j1");
+    ck_assert_int_eq(json_integer_value(json_object_get(rp, "count")), 3);
+    ck_assert_uint_eq(json_array_size(json_object_get(rp, "hosts")), 2);
+    json_t *al = json_object_get(json_object_get(rep, "alerts"), "by_rule");
+    ck_assert_int_eq(json_integer_value(json_object_get(al, "dpop_replay")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(al, "dpop_token_theft")), 0);
+    /* controls: the three frameworks are all present with evidence */
+    json_t *ctl = json_object_get(rep, "controls");
+    int owasp = 0, csf = 0, zt = 0;
+    size_t i;
+    json_t *c;
+    json_array_foreach(ctl, i, c)
+    {
+        const char *fw = json_string_value(json_object_get(c, "framework"));
+        owasp |= strstr(fw, "OWASP Non-Human Identity") != NULL;
+        csf |= strstr(fw, "NIST CSF 2.0") != NULL &&
+               strncmp(json_string_value(json_object_get(c, "control")), "PR.AA", 5) == 0;
+        zt |= strstr(fw, "SP 800-207") != NULL;
+        if (strcmp(json_string_value(json_object_get(c, "control")), "NHI2 Secret Leakage") == 0)
+            ck_assert_int_eq(json_integer_value(json_object_get(c, "events")), 3);
+    }
+    ck_assert(owasp && csf && zt);
+    json_t *store0 = json_array_get(json_object_get(rep, "stores"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(store0, "events")), 6);
+    ck_assert_uint_eq(strlen(json_string_value(json_object_get(store0, "head"))), 64);
+    json_decref(rep);
+
+    /* a period: only day 3 */
+    audit_filter_t f = {.has_since = 1, .since_us = T0 + 86400 * SEC};
+    rep = build(&s, 1, &f);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(rep, "totals"), "events")),
+                     2);
+    ck_assert_uint_eq(json_array_size(json_object_get(rep, "top_replays")), 0);
+    json_decref(rep);
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_report_escaping)
+{
+    char *dir = tmp_store();
+    audit_store_t *s = open_rw(dir, 0);
+    audit_event_t e = mk_event(T0, "replay", "<script>alert(1)</script>", "j|1*", NULL,
+                               "\"><img src=x onerror=alert(1)>", "web<1>");
+    e.policy_client = "a&b 'c' | **bold**";
+    append_ok(s, &e);
+    json_t *rep = build(&s, 1, NULL);
+    char *html = audit_report_html(rep);
+    ck_assert_ptr_nonnull(html);
+    ck_assert_ptr_null(strstr(html, "<script"));
+    ck_assert_ptr_null(strstr(html, "<img"));
+    ck_assert_ptr_null(strstr(html, "web<1>"));
+    ck_assert_ptr_nonnull(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+    ck_assert_ptr_nonnull(strstr(html, "a&amp;b &#39;c&#39;"));
+    /* self-contained: no external fetch possible, no script at all */
+    ck_assert_ptr_null(strstr(html, "src="));
+    ck_assert_ptr_null(strstr(html, "url("));
+    ck_assert_ptr_null(strstr(html, "href="));
+    ck_assert_ptr_nonnull(strstr(html, "Content-Security-Policy"));
+    ck_assert_ptr_nonnull(strstr(html, "<svg id=\"chart-per-day\""));
+    ck_assert_ptr_nonnull(strstr(html, "<svg id=\"chart-by-reason\""));
+    ck_assert_ptr_nonnull(strstr(html, "id=\"controls\""));
+    free(html);
+    char *md = audit_report_md(rep);
+    ck_assert_ptr_nonnull(md);
+    ck_assert_ptr_null(strstr(md, "<script>"));
+    ck_assert_ptr_nonnull(strstr(md, "\\<script\\>"));
+    ck_assert_ptr_nonnull(strstr(md, "j\\|1\\*"));
+    free(md);
+    char *js = audit_report_json(rep);
+    json_t *back = json_loads(js, 0, NULL);
+    ck_assert_ptr_nonnull(back);
+    ck_assert(json_equal(back, rep));
+    json_decref(back);
+    free(js);
+    json_decref(rep);
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_report_empty_store)
+{
+    char *dir = tmp_store();
+    audit_store_t *s = open_rw(dir, 0);
+    json_t *rep = build(&s, 1, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(rep, "totals"), "events")),
+                     0);
+    char *html = audit_report_html(rep), *md = audit_report_md(rep);
+    ck_assert_ptr_nonnull(strstr(html, "no events"));
+    ck_assert_ptr_nonnull(md);
+    free(html);
+    free(md);
+    json_decref(rep);
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+static Suite *report_suite(void)
+{
+    Suite *s = suite_create("audit_report");
+    TCase *tc = tcase_create("time");
+    tcase_add_loop_test(tc, test_rfc3339_table, 0,
+                        (int)(sizeof(time_cases) / sizeof(time_cases[0])));
+    tcase_add_test(tc, test_relative_and_format);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("report");
+    tcase_add_test(tc, test_report_counts);
+    tcase_add_test(tc, test_report_escaping);
+    tcase_add_test(tc, test_report_empty_store);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(report_suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
