@@ -749,7 +749,7 @@ static int cmd_jws_verify(int argc, char **argv)
          dpop_jwks_verify(jwks, &jws, algs, &kid, &f) == DPOP_OK;
     if (ok) {
         o = json_pack("{s:b, s:s?, s:o, s:n}", "valid", 1, "alg", jws.alg_name, "kid",
-                      str_or_null(kid));
+                      str_or_null(kid), "reason");
         rc = EXIT_VALID;
     }
     else {

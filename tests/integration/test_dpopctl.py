@@ -1,0 +1,435 @@
+"""dpopctl, the built binary, exactly as DESIGN.md "dpopctl (fixed interface)"
+specifies it: JSON on one line, exit 0 valid / 1 invalid / 2 usage or I/O.
+
+Valid proofs come from dpopctl itself (every algorithm) and from RFC 9449;
+bad proofs are made by tampering or by signing arbitrary headers/claims with
+an Ed25519 key through the openssl command line (no Python crypto module
+needed).  Needs no httpd.  DPOP_BUILD points at the build directory.
+"""
+import base64
+import json
+import os
+import stat
+import subprocess
+import tempfile
+
+import pytest
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("DPOP_BUILD", os.path.join(TOP, "build-release"))
+DPOPCTL = os.path.join(BUILD, "mod_dpop", "dpopctl")
+
+ALGS = ["ES256", "ES384", "ES512", "PS256", "PS384", "PS512",
+        "RS256", "RS384", "RS512", "EdDSA"]
+
+RFC_PROOF = (
+    "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNo"
+    "UklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERW"
+    "clUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0"
+    "dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ.2-GxA6T8lP4vfrg8v-F"
+    "dWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg")
+RFC_JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+
+NOW = 1700000000
+URL = "https://api.example.com/v1/items"
+
+pytestmark = pytest.mark.skipif(
+    not os.access(DPOPCTL, os.X_OK),
+    reason="dpopctl not built at %s (set DPOP_BUILD)" % DPOPCTL)
+
+
+def b64u(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64u_json(obj):
+    return b64u(json.dumps(obj, separators=(",", ":")).encode())
+
+
+def run(*args, stdin=None):
+    p = subprocess.run([DPOPCTL] + [str(a) for a in args], input=stdin,
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def run_json(*args, stdin=None):
+    rc, out, err = run(*args, stdin=stdin)
+    assert out.endswith("\n") and out.count("\n") == 1, (rc, out, err)
+    return rc, json.loads(out), err
+
+
+def verify(proof, method="POST", url=URL, *extra):
+    return run_json("verify", "--method", method, "--url", url, "--proof", proof,
+                    "--now", NOW, *extra)
+
+
+class Ed25519Signer:
+    """An Ed25519 key driven through the openssl CLI: signs arbitrary JWS."""
+
+    def __init__(self, d):
+        self.dir = d
+        self.pem = os.path.join(d, "ed.pem")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", self.pem],
+                       check=True, capture_output=True)
+        der = subprocess.run(["openssl", "pkey", "-in", self.pem, "-pubout", "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        self.jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64u(der[-32:])}
+
+    def sign(self, header, claims, raw_header=None, raw_claims=None):
+        h = raw_header if raw_header is not None else b64u_json(header)
+        c = raw_claims if raw_claims is not None else b64u_json(claims)
+        msg = os.path.join(self.dir, "msg")
+        with open(msg, "wb") as f:
+            f.write(("%s.%s" % (h, c)).encode())
+        sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", self.pem, "-rawin",
+                              "-in", msg], check=True, capture_output=True).stdout
+        assert len(sig) == 64
+        return "%s.%s.%s" % (h, c, b64u(sig))
+
+
+@pytest.fixture(scope="module")
+def work():
+    with tempfile.TemporaryDirectory(prefix="dpopctl-test-") as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def ed(work):
+    return Ed25519Signer(work)
+
+
+@pytest.fixture(scope="module")
+def es_key(work):
+    path = os.path.join(work, "es256.jwk")
+    rc, out, err = run("keygen", "--alg", "ES256", "--out", path)
+    assert rc == 0, err
+    return path
+
+
+def base_proof(ed, header=None, claims=None, drop=(), **kw):
+    h = {"typ": "dpop+jwt", "alg": "EdDSA", "jwk": ed.jwk}
+    c = {"jti": "jti-1", "htm": "POST", "htu": URL, "iat": NOW}
+    h.update(header or {})
+    c.update(claims or {})
+    for k in drop:
+        h.pop(k, None)
+        c.pop(k, None)
+    return ed.sign(h, c, **kw)
+
+
+# ---------------------------------------------------------------- valid
+
+
+def test_rfc9449_example_proof():
+    rc, out, err = run_json("verify", "--method", "POST", "--url",
+                            "https://server.example.com/token", "--proof", RFC_PROOF,
+                            "--now", "1562262616")
+    assert rc == 0, out
+    assert out == {"valid": True, "jkt": RFC_JKT, "jti": "-BwC3ESc6acc2lTc",
+                   "iat": 1562262616, "alg": "ES256", "htm": "POST",
+                   "htu": "https://server.example.com/token"}
+    assert list(out) == ["valid", "jkt", "jti", "iat", "alg", "htm", "htu"]
+    # the same through stdin and with the expected key
+    rc, out2, _ = run_json("verify", "--method", "POST", "--url",
+                           "https://server.example.com/token", "--proof", "-",
+                           "--now", "1562262616", "--jkt", RFC_JKT, stdin=RFC_PROOF + "\n")
+    assert rc == 0 and out2 == out
+
+
+@pytest.mark.parametrize("alg", ALGS)
+def test_keygen_proof_verify_roundtrip(work, alg):
+    path = os.path.join(work, "key-%s.jwk" % alg)
+    rc, out, err = run("keygen", "--alg", alg, "--out", path)
+    assert rc == 0 and out == "", err
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(path) as f:
+        jwk = json.load(f)
+    assert jwk["alg"] == alg and "d" in jwk
+    rc, jkt, err = run("thumbprint", path)
+    assert rc == 0, err
+    jkt = jkt.strip()
+    assert len(jkt) == 43
+    rc, proof, err = run("proof", "--key", path, "--method", "PATCH", "--url",
+                         "https://api.example.com/a?b=c", "--access-token", "tok-123",
+                         "--nonce", "n-1", "--iat", NOW, "--jti", "jti-%s" % alg)
+    assert rc == 0, err
+    assert proof.count("\n") == 1 and proof.count(".") == 2
+    proof = proof.strip()
+    rc, out, err = run_json("verify", "--method", "PATCH", "--url",
+                            "HTTPS://API.example.com:443/a", "--proof", proof,
+                            "--access-token", "tok-123", "--nonce", "n-1", "--jkt", jkt,
+                            "--now", NOW + 10, "--algs", alg)
+    assert rc == 0, out
+    assert out["valid"] is True and out["alg"] == alg and out["jkt"] == jkt
+    assert out["jti"] == "jti-%s" % alg and out["iat"] == NOW
+    # the private key never reaches stderr or stdout of other commands
+    assert jwk["d"] not in err and jwk["d"] not in proof
+
+
+def test_keygen_stdout_and_existing_file(work):
+    rc, out, err = run("keygen", "--alg", "EdDSA")
+    assert rc == 0
+    assert out.count("\n") == 1
+    jwk = json.loads(out)
+    assert jwk["kty"] == "OKP" and jwk["alg"] == "EdDSA" and "d" in jwk
+    path = os.path.join(work, "existing.jwk")
+    with open(path, "w") as f:
+        f.write("old")
+    os.chmod(path, 0o644)
+    rc, _, err = run("keygen", "--alg", "ES256", "--out", path)
+    assert rc == 0, err
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    # thumbprint of a private JWK = thumbprint of its public part, via stdin
+    with open(path) as f:
+        priv = json.load(f)
+    pub = {k: priv[k] for k in ("kty", "crv", "x", "y")}
+    rc1, t1, _ = run("thumbprint", path)
+    rc2, t2, _ = run("thumbprint", "-", stdin=json.dumps(pub))
+    rc3, t3, _ = run("thumbprint", stdin=json.dumps(pub, indent=2))
+    assert rc1 == rc2 == rc3 == 0 and t1 == t2 == t3
+
+
+def test_thumbprint_rfc7638_vector():
+    # RFC 7638 §3.1
+    jwk = {"kty": "RSA",
+           "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6"
+                "tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5"
+                "v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD0"
+                "8qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU"
+                "8awapJzKnqDKgw",
+           "e": "AQAB", "alg": "RS256", "kid": "2011-04-29"}
+    rc, out, err = run("thumbprint", "-", stdin=json.dumps(jwk))
+    assert rc == 0, err
+    assert out == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs\n"
+
+
+def test_valid_signed_with_openssl(ed):
+    rc, out, _ = verify(base_proof(ed), "POST", URL + "?x=1#y")
+    assert rc == 0 and out["valid"] is True and out["alg"] == "EdDSA"
+
+
+# ---------------------------------------------------------------- invalid
+
+def _bad_cases(ed, es_key):
+    good = base_proof(ed)
+    h, c, s = good.split(".")
+    flipped = s[:-2] + ("A" if s[-2] != "A" else "B") + s[-1]
+    rc, es_proof, _ = run("proof", "--key", es_key, "--method", "POST", "--url", URL,
+                          "--iat", NOW, "--access-token", "tok")
+    es_proof = es_proof.strip()
+    eh, ec, es = es_proof.split(".")
+    hdr = json.loads(base64.urlsafe_b64decode(eh + "=="))
+    priv_hdr = dict(hdr, jwk=dict(hdr["jwk"], d="AAAA"))
+    return [
+        # (name, proof, extra args, reason)
+        ("empty", "", [], "missing_proof"),
+        ("too large", "a" * 9000, [], "too_large"),
+        ("two parts", "%s.%s" % (h, c), [], "malformed"),
+        ("garbage", "not a proof", [], "malformed"),
+        ("padded", good + "=", [], "malformed"),
+        ("typ JWT", base_proof(ed, {"typ": "JWT"}), [], "bad_typ"),
+        ("typ missing", base_proof(ed, drop=("typ",)), [], "bad_typ"),
+        ("alg none", base_proof(ed, {"alg": "none"}), [], "bad_alg"),
+        ("alg HS256", base_proof(ed, {"alg": "HS256"}), [], "bad_alg"),
+        ("alg not allowed", good, ["--algs", "ES256,PS256"], "bad_alg"),
+        ("alg vs key", base_proof(ed, {"alg": "ES256"}), [], "bad_alg"),
+        ("jwk missing", base_proof(ed, drop=("jwk",)), [], "bad_jwk"),
+        ("jwk string", base_proof(ed, {"jwk": "k"}), [], "bad_jwk"),
+        ("jwk private", "%s.%s.%s" % (b64u_json(priv_hdr), ec, es), [], "private_key_in_jwk"),
+        ("signature flipped", "%s.%s.%s" % (h, c, flipped), [], "bad_signature"),
+        ("payload swapped", "%s.%s.%s" % (h, b64u_json({"jti": "x", "htm": "POST", "htu": URL,
+                                                         "iat": NOW}), s), [], "bad_signature"),
+        ("jkt mismatch", good, ["--jkt", RFC_JKT], "jkt_mismatch"),
+        ("crit", base_proof(ed, {"crit": ["exp"]}), [], "bad_claim"),
+        ("jti missing", base_proof(ed, drop=("jti",)), [], "missing_claim"),
+        ("iat missing", base_proof(ed, drop=("iat",)), [], "missing_claim"),
+        ("iat string", base_proof(ed, claims={"iat": str(NOW)}), [], "bad_claim"),
+        ("iat float", base_proof(ed, claims={"iat": NOW + 0.5}), [], "bad_claim"),
+        ("jti empty", base_proof(ed, claims={"jti": ""}), [], "bad_claim"),
+        ("jti too long", base_proof(ed, claims={"jti": "j" * 257}), [], "bad_claim"),
+        ("htm", base_proof(ed, claims={"htm": "GET"}), [], "htm_mismatch"),
+        ("htm case", base_proof(ed, claims={"htm": "post"}), [], "htm_mismatch"),
+        ("htu path", base_proof(ed, claims={"htu": URL + "/x"}), [], "htu_mismatch"),
+        ("htu host", base_proof(ed, claims={"htu": "https://evil.example/v1/items"}), [],
+         "htu_mismatch"),
+        ("iat too old", base_proof(ed, claims={"iat": NOW - 306}), [], "iat_too_old"),
+        ("iat future", base_proof(ed, claims={"iat": NOW + 6}), [], "iat_in_future"),
+        ("max-age", base_proof(ed, claims={"iat": NOW - 20}), ["--max-age", "10",
+                                                                "--skew", "0"], "iat_too_old"),
+        ("ath missing", good, ["--access-token", "tok"], "ath_missing"),
+        ("ath mismatch", es_proof, ["--access-token", "other"], "ath_mismatch"),
+        ("nonce missing", good, ["--nonce", "n-1"], "nonce_missing"),
+        ("nonce invalid", base_proof(ed, claims={"nonce": "n-2"}), ["--nonce", "n-1"],
+         "nonce_invalid"),
+    ]
+
+
+def test_every_kind_of_bad_proof(ed, es_key):
+    cases = _bad_cases(ed, es_key)
+    errors = {"nonce_missing": "use_dpop_nonce", "nonce_invalid": "use_dpop_nonce",
+              "jkt_mismatch": "invalid_token"}
+    for name, proof, extra, reason in cases:
+        rc, out, err = verify(proof, "POST", URL, *extra)
+        assert rc == 1, (name, out, err)
+        assert list(out) == ["valid", "error", "reason", "detail"], name
+        assert out["valid"] is False
+        assert out["reason"] == reason, (name, out)
+        assert out["error"] == errors.get(reason, "invalid_dpop_proof"), name
+        assert isinstance(out["detail"], str) and out["detail"], name
+        # no proof bytes in any output
+        if len(proof) > 20:
+            for seg in proof.split("."):
+                if len(seg) > 16:
+                    assert seg[:16] not in out["detail"] and seg[:16] not in err, name
+    # every reason dpop_proof_verify can produce
+    assert len({c[3] for c in cases}) == 19
+
+
+def test_iat_window_bounds_inclusive(ed):
+    for delta, rc_want in ((-305, 0), (-306, 1), (5, 0), (6, 1)):
+        rc, out, _ = verify(base_proof(ed, claims={"iat": NOW + delta}))
+        assert rc == rc_want, (delta, out)
+
+
+# ---------------------------------------------------------------- token / jws-verify
+
+@pytest.fixture(scope="module")
+def jwks(work, ed):
+    path = os.path.join(work, "as-jwks.json")
+    with open(path, "w") as f:
+        json.dump({"keys": [dict(ed.jwk, kid="as-1", use="sig")]}, f)
+    return path
+
+
+def mint(ed, claims=None, header=None, drop=(), hdrop=()):
+    c = {"iss": "https://as.example.com", "aud": "https://api.example.com", "sub": "alice",
+         "client_id": "billing", "exp": NOW + 300, "nbf": NOW - 10, "iat": NOW - 10,
+         "cnf": {"jkt": RFC_JKT}, "scope": "read"}
+    h = {"alg": "EdDSA", "typ": "at+jwt", "kid": "as-1"}
+    c.update(claims or {})
+    h.update(header or {})
+    for k in drop:
+        c.pop(k, None)
+    for k in hdrop:
+        h.pop(k, None)
+    return ed.sign(h, c)
+
+
+def token(jwks, tok, *extra):
+    return run_json("token", "--jwks", jwks, "--iss", "https://as.example.com", "--aud",
+                    "https://api.example.com", "--now", NOW, *extra, tok)
+
+
+def test_token_valid(ed, jwks):
+    tok = mint(ed)
+    rc, out, err = token(jwks, tok)
+    assert rc == 0, out
+    assert out["valid"] is True and out["jkt"] == RFC_JKT and out["sub"] == "alice"
+    assert out["client_id"] == "billing" and out["kid"] == "as-1" and out["alg"] == "EdDSA"
+    assert out["exp"] == NOW + 300
+    rc, out2, _ = run_json("token", "--jwks", jwks, "--iss", "https://as.example.com",
+                           "--aud", "https://api.example.com", "--now", NOW, "-",
+                           stdin=tok + "\n")
+    assert rc == 0 and out2 == out
+
+
+def test_token_invalid(ed, jwks):
+    cases = [
+        (mint(ed, {"iss": "https://evil"}), "token_invalid"),
+        (mint(ed, {"aud": ["x", "y"]}), "token_invalid"),
+        (mint(ed, {"exp": NOW - 5}), "token_invalid"),
+        (mint(ed, drop=("exp",)), "token_invalid"),
+        (mint(ed, {"nbf": NOW + 6}), "token_invalid"),
+        (mint(ed, {"cnf": "x"}), "token_invalid"),
+        (mint(ed, {"cnf": {"jkt": "short"}}), "token_invalid"),
+        (mint(ed, header={"typ": "dpop+jwt"}), "token_invalid"),
+        (mint(ed, header={"kid": "nope"}), "token_invalid"),
+        (mint(ed)[:-3] + "AAA", "token_invalid"),
+        ("opaque-token", "token_invalid"),
+        (mint(ed, drop=("cnf",)), "token_unbound"),
+        (mint(ed, {"cnf": {"x5t#S256": "abc"}}), "token_unbound"),
+    ]
+    for tok, reason in cases:
+        rc, out, err = token(jwks, tok)
+        assert rc == 1, (tok, out)
+        assert out["valid"] is False and out["reason"] == reason, out
+        assert out["error"] == "invalid_token"
+        assert tok[:20] not in out["detail"] and tok[:20] not in err
+    # alg allow-list
+    rc, out, _ = token(jwks, mint(ed), "--algs", "ES256")
+    assert rc == 1 and out["reason"] == "token_invalid"
+
+
+def test_jws_verify(ed, jwks):
+    tok = mint(ed)
+    rc, out, _ = run_json("jws-verify", "--jwks", jwks, tok)
+    assert rc == 0
+    assert out == {"valid": True, "alg": "EdDSA", "kid": "as-1", "reason": None}
+    rc, out, _ = run_json("jws-verify", "--jwks", jwks, tok[:-3] + "AAA")
+    assert rc == 1 and out["valid"] is False and out["reason"] == "bad_signature"
+    assert out["alg"] == "EdDSA" and out["kid"] == "as-1"
+    rc, out, _ = run_json("jws-verify", "--jwks", jwks, "--algs", "ES256", tok)
+    assert rc == 1 and out["reason"] == "bad_alg"
+    rc, out, _ = run_json("jws-verify", "--jwks", jwks, "x.y")
+    assert rc == 1 and out["reason"] == "malformed" and out["alg"] is None
+    # a single JWK file works as a set; stdin input
+    single = os.path.join(os.path.dirname(jwks), "single.jwk")
+    with open(single, "w") as f:
+        json.dump(ed.jwk, f)
+    rc, out, _ = run_json("jws-verify", "--jwks", single, "-", stdin=mint(ed, hdrop=("kid",)) + "\n")
+    assert rc == 0 and out["valid"] is True and out["kid"] is None
+
+
+# ---------------------------------------------------------------- usage
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["frobnicate"],
+    ["verify"],
+    ["verify", "--method", "GET", "--url", URL],
+    ["verify", "--method", "GET", "--url", URL, "--proof", "x", "--now", "soon"],
+    ["verify", "--method", "GET", "--url", URL, "--proof", "x", "--max-age", "-1"],
+    ["verify", "--method", "GET", "--url", URL, "--proof", "x", "--algs", "HS256"],
+    ["verify", "--method", "GET", "--url", URL, "--proof", "x", "--algs", ""],
+    ["verify", "--method", "GET", "--url", URL, "--proof", "x", "--bogus"],
+    ["verify", "--method", "GET", "--url", URL, "--proof", "x", "extra"],
+    ["keygen"],
+    ["keygen", "--alg", "HS256"],
+    ["keygen", "--alg", "none"],
+    ["keygen", "--alg", "ES256", "--out", "/nonexistent-dir/key.jwk"],
+    ["proof", "--method", "GET", "--url", URL],
+    ["proof", "--key", "/nonexistent", "--method", "GET", "--url", URL],
+    ["proof", "--key", "/dev/null", "--method", "GET", "--url", URL, "--iat", "x"],
+    ["thumbprint", "/nonexistent"],
+    ["thumbprint", "a", "b"],
+    ["token", "x"],
+    ["token", "--jwks", "/nonexistent", "x"],
+    ["jws-verify", "x"],
+    ["jws-verify", "--jwks", "/nonexistent", "x"],
+])
+def test_usage_errors(args):
+    rc, out, err = run(*args)
+    assert rc == 2, (args, out, err)
+    assert out == ""
+    assert err.strip() != ""
+
+
+@pytest.mark.parametrize("cmd", ["verify", "thumbprint", "keygen", "proof", "token",
+                                 "jws-verify"])
+def test_help(cmd):
+    rc, out, err = run(cmd, "--help")
+    assert rc == 0 and out.startswith("usage: dpopctl %s" % cmd), out
+    rc, out, _ = run("--help")
+    assert rc == 0 and cmd in out
+
+
+def test_unusable_inputs(work):
+    bad = os.path.join(work, "bad.jwk")
+    with open(bad, "w") as f:
+        f.write('{"kty":"EC","crv":"P-256","x":"AAAA"}')
+    rc, out, err = run("thumbprint", bad)
+    assert rc == 1 and out == "" and err
+    rc, out, err = run("proof", "--key", bad, "--method", "GET", "--url", URL)
+    assert rc == 1 and out == ""
+    rc, out, err = run("thumbprint", "-", stdin="not json")
+    assert rc == 1
