@@ -1,0 +1,381 @@
+"""dpop-audit CLI end to end (no httpd needed): stores are filled with crafted
+events through logger/audit-fill (the C API), then every command is run as an
+operator would: list in table/json/csv (parsed back and compared field by
+field), filters, multiple --store, alerts (incl. --follow), verify catching an
+edited and a deleted event, prune, report json/md, usage errors.
+
+Run: DPOP_BUILD=build-dir /usr/bin/python3 -m pytest tests/integration/test_audit_cli.py
+"""
+import csv
+import io
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("DPOP_BUILD", os.path.join(TOP, "build-release"))
+AUDIT = os.path.join(BUILD, "logger", "dpop-audit")
+FILL = os.path.join(BUILD, "logger", "audit-fill")
+
+FIELDS = ["ts", "host", "vhost", "pid", "request_id", "client_ip", "method", "path", "error",
+          "reason", "detail", "jkt", "jti", "iat", "htm", "htu", "alg", "token_hash",
+          "token_sub", "token_client_id", "policy_client", "user_agent", "mode"]
+
+pytestmark = pytest.mark.skipif(not (os.access(AUDIT, os.X_OK) and os.access(FILL, os.X_OK)),
+                                reason="dpop-audit not built in DPOP_BUILD=%s" % BUILD)
+
+JKT_A = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+JKT_B = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+TH = "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"
+
+
+def ev(ts, reason, **kw):
+    e = {"ts": ts, "host": "web1", "vhost": "api.example.com", "pid": 1234,
+         "request_id": "req-" + ts, "client_ip": "192.0.2.10", "method": "GET",
+         "path": "/api/invoices", "error": "invalid_dpop_proof", "reason": reason,
+         "detail": "test", "jkt": JKT_A, "jti": "jti-" + ts, "iat": 1767261600,
+         "htm": "GET", "htu": "https://api.example.com/api/invoices", "alg": "ES256",
+         "token_hash": TH, "token_sub": "svc", "token_client_id": "billing",
+         "policy_client": "billing-agent", "user_agent": "curl/8.0", "mode": "enforce"}
+    e.update(kw)
+    return e
+
+
+def fill(store, events, *extra):
+    data = "".join(json.dumps(e) + "\n" for e in events)
+    r = subprocess.run([FILL, "--store", store, *extra], input=data, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "appended %d" % len(events)
+
+
+def audit(*args, env=None, check=None):
+    r = subprocess.run([AUDIT, *args], capture_output=True, text=True, timeout=60, env=env)
+    if check is not None:
+        assert r.returncode == check, (r.returncode, r.stdout, r.stderr)
+    return r
+
+
+def norm_ts(ts):
+    """RFC 3339 as the store writes it: UTC, microseconds."""
+    base, _, frac = ts[:-1].partition(".")
+    return "%s.%sZ" % (base, (frac + "000000")[:6])
+
+
+def base_events():
+    return [
+        ev("2026-01-01T10:00:00Z", "htu_mismatch"),
+        ev("2026-01-01T10:00:01.5Z", "replay", jti="jti-X"),
+        ev("2026-01-01T10:00:02Z", "replay", jti="jti-X", client_ip="198.51.100.7"),
+        ev("2026-01-01T10:05:00Z", "jkt_mismatch", jkt=JKT_B, client_ip="198.51.100.7",
+           error="invalid_token", policy_client=None),
+        ev("2026-01-02T08:00:00Z", "policy_denied", error="insufficient_scope",
+           token_hash="othertoken", detail='comma, "quote"\nnewline', path="/api/a,b"),
+        ev("2026-01-03T08:00:00Z", "missing_proof", jkt=None, jti=None, token_hash=None,
+           iat=None, htm=None, htu=None, alg=None, user_agent="evil\u001b[31mred\u0007"),
+    ]
+
+
+@pytest.fixture
+def store(tmp_path):
+    d = str(tmp_path / "store")
+    fill(d, base_events())
+    return d
+
+
+def test_list_json_round_trip(store):
+    r = audit("--store", store, "list", "--format", "json", check=0)
+    lines = r.stdout.splitlines()
+    assert len(lines) == 6
+    want = base_events()
+    for line, w in zip(lines, want):
+        got = json.loads(line)
+        assert list(got.keys()) == FIELDS
+        for k in FIELDS:
+            exp = w.get(k)
+            if k == "ts":
+                exp = norm_ts(exp)
+            assert got[k] == exp, (k, got[k], exp)
+
+
+def test_list_csv_round_trip(store):
+    r = subprocess.run([AUDIT, "list", "--store", store, "--format", "csv"], capture_output=True,
+                       timeout=60)
+    assert r.returncode == 0
+    out = r.stdout.decode("utf-8")
+    assert out.startswith(",".join(FIELDS) + "\r\n")  # RFC 4180: CRLF
+    assert out.count("\r\n") == 7
+    rows = list(csv.DictReader(io.StringIO(out, newline="")))
+    want = base_events()
+    assert len(rows) == len(want)
+    for row, w in zip(rows, want):
+        assert list(row.keys()) == FIELDS
+        for k in FIELDS:
+            exp = w.get(k)
+            exp = "" if exp is None else (norm_ts(exp) if k == "ts" else str(exp))
+            assert row[k] == exp, (k, row[k], exp)
+
+
+def test_list_table_is_terminal_safe(store):
+    r = audit("--store", store, "list", check=0)
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:4] == ["TIME", "HOST", "CLIENT_IP", "REASON"]
+    assert len(lines) == 7
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout
+    assert "2026-01-01T10:00:01.500000Z" in lines[2]
+
+
+@pytest.mark.parametrize("args,count", [
+    (["--jkt", JKT_A], 4),
+    (["--jkt", JKT_B], 1),
+    (["--jti", "jti-X"], 2),
+    (["--token-hash", TH], 4),
+    (["--token-hash", "othertoken"], 1),
+    (["--ip", "198.51.100.7"], 2),
+    (["--reason", "replay"], 2),
+    (["--reason", "replay", "--ip", "198.51.100.7"], 1),
+    (["--jkt", JKT_A, "--reason", "policy_denied"], 1),
+    (["--since", "2026-01-01T10:00:01.5Z"], 5),
+    (["--until", "2026-01-01T10:00:01.5Z"], 1),
+    (["--since", "2026-01-01T10:00:00Z", "--until", "2026-01-02T00:00:00Z"], 4),
+    (["--since", "2026-01-01T11:00:00+01:00", "--until", "2026-01-01T11:05:00+01:00"], 3),
+    (["--jkt", JKT_A, "--since", "2026-01-02"], 1),
+    (["--since", "1h"], 0),
+    (["--since", "3650d"], 6),
+])
+def test_list_filters(store, args, count):
+    r = audit("--store", store, "list", "--format", "json", *args, check=0)
+    assert len(r.stdout.splitlines()) == count
+    for line in r.stdout.splitlines():
+        e = json.loads(line)
+        if "--jkt" in args:
+            assert e["jkt"] == args[args.index("--jkt") + 1]
+        if "--reason" in args:
+            assert e["reason"] == args[args.index("--reason") + 1]
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_list_no_match_prints_nothing(store, fmt):
+    r = audit("--store", store, "list", "--format", fmt, "--jkt", "no-such-key", check=0)
+    assert r.stdout == ""
+    r = audit("--store", store, "list", "--format", fmt, "--reason", "replay", "--jkt", JKT_B,
+              check=0)
+    assert r.stdout == ""
+
+
+def test_default_store_from_env(store):
+    env = dict(os.environ, DPOP_AUDIT_STORE=store)
+    r = audit("list", "--format", "json", env=env, check=0)
+    assert len(r.stdout.splitlines()) == 6
+    env = dict(os.environ, DPOP_AUDIT_STORE="/nonexistent/dpop-audit-store")
+    r = audit("list", env=env, check=2)
+    assert "/nonexistent/dpop-audit-store" in r.stderr
+
+
+def test_multiple_stores_merged_by_time(tmp_path):
+    s1, s2 = str(tmp_path / "s1"), str(tmp_path / "s2")
+    fill(s1, [ev("2026-01-01T10:00:0%dZ" % i, "replay", host="web1") for i in (0, 2, 4)])
+    fill(s2, [ev("2026-01-01T10:00:0%dZ" % i, "replay", host="web2") for i in (1, 3)])
+    r = audit("--store", s1, "--store", s2, "list", "--format", "json", check=0)
+    got = [json.loads(l) for l in r.stdout.splitlines()]
+    assert [g["ts"][17:19] for g in got] == ["00", "01", "02", "03", "04"]
+    assert [g["host"] for g in got] == ["web1", "web2", "web1", "web2", "web1"]
+    # the same store named twice is read once
+    r = audit("--store", s1, "--store", s1, "list", "--format", "json", check=0)
+    assert len(r.stdout.splitlines()) == 3
+
+
+def alerts_of(*args):
+    r = audit(*args, check=0)
+    return [json.loads(l) for l in r.stdout.splitlines()]
+
+
+def test_alerts_rules(tmp_path):
+    s = str(tmp_path / "s")
+    events = [ev("2026-01-01T10:00:00Z", "htu_mismatch", jti="j1"),
+              ev("2026-01-01T10:00:01Z", "replay", jti="j1"),
+              ev("2026-01-01T10:00:02Z", "replay", jti="j1"),           # not repeated
+              ev("2026-01-01T10:01:00Z", "jkt_mismatch", jkt=JKT_B, jti="j9")]  # theft
+    # 10 bad signatures from one IP within 60 s (default threshold 10)
+    events += [ev("2026-01-01T11:00:%02dZ" % (i * 6), "bad_signature", client_ip="203.0.113.5",
+                  jkt="k%d" % i, jti="s%d" % i, token_hash=None) for i in range(10)]
+    # 5 bad-key events from one IP within 60 s (default threshold 5)
+    events += [ev("2026-01-01T12:00:%02dZ" % (i * 10), r, client_ip="203.0.113.6", jkt=None,
+                  jti="b%d" % i, token_hash=None)
+               for i, r in enumerate(["bad_jwk", "private_key_in_jwk", "bad_jwk", "bad_jwk",
+                                      "private_key_in_jwk"])]
+    fill(s, events)
+    al = alerts_of("--store", s, "alerts")
+    rules = [a["rule"]["name"] for a in al]
+    assert rules == ["dpop_replay", "dpop_token_theft", "dpop_signature_burst", "dpop_key_burst"]
+    for a in al:
+        assert a["event"]["kind"] == "alert"
+        assert a["event"]["category"] == "authentication"
+        for k in ("jkt", "jti", "token_hash", "event_count", "first_seen", "last_seen"):
+            assert k in a["dpop"]
+        assert "ip" in a["source"] and "name" in a["host"] and "@timestamp" in a
+    assert al[0]["dpop"]["jti"] == "j1" and al[0]["dpop"]["event_count"] == 2
+    assert al[1]["dpop"]["token_hash"] == TH and sorted(al[1]["dpop"]["jkts"]) == sorted([JKT_A, JKT_B])
+    assert al[2]["source"]["ip"] == "203.0.113.5" and al[2]["dpop"]["event_count"] == 10
+    assert al[2]["dpop"]["first_seen"] == "2026-01-01T11:00:00.000000Z"
+    assert al[2]["dpop"]["last_seen"] == "2026-01-01T11:00:54.000000Z"
+    assert al[3]["source"]["ip"] == "203.0.113.6"
+    # thresholds are tunable
+    al = alerts_of("--store", s, "alerts", "--signature-threshold", "11")
+    assert "dpop_signature_burst" not in [a["rule"]["name"] for a in al]
+    al = alerts_of("--store", s, "alerts", "--window", "30")
+    assert "dpop_signature_burst" not in [a["rule"]["name"] for a in al]
+    # --since limits the events considered
+    al = alerts_of("--store", s, "alerts", "--since", "2026-01-01T10:30:00Z")
+    assert [a["rule"]["name"] for a in al] == ["dpop_signature_burst", "dpop_key_burst"]
+
+
+def test_alerts_theft_and_replay_across_stores(tmp_path):
+    s1, s2 = str(tmp_path / "web1"), str(tmp_path / "web2")
+    fill(s1, [ev("2026-01-01T10:00:00Z", "htu_mismatch", host="web1", jti="jx")])
+    fill(s2, [ev("2026-01-01T10:00:05Z", "htu_mismatch", host="web2", jkt=JKT_B, jti="jy"),
+              ev("2026-01-01T10:00:06Z", "iat_too_old", host="web2", jti="jx", token_hash=None)])
+    assert alerts_of("--store", s1, "alerts") == []
+    assert alerts_of("--store", s2, "alerts") == []
+    al = alerts_of("--store", s1, "--store", s2, "alerts")
+    rules = sorted(a["rule"]["name"] for a in al)
+    assert rules == ["dpop_replay", "dpop_token_theft"]
+    theft = [a for a in al if a["rule"]["name"] == "dpop_token_theft"][0]
+    assert theft["host"]["name"] == "web2"
+    replay = [a for a in al if a["rule"]["name"] == "dpop_replay"][0]
+    assert sorted(replay["dpop"]["hosts"]) == ["web1", "web2"]
+
+
+def test_alerts_follow(tmp_path):
+    s = str(tmp_path / "s")
+    fill(s, [ev("2026-01-01T10:00:00Z", "replay", jti="old")])
+    p = subprocess.Popen([AUDIT, "--store", s, "alerts", "--follow", "--interval", "1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(p.stdout.readline())
+        assert first["dpop"]["jti"] == "old"
+        fill(s, [ev("2026-01-01T10:00:10Z", "replay", jti="old"),      # same incident: silent
+                 ev("2026-01-01T10:00:11Z", "replay", jti="new")],
+             "--writer")
+        deadline = time.time() + 20
+        line = p.stdout.readline()
+        assert time.time() < deadline
+        nxt = json.loads(line)
+        assert nxt["dpop"]["jti"] == "new"
+        assert nxt["rule"]["name"] == "dpop_replay"
+    finally:
+        p.terminate()
+        out, _ = p.communicate(timeout=10)
+    assert p.returncode == 0
+    assert out == ""  # nothing repeated after termination
+
+
+def test_verify_ok_and_edited_event(store):
+    r = audit("--store", store, "verify", check=0)
+    assert r.stdout.startswith("ok: ") and "6 events" in r.stdout
+    # edit one event in place in the LMDB file (no checksum in LMDB pages)
+    path = os.path.join(store, "data.mdb")
+    with open(path, "rb") as f:
+        data = f.read()
+    needle = b'"policy_denied"'
+    assert data.count(needle) == 1
+    with open(path, "r+b") as f:
+        f.seek(data.index(needle) + 1)
+        f.write(b"P")
+    r = audit("--store", store, "verify", check=1)
+    assert "FAILED" in r.stdout and "event seq 5" in r.stdout and "altered" in r.stdout
+    assert "Policy_denied" in r.stdout  # the bad event is printed
+
+
+def lmdb_delete_event(store, seq):
+    """Delete one event with the LMDB C API (ctypes), as an attacker with
+    write access to the files could; the indexes are left alone."""
+    import ctypes
+    import ctypes.util
+    name = ctypes.util.find_library("lmdb") or "liblmdb.so.0"
+    lib = ctypes.CDLL(name)
+
+    class Val(ctypes.Structure):
+        _fields_ = [("mv_size", ctypes.c_size_t), ("mv_data", ctypes.c_void_p)]
+
+    env, txn, dbi = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_uint()
+    assert lib.mdb_env_create(ctypes.byref(env)) == 0
+    assert lib.mdb_env_set_maxdbs(env, 16) == 0
+    assert lib.mdb_env_open(env, store.encode(), 0, 0o600) == 0
+    assert lib.mdb_txn_begin(env, None, 0, ctypes.byref(txn)) == 0
+    assert lib.mdb_dbi_open(txn, b"events", 0, ctypes.byref(dbi)) == 0
+    key = ctypes.create_string_buffer(seq.to_bytes(8, "big"), 8)
+    k = Val(8, ctypes.cast(key, ctypes.c_void_p))
+    assert lib.mdb_del(txn, dbi, ctypes.byref(k), None) == 0
+    assert lib.mdb_txn_commit(txn) == 0
+    lib.mdb_env_close(env)
+
+
+def test_verify_deleted_event(store):
+    lmdb_delete_event(store, 3)
+    r = audit("--store", store, "verify", check=1)
+    assert "event seq 3" in r.stdout and "missing" in r.stdout
+    assert "FAILED" in r.stdout
+
+
+def test_prune(store):
+    r = audit("--store", store, "prune", "--before", "2026-01-02T00:00:00Z", check=0)
+    assert r.stdout.startswith("pruned 4 events")
+    audit("--store", store, "verify", check=0)
+    r = audit("--store", store, "list", "--format", "json", check=0)
+    assert [json.loads(l)["reason"] for l in r.stdout.splitlines()] == ["policy_denied",
+                                                                     "missing_proof"]
+    assert audit("--store", store, "list", "--jti", "jti-X", check=0).stdout == ""
+    r = audit("--store", store, "prune", "--before", "2026-01-02T00:00:00Z", check=0)
+    assert r.stdout.startswith("pruned 0 events")
+    audit("--store", store, "prune", check=2)  # --before is required
+
+
+def test_report_json_and_md(store):
+    r = audit("--store", store, "report", "--format", "json", check=0)
+    rep = json.loads(r.stdout)
+    assert rep["totals"]["events"] == 6
+    reasons = {x["reason"]: x["count"] for x in rep["by_reason"]}
+    assert reasons["replay"] == 2 and reasons["missing_proof"] == 1
+    assert rep["top_replays"][0]["jti"] == "jti-X" and rep["top_replays"][0]["count"] == 2
+    assert [d["date"] for d in rep["per_day"]] == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    assert {c["framework"] for c in rep["controls"]} >= {
+        "OWASP Non-Human Identity Top 10 (2025)", "NIST CSF 2.0", "NIST SP 800-207"}
+    r = audit("--store", store, "report", "--format", "json", "--since",
+              "2026-01-02T00:00:00Z", check=0)
+    assert json.loads(r.stdout)["totals"]["events"] == 2
+    r = audit("--store", store, "report", "--format", "md", check=0)
+    assert r.stdout.startswith("# ")
+    for h in ("## Totals by reason", "## By key and policy client", "## By client IP",
+              "## Per day", "## Top replay attempts", "## Controls"):
+        assert h in r.stdout
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["frobnicate"],
+    ["list", "--format", "xml"],
+    ["list", "--since", "yesterday"],
+    ["list", "--follow"],
+    ["report"],
+    ["report", "--format", "pdf"],
+    ["verify", "--jkt", "x"],
+    ["alerts", "--window", "0"],
+    ["list", "extra-arg"],
+])
+def test_usage_errors(store, args):
+    r = audit("--store", store, *args)
+    assert r.returncode == 2, (args, r.stdout, r.stderr)
+    assert r.stdout == ""
+    assert r.stderr
+
+
+def test_missing_store_is_an_error(tmp_path):
+    r = audit("--store", str(tmp_path / "nope"), "list")
+    assert r.returncode == 2 and "nope" in r.stderr
+    r = audit("--store", str(tmp_path / "nope"), "prune", "--before", "1d")
+    assert r.returncode == 2
+    assert not os.path.exists(tmp_path / "nope")  # never created by the CLI
