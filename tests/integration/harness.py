@@ -142,6 +142,10 @@ class Response:
 
 CGI_SCRIPT = """#!/bin/sh
 # Test backend: echoes what mod_dpop passed on (never credentials).
+# Read the request body first: a CGI that exits early breaks the pipe.
+if [ -n "$CONTENT_LENGTH" ] && [ "$CONTENT_LENGTH" -gt 0 ] 2>/dev/null; then
+    head -c "$CONTENT_LENGTH" >/dev/null
+fi
 printf 'Content-Type: text/plain\\r\\n\\r\\n'
 echo "BACKEND=ok"
 echo "REQUEST_METHOD=$REQUEST_METHOD"
@@ -166,7 +170,7 @@ PidFile "{root}/httpd.pid"
 DefaultRuntimeDir "{root}/run"
 ErrorLog "{root}/error.log"
 LogLevel {loglevel}
-LogFormat "%h %l %u %t \\"%r\\" %>s %b" common
+LogFormat "%h %l %u %t \\"%r\\" %>s %b pid=%P" common
 CustomLog "{root}/access.log" common
 {user_lines}
 LoadModule mpm_event_module {modules}/mod_mpm_event.so
@@ -538,6 +542,32 @@ class Env:
         if jti is not None:
             args += ["--jti", jti]
         p = self.tools.run(*args).stdout.strip()
+        self.secrets.append(p)
+        return p
+
+    def public_jwk(self, key):
+        with open(key.path) as f:
+            jwk = json.load(f)
+        for m in ("d", "p", "q", "dp", "dq", "qi", "oth", "k"):
+            jwk.pop(m, None)
+        return jwk
+
+    def proof_claims(self, key, method, url, token=None, iat=None, jti=None):
+        """Default (header, payload) of a valid proof, for crafting bad ones."""
+        import base64
+        import hashlib
+        header = {"typ": "dpop+jwt", "alg": key.alg, "jwk": self.public_jwk(key)}
+        payload = {"jti": jti or base64.urlsafe_b64encode(os.urandom(12)).decode().rstrip("="),
+                   "htm": method, "htu": url, "iat": int(time.time() if iat is None else iat)}
+        if token is not None:
+            payload["ath"] = base64.urlsafe_b64encode(
+                hashlib.sha256(token.encode()).digest()).decode().rstrip("=")
+        return header, payload
+
+    def craft(self, key, header, payload):
+        """A compact JWS with exactly this header and payload, signed by key."""
+        p = self.tools.run(self.tools.testtoken, "--key", key.path, "--jws-header",
+                           json.dumps(header), "--jws-payload", json.dumps(payload)).stdout.strip()
         self.secrets.append(p)
         return p
 

@@ -8,6 +8,9 @@
  *                  [--sub S] [--client-id C] [--jkt J] [--now UNIX]
  *                  [--ttl S | --exp UNIX] [--nbf UNIX]      -> token on stdout
  *   dpop_testtoken --key AS.jwk --jwks-out FILE [--kid K]  -> public JWK Set
+ *   dpop_testtoken --key K.jwk [--alg ALG] --jws-header JSON --jws-payload JSON
+ *                  -> any compact JWS signed with K exactly as given (the
+ *                     integration tests craft bad DPoP proofs with it)
  *
  * Must never: print the private key; messages name files, not contents.
  */
@@ -23,6 +26,7 @@
 
 #include "dpop_alg.h"
 #include "dpop_jwk.h"
+#include "dpop_jws.h"
 #include "dpop_token.h"
 
 static void usage(void)
@@ -31,7 +35,8 @@ static void usage(void)
             "usage: dpop_testtoken --key AS.jwk [--alg ALG] [--kid K] [--iss I] [--aud A]\n"
             "                      [--sub S] [--client-id C] [--jkt J] [--now UNIX]\n"
             "                      [--ttl S | --exp UNIX] [--nbf UNIX]\n"
-            "       dpop_testtoken --key AS.jwk --jwks-out FILE [--kid K]\n");
+            "       dpop_testtoken --key AS.jwk --jwks-out FILE [--kid K]\n"
+            "       dpop_testtoken --key K.jwk [--alg ALG] --jws-header JSON --jws-payload JSON\n");
 }
 
 static int parse_i64(const char *s, int64_t *out)
@@ -50,6 +55,8 @@ int main(int argc, char **argv)
 {
     const char *keyfile = NULL, *alg_name = NULL, *kid = NULL, *iss = NULL, *aud = NULL;
     const char *sub = NULL, *client_id = NULL, *jkt = NULL, *jwks_out = NULL;
+    const char *jws_header = NULL, *jws_payload = NULL;
+    json_t *jh = NULL, *jp = NULL;
     int64_t now = (int64_t)time(NULL), ttl = 300, exp = 0, nbf = 0;
     int have_exp = 0, have_nbf = 0, i, rc = 2;
     json_t *priv = NULL, *pub = NULL, *claims = NULL, *set = NULL;
@@ -80,6 +87,8 @@ int main(int argc, char **argv)
         OPT("--client-id", client_id)
         OPT("--jkt", jkt)
         OPT("--jwks-out", jwks_out)
+        OPT("--jws-header", jws_header)
+        OPT("--jws-payload", jws_payload)
 #undef OPT
         if ((!strcmp(a, "--now") || !strcmp(a, "--ttl") || !strcmp(a, "--exp") ||
              !strcmp(a, "--nbf")) && v) {
@@ -142,6 +151,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "dpop_testtoken: unknown or missing --alg\n");
         goto done;
     }
+    if (jws_header || jws_payload) {
+        if (!jws_header || !jws_payload ||
+            !(jh = json_loads(jws_header, 0, &jerr)) ||
+            !(jp = json_loads(jws_payload, 0, &jerr))) {
+            fprintf(stderr, "dpop_testtoken: --jws-header/--jws-payload need JSON objects\n");
+            goto done;
+        }
+        if (dpop_jws_sign(jh, jp, alg, pkey, &token) != 0 || !token) {
+            fprintf(stderr, "dpop_testtoken: signing failed\n");
+            goto done;
+        }
+        printf("%s\n", token);
+        rc = 0;
+        goto done;
+    }
     claims = json_object();
     if (!claims)
         goto done;
@@ -168,6 +192,8 @@ int main(int argc, char **argv)
 done:
     free(token);
     json_decref(claims);
+    json_decref(jh);
+    json_decref(jp);
     json_decref(set);
     json_decref(pub);
     json_decref(priv);
