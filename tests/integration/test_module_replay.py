@@ -1,0 +1,139 @@
+"""mod_dpop replay cache in real httpd (issue 3 item 3).
+
+What these tests prove:
+- shmcb + global mutex: the same proof sent by 30 threads at once to an
+  mpm_event server with 3 child processes is accepted exactly once, in each of
+  20 rounds, and the requests really were spread over several children;
+- memcache "add": two httpd instances sharing one real memcached never both
+  accept a proof (sequential replay from one to the other, and a concurrent
+  race across both);
+- memcached unreachable: 503 and an error-log line (fail closed), while a
+  report-only location lets the request through.
+"""
+import re
+import threading
+
+import pytest
+
+from harness import Client, free_port
+
+EXTERNAL = "https://api.example.test"
+
+
+def race(targets, token, proof, path="/api/race"):
+    """Fire one request per target at the same instant; return statuses."""
+    barrier = threading.Barrier(len(targets))
+    out = [None] * len(targets)
+
+    def worker(i, h):
+        try:
+            barrier.wait(timeout=10)
+            out[i] = h.request("GET", path, token=token, proof=proof).status
+        except Exception as e:  # recorded, asserted below
+            out[i] = repr(e)
+
+    ts = [threading.Thread(target=worker, args=(i, h)) for i, h in enumerate(targets)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=60)
+    return out
+
+
+def test_concurrent_same_proof_accepted_once_shmcb(env, httpd):
+    h = httpd(server_conf='DPoPReplayCache "shmcb:%s/run/replay(1048576)"' % env.dir)
+    assert len(h.children()) >= 3
+    c = Client(env)
+    for rnd in range(20):
+        proof = env.proof(c.key, "GET", h.url("/api/race"), token=c.token)
+        statuses = race([h] * 30, c.token, proof)
+        assert statuses.count(200) == 1, (rnd, statuses)
+        assert statuses.count(401) == 29, (rnd, statuses)
+    # requests were served by more than one child process
+    pids = set(re.findall(r"pid=(\d+)", h.access_log()))
+    assert len(pids) >= 2, pids
+    assert h.error_log().count("reason=replay ") == 20 * 29
+
+
+def test_replay_rejected_after_success_and_new_proof_ok(env, httpd):
+    h = httpd()
+    c = Client(env)
+    p = env.proof(c.key, "GET", h.url("/api/r"), token=c.token)
+    assert h.request("GET", "/api/r", token=c.token, proof=p).status == 200
+    for _ in range(3):
+        r = h.request("GET", "/api/r", token=c.token, proof=p)
+        assert r.status == 401 and 'error="invalid_dpop_proof"' in r.header("WWW-Authenticate")
+    assert c.call(h, "GET", "/api/r").status == 200
+
+
+def test_same_jti_from_another_key_is_not_a_replay(env, httpd):
+    """The cache key is SHA-256(jkt || jti): jtis are per key."""
+    h = httpd()
+    a, b = Client(env), Client(env)
+    pa = env.proof(a.key, "GET", h.url("/api/j"), token=a.token, jti="shared-jti-1")
+    pb = env.proof(b.key, "GET", h.url("/api/j"), token=b.token, jti="shared-jti-1")
+    assert h.request("GET", "/api/j", token=a.token, proof=pa).status == 200
+    assert h.request("GET", "/api/j", token=b.token, proof=pb).status == 200
+
+
+def _mc_server(httpd, spec, extra=""):
+    return httpd(server_conf='DPoPReplayCache %s' % spec,
+                 location_conf="Require valid-user\nDPoPExternalURL %s" % EXTERNAL,
+                 extra_conf=extra)
+
+
+def test_two_servers_share_memcached(env, httpd, memcached):
+    mc = memcached()
+    a = _mc_server(httpd, mc.spec)
+    b = _mc_server(httpd, mc.spec)
+    c = Client(env)
+    url = EXTERNAL + "/api/shared"
+    p = env.proof(c.key, "GET", url, token=c.token)
+    assert a.request("GET", "/api/shared", token=c.token, proof=p).status == 200
+    r = b.request("GET", "/api/shared", token=c.token, proof=p)
+    assert r.status == 401, r
+    assert b.wait_log("reason=replay ")
+    # a fresh proof is accepted by the other server
+    p2 = env.proof(c.key, "GET", url, token=c.token)
+    assert b.request("GET", "/api/shared", token=c.token, proof=p2).status == 200
+    # concurrent race across both servers, several rounds
+    for rnd in range(10):
+        p = env.proof(c.key, "GET", EXTERNAL + "/api/race", token=c.token)
+        statuses = race([a, b] * 10, c.token, p)
+        assert statuses.count(200) == 1, (rnd, statuses)
+
+
+def test_memcached_down_fails_closed_and_report_only_passes(env, httpd):
+    dead = "memcache:127.0.0.1:%d" % free_port()
+    h = _mc_server(httpd, dead, extra="<Location /api/ro>\n    DPoPMode report-only\n</Location>")
+    c = Client(env)
+    r = c.call(h, "GET", "/api/x", htu=EXTERNAL + "/api/x")
+    assert r.status == 503, r
+    assert h.wait_log("replay cache unavailable")
+    assert "answering 503" in h.error_log()
+    r = c.call(h, "GET", "/api/ro/x", htu=EXTERNAL + "/api/ro/x")
+    assert r.status == 200, r
+    assert "report-only, replay cache unavailable" in h.error_log()
+
+
+def test_memcached_restart_recovers(env, httpd, memcached):
+    mc = memcached()
+    h = _mc_server(httpd, mc.spec)
+    c = Client(env)
+    assert c.call(h, "GET", "/api/a", htu=EXTERNAL + "/api/a").status == 200
+    port = mc.port
+    mc.stop()
+    assert c.call(h, "GET", "/api/a", htu=EXTERNAL + "/api/a").status == 503
+    from harness import Memcached
+    mc2 = Memcached(env, port=port).start()
+    try:
+        ok = False
+        import time
+        deadline = time.time() + 20
+        while time.time() < deadline and not ok:
+            ok = c.call(h, "GET", "/api/a", htu=EXTERNAL + "/api/a").status == 200
+            if not ok:
+                time.sleep(1)
+        assert ok, "did not recover after memcached came back"
+    finally:
+        mc2.stop()
