@@ -1,0 +1,177 @@
+"""`Require dpop-policy` in a real httpd (issue 4 item 2, module wiring).
+
+What these tests prove:
+- allowed key + route -> 200 and the backend sees DPOP_CLIENT;
+- a route not allowed, an unknown key, a path that escapes via dot-segments
+  -> 403 with `WWW-Authenticate: DPoP error="insufficient_scope"` and
+  reason=policy_denied logged, WITHOUT AuthzSendForbiddenOnFailure in the
+  config; revoked / not-yet-valid keys -> 403 key_revoked;
+- authentication failures in the same location stay 401;
+- <RequireAny> with another rule that grants: 200 and no insufficient_scope;
+- an unbound Bearer token (DPoPAllowBearer) has no key: policy_denied;
+- hot reload: a changed file is picked up within ~1 s without restart; a
+  broken one logs file:line:column and the previous policy stays in force;
+- report-only: a policy denial is logged and audited but passes.
+"""
+import os
+import time
+
+import pytest
+
+from harness import Client
+
+
+def policy_yaml(allowed_jkt, revoked_jkt, future_jkt, extra_methods=""):
+    methods = "[GET, POST%s]" % extra_methods
+    return """version: 1
+route_sets:
+  invoices:
+    - methods: %s
+      paths: ["/api/invoices", "/api/invoices/**"]
+clients:
+  - name: billing-agent
+    jkt: %s
+    allow:
+      - invoices
+      - { methods: [GET], paths: ["/api/customers/*"] }
+  - name: retired-agent
+    jkt: %s
+    revoked: true
+    allow: [invoices]
+  - name: future-agent
+    jkt: %s
+    not_before: 2099-01-01T00:00:00Z
+    allow: [invoices]
+""" % (methods, allowed_jkt, revoked_jkt, future_jkt)
+
+
+def write_policy(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)  # atomic, new inode: what operators should do
+
+
+@pytest.fixture
+def setup(env, httpd):
+    allowed, revoked, future = Client(env), Client(env), Client(env)
+    pol = env.path("policy-%d" % env.next_id(), "policy.yaml")
+    os.chmod(os.path.dirname(pol), 0o755)
+    write_policy(pol, policy_yaml(allowed.key.jkt, revoked.key.jkt, future.key.jkt))
+    h = httpd(server_conf='DPoPPolicyFile "%s"' % pol,
+              location_conf="Require dpop-policy",
+              extra_conf="""
+<Location /api/any>
+    <RequireAny>
+        Require dpop-policy
+        Require ip 127.0.0.1
+    </RequireAny>
+</Location>
+<Location /api/bearer>
+    DPoPAllowBearer On
+</Location>
+<Location /api/ro>
+    DPoPMode report-only
+</Location>
+""")
+    return h, pol, allowed, revoked, future
+
+
+def scope_error(r):
+    wa = r.header("WWW-Authenticate") or ""
+    return 'error="insufficient_scope"' in wa
+
+
+def test_allowed_route_passes_with_client_name(setup):
+    h, _, allowed, _, _ = setup
+    r = allowed.call(h, "GET", "/api/invoices/7")
+    assert r.status == 200, r
+    assert r.backend_env()["DPOP_CLIENT"] == "billing-agent"
+    assert r.backend_env()["DPOP_JKT"] == allowed.key.jkt
+    assert allowed.call(h, "POST", "/api/invoices", body="{}").status == 200
+    assert allowed.call(h, "GET", "/api/customers/42").status == 200
+
+
+@pytest.mark.parametrize("method,path", [("DELETE", "/api/invoices/7"),
+                                         ("GET", "/api/admin"),
+                                         ("HEAD", "/api/invoices/7"),
+                                         ("GET", "/api/invoices/../admin"),
+                                         ("GET", "/api/customers/42/secrets")])
+def test_route_not_allowed_is_403_policy_denied(setup, method, path):
+    h, _, allowed, _, _ = setup
+    r = allowed.call(h, method, path)
+    assert r.status == 403, (method, path, r)
+    assert scope_error(r)
+    assert h.wait_log("reason=policy_denied ")
+
+
+def test_unknown_key_is_403_policy_denied(env, setup):
+    h = setup[0]
+    stranger = Client(env)
+    r = stranger.call(h, "GET", "/api/invoices/1")
+    assert r.status == 403 and scope_error(r)
+    assert h.wait_log("reason=policy_denied ")
+
+
+def test_revoked_and_not_yet_valid_keys_are_key_revoked(setup):
+    h, _, _, revoked, future = setup
+    for c in (revoked, future):
+        r = c.call(h, "GET", "/api/invoices/1")
+        assert r.status == 403 and scope_error(r)
+    assert h.error_log().count("reason=key_revoked ") >= 2
+
+
+def test_authentication_failures_stay_401(env, setup):
+    h, _, allowed, _, _ = setup
+    p = env.proof(allowed.key, "GET", h.url("/api/elsewhere"), token=allowed.token)
+    r = h.request("GET", "/api/invoices/1", token=allowed.token, proof=p)
+    assert r.status == 401
+    assert 'error="invalid_dpop_proof"' in r.header("WWW-Authenticate")
+    assert h.request("GET", "/api/invoices/1").status == 401
+
+
+def test_require_any_other_rule_grants(env, setup):
+    h = setup[0]
+    stranger = Client(env)
+    r = stranger.call(h, "GET", "/api/any/x")
+    assert r.status == 200, r
+    assert r.header("WWW-Authenticate") is None
+
+
+def test_bearer_without_key_is_policy_denied(env, setup):
+    h = setup[0]
+    t = env.token(jkt=None, sub="legacy")
+    r = h.request("GET", "/api/bearer/invoices", token=t, scheme="Bearer")
+    assert r.status == 403 and scope_error(r)
+
+
+def test_report_only_policy_denial_passes(env, setup):
+    h, _, allowed, _, _ = setup
+    r = allowed.call(h, "DELETE", "/api/ro/invoices/1")
+    assert r.status == 200, r
+    assert h.wait_log("report-only, would deny: reason=policy_denied ")
+
+
+def test_hot_reload_and_broken_file_keeps_previous(env, setup):
+    h, pol, allowed, revoked, future = setup
+    assert allowed.call(h, "DELETE", "/api/invoices/7").status == 403
+    write_policy(pol, policy_yaml(allowed.key.jkt, revoked.key.jkt, future.key.jkt,
+                                  extra_methods=", DELETE"))
+    deadline = time.time() + 10
+    status = None
+    while time.time() < deadline:
+        # several requests so every child process has reloaded
+        statuses = [allowed.call(h, "DELETE", "/api/invoices/7").status for _ in range(6)]
+        if all(s == 200 for s in statuses):
+            status = 200
+            break
+        time.sleep(0.5)
+    assert status == 200, "policy change not picked up"
+    # a broken file: positioned error in the log, previous policy in force
+    write_policy(pol, "version: 1\nclients:\n  - name: x\n    jkt: not-a-thumbprint\n")
+    time.sleep(1.2)
+    for _ in range(6):
+        assert allowed.call(h, "DELETE", "/api/invoices/7").status == 200
+    assert h.wait_log("policy reload failed, previous policy kept: %s:4:" % pol), \
+        h.error_log()[-2000:]
