@@ -513,7 +513,8 @@ static int cmd_alerts(opts_t *o, audit_store_t **st, size_t n)
                 free(recs);
             }
             /* several stores: merge this poll's events by time */
-            qsort(all, nall, sizeof(*all), rec_cmp);
+            if (nall > 1)
+                qsort(all, nall, sizeof(*all), rec_cmp);
             for (size_t j = 0; j < nall; j++) {
                 audit_alerts_feed(al, &all[j], print_alert, NULL);
                 audit_record_clear(&all[j]);
