@@ -58,6 +58,9 @@ void policy_decide(const policy_t *p, const char *jkt, const char *method, const
 int policy_path_normalize(const char *raw, char *out, size_t outsz);
 
 size_t policy_client_count(const policy_t *p);
+/* Bytes the compiled policy holds (arena + index), for logs and sizing:
+ * each httpd child keeps its own copy. */
+size_t policy_memory_bytes(const policy_t *p);
 
 /* Hot reload for long-running processes (the Apache glue, one per child).
  * A watch owns the current compiled policy; acquire returns it with a

@@ -71,3 +71,14 @@ const policy_client_t *policy_index_find(const policy_t *p, const char *jkt, siz
             return s->client;
     }
 }
+
+void policy_index_set_span(policy_t *p, const policy_client_t *c)
+{
+    uint64_t h = policy_hash_key(c->jkt, 43), i;
+    for (i = h & p->mask; p->slots[i].tag != 0; i = (i + 1) & p->mask) {
+        if (p->slots[i].client == c) {
+            p->slots[i].span = c->span;
+            return;
+        }
+    }
+}

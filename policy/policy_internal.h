@@ -43,6 +43,9 @@ void policy_arena_init(policy_arena_t *a);
 void policy_arena_free(policy_arena_t *a);
 /* Zeroed, 8-byte aligned; NULL on ENOMEM. */
 void *policy_arena_alloc(policy_arena_t *a, size_t n);
+/* Zeroed memory for big tables, huge-page advised; free() it.  NULL on
+ * ENOMEM. */
+void *policy_big_alloc(size_t n);
 /* Copy of s[0..len) plus a terminator; NULL on ENOMEM. */
 char *policy_arena_strndup(policy_arena_t *a, const char *s, size_t len);
 
@@ -170,12 +173,14 @@ typedef struct {
     int64_t not_after;  /* exclusive */
     const policy_routeset_t *const *allow;
     uint32_t nallow;
+    uint32_t span; /* bytes from this record to the end of its own data */
     int line;
 } policy_client_t;
 
 typedef struct {
     uint64_t tag;                 /* full hash; 0 = empty slot */
     const policy_client_t *client;
+    uint32_t span;                /* client->span, readable without touching it */
 } policy_slot_t;
 
 struct policy {
@@ -198,5 +203,7 @@ uint64_t policy_hash_key(const char *s, size_t len);
  * or NULL when inserted. */
 const policy_client_t *policy_index_insert(policy_t *p, const policy_client_t *c);
 const policy_client_t *policy_index_find(const policy_t *p, const char *jkt, size_t len);
+/* Record c->span in c's slot once its data is complete. */
+void policy_index_set_span(policy_t *p, const policy_client_t *c);
 
 #endif /* POLICY_INTERNAL_H */

@@ -639,6 +639,14 @@ static void load_client(loader_t *L, const pnode_t *n)
     /* the slot is kept even when the client has errors: the jkt index and
      * duplicate-name messages refer to it; the load fails anyway */
     (void)ok;
+    {
+        /* the arena is bump-allocated, so this client's allow list and
+         * inline routes follow its record; policy_decide prefetches them */
+        const char *end = policy_arena_alloc(&p->arena, 1);
+        ptrdiff_t span = end ? end - (const char *)c : 0;
+        c->span = span > 0 && span < 4096 ? (uint32_t)span : 0;
+        policy_index_set_span(p, c);
+    }
     p->nclients++;
 }
 
@@ -657,7 +665,8 @@ static void load_clients(loader_t *L, const pnode_t *list)
     while (cap < (size_t)list->count * 2 + 2)
         cap <<= 1;
     p->clients = policy_arena_alloc(&p->arena, (list->count + 1) * sizeof *p->clients);
-    p->slots = calloc(cap, sizeof *p->slots);
+    p->slots = cap * sizeof *p->slots >= (1u << 21) ? policy_big_alloc(cap * sizeof *p->slots)
+                                                    : calloc(cap, sizeof *p->slots);
     p->mask = cap - 1;
     if (!p->clients || !p->slots || names_init(&L->clients, list->count) != DPOP_OK) {
         oom(L);
@@ -837,4 +846,11 @@ done:
 size_t policy_client_count(const policy_t *p)
 {
     return p ? p->nclients : 0;
+}
+
+size_t policy_memory_bytes(const policy_t *p)
+{
+    if (!p)
+        return 0;
+    return sizeof *p + p->arena.total + (p->slots ? (p->mask + 1) * sizeof *p->slots : 0);
 }
