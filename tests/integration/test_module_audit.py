@@ -1,0 +1,142 @@
+"""mod_dpop audit wiring in a real httpd (issue 5 item 2, module side).
+
+What these tests prove:
+- every rejection (authn 401s, policy 403s) and every report-only would-be
+  rejection becomes exactly one event in the LMDB store, read back with
+  `dpop-audit list --format json`, with vhost, request id (mod_unique_id),
+  client IP, user agent, method, path without query, mode and the proof and
+  token fields known (jkt, jti, htm, htu, alg, iat, token_hash = ath, sub,
+  client_id, policy client);
+- neither the access token nor the proof is anywhere in the store files;
+- an audit store the children cannot open leaves every request outcome
+  unchanged and is reported in the error log at most once per interval per
+  process.
+"""
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from harness import Client
+
+
+def ath(token):
+    return base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).decode().rstrip("=")
+
+
+def audit_list(env, store, *args):
+    r = subprocess.run([env.tools.dpop_audit, "--store", store, "list", "--format", "json"]
+                       + list(args), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+
+@pytest.fixture
+def audited(env, httpd):
+    if not os.path.exists(env.tools.dpop_audit):
+        pytest.skip("dpop-audit not built")
+    store = os.path.join(env.dir, "audit-%d" % env.next_id())  # created by post_config
+    pol = env.path("pol-%d" % env.next_id(), "policy.yaml")
+    with open(pol, "w") as f:
+        f.write("version: 1\nclients: []\n")
+    os.chmod(pol, 0o644)
+    os.chmod(os.path.dirname(pol), 0o755)
+    h = httpd(server_conf='DPoPAuditLog "%s"\nDPoPAuditMapSize 16M\nDPoPPolicyFile "%s"'
+              % (store, pol),
+              extra_modules="LoadModule unique_id_module /usr/lib/apache2/modules/mod_unique_id.so",
+              extra_conf="""
+<Location /api/ro>
+    DPoPMode report-only
+</Location>
+<Location /api/pol>
+    Require dpop-policy
+</Location>
+""")
+    return h, store
+
+
+def test_rejections_are_audited_with_fields(env, audited):
+    h, store = audited
+    c = Client(env, sub="alice", client_id="billing")
+    ua = {"User-Agent": "audit-test/1.0"}
+    # 1. replay
+    p = env.proof(c.key, "GET", h.url("/api/r"), token=c.token)
+    assert h.request("GET", "/api/r?secret=q", token=c.token, proof=p, headers=ua).status == 200
+    assert h.request("GET", "/api/r?secret=q", token=c.token, proof=p, headers=ua).status == 401
+    # 2. htu mismatch
+    p2 = env.proof(c.key, "POST", h.url("/api/other"), token=c.token)
+    assert h.request("POST", "/api/h", token=c.token, proof=p2, headers=ua, body="x").status == 401
+    # 3. bearer downgrade
+    assert h.request("GET", "/api/b", token=c.token, scheme="Bearer", headers=ua).status == 401
+    # 4. report-only would-be rejection
+    p4 = env.proof(c.key, "GET", h.url("/api/nowhere"), token=c.token)
+    assert h.request("GET", "/api/ro/x", token=c.token, proof=p4, headers=ua).status == 200
+    # 5. policy denial (empty policy: default deny)
+    r = c.call(h, "GET", "/api/pol/x", headers=ua)
+    assert r.status == 403
+    h.stop()  # the child pool cleanup commits the queue
+
+    events = audit_list(env, store)
+    by_reason = {}
+    for e in events:
+        by_reason.setdefault(e["reason"], []).append(e)
+    assert sorted(by_reason) == sorted(["replay", "htu_mismatch", "bearer_downgrade",
+                                        "policy_denied"]), events
+    assert len(by_reason["replay"]) == 1
+    assert len(by_reason["htu_mismatch"]) == 2  # enforce + report-only
+    assert len(events) == 5
+
+    rep = by_reason["replay"][0]
+    assert rep["error"] == "invalid_dpop_proof"
+    assert rep["jkt"] == c.key.jkt
+    assert rep["jti"] and rep["htm"] == "GET" and rep["alg"] == "ES256"
+    assert rep["htu"] == h.url("/api/r")
+    assert isinstance(rep["iat"], int)
+    assert rep["token_hash"] == ath(c.token)
+    assert rep["token_sub"] == "alice" and rep["token_client_id"] == "billing"
+    assert rep["client_ip"] == "127.0.0.1"
+    assert rep["user_agent"] == "audit-test/1.0"
+    assert rep["method"] == "GET" and rep["path"] == "/api/r"  # no query
+    assert rep["vhost"] == "127.0.0.1"
+    assert rep["request_id"]  # UNIQUE_ID from mod_unique_id
+    assert rep["mode"] == "enforce"
+    assert rep["pid"] and rep["host"]
+
+    modes = sorted(e["mode"] for e in by_reason["htu_mismatch"])
+    assert modes == ["enforce", "report-only"]
+    bd = by_reason["bearer_downgrade"][0]
+    assert bd["error"] == "invalid_token" and bd["jkt"] == c.key.jkt
+    pd = by_reason["policy_denied"][0]
+    assert pd["error"] == "insufficient_scope" and pd["jkt"] == c.key.jkt
+
+    # never the token or the proof in the store files
+    for name in os.listdir(store):
+        with open(os.path.join(store, name), "rb") as f:
+            data = f.read()
+        for s in env.secret_needles():
+            assert s.encode() not in data, "credential found in %s" % name
+
+
+def test_unwritable_store_leaves_outcome_unchanged(env, httpd):
+    if os.geteuid() != 0:
+        pytest.skip("needs root (children run as another user)")
+    store = os.path.join(env.dir, "audit-ro-%d" % env.next_id())
+    os.makedirs(store)
+    os.chmod(store, 0o555)  # owned by root: the www-data children cannot write
+    h = httpd(server_conf='DPoPAuditLog "%s"' % store)
+    c = Client(env)
+    for _ in range(12):
+        r = h.request("GET", "/api/x", token=c.token,
+                      proof=env.proof(c.key, "GET", h.url("/api/y"), token=c.token))
+        assert r.status == 401
+    assert c.call(h, "GET", "/api/x").status == 200
+    time.sleep(0.5)
+    log = h.error_log()
+    assert "audit store %s unavailable in this child" % store in log
+    # once per interval per process (3 children), not once per request
+    n = log.count("event(s) not recorded")
+    assert 1 <= n <= 3, n
