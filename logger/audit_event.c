@@ -209,6 +209,8 @@ audit_enc_t *audit_event_encode(const audit_event_t *ev)
     char num[32];
     audit_enc_t *enc = NULL;
     int64_t ts = ev->ts_us ? ev->ts_us : audit_now_us();
+    if (ts < 0)
+        return NULL; /* before 1970: the time index sorts unsigned; refuse */
 
     sb_put(&b, "{", 1);
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {

@@ -792,6 +792,24 @@ START_TEST(test_permission_denied)
 }
 END_TEST
 
+START_TEST(test_unencodable_time_refused)
+{
+    char *dir = tmp_store();
+    audit_store_t *s = open_rw(dir, 0);
+    char err[256];
+    audit_event_t e = mk_event(-5, "replay", "J", NULL, NULL, NULL, NULL);
+    ck_assert_int_eq(audit_append(s, &e, err, sizeof(err)), DPOP_ERR);
+    e.ts_us = INT64_C(253402300800) * SEC; /* year 10000 */
+    ck_assert_int_eq(audit_append(s, &e, err, sizeof(err)), DPOP_ERR);
+    audit_info_t info;
+    ck_assert_int_eq(audit_info(s, &info, err, sizeof(err)), DPOP_OK);
+    ck_assert_uint_eq(info.events, 0);
+    ck_assert_uint_eq(info.next_seq, 1);
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("audit_store");
@@ -822,6 +840,7 @@ static Suite *store_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_map_full_keeps_store_intact);
     tcase_add_test(tc, test_open_errors);
+    tcase_add_test(tc, test_unencodable_time_refused);
     tcase_add_test(tc, test_permission_denied);
     suite_add_tcase(s, tc);
     tc = tcase_create("concurrency");
