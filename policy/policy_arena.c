@@ -63,6 +63,21 @@ void policy_arena_free(policy_arena_t *a)
     a->total = 0;
 }
 
+void policy_arena_reset(policy_arena_t *a)
+{
+    policy_arena_block_t *keep = a->head, *b = NULL, *next = NULL;
+    if (!keep)
+        return;
+    for (b = keep->next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    memset((unsigned char *)keep + BLOCK_HDR, 0, keep->used);
+    keep->used = 0;
+    keep->next = NULL;
+    a->total = keep->cap;
+}
+
 void *policy_arena_alloc(policy_arena_t *a, size_t n)
 {
     policy_arena_block_t *b = a->head;

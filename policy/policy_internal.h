@@ -77,13 +77,29 @@ struct pnode {
     uint8_t bad;     /* placeholder for a rejected node: already reported */
 };
 
+/* Streaming hooks.  A policy with 100,000 clients is millions of YAML
+ * nodes; instead of holding them all, each item of the top-level
+ * `clients` list is handed to on_client as soon as it is complete and its
+ * memory is reused for the next one (the list node keeps only its count).
+ * The value of the top-level `route_sets` key is handed to on_route_sets
+ * when complete (before the clients in the usual file order).  Either may
+ * be NULL.  Only the first `clients` / `route_sets` key streams. */
+typedef struct {
+    void (*on_route_sets)(void *ctx, const pnode_t *value);
+    void (*on_client)(void *ctx, const pnode_t *item);
+    void *ctx;
+} policy_tree_hooks_t;
+
+/* Empty an arena but keep its newest block for reuse (zeroed again). */
+void policy_arena_reset(policy_arena_t *a);
+
 /* Parse buf into a tree allocated in a (caller frees the arena).  Returns
  * DPOP_OK with *root set (never NULL), or DPOP_ERR with errors recorded.
  * DPOP_OK may still come with errors (anchors, tags, oversized values are
  * reported and their nodes marked bad) so the caller can report the rest
  * of the file too: compare errs->count before and after. */
 int policy_tree_parse(const char *name, const char *buf, size_t len, policy_arena_t *a,
-                      pnode_t **root, policy_errors_t *errs);
+                      const policy_tree_hooks_t *hooks, pnode_t **root, policy_errors_t *errs);
 
 /* ---- RFC 3339 (policy_time.c) ---- */
 /* Parse an RFC 3339 §5.6 date-time with "Z" or a numeric offset into unix

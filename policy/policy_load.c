@@ -22,13 +22,16 @@
 /* ---- a tiny name table (route sets, client names) used while loading ---- */
 typedef struct {
     uint64_t h;
-    const pnode_t *key; /* the name node: bytes and position */
+    const char *s; /* the name (policy arena: outlives the streamed tree) */
+    uint32_t len;
     uint32_t val;
+    int line;      /* where it was defined, for duplicate messages */
 } name_slot_t;
 
 typedef struct {
     name_slot_t *slots;
     uint64_t mask;
+    size_t used;
 } name_tab_t;
 
 static int names_init(name_tab_t *t, size_t n)
@@ -38,40 +41,79 @@ static int names_init(name_tab_t *t, size_t n)
         cap <<= 1;
     t->slots = calloc(cap, sizeof *t->slots);
     t->mask = cap - 1;
+    t->used = 0;
     return t->slots ? DPOP_OK : DPOP_ERR;
 }
 
-/* Insert; returns the existing slot when the name is already there. */
-static const name_slot_t *names_put(name_tab_t *t, const pnode_t *key, uint32_t val)
+static name_slot_t *names_find(const name_tab_t *t, uint64_t h, const char *s, size_t len)
 {
-    uint64_t h = policy_hash_key(key->str, key->len), i;
+    uint64_t i;
     for (i = h & t->mask;; i = (i + 1) & t->mask) {
-        name_slot_t *s = &t->slots[i];
-        if (!s->key) {
-            s->h = h;
-            s->key = key;
-            s->val = val;
-            return NULL;
-        }
-        if (s->h == h && s->key->len == key->len && memcmp(s->key->str, key->str, key->len) == 0)
-            return s;
+        name_slot_t *e = &t->slots[i];
+        if (!e->s || (e->h == h && e->len == len && memcmp(e->s, s, len) == 0))
+            return e;
     }
+}
+
+/* Keep the table at most half full (it grows with the streamed clients). */
+static int names_grow(name_tab_t *t)
+{
+    name_tab_t n;
+    size_t i;
+    if ((t->used + 1) * 2 <= t->mask + 1)
+        return DPOP_OK;
+    if (names_init(&n, (t->mask + 1)) != DPOP_OK)
+        return DPOP_ERR;
+    for (i = 0; i <= t->mask; i++)
+        if (t->slots[i].s)
+            *names_find(&n, t->slots[i].h, t->slots[i].s, t->slots[i].len) = t->slots[i];
+    n.used = t->used;
+    free(t->slots);
+    *t = n;
+    return DPOP_OK;
+}
+
+/* Insert s (which must outlive the table); returns the existing entry
+ * when the name is already there, NULL when inserted or on ENOMEM
+ * (*oom set). */
+static const name_slot_t *names_put(name_tab_t *t, const char *s, uint32_t len, uint32_t val,
+                                    int line, int *oom)
+{
+    uint64_t h = policy_hash_key(s, len);
+    name_slot_t *e = NULL;
+    if (names_grow(t) != DPOP_OK) {
+        *oom = 1;
+        return NULL;
+    }
+    e = names_find(t, h, s, len);
+    if (e->s)
+        return e;
+    e->h = h;
+    e->s = s;
+    e->len = len;
+    e->val = val;
+    e->line = line;
+    t->used++;
+    return NULL;
 }
 
 static const name_slot_t *names_get(const name_tab_t *t, const char *s, size_t len)
 {
-    uint64_t h, i;
+    const name_slot_t *e = NULL;
     if (!t->slots)
         return NULL;
-    h = policy_hash_key(s, len);
-    for (i = h & t->mask;; i = (i + 1) & t->mask) {
-        const name_slot_t *e = &t->slots[i];
-        if (!e->key)
-            return NULL;
-        if (e->h == h && e->key->len == len && memcmp(e->key->str, s, len) == 0)
-            return e;
-    }
+    e = names_find(t, policy_hash_key(s, len), s, len);
+    return e->s ? e : NULL;
 }
+
+/* A route set name used before route_sets was read (clients written
+ * first): resolved when the whole file has been read. */
+typedef struct {
+    const policy_routeset_t **slot;
+    const char *name;
+    uint32_t len;
+    int line, column;
+} deferred_ref_t;
 
 /* ---- loader state ---- */
 typedef struct {
@@ -80,7 +122,12 @@ typedef struct {
     policy_t *p;
     name_tab_t sets;    /* route set name -> index in p->sets */
     uint8_t *set_ok;    /* per route set: compiled without error */
+    int sets_read;      /* the route_sets value has been read */
     name_tab_t clients; /* client name -> index */
+    size_t clients_cap; /* p->clients capacity */
+    int too_many;       /* the client limit was reported */
+    deferred_ref_t *deferred;
+    size_t ndeferred, deferred_cap;
     int oom;
 } loader_t;
 
@@ -383,18 +430,21 @@ static void load_route_sets(loader_t *L, const pnode_t *map)
 
         if (k->bad || !want(L, k, PNODE_SCALAR, "a route set name") || !check_set_name(L, k))
             continue;
-        if ((dup = names_put(&L->sets, k, (uint32_t)n)) != NULL) {
-            lerr(L, k, "route set '%s' is defined twice (first at line %d)", k->str,
-                 dup->key->line);
-            continue;
-        }
-        set->name = policy_arena_strndup(&p->arena, k->str, k->len);
-        set->line = k->line;
-        n++;
-        if (!set->name) {
+        if (!(set->name = policy_arena_strndup(&p->arena, k->str, k->len))) {
             oom(L);
             return;
         }
+        if ((dup = names_put(&L->sets, set->name, k->len, (uint32_t)n, k->line, &L->oom)) !=
+            NULL) {
+            lerr(L, k, "route set '%s' is defined twice (first at line %d)", k->str, dup->line);
+            continue;
+        }
+        if (L->oom) {
+            oom(L);
+            return;
+        }
+        set->line = k->line;
+        n++;
         if (!want(L, v, PNODE_SEQ, "a route set (a list of {methods, paths} routes)"))
             continue;
         if (v->count == 0) {
@@ -418,6 +468,14 @@ static void load_route_sets(loader_t *L, const pnode_t *map)
         p->nroutes += set->nroutes;
     }
     p->nsets = n;
+}
+
+static void on_route_sets(void *ctx, const pnode_t *value)
+{
+    loader_t *L = ctx;
+    L->sets_read = 1;
+    if (!L->oom)
+        load_route_sets(L, value);
 }
 
 static int load_time(loader_t *L, const pnode_t *v, const char *what, int64_t *out)
@@ -483,6 +541,46 @@ static int load_revoked(loader_t *L, const pnode_t *v, uint8_t *out)
     return 0;
 }
 
+static int defer_ref(loader_t *L, const policy_routeset_t **slot, const pnode_t *item)
+{
+    deferred_ref_t *d = NULL;
+    if (L->ndeferred == L->deferred_cap) {
+        size_t cap = L->deferred_cap ? L->deferred_cap * 2 : 16;
+        deferred_ref_t *n = realloc(L->deferred, cap * sizeof *n);
+        if (!n)
+            return oom(L), 0;
+        L->deferred = n;
+        L->deferred_cap = cap;
+    }
+    d = &L->deferred[L->ndeferred];
+    if (!(d->name = policy_arena_strndup(&L->p->arena, item->str, item->len)))
+        return oom(L), 0;
+    d->slot = slot;
+    d->len = item->len;
+    d->line = item->line;
+    d->column = item->column;
+    L->ndeferred++;
+    return 1;
+}
+
+static void resolve_deferred(loader_t *L)
+{
+    size_t i;
+    policy_t *p = L->p;
+    for (i = 0; i < L->ndeferred; i++) {
+        const deferred_ref_t *d = &L->deferred[i];
+        const name_slot_t *s = names_get(&L->sets, d->name, d->len);
+        if (!s)
+            policy_errors_add(L->errs, L->name, d->line, d->column,
+                              "unknown route set '%.64s'; %s", d->name,
+                              p->nsets ? "define it under route_sets or fix the name"
+                                       : "this policy has no route_sets section");
+        else if (L->set_ok[s->val])
+            *d->slot = &p->sets[s->val];
+        /* else: its own errors were reported where it is defined */
+    }
+}
+
 static void load_allow(loader_t *L, const pnode_t *list, policy_client_t *c, int *ok)
 {
     const pnode_t *item = NULL;
@@ -513,6 +611,12 @@ static void load_allow(loader_t *L, const pnode_t *list, policy_client_t *c, int
     for (item = list->first; item; item = item->next) {
         if (item->bad) {
             *ok = 0;
+        }
+        else if (item->type == PNODE_SCALAR && !L->sets_read) {
+            /* route_sets comes later in the file: look it up at the end */
+            if (!defer_ref(L, &allow[c->nallow], item))
+                *ok = 0;
+            c->nallow++;
         }
         else if (item->type == PNODE_SCALAR) {
             const name_slot_t *s = names_get(&L->sets, item->str, item->len);
@@ -556,6 +660,42 @@ static void load_allow(loader_t *L, const pnode_t *list, policy_client_t *c, int
     c->allow = allow;
 }
 
+/* Room for one more client: the pointer array and the jkt index grow as
+ * the clients stream in (their number is not known in advance). */
+static int grow_clients(loader_t *L)
+{
+    policy_t *p = L->p;
+    if (p->nclients == L->clients_cap) {
+        size_t cap = L->clients_cap ? L->clients_cap * 2 : 64;
+        policy_client_t **n = realloc(p->clients, cap * sizeof *n);
+        if (!n)
+            return DPOP_ERR;
+        p->clients = n;
+        L->clients_cap = cap;
+    }
+    if (!p->slots || (p->nclients + 1) * 2 > p->mask + 1) {
+        size_t cap = p->slots ? (p->mask + 1) * 2 : 128, i;
+        size_t bytes = cap * sizeof(policy_slot_t);
+        policy_slot_t *old = p->slots;
+        uint64_t oldmask = p->mask;
+        policy_slot_t *n = bytes >= (1u << 21) ? policy_big_alloc(bytes) : calloc(cap, sizeof *n);
+        if (!n)
+            return DPOP_ERR;
+        p->slots = n;
+        p->mask = cap - 1;
+        for (i = 0; old && i <= oldmask; i++) {
+            uint64_t j;
+            if (!old[i].tag)
+                continue;
+            for (j = old[i].tag & p->mask; n[j].tag; j = (j + 1) & p->mask)
+                ;
+            n[j] = old[i];
+        }
+        free(old);
+    }
+    return DPOP_OK;
+}
+
 static void load_client(loader_t *L, const pnode_t *n)
 {
     field_t f[] = {{"name", NULL, NULL},     {"jkt", NULL, NULL},
@@ -567,7 +707,7 @@ static void load_client(loader_t *L, const pnode_t *n)
 
     if (!want(L, n, PNODE_MAP, "each client"))
         return;
-    if (!(c = policy_arena_alloc(&p->arena, sizeof *c))) {
+    if (!(c = policy_arena_alloc(&p->arena, sizeof *c)) || grow_clients(L) != DPOP_OK) {
         oom(L);
         return;
     }
@@ -582,13 +722,19 @@ static void load_client(loader_t *L, const pnode_t *n)
         ok = 0;
     }
     else {
-        const name_slot_t *dup = names_put(&L->clients, f[0].val, (uint32_t)p->nclients);
+        const name_slot_t *dup = NULL;
+        if (!(c->name = policy_arena_strndup(&p->arena, f[0].val->str, f[0].val->len))) {
+            oom(L);
+            return;
+        }
+        dup = names_put(&L->clients, c->name, f[0].val->len, (uint32_t)p->nclients, n->line,
+                        &L->oom);
         if (dup) {
             lerr(L, f[0].val, "client name '%s' is already used by the client at line %d",
-                 f[0].val->str, p->clients[dup->val]->line);
+                 f[0].val->str, dup->line);
             ok = 0;
         }
-        if (!(c->name = policy_arena_strndup(&p->arena, f[0].val->str, f[0].val->len))) {
+        if (L->oom) {
             oom(L);
             return;
         }
@@ -650,30 +796,18 @@ static void load_client(loader_t *L, const pnode_t *n)
     p->nclients++;
 }
 
-static void load_clients(loader_t *L, const pnode_t *list)
+static void on_client(void *ctx, const pnode_t *item)
 {
-    const pnode_t *n = NULL;
-    policy_t *p = L->p;
-    size_t cap = 16;
-
-    if (!want(L, list, PNODE_SEQ, "clients (a list of clients)"))
+    loader_t *L = ctx;
+    if (L->oom)
         return;
-    if (list->count > POLICY_MAX_CLIENTS) {
-        lerr(L, list, "a policy holds at most %u clients", POLICY_MAX_CLIENTS);
-        return;
-    }
-    while (cap < (size_t)list->count * 2 + 2)
-        cap <<= 1;
-    p->clients = policy_arena_alloc(&p->arena, (list->count + 1) * sizeof *p->clients);
-    p->slots = cap * sizeof *p->slots >= (1u << 21) ? policy_big_alloc(cap * sizeof *p->slots)
-                                                    : calloc(cap, sizeof *p->slots);
-    p->mask = cap - 1;
-    if (!p->clients || !p->slots || names_init(&L->clients, list->count) != DPOP_OK) {
-        oom(L);
+    if (L->p->nclients >= POLICY_MAX_CLIENTS) {
+        if (!L->too_many)
+            lerr(L, item, "a policy holds at most %u clients", POLICY_MAX_CLIENTS);
+        L->too_many = 1;
         return;
     }
-    for (n = list->first; n && !L->oom; n = n->next)
-        load_client(L, n);
+    load_client(L, item);
 }
 
 static void load_top(loader_t *L, const pnode_t *root)
@@ -688,14 +822,12 @@ static void load_top(loader_t *L, const pnode_t *root)
     else if (!f[0].val->bad && !(f[0].val->type == PNODE_SCALAR && f[0].val->plain &&
                                  strcmp(f[0].val->str, "1") == 0))
         lerr(L, f[0].val, "version must be 1, the only policy format this release reads");
-    if (f[1].val)
-        load_route_sets(L, f[1].val);
-    if (L->oom)
-        return;
+    /* route_sets and the clients were compiled while the file streamed in
+     * (on_route_sets, on_client); here only what is left to say */
     if (!f[2].val)
         lerr(L, root, "the policy has no 'clients' list");
     else
-        load_clients(L, f[2].val);
+        want(L, f[2].val, PNODE_SEQ, "clients (a list of clients)");
 }
 
 /* Errors come from two passes (YAML reading, then the schema): list them
@@ -735,6 +867,7 @@ void policy_free(policy_t *p)
 {
     if (!p)
         return;
+    free(p->clients);
     free(p->slots);
     policy_arena_free(&p->arena);
     free(p);
@@ -744,6 +877,7 @@ int policy_load_buffer(const char *name, const char *buf, size_t len, policy_t *
                        policy_errors_t *errs)
 {
     policy_arena_t tree_arena;
+    policy_tree_hooks_t hooks;
     pnode_t *root = NULL;
     loader_t L;
     size_t before = errs->count;
@@ -758,9 +892,6 @@ int policy_load_buffer(const char *name, const char *buf, size_t len, policy_t *
                                  POLICY_MAX_FILE_BYTES);
     policy_arena_init(&tree_arena);
     memset(&L, 0, sizeof L);
-    if (policy_tree_parse(name, buf ? buf : "", buf ? len : 0, &tree_arena, &root, errs) !=
-        DPOP_OK)
-        goto done;
     if (!(p = calloc(1, sizeof *p))) {
         policy_errors_add(errs, name, 0, 0, "out of memory while compiling the policy");
         goto done;
@@ -769,7 +900,18 @@ int policy_load_buffer(const char *name, const char *buf, size_t len, policy_t *
     L.name = name;
     L.errs = errs;
     L.p = p;
+    hooks.on_route_sets = on_route_sets;
+    hooks.on_client = on_client;
+    hooks.ctx = &L;
+    if (names_init(&L.clients, 64) != DPOP_OK || grow_clients(&L) != DPOP_OK) {
+        oom(&L);
+        goto done;
+    }
+    if (policy_tree_parse(name, buf ? buf : "", buf ? len : 0, &tree_arena, &hooks, &root,
+                          errs) != DPOP_OK)
+        goto done;
     load_top(&L, root);
+    resolve_deferred(&L);
     if (errs->count == before && !L.oom) {
         *out = p;
         p = NULL;
@@ -778,6 +920,7 @@ done:
     free(L.sets.slots);
     free(L.clients.slots);
     free(L.set_ok);
+    free(L.deferred);
     policy_free(p);
     policy_arena_free(&tree_arena);
     if (!*out && errs->count == before)

@@ -19,6 +19,13 @@ typedef struct {
     const char *name;
     policy_errors_t *errs;
     policy_arena_t *a;
+    const policy_tree_hooks_t *hooks;
+    policy_arena_t item_arena; /* the clients item being read; reused */
+    pnode_t *last_key;         /* the top-level key whose value comes next */
+    pnode_t *clients_seq;      /* the streamed `clients` list */
+    int clients_depth;         /* t.depth while that list is innermost; 0 = closed */
+    pnode_t *route_sets;       /* the streamed `route_sets` value */
+    int clients_seen, route_sets_seen;
     pnode_t *root;
     pnode_t *stack[POLICY_MAX_DEPTH]; /* open collections */
     pnode_t *tail[POLICY_MAX_DEPTH];  /* their last child, for O(1) append */
@@ -44,6 +51,25 @@ static void tree_err_at(tree_t *t, const yaml_mark_t *m, const char *msg, const 
     policy_errors_add(t->errs, t->name, mark_line(m), mark_col(m), msg, arg);
 }
 
+/* Nodes of a clients item live in the reusable item arena. */
+static policy_arena_t *node_arena(tree_t *t)
+{
+    return t->clients_depth > 0 && t->depth >= t->clients_depth ? &t->item_arena : t->a;
+}
+
+static void item_done(tree_t *t, const pnode_t *item)
+{
+    if (t->hooks && t->hooks->on_client && !t->failed)
+        t->hooks->on_client(t->hooks->ctx, item);
+    policy_arena_reset(&t->item_arena);
+}
+
+static void route_sets_done(tree_t *t, const pnode_t *value)
+{
+    if (t->hooks && t->hooks->on_route_sets && !t->failed)
+        t->hooks->on_route_sets(t->hooks->ctx, value);
+}
+
 static pnode_t *new_node(tree_t *t, const yaml_event_t *ev, pnode_type_t type)
 {
     pnode_t *n = NULL;
@@ -55,7 +81,7 @@ static pnode_t *new_node(tree_t *t, const yaml_event_t *ev, pnode_type_t type)
         t->failed = 1;
         return NULL;
     }
-    n = policy_arena_alloc(t->a, sizeof(*n));
+    n = policy_arena_alloc(node_arena(t), sizeof(*n));
     if (!n) {
         policy_errors_add(t->errs, t->name, 0, 0, "out of memory while reading the policy");
         t->failed = 1;
@@ -67,21 +93,43 @@ static pnode_t *new_node(tree_t *t, const yaml_event_t *ev, pnode_type_t type)
     return n;
 }
 
-/* Attach n to the innermost open collection, or make it the document. */
-static void attach(tree_t *t, pnode_t *n)
+/* Attach n to the innermost open collection, or make it the document.
+ * Returns 1 when n is a clients item (not linked: streamed instead). */
+static int attach(tree_t *t, pnode_t *n)
 {
     pnode_t *parent = NULL;
     if (t->depth == 0) {
         t->root = n;
-        return;
+        return 0;
     }
     parent = t->stack[t->depth - 1];
+    if (t->clients_depth > 0 && t->depth == t->clients_depth) {
+        parent->count++; /* the list keeps its length, not its items */
+        return 1;
+    }
+    if (parent == t->root && parent->type == PNODE_MAP) {
+        if (parent->count % 2 == 0) {
+            t->last_key = n;
+        }
+        else if (t->last_key && t->last_key->type == PNODE_SCALAR) {
+            const pnode_t *k = t->last_key;
+            if (!t->clients_seen && n->type == PNODE_SEQ && strcmp(k->str, "clients") == 0) {
+                t->clients_seen = 1;
+                t->clients_seq = n; /* its depth is set when it is pushed */
+            }
+            else if (!t->route_sets_seen && strcmp(k->str, "route_sets") == 0) {
+                t->route_sets_seen = 1;
+                t->route_sets = n;
+            }
+        }
+    }
     if (!parent->first)
         parent->first = n;
     else
         t->tail[t->depth - 1]->next = n;
     t->tail[t->depth - 1] = n;
     parent->count++;
+    return 0;
 }
 
 /* Anchors and explicit tags on any node: refused (see the file comment).
@@ -130,14 +178,17 @@ static void on_scalar(tree_t *t, const yaml_event_t *ev)
         n->bad = 1;
         len = 0;
     }
-    n->str = policy_arena_strndup(t->a, v, len);
+    n->str = policy_arena_strndup(node_arena(t), v, len);
     n->len = (uint32_t)len;
     if (!n->str) {
         policy_errors_add(t->errs, t->name, 0, 0, "out of memory while reading the policy");
         t->failed = 1;
         return;
     }
-    attach(t, n);
+    if (attach(t, n))
+        item_done(t, n); /* a scalar where a client should be */
+    else if (n == t->route_sets)
+        route_sets_done(t, n);
 }
 
 static void on_start(tree_t *t, const yaml_event_t *ev, pnode_type_t type,
@@ -161,10 +212,29 @@ static void on_start(tree_t *t, const yaml_event_t *ev, pnode_type_t type,
     t->stack[t->depth] = n;
     t->tail[t->depth] = NULL;
     t->depth++;
+    if (n == t->clients_seq)
+        t->clients_depth = t->depth;
+}
+
+static void on_end(tree_t *t)
+{
+    pnode_t *n = NULL;
+    if (t->depth == 0)
+        return;
+    n = t->stack[--t->depth];
+    if (n == t->clients_seq) {
+        t->clients_depth = 0; /* closed: later nodes are ordinary again */
+    }
+    else if (t->clients_depth > 0 && t->depth == t->clients_depth) {
+        item_done(t, n);
+    }
+    else if (n == t->route_sets) {
+        route_sets_done(t, n);
+    }
 }
 
 int policy_tree_parse(const char *name, const char *buf, size_t len, policy_arena_t *a,
-                      pnode_t **root, policy_errors_t *errs)
+                      const policy_tree_hooks_t *hooks, pnode_t **root, policy_errors_t *errs)
 {
     yaml_parser_t parser;
     yaml_event_t ev;
@@ -175,6 +245,8 @@ int policy_tree_parse(const char *name, const char *buf, size_t len, policy_aren
     t.name = name;
     t.errs = errs;
     t.a = a;
+    t.hooks = hooks;
+    policy_arena_init(&t.item_arena);
     *root = NULL;
     if (!yaml_parser_initialize(&parser))
         return policy_errors_add(errs, name, 0, 0, "out of memory while reading the policy");
@@ -209,7 +281,8 @@ int policy_tree_parse(const char *name, const char *buf, size_t len, policy_aren
             if ((n = new_node(&t, &ev, PNODE_SCALAR)) != NULL) {
                 n->bad = 1;
                 n->str = "";
-                attach(&t, n);
+                if (attach(&t, n))
+                    item_done(&t, n);
             }
             break;
         }
@@ -226,8 +299,7 @@ int policy_tree_parse(const char *name, const char *buf, size_t len, policy_aren
             break;
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT:
-            if (t.depth > 0)
-                t.depth--;
+            on_end(&t);
             break;
         case YAML_STREAM_END_EVENT:
             done = 1;
@@ -238,6 +310,7 @@ int policy_tree_parse(const char *name, const char *buf, size_t len, policy_aren
         yaml_event_delete(&ev);
     }
     yaml_parser_delete(&parser);
+    policy_arena_free(&t.item_arena);
     /* anchors, tags and oversized values were reported on placeholder
      * nodes: the caller keeps validating to report everything at once */
     if (t.failed)

@@ -129,6 +129,13 @@ static const err_case_t err_cases[] = {
     {"version: 1\nclients:\n  - name: c1\n    jkt: " J1 "\n    allow: [rs]\n", 5, 13, "unknown route set 'rs'; this policy has no route_sets section"},
     {CLIENT("    allow: [[rs]]\n"), 9, 13, "each allow entry is a route set name or a {methods, paths} mapping, but this is a list"},
     {CLIENT("    allow: [{methods: [GET]}]\n"), 9, 13, "this route has no 'paths'"},
+    /* clients before route_sets: references are resolved at the end */
+    {"version: 1\nclients:\n  - name: c1\n    jkt: " J1 "\n    allow: [rs, nope]\nroute_sets:\n  rs: [{methods: [GET], paths: [/]}]\n", 5, 17, "unknown route set 'nope'; define it under route_sets or fix the name"},
+    {"version: 1\nclients:\n  - name: c1\n    jkt: " J1 "\n    allow: [rs]\nroute_sets:\n  rs: [{methods: [get], paths: [/]}]\n", 7, 19, "write 'GET', not 'get'"},
+    {"version: 1\nclients: []\nclients: []\n", 3, 1, "duplicate key 'clients' in the policy (first at line 2)"},
+    {"version: 1\nroute_sets: {}\nroute_sets: {}\nclients: []\n", 3, 1, "duplicate key 'route_sets'"},
+    {"version: 1\nroute_sets:\n  rs: &a [{methods: [GET], paths: [/]}]\nclients: [*a]\n", 4, 11, "YAML aliases (*a) are not allowed"},
+    {CLIENT("    allow: [rs]\n  - name: c2\n    jkt: " J2 "\n    allow: [rs\n"), 13, 1, "YAML syntax error"},
     {CLIENT("    allow: [{methods: [GET], paths: [\"/x/**/y/**\"]}]\n"), 9, 38, "more than one '**'"},
 };
 
@@ -357,7 +364,18 @@ static const char design_example[] =
     "      - invoices-rw\n"
     "      - { methods: [GET], paths: [\"/api/customers/*\"] }\n";
 
+static const char clients_first[] =
+    "version: 1\n"
+    "clients:\n"
+    "  - name: c1\n"
+    "    jkt: " J1 "\n"
+    "    allow: [late, {methods: [PUT], paths: [/x]}, late2]\n"
+    "route_sets:\n"
+    "  late: [{methods: [GET], paths: [\"/late/**\"]}]\n"
+    "  late2: [{methods: [POST], paths: [\"/late2\"]}]\n";
+
 static const char *const good_cases[] = {
+    clients_first,
     design_example,
     "version: 1\nclients: []\n",
     "version: 1\r\nclients:\r\n  - name: c1\r\n    jkt: " J1 "\r\n    allow: [{methods: [\"*\"], paths: [/]}]\r\n",
@@ -394,6 +412,53 @@ START_TEST(test_counts)
     policy_free(p);
     ck_assert_uint_eq(policy_client_count(NULL), 0);
     policy_free(NULL); /* harmless */
+}
+END_TEST
+
+/* Clients written before route_sets: the references resolve at the end
+ * and decide like any other. */
+START_TEST(test_clients_before_route_sets)
+{
+    policy_t *p = NULL;
+    policy_errors_t errs;
+    policy_decision_t d;
+    policy_errors_init(&errs);
+    ck_assert_int_eq(policy_load_buffer("cf.yaml", clients_first, strlen(clients_first), &p,
+                                        &errs),
+                     DPOP_OK);
+    policy_decide(p, J1, "GET", "/late/a/b", 0, &d);
+    ck_assert_int_eq(d.allow, 1);
+    ck_assert_str_eq(d.rule, "client c1 allow[0] route set late: GET /late/**");
+    policy_decide(p, J1, "PUT", "/x", 0, &d);
+    ck_assert_str_eq(d.rule, "client c1 allow[1]: PUT /x");
+    policy_decide(p, J1, "POST", "/late2", 0, &d);
+    ck_assert_str_eq(d.rule, "client c1 allow[2] route set late2: POST /late2");
+    policy_decide(p, J1, "POST", "/late", 0, &d);
+    ck_assert_int_eq(d.allow, 0);
+    policy_free(p);
+}
+END_TEST
+
+/* Errors in clients read before a later syntax error are all kept. */
+START_TEST(test_errors_before_syntax_error)
+{
+    static const char yaml[] = "version: 1\n"
+                               "clients:\n"
+                               "  - name: c1\n"
+                               "    jkt: bad\n"
+                               "    allow: [{methods: [GET], paths: [/]}]\n"
+                               "  - name: c2\n"
+                               "    jkt: " J2 "\n"
+                               "    allow: [{methods: [GET], paths: [/]}\n";
+    policy_t *p = NULL;
+    policy_errors_t errs;
+    policy_errors_init(&errs);
+    ck_assert_int_eq(policy_load_buffer("s.yaml", yaml, strlen(yaml), &p, &errs), DPOP_ERR);
+    ck_assert_uint_eq(errs.count, 2);
+    ck_assert_int_eq(errs.items[0].line, 4);
+    ck_assert_ptr_nonnull(strstr(errs.items[0].message, "but this one has 3"));
+    ck_assert_ptr_nonnull(strstr(errs.items[1].message, "YAML syntax error"));
+    policy_errors_clear(&errs);
 }
 END_TEST
 
@@ -480,6 +545,8 @@ int main(void)
     tcase_add_loop_test(tc, test_good_files, 0, (int)(sizeof good_cases / sizeof good_cases[0]));
     tcase_add_test(tc, test_counts);
     tcase_add_test(tc, test_example_policy);
+    tcase_add_test(tc, test_clients_before_route_sets);
+    tcase_add_test(tc, test_errors_before_syntax_error);
     suite_add_tcase(s, tc);
 
     sr = srunner_create(s);
