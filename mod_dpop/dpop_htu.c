@@ -145,19 +145,28 @@ static int is_path_char(unsigned char c)
 /*
  * IP-literal (RFC 3986 §3.2.2): only IPv6 addresses; IPvFuture and zone
  * identifiers (RFC 6874) have no place in an HTTP request target.  The
- * address is rewritten in its RFC 5952 canonical text form so that
- * [::1] and [0:0:0:0:0:0:0:1] compare equal.
+ * address is rewritten in one canonical text form so that [::1] and
+ * [0:0:0:0:0:0:0:1] compare equal: lower-case hex without leading zeros
+ * (RFC 5952 §4.1/§4.3), always all-hex, and "::" for the run of zero groups
+ * whose compression gives the SHORTEST text (the first such run on a tie;
+ * a run inside the address saves one character more than one at its edge).
+ * Unlike RFC 5952 §4.2 this may compress a single zero group: the form is
+ * then never longer than any valid spelling of the input address (RFC 5952
+ * or inet_ntop's dotted ::a.b.c.d could be), which keeps dpop_htu.h's
+ * "strlen(uri) + 2 bytes suffice" true.  It is a comparison key only.
  */
 static int copy_ipv6(const char *s, size_t n, htu_out_t *o)
 {
+    static const char hx[] = "0123456789abcdef";
     char tmp[INET6_ADDRSTRLEN + 1];
-    char canon[INET6_ADDRSTRLEN + 1];
     unsigned char addr[16];
-    size_t i;
+    unsigned g[8];
+    int i, best = -1, bestlen = 0, run = -1, runlen = 0; /* runlen: best saving */
+    size_t k;
     if (n == 0 || n >= sizeof(tmp))
         return DPOP_ERR;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
+    for (k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)s[k];
         if (!(hex_val(c) >= 0 || c == ':' || c == '.'))
             return DPOP_ERR;
     }
@@ -165,10 +174,48 @@ static int copy_ipv6(const char *s, size_t n, htu_out_t *o)
     tmp[n] = '\0';
     if (inet_pton(AF_INET6, tmp, addr) != 1)
         return DPOP_ERR;
-    if (!inet_ntop(AF_INET6, addr, canon, sizeof(canon)))
-        return DPOP_ERR;
+    for (i = 0; i < 8; i++)
+        g[i] = ((unsigned)addr[2 * i] << 8) | addr[2 * i + 1];
+    /* characters saved by "::" over a maximal zero run [run, run+len):
+     * inner run 2*len - 1, edge run 2*len - 2, the whole address 13 */
+    for (i = 0; i < 8;) {
+        int len = 0, save;
+        if (g[i] != 0) {
+            i++;
+            continue;
+        }
+        run = i;
+        while (i < 8 && g[i] == 0) {
+            len++;
+            i++;
+        }
+        save = 2 * len - 1 - (run == 0) - (run + len == 8);
+        if (save > runlen) {
+            best = run;
+            bestlen = len;
+            runlen = save;
+        }
+    }
     out_putc(o, '[');
-    out_puts(o, canon, strlen(canon));
+    for (i = 0; i < 8; i++) {
+        if (i == best) {
+            out_puts(o, "::", 2);
+            i += bestlen - 1;
+            continue;
+        }
+        if (i > 0 && i != best + bestlen)
+            out_putc(o, ':');
+        {
+            int shift, started = 0;
+            for (shift = 12; shift >= 0; shift -= 4) {
+                unsigned d = (g[i] >> shift) & 0xf;
+                if (d || started || shift == 0) {
+                    out_putc(o, hx[d]);
+                    started = 1;
+                }
+            }
+        }
+    }
     out_putc(o, ']');
     return DPOP_OK;
 }

@@ -64,7 +64,20 @@ static const norm_case_t norm_cases[] = {
     {"https://[0:0:0:0:0:0:0:1]:443/x", "https://[::1]/x"},
     {"https://[2001:DB8::A]:8443/", "https://[2001:db8::a]:8443/"},
     {"http://[2001:db8:0:0:1:0:0:1]", "http://[2001:db8::1:0:0:1]/"},
-    {"https://[::ffff:192.0.2.1]/", "https://[::ffff:192.0.2.1]/"},
+    {"https://[::ffff:192.0.2.1]/", "https://[::ffff:c000:201]/"},
+    {"http://[0:0::18:0]", "http://[::18:0]/"},
+    {"http://[0:1:1:2:2:a::1]", "http://[0:1:1:2:2:a::1]/"},
+    {"http://[0:0:1:2:3::0:0]", "http://[0:0:1:2:3::]/"},
+    {"http://[1:0:0:2:3::4]", "http://[1::2:3:0:0:4]/"},
+    {"http://[1:0:2:3:4:5:6:7]", "http://[1::2:3:4:5:6:7]/"},
+    {"http://[1:2:3:4:5:6:7:0]", "http://[1:2:3:4:5:6:7:0]/"},
+    {"http://[::0.24.0.0]", "http://[::18:0]/"},
+    {"http://[::255.255.255.255]", "http://[::ffff:ffff]/"},
+    {"http://[1:0:0:1:0:0:0:1]", "http://[1:0:0:1::1]/"},
+    {"http://[1:0:0:2:0:0:3:4]", "http://[1::2:0:0:3:4]/"},
+    {"http://[::]", "http://[::]/"},
+    {"http://[1::]", "http://[1::]/"},
+    {"http://[0001:0DB8::0]:81", "http://[1:db8::]:81/"},
     {"https://192.0.2.1:8080/p", "https://192.0.2.1:8080/p"},
     /* rejected: not absolute http(s) with an authority */
     {"", NULL},
@@ -174,9 +187,17 @@ START_TEST(test_null_and_small_buffers)
     ck_assert_int_eq(dpop_htu_normalize("https://a/", out, 10), DPOP_ERR);
     ck_assert_int_eq(dpop_htu_normalize("https://a/", out, 11), DPOP_OK);
     ck_assert_str_eq(out, "https://a/");
-    /* the header's promise: strlen + 2 always suffices (empty path grows by 1) */
+    /* the header's promise: strlen + 2 always suffices (only the empty path
+     * grows, by 1; the IPv6 form is never longer than its input) */
     ck_assert_int_eq(dpop_htu_normalize("https://a", out, strlen("https://a") + 2), DPOP_OK);
     ck_assert_str_eq(out, "https://a/");
+    ck_assert_int_eq(dpop_htu_normalize("http://[1::2:3:4:5:6:7]", out,
+                                        strlen("http://[1::2:3:4:5:6:7]") + 2),
+                     DPOP_OK);
+    ck_assert_str_eq(out, "http://[1::2:3:4:5:6:7]/");
+    ck_assert_int_eq(dpop_htu_normalize("http://[::0.24.0.0]", out,
+                                        strlen("http://[::0.24.0.0]") + 2),
+                     DPOP_OK);
     ck_assert_int_eq(dpop_htu_equal(NULL, "https://a/"), 0);
     ck_assert_int_eq(dpop_htu_equal("https://a/", NULL), 0);
 }
