@@ -517,7 +517,8 @@ int dpop_check_authn(request_rec *r)
 
     if (!a.c->jwks) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "mod_dpop: AuthType DPoP without DPoPTokenJWKS for %s", r->uri);
+                      "mod_dpop: AuthType DPoP without DPoPTokenJWKS for %s",
+                      ap_escape_logitem(r->pool, r->uri));
         return HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -539,7 +540,8 @@ int dpop_check_authn(request_rec *r)
         if (dpop_conf_report_only(a.c))
             return fail(&a, DPOP_REASON_MISSING_TOKEN, "no credentials");
         /* RFC 6750 §3.1: no error attribute when no credentials were sent. */
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "mod_dpop: no credentials for %s", r->uri);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "mod_dpop: no credentials for %s",
+                      ap_escape_logitem(r->pool, r->uri));
         return dpop_respond_challenge(r, a.c, make_nonce(r, a.sc, a.c, a.now));
     }
     p = auth;
@@ -561,6 +563,7 @@ int dpop_check_authn(request_rec *r)
     if (dpop_conf_report_only(a.c))
         return fail(&a, DPOP_REASON_MISSING_TOKEN, "no DPoP or Bearer credentials");
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                  "mod_dpop: Authorization scheme is neither DPoP nor Bearer for %s", r->uri);
+                  "mod_dpop: Authorization scheme is neither DPoP nor Bearer for %s",
+                  ap_escape_logitem(r->pool, r->uri));
     return dpop_respond_challenge(r, a.c, make_nonce(r, a.sc, a.c, a.now));
 }

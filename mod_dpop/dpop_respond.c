@@ -13,6 +13,7 @@
 #include "mod_dpop.h"
 
 #include "http_log.h"
+#include "httpd.h"
 #include "apr_strings.h"
 
 #include "dpop_alg.h"
@@ -118,8 +119,9 @@ void dpop_respond_log(request_rec *r, int level, const char *what, const dpop_fa
     ap_log_rerror(APLOG_MARK, level, 0, r,
                   "mod_dpop: %s: reason=%s error=%s method=%s uri=%s jkt=%s jti=%.64s "
                   "detail=\"%s\"",
-                  what, f->reason ? f->reason : "-", f->error ? f->error : "-", r->method,
-                  r->uri ? r->uri : "-", (jkt && *jkt) ? jkt : "-",
+                  what, f->reason ? f->reason : "-", f->error ? f->error : "-",
+                  ap_escape_logitem(r->pool, r->method),
+                  r->uri ? ap_escape_logitem(r->pool, r->uri) : "-", (jkt && *jkt) ? jkt : "-",
                   (jti && *jti) ? clean_detail(r->pool, jti) : "-",
                   clean_detail(r->pool, f->detail));
 }

@@ -39,6 +39,17 @@ import time
 APACHE = os.environ.get("DPOP_APACHE", "/usr/sbin/apache2")
 MODULES = os.environ.get("DPOP_APACHE_MODULES", "/usr/lib/apache2/modules")
 MEMCACHED = shutil.which("memcached") or "/usr/bin/memcached"
+# A sanitizer runtime to preload into httpd only (never into pytest itself),
+# for running the suite against an ASan/UBSan build of mod_dpop.so.
+APACHE_PRELOAD = os.environ.get("DPOP_APACHE_PRELOAD", "")
+
+
+def apache_env():
+    e = dict(os.environ)
+    e.pop("LD_PRELOAD", None)
+    if APACHE_PRELOAD:
+        e["LD_PRELOAD"] = APACHE_PRELOAD
+    return e
 
 ISSUER = "https://as.example.test"
 AUDIENCE = "https://api.example.test"
@@ -267,7 +278,8 @@ class Httpd:
     def configtest(self):
         """apache2 -t on this config: (returncode, combined output)."""
         self.write_config()
-        r = subprocess.run([APACHE, "-t", "-f", self.conf_path], capture_output=True, text=True)
+        r = subprocess.run([APACHE, "-t", "-f", self.conf_path], capture_output=True, text=True,
+                           env=apache_env())
         return r.returncode, r.stdout + r.stderr
 
     # -- lifecycle ---------------------------------------------------------
@@ -279,7 +291,7 @@ class Httpd:
                 os.unlink(p)
         self.proc = subprocess.Popen([APACHE, "-f", self.conf_path, "-DFOREGROUND"],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, env=apache_env())
         self.env.register(self)
         if not wait_port(self.port, proc=self.proc):
             out = ""

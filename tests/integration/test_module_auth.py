@@ -134,6 +134,15 @@ def test_header_over_httpd_limit_never_reaches_module(env, srv):
     assert r.status == 400
 
 
+def test_log_injection_escaped(env, srv):
+    """r->uri is percent-decoded: a %0a must not start a new log line."""
+    c = Client(env)
+    r = c.call(srv, "GET", "/api/x%0aFORGED-LINE%0d", htu=srv.url("/api/other"))
+    assert r.status == 401
+    assert srv.wait_log("reason=htu_mismatch ")
+    assert not any(l.startswith("FORGED-LINE") for l in srv.error_log().splitlines())
+
+
 def test_unprotected_location_untouched(srv):
     r = srv.request("GET", "/open/x")
     assert r.status == 200
