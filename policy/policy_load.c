@@ -426,7 +426,7 @@ static void load_route_sets(loader_t *L, const pnode_t *map)
         const name_slot_t *dup = NULL;
         policy_routeset_t *set = &p->sets[n];
         policy_route_t *routes = NULL;
-        int ok = 1;
+        int ok = 1, nomem = 0;
 
         if (k->bad || !want(L, k, PNODE_SCALAR, "a route set name") || !check_set_name(L, k))
             continue;
@@ -434,12 +434,12 @@ static void load_route_sets(loader_t *L, const pnode_t *map)
             oom(L);
             return;
         }
-        if ((dup = names_put(&L->sets, set->name, k->len, (uint32_t)n, k->line, &L->oom)) !=
+        if ((dup = names_put(&L->sets, set->name, k->len, (uint32_t)n, k->line, &nomem)) !=
             NULL) {
             lerr(L, k, "route set '%s' is defined twice (first at line %d)", k->str, dup->line);
             continue;
         }
-        if (L->oom) {
+        if (nomem) {
             oom(L);
             return;
         }
@@ -723,18 +723,19 @@ static void load_client(loader_t *L, const pnode_t *n)
     }
     else {
         const name_slot_t *dup = NULL;
+        int nomem = 0;
         if (!(c->name = policy_arena_strndup(&p->arena, f[0].val->str, f[0].val->len))) {
             oom(L);
             return;
         }
         dup = names_put(&L->clients, c->name, f[0].val->len, (uint32_t)p->nclients, n->line,
-                        &L->oom);
+                        &nomem);
         if (dup) {
             lerr(L, f[0].val, "client name '%s' is already used by the client at line %d",
                  f[0].val->str, dup->line);
             ok = 0;
         }
-        if (L->oom) {
+        if (nomem) {
             oom(L);
             return;
         }

@@ -288,6 +288,70 @@ START_TEST(test_pattern_length_limit)
 }
 END_TEST
 
+/* Count limits: one over each bound is refused with its position. */
+START_TEST(test_count_limits)
+{
+    size_t cap = 2 * 1024 * 1024, i;
+    char *y = malloc(cap), *w = NULL;
+    policy_t *p = NULL;
+    policy_errors_t errs;
+    ck_assert_ptr_nonnull(y);
+    policy_errors_init(&errs);
+
+    /* 10,001 route sets */
+    w = y + sprintf(y, "version: 1\nroute_sets:\n");
+    for (i = 0; i < 10001; i++)
+        w += sprintf(w, "  s%zu: [{methods: [GET], paths: [/]}]\n", i);
+    sprintf(w, "clients: []\n");
+    ck_assert_int_eq(policy_load_buffer("t", y, strlen(y), &p, &errs), DPOP_ERR);
+    ck_assert_int_eq(errs.items[0].line, 3);
+    ck_assert_ptr_nonnull(strstr(errs.items[0].message, "at most 10000 route sets"));
+    policy_errors_clear(&errs);
+
+    /* 1,001 routes in one route set */
+    w = y + sprintf(y, "version: 1\nroute_sets:\n  big:\n");
+    for (i = 0; i < 1001; i++)
+        w += sprintf(w, "    - {methods: [GET], paths: [/r%zu]}\n", i);
+    sprintf(w, "clients: []\n");
+    ck_assert_int_eq(policy_load_buffer("t", y, strlen(y), &p, &errs), DPOP_ERR);
+    ck_assert_int_eq(errs.items[0].line, 4);
+    ck_assert_ptr_nonnull(strstr(errs.items[0].message, "at most 1000 routes"));
+    policy_errors_clear(&errs);
+
+    /* 1,001 allow entries */
+    w = y + sprintf(y, "version: 1\nclients:\n  - name: c\n    jkt: " J1 "\n    allow:\n");
+    for (i = 0; i < 1001; i++)
+        w += sprintf(w, "      - {methods: [GET], paths: [/a%zu]}\n", i);
+    ck_assert_int_eq(policy_load_buffer("t", y, strlen(y), &p, &errs), DPOP_ERR);
+    ck_assert_int_eq(errs.items[0].line, 6);
+    ck_assert_ptr_nonnull(strstr(errs.items[0].message, "at most 1000 allow entries"));
+    policy_errors_clear(&errs);
+
+    /* 65 methods, 1,001 paths */
+    w = y + sprintf(y, "version: 1\nroute_sets:\n  m: [{methods: [");
+    for (i = 0; i < 65; i++)
+        w += sprintf(w, "%sX%zu", i ? ", " : "", i);
+    w += sprintf(w, "], paths: [");
+    for (i = 0; i < 1001; i++)
+        w += sprintf(w, "%s/p%zu", i ? ", " : "", i);
+    sprintf(w, "]}]\nclients: []\n");
+    ck_assert_int_eq(policy_load_buffer("t", y, strlen(y), &p, &errs), DPOP_ERR);
+    ck_assert_uint_eq(errs.count, 2);
+    ck_assert_ptr_nonnull(strstr(errs.items[0].message, "at most 64 methods"));
+    ck_assert_ptr_nonnull(strstr(errs.items[1].message, "at most 1000 paths"));
+    policy_errors_clear(&errs);
+
+    /* a 129-character name */
+    w = y + sprintf(y, "version: 1\nclients:\n  - name: ");
+    memset(w, 'n', 129);
+    sprintf(w + 129, "\n    jkt: " J1 "\n    allow: [{methods: [GET], paths: [/]}]\n");
+    ck_assert_int_eq(policy_load_buffer("t", y, strlen(y), &p, &errs), DPOP_ERR);
+    ck_assert_ptr_nonnull(strstr(errs.items[0].message, "1 to 128 characters"));
+    policy_errors_clear(&errs);
+    free(y);
+}
+END_TEST
+
 static char g_dir[] = "/tmp/test_policy_load_XXXXXX";
 
 static void write_file(const char *path, const char *text)
@@ -539,6 +603,7 @@ int main(void)
     tc = tcase_create("limits");
     tcase_add_test(tc, test_scalar_limit);
     tcase_add_test(tc, test_pattern_length_limit);
+    tcase_add_test(tc, test_count_limits);
     tcase_add_test(tc, test_file_errors);
     suite_add_tcase(s, tc);
     tc = tcase_create("good");
