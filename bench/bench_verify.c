@@ -37,8 +37,8 @@
 typedef struct {
     char *proof;
     size_t len;
-    size_t signing_len;   /* header.payload */
-    unsigned char *sig;   /* as OpenSSL wants it (DER for ECDSA) */
+    size_t signing_len; /* header.payload */
+    unsigned char *sig; /* as OpenSSL wants it (DER for ECDSA) */
     size_t siglen;
 } item_t;
 
@@ -117,8 +117,8 @@ static void run_alg(dpop_alg_t alg, double seconds)
         unsigned char *raw = NULL;
         size_t rawlen = 0;
         snprintf(jti, sizeof(jti), "bench-jti-%08d", i);
-        if (dpop_proof_create(key, pub, alg, "GET", URL, TOKEN, NULL, NOW, jti,
-                              &items[i].proof) != DPOP_OK)
+        if (dpop_proof_create(key, pub, alg, "GET", URL, TOKEN, NULL, NOW, jti, &items[i].proof) !=
+            DPOP_OK)
             die("proof_create");
         items[i].len = strlen(items[i].proof);
         d2 = strrchr(items[i].proof, '.');

@@ -112,8 +112,8 @@ done:
     return rc;
 }
 
-int dpop_nonce_check(const unsigned char *secret, size_t secretlen, int64_t now,
-                     int64_t lifetime, const char *nonce, size_t len, int *fresh)
+int dpop_nonce_check(const unsigned char *secret, size_t secretlen, int64_t now, int64_t lifetime,
+                     const char *nonce, size_t len, int *fresh)
 {
     unsigned char raw[NONCE_RAW_LEN + 4];
     unsigned char tag[NONCE_TAG_LEN];

@@ -94,9 +94,8 @@ int dpop_replay_key(const char *jkt, const char *jti, unsigned char out[32])
         return DPOP_ERR;
     if (!(ctx = EVP_MD_CTX_new()))
         goto done;
-    if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
-        !EVP_DigestUpdate(ctx, jkt, DPOP_JKT_LEN) || !EVP_DigestUpdate(ctx, jti, strlen(jti)) ||
-        !EVP_DigestFinal_ex(ctx, out, &n) || n != 32)
+    if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) || !EVP_DigestUpdate(ctx, jkt, DPOP_JKT_LEN) ||
+        !EVP_DigestUpdate(ctx, jti, strlen(jti)) || !EVP_DigestFinal_ex(ctx, out, &n) || n != 32)
         goto done;
     rc = DPOP_OK;
 done:
@@ -115,7 +114,7 @@ typedef struct {
     claim_type_t t;
     const char *s; /* CL_STRING: NUL-terminated, no NUL inside */
     size_t len;
-    int64_t i;     /* CL_INT */
+    int64_t i; /* CL_INT */
 } claim_t;
 
 typedef struct {
@@ -405,15 +404,14 @@ static int check_header(const dpop_jws_t *jws, dpop_alg_mask_t algs, dpop_jwk_t 
     if (r < 0)
         return dpop_fail(f, DPOP_REASON_BAD_TYP, "typ header parameter is not a string");
     if (strcmp(typ, "dpop+jwt") != 0)
-        return dpop_fail(f, DPOP_REASON_BAD_TYP, "typ is \"%.*s\", not \"dpop+jwt\"",
-                         DETAIL_QUOTE, typ);
+        return dpop_fail(f, DPOP_REASON_BAD_TYP, "typ is \"%.*s\", not \"dpop+jwt\"", DETAIL_QUOTE,
+                         typ);
     /* RFC 9449 §4.3 (5): an asymmetric algorithm we support and allow */
     if (jws->alg == DPOP_ALG_INVALID)
         return dpop_fail(f, DPOP_REASON_BAD_ALG, "alg \"%.*s\" is not supported", DETAIL_QUOTE,
                          jws->alg_name ? jws->alg_name : "");
     if (!(algs & DPOP_ALG_BIT(jws->alg)))
-        return dpop_fail(f, DPOP_REASON_BAD_ALG, "alg %s is not allowed",
-                         dpop_alg_name(jws->alg));
+        return dpop_fail(f, DPOP_REASON_BAD_ALG, "alg %s is not allowed", dpop_alg_name(jws->alg));
     /* RFC 9449 §4.2: jwk is required, a public key (§4.3 (7)) */
     jwk = json_object_get(jws->header, "jwk");
     if (!jwk)
@@ -486,9 +484,9 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
     dpop_proof_result_t local;
     dpop_jws_t jws;
     claims_t cl;
-    json_t *payload_json = NULL;  /* hit path, fallback parse */
+    json_t *payload_json = NULL;       /* hit path, fallback parse */
     unsigned char *payload_buf = NULL; /* hit path: decoded payload */
-    unsigned char *sig = NULL;    /* hit path only */
+    unsigned char *sig = NULL;         /* hit path only */
     size_t siglen = 0, hl, pl, sl, max_size;
     dpop_jwk_t *key = NULL;
     dpop_alg_t alg = DPOP_ALG_INVALID;
@@ -629,8 +627,8 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
         }
         if (strcmp(nclaim, nreq) != 0) {
             /* normalized forms only: the query (possibly a credential) is gone */
-            dpop_fail(f, DPOP_REASON_HTU_MISMATCH, "htu %.*s does not match %.*s", 100, nclaim,
-                      100, nreq);
+            dpop_fail(f, DPOP_REASON_HTU_MISMATCH, "htu %.*s does not match %.*s", 100, nclaim, 100,
+                      nreq);
             goto done;
         }
     }
@@ -697,8 +695,8 @@ done:
 }
 
 int dpop_proof_create(EVP_PKEY *key, const json_t *pub_jwk, dpop_alg_t alg, const char *method,
-                      const char *url, const char *access_token, const char *nonce,
-                      int64_t iat, const char *jti, char **out)
+                      const char *url, const char *access_token, const char *nonce, int64_t iat,
+                      const char *jti, char **out)
 {
     json_t *hdr = NULL, *pl = NULL, *jwk_copy = NULL;
     char jtibuf[32], ath[DPOP_JKT_LEN + 1];
@@ -708,8 +706,8 @@ int dpop_proof_create(EVP_PKEY *key, const json_t *pub_jwk, dpop_alg_t alg, cons
     if (!out)
         return DPOP_ERR;
     *out = NULL;
-    if (!key || !json_is_object(pub_jwk) || !dpop_alg_name(alg) || !method || !*method ||
-        !url || !*url)
+    if (!key || !json_is_object(pub_jwk) || !dpop_alg_name(alg) || !method || !*method || !url ||
+        !*url)
         return DPOP_ERR;
     if (!jti) {
         if (RAND_bytes(rnd, sizeof(rnd)) != 1)
@@ -723,8 +721,8 @@ int dpop_proof_create(EVP_PKEY *key, const json_t *pub_jwk, dpop_alg_t alg, cons
     if (!(jwk_copy = json_deep_copy(pub_jwk)))
         goto done;
     /* RFC 9449 §4.2: typ, alg, jwk */
-    hdr = json_pack("{s:s, s:s, s:O}", "typ", "dpop+jwt", "alg", dpop_alg_name(alg), "jwk",
-                    jwk_copy);
+    hdr =
+        json_pack("{s:s, s:s, s:O}", "typ", "dpop+jwt", "alg", dpop_alg_name(alg), "jwk", jwk_copy);
     if (!hdr)
         goto done;
     pl = json_pack("{s:s, s:s, s:s, s:I}", "jti", jti, "htm", method, "htu", url, "iat",

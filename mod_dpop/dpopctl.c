@@ -54,8 +54,7 @@
 
 static const char *prog = "dpopctl";
 
-static int usage_error(const char *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -495,12 +494,15 @@ static dpop_alg_t alg_of_private_jwk(const json_t *jwk)
 
 static int cmd_proof(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"key", required_argument, NULL, 'k'},   {"method", required_argument, NULL, 'm'},
-        {"url", required_argument, NULL, 'u'},   {"access-token", required_argument, NULL, 't'},
-        {"nonce", required_argument, NULL, 'n'}, {"iat", required_argument, NULL, 'i'},
-        {"jti", required_argument, NULL, 'j'},   {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
+                                         {"method", required_argument, NULL, 'm'},
+                                         {"url", required_argument, NULL, 'u'},
+                                         {"access-token", required_argument, NULL, 't'},
+                                         {"nonce", required_argument, NULL, 'n'},
+                                         {"iat", required_argument, NULL, 'i'},
+                                         {"jti", required_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *cmd = "proof", *keyfile = NULL, *method = NULL, *url = NULL, *token = NULL,
                *nonce = NULL, *jti = NULL;
     int64_t iat = 0;
@@ -611,11 +613,13 @@ static int load_jwks(const char *cmd, const char *path, dpop_jwks_t **out)
 
 static int cmd_token(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"jwks", required_argument, NULL, 'k'}, {"iss", required_argument, NULL, 'i'},
-        {"aud", required_argument, NULL, 'a'},  {"now", required_argument, NULL, 'N'},
-        {"algs", required_argument, NULL, 'A'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"jwks", required_argument, NULL, 'k'},
+                                         {"iss", required_argument, NULL, 'i'},
+                                         {"aud", required_argument, NULL, 'a'},
+                                         {"now", required_argument, NULL, 'N'},
+                                         {"algs", required_argument, NULL, 'A'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *cmd = "token", *jwks_path = NULL;
     dpop_token_params_t p;
     dpop_token_result_t r;
@@ -789,9 +793,9 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"verify", cmd_verify},         {"thumbprint", cmd_thumbprint},
-                {"keygen", cmd_keygen},         {"proof", cmd_proof},
-                {"token", cmd_token},           {"jws-verify", cmd_jws_verify}};
+    } cmds[] = {{"verify", cmd_verify}, {"thumbprint", cmd_thumbprint},
+                {"keygen", cmd_keygen}, {"proof", cmd_proof},
+                {"token", cmd_token},   {"jws-verify", cmd_jws_verify}};
     size_t i;
 
     if (argc < 2) {

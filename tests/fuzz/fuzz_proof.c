@@ -76,8 +76,8 @@ static char *sign_claims(const uint8_t *data, size_t size)
     memcpy(out, g_hdr_b64, hl);
     out[hl] = '.';
     memcpy(out + hl + 1, pl, pll);
-    if (dpop_sig_sign(DPOP_ALG_EDDSA, g_key, (unsigned char *)out, hl + 1 + pll, &sig,
-                      &siglen) != DPOP_OK ||
+    if (dpop_sig_sign(DPOP_ALG_EDDSA, g_key, (unsigned char *)out, hl + 1 + pll, &sig, &siglen) !=
+            DPOP_OK ||
         !(s = dpop_b64url_encode(sig, siglen))) {
         free(out);
         out = NULL;

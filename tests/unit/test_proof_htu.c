@@ -171,8 +171,7 @@ static const eq_case_t eq_cases[] = {
 START_TEST(test_equal_table)
 {
     const eq_case_t *c = &eq_cases[_i];
-    ck_assert_msg(dpop_htu_equal(c->a, c->b) == c->equal, "case %d: '%s' vs '%s'", _i, c->a,
-                  c->b);
+    ck_assert_msg(dpop_htu_equal(c->a, c->b) == c->equal, "case %d: '%s' vs '%s'", _i, c->a, c->b);
     ck_assert_int_eq(dpop_htu_equal(c->b, c->a), c->equal);
 }
 END_TEST
@@ -191,13 +190,12 @@ START_TEST(test_null_and_small_buffers)
      * grows, by 1; the IPv6 form is never longer than its input) */
     ck_assert_int_eq(dpop_htu_normalize("https://a", out, strlen("https://a") + 2), DPOP_OK);
     ck_assert_str_eq(out, "https://a/");
-    ck_assert_int_eq(dpop_htu_normalize("http://[1::2:3:4:5:6:7]", out,
-                                        strlen("http://[1::2:3:4:5:6:7]") + 2),
-                     DPOP_OK);
+    ck_assert_int_eq(
+        dpop_htu_normalize("http://[1::2:3:4:5:6:7]", out, strlen("http://[1::2:3:4:5:6:7]") + 2),
+        DPOP_OK);
     ck_assert_str_eq(out, "http://[1::2:3:4:5:6:7]/");
-    ck_assert_int_eq(dpop_htu_normalize("http://[::0.24.0.0]", out,
-                                        strlen("http://[::0.24.0.0]") + 2),
-                     DPOP_OK);
+    ck_assert_int_eq(
+        dpop_htu_normalize("http://[::0.24.0.0]", out, strlen("http://[::0.24.0.0]") + 2), DPOP_OK);
     ck_assert_int_eq(dpop_htu_equal(NULL, "https://a/"), 0);
     ck_assert_int_eq(dpop_htu_equal("https://a/", NULL), 0);
 }

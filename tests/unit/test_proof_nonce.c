@@ -229,8 +229,7 @@ START_TEST(test_secret_load)
 
     /* missing file */
     ck_assert_int_eq(
-        dpop_nonce_secret_load("/nonexistent/dpop-secret", &sec, &len, err, sizeof(err)),
-        DPOP_ERR);
+        dpop_nonce_secret_load("/nonexistent/dpop-secret", &sec, &len, err, sizeof(err)), DPOP_ERR);
     ck_assert_ptr_nonnull(strstr(err, "cannot open"));
     ck_assert_int_eq(dpop_nonce_secret_load(NULL, &sec, &len, err, sizeof(err)), DPOP_ERR);
 }

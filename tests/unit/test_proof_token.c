@@ -116,14 +116,14 @@ static const tcase_t tcases[] = {
     {"valid without kid (every key tried)", "{\"kid\":null}", NULL, K_AS, .want_ok = 1,
      .want_jkt = JKT},
     {"valid typ JWT", "{\"typ\":\"JWT\"}", NULL, K_AS, .want_ok = 1, .want_jkt = JKT},
-    {"valid typ application/at+jwt", "{\"typ\":\"application/at+jwt\"}", NULL, K_AS,
-     .want_ok = 1, .want_jkt = JKT},
+    {"valid typ application/at+jwt", "{\"typ\":\"application/at+jwt\"}", NULL, K_AS, .want_ok = 1,
+     .want_jkt = JKT},
     {"valid typ upper case", "{\"typ\":\"AT+JWT\"}", NULL, K_AS, .want_ok = 1, .want_jkt = JKT},
     {"valid without typ", "{\"typ\":null}", NULL, K_AS, .want_ok = 1, .want_jkt = JKT},
     {"valid aud array", NULL, "{\"aud\":[\"other\",\"" AUD "\"]}", K_AS, .want_ok = 1,
      .want_jkt = JKT},
-    {"valid, iss and aud not configured", NULL, "{\"iss\":null,\"aud\":null}", K_AS,
-     .issuer = "-", .audience = "-", .want_ok = 1, .want_jkt = JKT},
+    {"valid, iss and aud not configured", NULL, "{\"iss\":null,\"aud\":null}", K_AS, .issuer = "-",
+     .audience = "-", .want_ok = 1, .want_jkt = JKT},
     {"valid unbound (no cnf)", NULL, "{\"cnf\":null}", K_AS, .want_ok = 1, .want_jkt = NULL},
     {"valid unbound (cnf without jkt)", NULL, "{\"cnf\":{\"x5t#S256\":\"abc\"}}", K_AS,
      .want_ok = 1, .want_jkt = NULL},
@@ -137,8 +137,7 @@ static const tcase_t tcases[] = {
      .want_ok = 1, .want_jkt = JKT},
     /* signature */
     {"signed by a foreign key", NULL, NULL, K_EVIL, .detail = "signature"},
-    {"signed by a foreign key without kid", "{\"kid\":null}", NULL, K_EVIL,
-     .detail = "signature"},
+    {"signed by a foreign key without kid", "{\"kid\":null}", NULL, K_EVIL, .detail = "signature"},
     {"unknown kid", "{\"kid\":\"as-9\"}", NULL, K_AS, .detail = "signature"},
     {"kid of another key", "{\"kid\":\"as-2\"}", NULL, K_AS, .detail = "signature"},
     {"alg not allowed", NULL, NULL, K_AS, .algs = DPOP_ALG_BIT(DPOP_ALG_RS256),
@@ -167,8 +166,7 @@ static const tcase_t tcases[] = {
     {"exp fractional", NULL, "{\"exp\":1700000300.5}", K_AS, .detail = "exp"},
     {"exp at the skew bound", NULL, "{\"exp\":1699999995}", K_AS, .detail = "expired"},
     {"exp long ago", NULL, "{\"exp\":1000}", K_AS, .detail = "expired"},
-    {"exp now with zero skew", NULL, "{\"exp\":1700000000}", K_AS, .skew = -1,
-     .detail = "expired"},
+    {"exp now with zero skew", NULL, "{\"exp\":1700000000}", K_AS, .skew = -1, .detail = "expired"},
     /* nbf */
     {"nbf past the skew bound", NULL, "{\"nbf\":1700000006}", K_AS, .detail = "not valid"},
     {"nbf a string", NULL, "{\"nbf\":\"0\"}", K_AS, .detail = "nbf"},
@@ -326,9 +324,8 @@ START_TEST(test_token_structure)
     ck_assert_str_eq(f.reason, "missing_token");
     dpop_token_result_clear(&r);
     /* an opaque (non-JWT) token */
-    ck_assert_int_eq(dpop_token_verify("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU", 43, &p, &r,
-                                       &f),
-                     DPOP_ERR);
+    ck_assert_int_eq(
+        dpop_token_verify("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU", 43, &p, &r, &f), DPOP_ERR);
     ck_assert_str_eq(f.reason, "token_invalid");
     ck_assert_ptr_null(strstr(f.detail, "Kz~8"));
     dpop_token_result_clear(&r);

@@ -33,13 +33,20 @@
 
 /* §4.1 (Figure 3 in the RFC's numbering of examples): the token request proof */
 static const char rfc_proof_41[] =
-    "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19"
-    ".eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ"
+    "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUk"
+    "lDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUw"
+    "Q2R2R1JEQSIsImNydiI6IlAtMjU2In19"
+    ".eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY"
+    "29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ"
     ".2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg";
 /* §7.1: the protected resource request proof, bound to the access token */
 static const char rfc_proof_71[] =
-    "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19"
-    ".eyJqdGkiOiJlMWozVl9iS2ljOC1MQUVCIiwiaHRtIjoiR0VUIiwiaHR1IjoiaHR0cHM6Ly9yZXNvdXJjZS5leGFtcGxlLm9yZy9wcm90ZWN0ZWRyZXNvdXJjZSIsImlhdCI6MTU2MjI2MjYxOCwiYXRoIjoiZlVIeU8ycjJaM0RaNTNFc05yV0JiMHhXWG9hTnk1OUlpS0NBcWtzbVFFbyJ9"
+    "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUk"
+    "lDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUw"
+    "Q2R2R1JEQSIsImNydiI6IlAtMjU2In19"
+    ".eyJqdGkiOiJlMWozVl9iS2ljOC1MQUVCIiwiaHRtIjoiR0VUIiwiaHR1IjoiaHR0cHM6Ly9yZXNvdXJjZS5leGFtcGxlL"
+    "m9yZy9wcm90ZWN0ZWRyZXNvdXJjZSIsImlhdCI6MTU2MjI2MjYxOCwiYXRoIjoiZlVIeU8ycjJaM0RaNTNFc05yV0JiMHh"
+    "XWG9hTnk1OUlpS0NBcWtzbVFFbyJ9"
     ".2oW9RP35yRqzhrtNP86L-Ey71EOptxRimPPToA1plemAgR6pxHF8y6-yqyVnmcw6Fy1dqd-jfxSYoMxhAJpLjA";
 static const char rfc_token_71[] = "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU";
 static const char rfc_ath_71[] = "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo";
@@ -143,8 +150,8 @@ END_TEST
 #define TOKEN "test-access-token.abc~123"
 #define URL "https://api.example.com/v1/items"
 
-static EVP_PKEY *g_key;       /* ES256 signing key */
-static json_t *g_pub;         /* its public JWK */
+static EVP_PKEY *g_key; /* ES256 signing key */
+static json_t *g_pub;   /* its public JWK */
 static char g_jkt[DPOP_JKT_LEN + 1];
 static EVP_PKEY *g_other_key; /* another P-256 key */
 static json_t *g_other_pub;
@@ -289,8 +296,8 @@ typedef struct {
     const char *method;   /* request method */
     dpop_alg_mask_t algs; /* allow-list */
     size_t max_size;
-    int64_t now_delta;    /* now = NOW + now_delta */
-    int jti_len;          /* jti of this many bytes */
+    int64_t now_delta; /* now = NOW + now_delta */
+    int jti_len;       /* jti of this many bytes */
     dpop_reason_t want;
 } vcase_t;
 
@@ -311,7 +318,8 @@ static const vcase_t vcases[] = {
     {"valid, extra claims", NULL, "{\"foo\":{\"bar\":[1,2]}}", 0, .want = DPOP_REASON_NONE},
     {"valid, iat at the past bound", NULL, NULL, 0, .now_delta = 305, .want = DPOP_REASON_NONE},
     {"valid, iat at the future bound", NULL, NULL, 0, .now_delta = -5, .want = DPOP_REASON_NONE},
-    {"valid, jti at the length limit", NULL, NULL, 0, .jti_len = DPOP_JTI_MAX, .want = DPOP_REASON_NONE},
+    {"valid, jti at the length limit", NULL, NULL, 0, .jti_len = DPOP_JTI_MAX,
+     .want = DPOP_REASON_NONE},
     /* missing_proof / too_large */
     {"empty proof", NULL, NULL, RAW_EMPTY, .want = DPOP_REASON_MISSING_PROOF},
     {"over the size limit", NULL, NULL, 0, .max_size = 100, .want = DPOP_REASON_TOO_LARGE},
@@ -607,8 +615,8 @@ static char *build_case(const vcase_t *c)
         n[0] = 0xc1;
         n[127] = 0x01;
         nb = dpop_b64url_encode(n, sizeof(n));
-        json_object_set_new(h, "jwk", json_pack("{s:s, s:s, s:s}", "kty", "RSA", "e", "AQAB",
-                                                "n", nb));
+        json_object_set_new(h, "jwk",
+                            json_pack("{s:s, s:s, s:s}", "kty", "RSA", "e", "AQAB", "n", nb));
         free(nb);
         proof = sign_json(h, p, g_key);
         break;
@@ -827,7 +835,6 @@ START_TEST(test_cache_semantics)
 }
 END_TEST
 
-
 /* ---- differential: cache-hit fast claims scanner vs strict jansson ---- */
 
 typedef struct {
@@ -928,9 +935,8 @@ START_TEST(test_payload_differential)
     rc2 = dpop_proof_verify(proof, strlen(proof), &p, &r2, &f2);
     ck_assert_msg(f1.code == c->want, "case %d: full path %s (%s), want %s", _i, f1.reason,
                   f1.detail, dpop_reason_name(c->want));
-    ck_assert_msg(rc1 == rc2 && f1.code == f2.code,
-                  "case %d: full path %s, cache-hit path %s (%s)", _i, f1.reason, f2.reason,
-                  f2.detail);
+    ck_assert_msg(rc1 == rc2 && f1.code == f2.code, "case %d: full path %s, cache-hit path %s (%s)",
+                  _i, f1.reason, f2.reason, f2.detail);
     /* same recorded claims */
     ck_assert_int_eq(r1.has_iat, r2.has_iat);
     ck_assert_int_eq(r1.iat, r2.iat);
@@ -967,8 +973,8 @@ START_TEST(test_roundtrip)
 
     make_key(alg, &key, &pub);
     ck_assert_int_eq(dpop_jwk_thumbprint_json(pub, jkt, &f), DPOP_OK);
-    ck_assert_int_eq(dpop_proof_create(key, pub, alg, "DELETE", "https://rt.example/a/b?c=d",
-                                       TOKEN, "srv-nonce", NOW, NULL, &proof),
+    ck_assert_int_eq(dpop_proof_create(key, pub, alg, "DELETE", "https://rt.example/a/b?c=d", TOKEN,
+                                       "srv-nonce", NOW, NULL, &proof),
                      DPOP_OK);
     dpop_proof_params_init(&p);
     p.method = "DELETE";
@@ -979,8 +985,8 @@ START_TEST(test_roundtrip)
     p.now = NOW;
     for (i = 0; i < 3; i++) {
         p.cache = i ? cache : NULL;
-        ck_assert_msg(dpop_proof_verify(proof, strlen(proof), &p, &r, &f) == DPOP_OK,
-                      "%s: %s %s", dpop_alg_name(alg), f.reason, f.detail);
+        ck_assert_msg(dpop_proof_verify(proof, strlen(proof), &p, &r, &f) == DPOP_OK, "%s: %s %s",
+                      dpop_alg_name(alg), f.reason, f.detail);
         ck_assert_int_eq(r.alg, alg);
         ck_assert_str_eq(r.jkt, jkt);
         ck_assert_uint_eq(strlen(r.jti), 22); /* 16 random bytes */
@@ -1016,9 +1022,9 @@ END_TEST
 START_TEST(test_create_bad_args)
 {
     char *out = (char *)"x";
-    ck_assert_int_eq(dpop_proof_create(NULL, g_pub, DPOP_ALG_ES256, "GET", URL, NULL, NULL, NOW,
-                                       NULL, &out),
-                     DPOP_ERR);
+    ck_assert_int_eq(
+        dpop_proof_create(NULL, g_pub, DPOP_ALG_ES256, "GET", URL, NULL, NULL, NOW, NULL, &out),
+        DPOP_ERR);
     ck_assert_ptr_null(out);
     ck_assert_int_eq(
         dpop_proof_create(g_key, NULL, DPOP_ALG_ES256, "GET", URL, NULL, NULL, NOW, NULL, &out),
@@ -1073,14 +1079,25 @@ END_TEST
 /* Every reason code the proof check can produce appears in the table. */
 START_TEST(test_table_covers_reasons)
 {
-    static const dpop_reason_t need[] = {
-        DPOP_REASON_MISSING_PROOF, DPOP_REASON_TOO_LARGE,     DPOP_REASON_MALFORMED,
-        DPOP_REASON_BAD_TYP,       DPOP_REASON_BAD_ALG,       DPOP_REASON_BAD_JWK,
-        DPOP_REASON_PRIVATE_KEY_IN_JWK, DPOP_REASON_BAD_SIGNATURE, DPOP_REASON_MISSING_CLAIM,
-        DPOP_REASON_BAD_CLAIM,     DPOP_REASON_HTM_MISMATCH,  DPOP_REASON_HTU_MISMATCH,
-        DPOP_REASON_IAT_TOO_OLD,   DPOP_REASON_IAT_IN_FUTURE, DPOP_REASON_ATH_MISSING,
-        DPOP_REASON_ATH_MISMATCH,  DPOP_REASON_NONCE_MISSING, DPOP_REASON_NONCE_INVALID,
-        DPOP_REASON_JKT_MISMATCH};
+    static const dpop_reason_t need[] = {DPOP_REASON_MISSING_PROOF,
+                                         DPOP_REASON_TOO_LARGE,
+                                         DPOP_REASON_MALFORMED,
+                                         DPOP_REASON_BAD_TYP,
+                                         DPOP_REASON_BAD_ALG,
+                                         DPOP_REASON_BAD_JWK,
+                                         DPOP_REASON_PRIVATE_KEY_IN_JWK,
+                                         DPOP_REASON_BAD_SIGNATURE,
+                                         DPOP_REASON_MISSING_CLAIM,
+                                         DPOP_REASON_BAD_CLAIM,
+                                         DPOP_REASON_HTM_MISMATCH,
+                                         DPOP_REASON_HTU_MISMATCH,
+                                         DPOP_REASON_IAT_TOO_OLD,
+                                         DPOP_REASON_IAT_IN_FUTURE,
+                                         DPOP_REASON_ATH_MISSING,
+                                         DPOP_REASON_ATH_MISMATCH,
+                                         DPOP_REASON_NONCE_MISSING,
+                                         DPOP_REASON_NONCE_INVALID,
+                                         DPOP_REASON_JKT_MISMATCH};
     size_t i, j;
     for (i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
         int found = 0;
