@@ -506,4 +506,4 @@ const command_rec dpop_cmds[] = {
                   "LMDB map size of the audit store (bytes, K/M/G; default 1G)"),
     AP_INIT_TAKE1("DPoPNonceSecret", set_nonce_secret, NULL, RSRC_CONF,
                   "file with the nonce HMAC secret (>= 32 bytes, shared by a cluster)"),
-    {NULL}};
+    {NULL, {NULL}, NULL, 0, 0, NULL}};

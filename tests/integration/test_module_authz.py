@@ -14,6 +14,7 @@ What these tests prove:
 - report-only: a policy denial is logged and audited but passes.
 """
 import os
+import re
 import time
 
 import pytest
@@ -158,16 +159,16 @@ def test_hot_reload_and_broken_file_keeps_previous(env, setup):
     assert allowed.call(h, "DELETE", "/api/invoices/7").status == 403
     write_policy(pol, policy_yaml(allowed.key.jkt, revoked.key.jkt, future.key.jkt,
                                   extra_methods=", DELETE"))
-    deadline = time.time() + 10
-    status = None
-    while time.time() < deadline:
-        # several requests so every child process has reloaded
-        statuses = [allowed.call(h, "DELETE", "/api/invoices/7").status for _ in range(6)]
-        if all(s == 200 for s in statuses):
-            status = 200
-            break
-        time.sleep(0.5)
-    assert status == 200, "policy change not picked up"
+    # every child process must have picked the change up (each has its own
+    # watch): wait until all 3 served the newly allowed request
+    deadline = time.time() + 20
+    pids = set()
+    while time.time() < deadline and len(pids) < 3:
+        if allowed.call(h, "DELETE", "/api/invoices/7").status != 200:
+            time.sleep(0.2)
+        pids = set(re.findall(r'"DELETE /api/invoices/7 HTTP/1.1" 200 \S+ pid=(\d+)',
+                              h.access_log()))
+    assert len(pids) >= 3, "policy change not picked up by every child: %s" % pids
     # a broken file: positioned error in the log, previous policy in force
     write_policy(pol, "version: 1\nclients:\n  - name: x\n    jkt: not-a-thumbprint\n")
     time.sleep(1.2)
