@@ -43,8 +43,8 @@ APLOG_USE_MODULE(dpop);
 struct dpop_audit_glue {
     const char *dir;
     audit_writer_t *writer;
-    char start_err[256];          /* why the writer did not start ("" if it did) */
-    volatile apr_uint32_t last_report; /* apr_time_sec of the last error line */
+    char start_err[256];                          /* why the writer did not start ("" if it did) */
+    volatile apr_uint32_t last_report;            /* apr_time_sec of the last error line */
     volatile apr_uint32_t pending_start_failures; /* dropped: no writer */
 };
 
@@ -121,8 +121,8 @@ void dpop_audit_child_init(apr_pool_t *p, server_rec *s)
         if (!g) {
             g = apr_pcalloc(p, sizeof(*g));
             g->dir = sc->audit_dir;
-            if (audit_writer_start(g->dir, dpop_conf_audit_mapsize(sc), AUDIT_QUEUE_CAP,
-                                   &g->writer, g->start_err, sizeof(g->start_err)) != DPOP_OK) {
+            if (audit_writer_start(g->dir, dpop_conf_audit_mapsize(sc), AUDIT_QUEUE_CAP, &g->writer,
+                                   g->start_err, sizeof(g->start_err)) != DPOP_OK) {
                 g->writer = NULL;
                 if (!g->start_err[0])
                     apr_cpystrn(g->start_err, "cannot start the audit writer",
@@ -131,7 +131,8 @@ void dpop_audit_child_init(apr_pool_t *p, server_rec *s)
                              "mod_dpop: audit store %s unavailable in this child: %s (requests "
                              "are unaffected; events are not recorded)",
                              g->dir, g->start_err);
-            } else {
+            }
+            else {
                 g->start_err[0] = '\0';
                 apr_pool_cleanup_register(p, g, writer_cleanup, apr_pool_cleanup_null);
             }
@@ -165,7 +166,8 @@ static void report_errors(request_rec *r, struct dpop_audit_glue *g)
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                   "mod_dpop: audit store %s: %lu event(s) not recorded (%s); next report in "
                   "%d s at the earliest",
-                  g->dir, (unsigned long)n, last_err[0] ? last_err : "queue full", AUDIT_ERROR_INTERVAL);
+                  g->dir, (unsigned long)n, last_err[0] ? last_err : "queue full",
+                  AUDIT_ERROR_INTERVAL);
 }
 
 static const char *bounded(apr_pool_t *p, const char *s, apr_size_t max)

@@ -234,7 +234,7 @@ static int reject(authn_ctx_t *a, const dpop_failure_t *f)
         /* The backend must not mistake an unverified caller for a verified
          * one: the user is the token's sub only when the token verified. */
         r->user = (a->token_ok && a->rq->token_sub) ? apr_pstrdup(r->pool, a->rq->token_sub)
-                                                     : apr_pstrdup(r->pool, "");
+                                                    : apr_pstrdup(r->pool, "");
         r->ap_auth_type = DPOP_AUTH_TYPE;
         return OK;
     }
@@ -348,8 +348,7 @@ static int authn_bearer(authn_ctx_t *a, const char *token)
         goto done;
     }
     if (!dpop_conf_allow_bearer(a->c)) {
-        rc = fail(a, DPOP_REASON_TOKEN_UNBOUND,
-                  "unbound Bearer token and DPoPAllowBearer is Off");
+        rc = fail(a, DPOP_REASON_TOKEN_UNBOUND, "unbound Bearer token and DPoPAllowBearer is Off");
         goto done;
     }
     user = user_of(&tr);
@@ -402,10 +401,10 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
     }
 
     dpop_proof_params_init(&pp);
-    pp.method = r->method;       /* RFC 9449 §4.3 (8): exact, case-sensitive */
+    pp.method = r->method; /* RFC 9449 §4.3 (8): exact, case-sensitive */
     pp.url = htu;
-    pp.access_token = token;     /* §4.3 (10): ath required */
-    pp.expected_jkt = tr.jkt;    /* §6.1: cnf.jkt must be the proof key */
+    pp.access_token = token;  /* §4.3 (10): ath required */
+    pp.expected_jkt = tr.jkt; /* §6.1: cnf.jkt must be the proof key */
     pp.now = a->now;
     pp.max_age = dpop_conf_lifetime(a->c);
     pp.skew = dpop_conf_skew(a->c);
@@ -441,10 +440,10 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
         rc = HTTP_INTERNAL_SERVER_ERROR;
         goto done;
     }
-    st = dpop_replay_check_and_store(a->sc->replay, r->server, key,
-                                     apr_time_from_sec(pr.iat + dpop_conf_lifetime(a->c) +
-                                                       dpop_conf_skew(a->c) + 1),
-                                     r->pool, &errmsg);
+    st = dpop_replay_check_and_store(
+        a->sc->replay, r->server, key,
+        apr_time_from_sec(pr.iat + dpop_conf_lifetime(a->c) + dpop_conf_skew(a->c) + 1), r->pool,
+        &errmsg);
     if (st == DPOP_REPLAY_SEEN) {
         rc = fail(a, DPOP_REASON_REPLAY, "jti already used with this key");
         goto done;
@@ -456,7 +455,8 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
                           "mod_dpop: report-only, replay cache unavailable (%s): request "
                           "passed unchecked",
                           errmsg ? errmsg : "unknown error");
-        } else {
+        }
+        else {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                           "mod_dpop: replay cache unavailable (%s %s): %s; answering 503",
                           dpop_replay_kind(a->sc->replay), a->sc->replay_spec,

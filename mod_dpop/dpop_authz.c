@@ -118,7 +118,8 @@ void dpop_authz_child_init(apr_pool_t *p, server_rec *s)
                              "mod_dpop: policy %s unavailable (is it readable by the httpd "
                              "User?); 'Require dpop-policy' denies with 500",
                              g->path);
-            } else {
+            }
+            else {
                 apr_pool_cleanup_register(p, g, watch_cleanup, apr_pool_cleanup_null);
             }
             policy_errors_clear(&errs);
@@ -231,11 +232,13 @@ static authz_status policy_check(request_rec *r, const char *req_args,
 
     if (d.allow) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "mod_dpop: policy allows %s %s for %s: %s",
-                      r->method, ap_escape_logitem(r->pool, r->uri), rq->policy_client ? rq->policy_client : rq->jkt, d.rule);
+                      r->method, ap_escape_logitem(r->pool, r->uri),
+                      rq->policy_client ? rq->policy_client : rq->jkt, d.rule);
         return AUTHZ_GRANTED;
     }
-    dpop_fail(&f, d.reason == DPOP_REASON_KEY_REVOKED ? DPOP_REASON_KEY_REVOKED
-                                                       : DPOP_REASON_POLICY_DENIED,
+    dpop_fail(&f,
+              d.reason == DPOP_REASON_KEY_REVOKED ? DPOP_REASON_KEY_REVOKED
+                                                  : DPOP_REASON_POLICY_DENIED,
               "client=%s rule=%s", rq->policy_client ? rq->policy_client : "(unknown key)",
               d.rule[0] ? d.rule : "(no matching route)");
     if (report_only) {

@@ -58,7 +58,8 @@ void *dpop_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     if (add->jwks) {
         c->jwks = add->jwks;
         c->jwks_file = add->jwks_file;
-    } else {
+    }
+    else {
         c->jwks = base->jwks;
         c->jwks_file = base->jwks_file;
     }
@@ -90,7 +91,8 @@ void *dpop_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     if (add->replay) {
         c->replay = add->replay;
         c->replay_spec = add->replay_spec;
-    } else {
+    }
+    else {
         c->replay = base->replay;
         c->replay_spec = base->replay_spec;
     }
@@ -101,7 +103,8 @@ void *dpop_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
         c->nonce_secret = add->nonce_secret;
         c->nonce_secret_len = add->nonce_secret_len;
         c->nonce_secret_file = add->nonce_secret_file;
-    } else {
+    }
+    else {
         c->nonce_secret = base->nonce_secret;
         c->nonce_secret_len = base->nonce_secret_len;
         c->nonce_secret_file = base->nonce_secret_file;
@@ -156,7 +159,7 @@ dpop_alg_mask_t dpop_conf_algs(const dpop_dir_conf_t *c)
 apr_size_t dpop_conf_audit_mapsize(const dpop_srv_conf_t *s)
 {
     return (apr_size_t)(s->audit_mapsize == DPOP_UNSET ? DPOP_DEFAULT_AUDIT_MAPSIZE
-                                                        : s->audit_mapsize);
+                                                       : s->audit_mapsize);
 }
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -173,8 +176,8 @@ static const char *parse_int(cmd_parms *cmd, const char *arg, long min, long max
     if (errno || *end)
         return apr_psprintf(cmd->pool, "%s: '%s' is not a whole number", cmd->cmd->name, arg);
     if (v < min || v > max)
-        return apr_psprintf(cmd->pool, "%s: %s is out of range (%ld..%ld)", cmd->cmd->name,
-                            arg, min, max);
+        return apr_psprintf(cmd->pool, "%s: %s is out of range (%ld..%ld)", cmd->cmd->name, arg,
+                            min, max);
     *out = (int)v;
     return NULL;
 }
@@ -269,7 +272,8 @@ static const char *set_max_proof_size(cmd_parms *cmd, void *mconfig, const char 
 
 static const char *set_nonce_lifetime(cmd_parms *cmd, void *mconfig, const char *arg)
 {
-    return parse_int(cmd, arg, 10, DPOP_MAX_LIFETIME, &((dpop_dir_conf_t *)mconfig)->nonce_lifetime);
+    return parse_int(cmd, arg, 10, DPOP_MAX_LIFETIME,
+                     &((dpop_dir_conf_t *)mconfig)->nonce_lifetime);
 }
 
 /* DPoPExternalURL https://api.example.com[:port][/prefix]: the base the
@@ -286,9 +290,8 @@ static const char *set_external_url(cmd_parms *cmd, void *mconfig, const char *a
     if (strcasecmp(u.scheme, "https") && strcasecmp(u.scheme, "http"))
         return apr_psprintf(cmd->pool, "DPoPExternalURL: '%s' must be http:// or https://", arg);
     if (u.query || u.fragment || u.user || u.password || strchr(arg, '?') || strchr(arg, '#'))
-        return apr_psprintf(cmd->pool,
-                            "DPoPExternalURL: '%s' must not carry a query, fragment or userinfo",
-                            arg);
+        return apr_psprintf(
+            cmd->pool, "DPoPExternalURL: '%s' must not carry a query, fragment or userinfo", arg);
     n = strlen(arg) + 2;
     norm = apr_palloc(cmd->pool, n);
     if (dpop_htu_normalize(arg, norm, n) != 0)
@@ -459,8 +462,7 @@ int dpop_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, se
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, vs,
                          "mod_dpop: DPoPNonce On is configured for %s:%u but no DPoPNonceSecret "
                          "is set for that server",
-                         vs->server_hostname ? vs->server_hostname : "(main)",
-                         (unsigned)vs->port);
+                         vs->server_hostname ? vs->server_hostname : "(main)", (unsigned)vs->port);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
@@ -492,8 +494,7 @@ const command_rec dpop_cmds[] = {
                  "require server-provided nonces in proofs (default Off)"),
     AP_INIT_TAKE1("DPoPNonceLifetime", set_nonce_lifetime, NULL, DIR_OR_SRV,
                   "seconds per nonce time bucket (default 300)"),
-    AP_INIT_TAKE1("DPoPMode", set_mode, NULL, DIR_OR_SRV,
-                  "enforce (default) or report-only"),
+    AP_INIT_TAKE1("DPoPMode", set_mode, NULL, DIR_OR_SRV, "enforce (default) or report-only"),
     AP_INIT_FLAG("DPoPAllowBearer", set_allow_bearer, NULL, DIR_OR_SRV,
                  "accept unbound Bearer tokens during migration (default Off)"),
     AP_INIT_TAKE1("DPoPReplayCache", set_replay_cache, NULL, RSRC_CONF,

@@ -23,17 +23,17 @@
 #define DPOP_UNSET (-1)
 
 /* Documented defaults (docs/module.md). */
-#define DPOP_DEFAULT_PROOF_LIFETIME 300  /* s, RFC 9449 §11.1 suggests "a few minutes" */
-#define DPOP_DEFAULT_CLOCK_SKEW 5        /* s */
-#define DPOP_DEFAULT_MAX_PROOF 8192      /* bytes */
-#define DPOP_DEFAULT_NONCE_LIFETIME 300  /* s */
+#define DPOP_DEFAULT_PROOF_LIFETIME 300 /* s, RFC 9449 §11.1 suggests "a few minutes" */
+#define DPOP_DEFAULT_CLOCK_SKEW 5       /* s */
+#define DPOP_DEFAULT_MAX_PROOF 8192     /* bytes */
+#define DPOP_DEFAULT_NONCE_LIFETIME 300 /* s */
 #define DPOP_DEFAULT_AUDIT_MAPSIZE ((apr_int64_t)1 << 30) /* 1 GiB */
 #define DPOP_MAX_LIFETIME 86400
 #define DPOP_MAX_SKEW 3600
 
 typedef enum { DPOP_MODE_ENFORCE = 0, DPOP_MODE_REPORT_ONLY = 1 } dpop_mode_t;
 
-struct dpop_replay;    /* dpop_replay.h */
+struct dpop_replay;      /* dpop_replay.h */
 struct dpop_policy_glue; /* dpop_authz.c */
 struct dpop_audit_glue;  /* dpop_audit_glue.c */
 
@@ -47,7 +47,7 @@ typedef struct {
     struct dpop_policy_glue *policy;
     /* DPoPAuditLog / DPoPAuditMapSize */
     const char *audit_dir;
-    apr_int64_t audit_mapsize;   /* DPOP_UNSET -> default */
+    apr_int64_t audit_mapsize; /* DPOP_UNSET -> default */
     struct dpop_audit_glue *audit;
     /* DPoPNonceSecret: loaded when the directive is read (so the file can be
      * readable by root only); wiped when the config pool goes away. */
@@ -58,18 +58,18 @@ typedef struct {
 
 typedef struct {
     const char *jwks_file;
-    const dpop_jwks_t *jwks;      /* DPoPTokenJWKS, loaded at config time */
-    const char *issuer;           /* DPoPTokenIssuer */
-    const char *audience;         /* DPoPTokenAudience */
-    dpop_alg_mask_t algs;         /* DPoPAlgorithms; 0 = unset */
-    int proof_lifetime;           /* DPoPProofLifetime */
-    int clock_skew;               /* DPoPClockSkew */
-    int max_proof_size;           /* DPoPMaxProofSize */
-    const char *external_url;     /* DPoPExternalURL, normalized, no trailing '/' */
-    int nonce;                    /* DPoPNonce On|Off */
-    int nonce_lifetime;           /* DPoPNonceLifetime */
-    int mode;                     /* DPoPMode */
-    int allow_bearer;             /* DPoPAllowBearer */
+    const dpop_jwks_t *jwks;  /* DPoPTokenJWKS, loaded at config time */
+    const char *issuer;       /* DPoPTokenIssuer */
+    const char *audience;     /* DPoPTokenAudience */
+    dpop_alg_mask_t algs;     /* DPoPAlgorithms; 0 = unset */
+    int proof_lifetime;       /* DPoPProofLifetime */
+    int clock_skew;           /* DPoPClockSkew */
+    int max_proof_size;       /* DPoPMaxProofSize */
+    const char *external_url; /* DPoPExternalURL, normalized, no trailing '/' */
+    int nonce;                /* DPoPNonce On|Off */
+    int nonce_lifetime;       /* DPoPNonceLifetime */
+    int mode;                 /* DPoPMode */
+    int allow_bearer;         /* DPoPAllowBearer */
 } dpop_dir_conf_t;
 
 extern const command_rec dpop_cmds[];

@@ -143,9 +143,8 @@ int dpop_replay_check_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s
         dpop_replay_t *def = main_conf->replay;
         if (!def) {
             const char *path = ap_runtime_dir_relative(ptemp, "dpop-replay");
-            const char *spec =
-                apr_psprintf(ptemp, "shmcb:%s(%d)", path ? path : "dpop-replay",
-                             REPLAY_DEFAULT_SHMCB_BYTES);
+            const char *spec = apr_psprintf(ptemp, "shmcb:%s(%d)", path ? path : "dpop-replay",
+                                            REPLAY_DEFAULT_SHMCB_BYTES);
             const char *err = dpop_replay_configure(pconf, ptemp, spec, &def);
             if (err) {
                 ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
@@ -224,8 +223,8 @@ void dpop_replay_child_init(apr_pool_t *p, server_rec *s)
     server_rec *vs;
     int threads = 0;
     if (replay_mutex) {
-        apr_status_t rv = apr_global_mutex_child_init(
-            &replay_mutex, apr_global_mutex_lockfile(replay_mutex), p);
+        apr_status_t rv =
+            apr_global_mutex_child_init(&replay_mutex, apr_global_mutex_lockfile(replay_mutex), p);
         if (rv != APR_SUCCESS)
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
                          "mod_dpop: cannot attach the replay cache mutex in this child");
@@ -245,9 +244,9 @@ void dpop_replay_child_init(apr_pool_t *p, server_rec *s)
         for (i = 0; i < rc->hosts->nelts; i++) {
             const mc_host_t *h = &APR_ARRAY_IDX(rc->hosts, i, mc_host_t);
             apr_memcache_server_t *ms = NULL;
-            apr_status_t rv = apr_memcache_server_create(
-                p, h->host, h->port, 0, 1, (apr_uint32_t)threads,
-                (apr_uint32_t)apr_time_from_sec(60), &ms);
+            apr_status_t rv =
+                apr_memcache_server_create(p, h->host, h->port, 0, 1, (apr_uint32_t)threads,
+                                           (apr_uint32_t)apr_time_from_sec(60), &ms);
             if (rv == APR_SUCCESS)
                 rv = apr_memcache_add_server(rc->mc, ms);
             if (rv != APR_SUCCESS)
@@ -259,9 +258,8 @@ void dpop_replay_child_init(apr_pool_t *p, server_rec *s)
 }
 
 static dpop_replay_status_t socache_check_and_store(dpop_replay_t *rc, server_rec *s,
-                                                    const unsigned char key[32],
-                                                    apr_time_t expiry, apr_pool_t *p,
-                                                    const char **errmsg)
+                                                    const unsigned char key[32], apr_time_t expiry,
+                                                    apr_pool_t *p, const char **errmsg)
 {
     unsigned char buf[8];
     unsigned int buflen = sizeof(buf);
@@ -281,15 +279,18 @@ static dpop_replay_status_t socache_check_and_store(dpop_replay_t *rc, server_re
     rv = rc->provider->retrieve(rc->instance, s, key, 32, buf, &buflen, p);
     if (rv == APR_SUCCESS) {
         st = DPOP_REPLAY_SEEN;
-    } else if (APR_STATUS_IS_NOTFOUND(rv)) {
+    }
+    else if (APR_STATUS_IS_NOTFOUND(rv)) {
         rv = rc->provider->store(rc->instance, s, key, 32, expiry, &mark, 1, p);
         if (rv == APR_SUCCESS) {
             st = DPOP_REPLAY_FRESH;
-        } else {
+        }
+        else {
             *errmsg = apr_psprintf(p, "replay cache store failed (%d)", rv);
             st = DPOP_REPLAY_ERROR;
         }
-    } else {
+    }
+    else {
         *errmsg = apr_psprintf(p, "replay cache lookup failed (%d)", rv);
         st = DPOP_REPLAY_ERROR;
     }
@@ -328,8 +329,7 @@ static dpop_replay_status_t memcache_check_and_store(dpop_replay_t *rc, const un
         return DPOP_REPLAY_SEEN;
     {
         char ebuf[128];
-        *errmsg = apr_psprintf(p, "memcache add failed: %s",
-                               apr_strerror(rv, ebuf, sizeof(ebuf)));
+        *errmsg = apr_psprintf(p, "memcache add failed: %s", apr_strerror(rv, ebuf, sizeof(ebuf)));
     }
     return DPOP_REPLAY_ERROR;
 }

@@ -34,34 +34,62 @@ int dpop_respond_status(dpop_reason_t reason)
 const char *dpop_respond_description(dpop_reason_t reason)
 {
     switch (reason) {
-    case DPOP_REASON_MISSING_PROOF: return "DPoP proof required";
-    case DPOP_REASON_MULTIPLE_PROOFS: return "exactly one DPoP proof is allowed";
-    case DPOP_REASON_TOO_LARGE: return "DPoP proof too large";
-    case DPOP_REASON_MALFORMED: return "DPoP proof is not a valid compact JWS";
-    case DPOP_REASON_BAD_TYP: return "DPoP proof typ must be dpop+jwt";
-    case DPOP_REASON_BAD_ALG: return "DPoP proof algorithm not accepted";
-    case DPOP_REASON_BAD_JWK: return "DPoP proof key not accepted";
-    case DPOP_REASON_PRIVATE_KEY_IN_JWK: return "DPoP proof key contains private material";
-    case DPOP_REASON_BAD_SIGNATURE: return "DPoP proof signature invalid";
-    case DPOP_REASON_MISSING_CLAIM: return "DPoP proof lacks a required claim";
-    case DPOP_REASON_BAD_CLAIM: return "DPoP proof has an invalid claim";
-    case DPOP_REASON_HTM_MISMATCH: return "DPoP proof htm does not match the request method";
-    case DPOP_REASON_HTU_MISMATCH: return "DPoP proof htu does not match the request URI";
-    case DPOP_REASON_IAT_TOO_OLD: return "DPoP proof expired";
-    case DPOP_REASON_IAT_IN_FUTURE: return "DPoP proof issued in the future";
-    case DPOP_REASON_REPLAY: return "DPoP proof already used";
-    case DPOP_REASON_ATH_MISSING: return "DPoP proof lacks the access token hash";
-    case DPOP_REASON_ATH_MISMATCH: return "DPoP proof ath does not match the access token";
-    case DPOP_REASON_NONCE_MISSING: return "Authorization server requires nonce in DPoP proof";
-    case DPOP_REASON_NONCE_INVALID: return "DPoP nonce invalid or expired";
-    case DPOP_REASON_MISSING_TOKEN: return "access token required";
-    case DPOP_REASON_TOKEN_INVALID: return "access token invalid";
-    case DPOP_REASON_TOKEN_UNBOUND: return "access token is not DPoP-bound";
-    case DPOP_REASON_JKT_MISMATCH: return "access token is bound to another key";
-    case DPOP_REASON_BEARER_DOWNGRADE: return "DPoP-bound access token presented as Bearer";
-    case DPOP_REASON_POLICY_DENIED: return "key not allowed for this request";
-    case DPOP_REASON_KEY_REVOKED: return "key revoked or not valid now";
-    default: return "request denied";
+    case DPOP_REASON_MISSING_PROOF:
+        return "DPoP proof required";
+    case DPOP_REASON_MULTIPLE_PROOFS:
+        return "exactly one DPoP proof is allowed";
+    case DPOP_REASON_TOO_LARGE:
+        return "DPoP proof too large";
+    case DPOP_REASON_MALFORMED:
+        return "DPoP proof is not a valid compact JWS";
+    case DPOP_REASON_BAD_TYP:
+        return "DPoP proof typ must be dpop+jwt";
+    case DPOP_REASON_BAD_ALG:
+        return "DPoP proof algorithm not accepted";
+    case DPOP_REASON_BAD_JWK:
+        return "DPoP proof key not accepted";
+    case DPOP_REASON_PRIVATE_KEY_IN_JWK:
+        return "DPoP proof key contains private material";
+    case DPOP_REASON_BAD_SIGNATURE:
+        return "DPoP proof signature invalid";
+    case DPOP_REASON_MISSING_CLAIM:
+        return "DPoP proof lacks a required claim";
+    case DPOP_REASON_BAD_CLAIM:
+        return "DPoP proof has an invalid claim";
+    case DPOP_REASON_HTM_MISMATCH:
+        return "DPoP proof htm does not match the request method";
+    case DPOP_REASON_HTU_MISMATCH:
+        return "DPoP proof htu does not match the request URI";
+    case DPOP_REASON_IAT_TOO_OLD:
+        return "DPoP proof expired";
+    case DPOP_REASON_IAT_IN_FUTURE:
+        return "DPoP proof issued in the future";
+    case DPOP_REASON_REPLAY:
+        return "DPoP proof already used";
+    case DPOP_REASON_ATH_MISSING:
+        return "DPoP proof lacks the access token hash";
+    case DPOP_REASON_ATH_MISMATCH:
+        return "DPoP proof ath does not match the access token";
+    case DPOP_REASON_NONCE_MISSING:
+        return "Authorization server requires nonce in DPoP proof";
+    case DPOP_REASON_NONCE_INVALID:
+        return "DPoP nonce invalid or expired";
+    case DPOP_REASON_MISSING_TOKEN:
+        return "access token required";
+    case DPOP_REASON_TOKEN_INVALID:
+        return "access token invalid";
+    case DPOP_REASON_TOKEN_UNBOUND:
+        return "access token is not DPoP-bound";
+    case DPOP_REASON_JKT_MISMATCH:
+        return "access token is bound to another key";
+    case DPOP_REASON_BEARER_DOWNGRADE:
+        return "DPoP-bound access token presented as Bearer";
+    case DPOP_REASON_POLICY_DENIED:
+        return "key not allowed for this request";
+    case DPOP_REASON_KEY_REVOKED:
+        return "key revoked or not valid now";
+    default:
+        return "request denied";
     }
 }
 
@@ -94,7 +122,8 @@ int dpop_respond_failure(request_rec *r, const dpop_dir_conf_t *c, const dpop_fa
 
 int dpop_respond_challenge(request_rec *r, const dpop_dir_conf_t *c, const char *nonce)
 {
-    apr_table_setn(r->err_headers_out, "WWW-Authenticate", dpop_respond_challenge_value(r, c, NULL));
+    apr_table_setn(r->err_headers_out, "WWW-Authenticate",
+                   dpop_respond_challenge_value(r, c, NULL));
     if (nonce)
         apr_table_setn(r->err_headers_out, "DPoP-Nonce", nonce);
     return HTTP_UNAUTHORIZED;

@@ -37,8 +37,7 @@ static int dpop_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     return OK;
 }
 
-static int dpop_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                             server_rec *s)
+static int dpop_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     int rc = dpop_config_check(pconf, plog, ptemp, s);
     if (rc != OK)
@@ -46,8 +45,7 @@ static int dpop_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     return dpop_replay_check_config(pconf, ptemp, s);
 }
 
-static int dpop_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                            server_rec *s)
+static int dpop_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     int rc;
     /* The first pass at startup only checks the configuration; shared
@@ -76,19 +74,18 @@ static void dpop_register_hooks(apr_pool_t *p)
     ap_hook_child_init(dpop_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* AP_AUTH_INTERNAL_PER_CONF: not re-run for internal redirects and
      * subrequests with the same auth config (the proof is single-use). */
-    ap_hook_check_authn(dpop_check_authn, NULL, NULL, APR_HOOK_MIDDLE,
-                        AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_check_authn(dpop_check_authn, NULL, NULL, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_insert_error_filter(dpop_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
     dpop_authz_register(p);
 }
 
 AP_DECLARE_MODULE(dpop) = {
     STANDARD20_MODULE_STUFF,
-    dpop_create_dir_conf,  /* per-directory config */
-    dpop_merge_dir_conf,   /* merge per-directory */
-    dpop_create_srv_conf,  /* per-server config */
-    dpop_merge_srv_conf,   /* merge per-server */
-    dpop_cmds,             /* directives */
-    dpop_register_hooks,   /* hooks */
-    0                      /* flags */
+    dpop_create_dir_conf, /* per-directory config */
+    dpop_merge_dir_conf,  /* merge per-directory */
+    dpop_create_srv_conf, /* per-server config */
+    dpop_merge_srv_conf,  /* merge per-server */
+    dpop_cmds,            /* directives */
+    dpop_register_hooks,  /* hooks */
+    0                     /* flags */
 };

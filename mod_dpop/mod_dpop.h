@@ -25,9 +25,9 @@ extern module AP_MODULE_DECLARE_DATA dpop_module;
  * error filter and the audit glue.  Lives in r->pool, attached to the
  * initial request's request_config. */
 typedef struct {
-    int authenticated;           /* check_authn returned OK */
-    int bearer;                  /* accepted as an unbound Bearer token */
-    const char *user;            /* r->user as set by us */
+    int authenticated; /* check_authn returned OK */
+    int bearer;        /* accepted as an unbound Bearer token */
+    const char *user;  /* r->user as set by us */
     const char *jkt;
     const char *jti;
     const char *htm;
@@ -35,14 +35,14 @@ typedef struct {
     const char *alg;
     apr_int64_t iat;
     int has_iat;
-    const char *token_hash;      /* ath of the presented token; never the token */
+    const char *token_hash; /* ath of the presented token; never the token */
     const char *token_sub;
     const char *token_client_id;
     const char *policy_client;
     /* Set by the authz provider when it denied (enforce mode). */
     dpop_reason_t policy_denial;
     const char *policy_detail;
-    int policy_audited;          /* the error filter recorded the denial */
+    int policy_audited; /* the error filter recorded the denial */
 } dpop_req_t;
 
 /* The record of the initial request (walking r->prev / r->main); created on

@@ -91,7 +91,8 @@ int main(int argc, char **argv)
         OPT("--jws-payload", jws_payload)
 #undef OPT
         if ((!strcmp(a, "--now") || !strcmp(a, "--ttl") || !strcmp(a, "--exp") ||
-             !strcmp(a, "--nbf")) && v) {
+             !strcmp(a, "--nbf")) &&
+            v) {
             int64_t n;
             if (parse_i64(v, &n) != 0) {
                 fprintf(stderr, "dpop_testtoken: %s needs an integer\n", a);
@@ -152,8 +153,7 @@ int main(int argc, char **argv)
         goto done;
     }
     if (jws_header || jws_payload) {
-        if (!jws_header || !jws_payload ||
-            !(jh = json_loads(jws_header, 0, &jerr)) ||
+        if (!jws_header || !jws_payload || !(jh = json_loads(jws_header, 0, &jerr)) ||
             !(jp = json_loads(jws_payload, 0, &jerr))) {
             fprintf(stderr, "dpop_testtoken: --jws-header/--jws-payload need JSON objects\n");
             goto done;
