@@ -29,9 +29,9 @@
 #define HOT_CLIENTS 1000
 #define NSETS 20
 #define NQUERIES 65536
-#define ROUNDS 5
+#define ROUNDS 15
 #define LOAD_ROUNDS 3
-#define DECIDE_SECONDS 0.3
+#define DECIDE_SECONDS 0.1
 
 static const size_t sizes[NSIZES] = {10, 1000, 100000};
 
@@ -192,7 +192,7 @@ int main(void)
     policy_t *pol[NSIZES] = {NULL, NULL, NULL};
     size_t bytes[NSIZES];
     double load[NSIZES][LOAD_ROUNDS], rate[NRUNS][ROUNDS], load_med[NSIZES], rate_med[NRUNS];
-    double miss_ns;
+    double miss_ns, ratio_u[ROUNDS], ratio_h[ROUNDS];
     char unknown[44];
     unsigned long long allowed = 0;
     int r, k, rc = 1;
@@ -268,6 +268,12 @@ int main(void)
 
     for (k = 0; k < NSIZES; k++)
         load_med[k] = median(load[k], LOAD_ROUNDS);
+    /* ratios per round (measured seconds apart) before the medians, so
+     * load from other processes hits both sides of a ratio alike */
+    for (r = 0; r < ROUNDS; r++) {
+        ratio_u[r] = rate[0][r] / rate[2][r];
+        ratio_h[r] = rate[0][r] / rate[3][r];
+    }
     for (k = 0; k < NRUNS; k++)
         rate_med[k] = median(rate[k], ROUNDS);
     printf("policy benchmark: 10 routes per client (6 route-set references + 4 inline), "
@@ -293,9 +299,10 @@ int main(void)
                    1e9 / rate_med[k]);
     }
     printf("\ndecision throughput, 10 clients / 100000 clients (uniform over all keys): "
-           "%.2fx (target <= 1.20x)\n", rate_med[0] / rate_med[2]);
+           "%.2fx (target <= 1.20x)\n", median(ratio_u, ROUNDS));
     printf("decision throughput, 10 clients / 100000 clients (%d hot keys):        "
-           "%.2fx\n", HOT_CLIENTS, rate_med[0] / rate_med[3]);
+           "%.2fx\n", HOT_CLIENTS, median(ratio_h, ROUNDS));
+    printf("(ratios: medians of the per-round ratios)\n");
     printf("load+compile of 100000 clients: %.3f s (target < 2 s)\n", load_med[2]);
     printf("one dependent random memory read in 64 MB on this machine: %.0f ns\n", miss_ns);
     printf("(allowed decisions seen: %llu)\n", allowed);
