@@ -81,8 +81,10 @@ static size_t write_policy(const char *path, size_t n, char (*jkts)[44])
     fprintf(f, "version: 1\nroute_sets:\n");
     for (s = 0; s < NSETS; s++) {
         fprintf(f, "  svc%zu-read:\n", s);
-        fprintf(f, "    - methods: [GET, HEAD]\n      paths: [\"/api/svc%zu\", "
-                   "\"/api/svc%zu/items/*\", \"/api/svc%zu/reports/**\"]\n", s, s, s);
+        fprintf(f,
+                "    - methods: [GET, HEAD]\n      paths: [\"/api/svc%zu\", "
+                "\"/api/svc%zu/items/*\", \"/api/svc%zu/reports/**\"]\n",
+                s, s, s);
         fprintf(f, "    - methods: [POST]\n      paths: [\"/api/svc%zu/search\"]\n", s);
     }
     fprintf(f, "clients:\n");
@@ -186,7 +188,7 @@ static double median(double *v, size_t n)
 int main(void)
 {
     char paths[NSIZES][64];
-    char (*jkts[NSIZES])[44] = {NULL, NULL, NULL};
+    char(*jkts[NSIZES])[44] = {NULL, NULL, NULL};
     query_t *queries[NRUNS] = {NULL, NULL, NULL, NULL};
     size_t *pool = NULL;
     policy_t *pol[NSIZES] = {NULL, NULL, NULL};
@@ -277,12 +279,13 @@ int main(void)
     for (k = 0; k < NRUNS; k++)
         rate_med[k] = median(rate[k], ROUNDS);
     printf("policy benchmark: 10 routes per client (6 route-set references + 4 inline), "
-           "%d shared route sets\n", NSETS);
+           "%d shared route sets\n",
+           NSETS);
     printf("queries: 40%% route-set hits, 30%% inline hits, 20%% no route, 10%% unknown key\n");
     printf("medians of %d load rounds and %d decision rounds of %.1fs, interleaved\n\n",
            LOAD_ROUNDS, ROUNDS, DECIDE_SECONDS);
-    printf("%-22s %9s %11s %15s %13s %12s\n", "clients", "file MB", "compiled MB",
-           "load+compile s", "decisions/s", "ns/decision");
+    printf("%-22s %9s %11s %15s %13s %12s\n", "clients", "file MB", "compiled MB", "load+compile s",
+           "decisions/s", "ns/decision");
     for (k = 0; k < NRUNS; k++) {
         int s = k < NSIZES ? k : NSIZES - 1;
         char label[64];
@@ -299,9 +302,11 @@ int main(void)
                    1e9 / rate_med[k]);
     }
     printf("\ndecision throughput, 10 clients / 100000 clients (uniform over all keys): "
-           "%.2fx (target <= 1.20x)\n", median(ratio_u, ROUNDS));
+           "%.2fx (target <= 1.20x)\n",
+           median(ratio_u, ROUNDS));
     printf("decision throughput, 10 clients / 100000 clients (%d hot keys):        "
-           "%.2fx\n", HOT_CLIENTS, median(ratio_h, ROUNDS));
+           "%.2fx\n",
+           HOT_CLIENTS, median(ratio_h, ROUNDS));
     printf("(ratios: medians of the per-round ratios)\n");
     printf("load+compile of 100000 clients: %.3f s (target < 2 s)\n", load_med[2]);
     printf("one dependent random memory read in 64 MB on this machine: %.0f ns\n", miss_ns);

@@ -107,8 +107,8 @@ static int cmd_check(int argc, char **argv)
             expiring++;
     }
     printf("%s: valid\n", argv[0]);
-    printf("clients: %zu (%zu active, %zu revoked, %zu expired, %zu not yet valid)\n",
-           p->nclients, p->nclients - revoked - expired - pending, revoked, expired, pending);
+    printf("clients: %zu (%zu active, %zu revoked, %zu expired, %zu not yet valid)\n", p->nclients,
+           p->nclients - revoked - expired - pending, revoked, expired, pending);
     printf("route sets: %zu\n", p->nsets);
     printf("routes: %zu\n", p->nroutes);
     printf("keys expiring within 30 days: %zu\n", expiring);
@@ -193,7 +193,8 @@ static int cmd_explain(int argc, char **argv)
         const char *why = NULL;
         if (policy_time_parse(at, strlen(at), &now, &why) != DPOP_OK)
             return usage_error("explain: --at is not an RFC 3339 timestamp (e.g. "
-                               "2026-01-01T00:00:00Z)%s", "");
+                               "2026-01-01T00:00:00Z)%s",
+                               "");
     }
     if (!(norm = malloc(strlen(path) + 2)))
         return usage_error("out of memory%s", "");
@@ -209,8 +210,8 @@ static int cmd_explain(int argc, char **argv)
     j = json_object();
     if (j) {
         json_object_set_new(j, "decision", json_string(d.allow ? "allow" : "deny"));
-        json_object_set_new(j, "reason", d.allow ? json_null()
-                                                  : json_string(dpop_reason_name(d.reason)));
+        json_object_set_new(j, "reason",
+                            d.allow ? json_null() : json_string(dpop_reason_name(d.reason)));
         json_object_set_new(j, "client", d.client ? json_string(d.client) : json_null());
         json_object_set_new(j, "rule", d.rule[0] ? json_string(d.rule) : json_null());
     }

@@ -16,10 +16,10 @@
 typedef struct policy policy_t;
 
 typedef struct {
-    char *file;     /* owned */
-    int line;       /* 1-based; 0 when not tied to a position */
-    int column;     /* 1-based */
-    char *message;  /* owned, a sentence a human understands */
+    char *file;    /* owned */
+    int line;      /* 1-based; 0 when not tied to a position */
+    int column;    /* 1-based */
+    char *message; /* owned, a sentence a human understands */
 } policy_error_t;
 
 typedef struct {
@@ -40,10 +40,10 @@ int policy_load_buffer(const char *name, const char *buf, size_t len, policy_t *
 void policy_free(policy_t *p);
 
 typedef struct {
-    int allow;              /* 1 allow, 0 deny */
-    dpop_reason_t reason;   /* NONE on allow; POLICY_DENIED or KEY_REVOKED */
-    const char *client;     /* client name (borrowed from the policy), NULL if unknown key */
-    char rule[256];         /* the rule that decided, human text ("" when none) */
+    int allow;            /* 1 allow, 0 deny */
+    dpop_reason_t reason; /* NONE on allow; POLICY_DENIED or KEY_REVOKED */
+    const char *client;   /* client name (borrowed from the policy), NULL if unknown key */
+    char rule[256];       /* the rule that decided, human text ("" when none) */
 } policy_decision_t;
 
 /* Decide for jkt + method + path at time now (unix seconds).  path must
@@ -72,8 +72,7 @@ size_t policy_memory_bytes(const policy_t *p);
 typedef struct policy_watch policy_watch_t;
 int policy_watch_open(const char *path, int64_t interval, policy_watch_t **out,
                       policy_errors_t *errs);
-const policy_t *policy_watch_acquire(policy_watch_t *w, int64_t now,
-                                     policy_errors_t *reload_errs);
+const policy_t *policy_watch_acquire(policy_watch_t *w, int64_t now, policy_errors_t *reload_errs);
 void policy_watch_release(policy_watch_t *w, const policy_t *p);
 /* Frees the watch; policies still acquired stay valid until released. */
 void policy_watch_close(policy_watch_t *w);

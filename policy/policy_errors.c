@@ -38,8 +38,8 @@ size_t policy_error_format(const policy_error_t *e, char *out, size_t outsz)
     if (!out || outsz == 0)
         return 0;
     if (e->line > 0)
-        n = snprintf(out, outsz, "%s:%d:%d: %s", e->file ? e->file : "(policy)", e->line,
-                     e->column, e->message ? e->message : "error");
+        n = snprintf(out, outsz, "%s:%d:%d: %s", e->file ? e->file : "(policy)", e->line, e->column,
+                     e->message ? e->message : "error");
     else
         n = snprintf(out, outsz, "%s: %s", e->file ? e->file : "(policy)",
                      e->message ? e->message : "error");
@@ -74,8 +74,8 @@ static int errors_push(policy_errors_t *e, const char *name, int line, int colum
     return DPOP_ERR;
 }
 
-int policy_errors_add(policy_errors_t *e, const char *name, int line, int column,
-                      const char *fmt, ...)
+int policy_errors_add(policy_errors_t *e, const char *name, int line, int column, const char *fmt,
+                      ...)
 {
     va_list ap;
     char buf[512];

@@ -17,20 +17,20 @@
 
 /* ---- limits (documented in docs/policy.md; keep them in sync) ---- */
 #define POLICY_MAX_FILE_BYTES (64u * 1024 * 1024)
-#define POLICY_MAX_NODES 8000000u      /* YAML nodes in one file */
-#define POLICY_MAX_DEPTH 16            /* YAML nesting; the schema needs 6 */
-#define POLICY_MAX_SCALAR 4096         /* bytes in one YAML scalar */
+#define POLICY_MAX_NODES 8000000u /* YAML nodes in one file */
+#define POLICY_MAX_DEPTH 16       /* YAML nesting; the schema needs 6 */
+#define POLICY_MAX_SCALAR 4096    /* bytes in one YAML scalar */
 #define POLICY_MAX_CLIENTS 1000000u
 #define POLICY_MAX_ROUTE_SETS 10000u
-#define POLICY_MAX_ALLOW 1000u         /* allow entries per client */
-#define POLICY_MAX_ROUTES 1000u        /* routes per route set */
-#define POLICY_MAX_METHODS 64u         /* methods per route */
-#define POLICY_MAX_PATHS 1000u         /* paths per route */
-#define POLICY_MAX_PATTERN 1024        /* bytes in one path pattern */
-#define POLICY_MAX_SEGMENTS 64         /* segments in one path pattern */
-#define POLICY_MAX_NAME 128            /* client and route set names */
-#define POLICY_MAX_ERRORS 1000u        /* errors collected before giving up */
-#define POLICY_MAX_PATH_SEGMENTS 512   /* request path segments policy_decide splits */
+#define POLICY_MAX_ALLOW 1000u       /* allow entries per client */
+#define POLICY_MAX_ROUTES 1000u      /* routes per route set */
+#define POLICY_MAX_METHODS 64u       /* methods per route */
+#define POLICY_MAX_PATHS 1000u       /* paths per route */
+#define POLICY_MAX_PATTERN 1024      /* bytes in one path pattern */
+#define POLICY_MAX_SEGMENTS 64       /* segments in one path pattern */
+#define POLICY_MAX_NAME 128          /* client and route set names */
+#define POLICY_MAX_ERRORS 1000u      /* errors collected before giving up */
+#define POLICY_MAX_PATH_SEGMENTS 512 /* request path segments policy_decide splits */
 
 /* ---- arena: bump allocator, freed all at once ---- */
 typedef struct policy_arena_block policy_arena_block_t;
@@ -53,8 +53,8 @@ char *policy_arena_strndup(policy_arena_t *a, const char *s, size_t len);
 /* Append "message" at name:line:column (line 0: not tied to a position).
  * Returns DPOP_ERR always (so callers can `return policy_errors_add(...)`);
  * stops recording after POLICY_MAX_ERRORS (one last "too many errors"). */
-int policy_errors_add(policy_errors_t *e, const char *name, int line, int column,
-                      const char *fmt, ...)
+int policy_errors_add(policy_errors_t *e, const char *name, int line, int column, const char *fmt,
+                      ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 5, 6)))
 #endif
@@ -72,9 +72,9 @@ struct pnode {
     uint32_t count;  /* children (a map: 2 * pairs) */
     int line;        /* 1-based start position */
     int column;
-    uint8_t type;    /* pnode_type_t */
-    uint8_t plain;   /* scalar written without quotes */
-    uint8_t bad;     /* placeholder for a rejected node: already reported */
+    uint8_t type;  /* pnode_type_t */
+    uint8_t plain; /* scalar written without quotes */
+    uint8_t bad;   /* placeholder for a rejected node: already reported */
 };
 
 /* Streaming hooks.  A policy with 100,000 clients is millions of YAML
@@ -133,15 +133,15 @@ typedef struct {
 } policy_seg_t;
 
 typedef struct {
-    const char *text;     /* the pattern as written, for rule text */
+    const char *text; /* the pattern as written, for rule text */
     const policy_seg_t *segs;
     uint32_t nsegs;
-    int32_t any;          /* index of the "**" segment, -1 when none */
+    int32_t any; /* index of the "**" segment, -1 when none */
 } policy_pat_t;
 
 typedef struct {
-    uint32_t mask;        /* POLICY_M_* */
-    uint32_t next;        /* extension methods */
+    uint32_t mask; /* POLICY_M_* */
+    uint32_t next; /* extension methods */
     const char **ext;
     const char *methods_text; /* "GET,POST" for rule text */
     const policy_pat_t *pats;
@@ -194,9 +194,9 @@ typedef struct {
 } policy_client_t;
 
 typedef struct {
-    uint64_t tag;                 /* full hash; 0 = empty slot */
+    uint64_t tag; /* full hash; 0 = empty slot */
     const policy_client_t *client;
-    uint32_t span;                /* client->span, readable without touching it */
+    uint32_t span; /* client->span, readable without touching it */
 } policy_slot_t;
 
 struct policy {
@@ -207,10 +207,10 @@ struct policy {
     size_t nclients;
     policy_routeset_t *sets; /* named route sets */
     size_t nsets;
-    size_t nroutes;          /* routes in sets + inline routes */
-    policy_slot_t *slots;    /* open addressing on jkt */
-    uint64_t mask;           /* slots - 1 (power of two) */
-    int refs;                /* watch reference count (policy_watch.c) */
+    size_t nroutes;       /* routes in sets + inline routes */
+    policy_slot_t *slots; /* open addressing on jkt */
+    uint64_t mask;        /* slots - 1 (power of two) */
+    int refs;             /* watch reference count (policy_watch.c) */
 };
 
 /* 64-bit hash of a jkt-sized key (never 0). */

@@ -25,7 +25,7 @@ typedef struct {
     const char *s; /* the name (policy arena: outlives the streamed tree) */
     uint32_t len;
     uint32_t val;
-    int line;      /* where it was defined, for duplicate messages */
+    int line; /* where it was defined, for duplicate messages */
 } name_slot_t;
 
 typedef struct {
@@ -209,8 +209,8 @@ static void map_fields(loader_t *L, const pnode_t *map, field_t *f, size_t nf, c
                 if (j + 1 < nf)
                     strncat(list, ", ", sizeof list - strlen(list) - 1);
             }
-            lerr(L, k, "unknown key '%.64s' in %s; the keys allowed here are: %s", k->str,
-                 where, list);
+            lerr(L, k, "unknown key '%.64s' in %s; the keys allowed here are: %s", k->str, where,
+                 list);
             continue;
         }
         if (f[i].keynode) {
@@ -225,8 +225,8 @@ static void map_fields(loader_t *L, const pnode_t *map, field_t *f, size_t nf, c
 
 static int is_name_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
 }
 
 /* Route set names: letters, digits, '-', '_', '.' (they are referenced as
@@ -259,8 +259,10 @@ static int check_client_name(loader_t *L, const pnode_t *n)
     for (i = 0; i < n->len; i++) {
         unsigned char c = (unsigned char)n->str[i];
         if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\'' || c == '\\' || c == '`') {
-            lerr(L, n, "client name '%.64s' may only use visible ASCII characters without "
-                       "spaces, quotes or backslashes", n->str);
+            lerr(L, n,
+                 "client name '%.64s' may only use visible ASCII characters without "
+                 "spaces, quotes or backslashes",
+                 n->str);
             return 0;
         }
     }
@@ -354,8 +356,10 @@ static int compile_paths(loader_t *L, const pnode_t *list, policy_route_t *r)
     if (!want(L, list, PNODE_SEQ, "paths"))
         return 0;
     if (list->count == 0)
-        return lerr(L, list, "paths is empty: list at least one path pattern, "
-                             "e.g. \"/api/**\""), 0;
+        return lerr(L, list,
+                    "paths is empty: list at least one path pattern, "
+                    "e.g. \"/api/**\""),
+               0;
     if (list->count > POLICY_MAX_PATHS)
         return lerr(L, list, "a route lists at most %u paths", POLICY_MAX_PATHS), 0;
     pats = policy_arena_alloc(&L->p->arena, list->count * sizeof *pats);
@@ -434,8 +438,7 @@ static void load_route_sets(loader_t *L, const pnode_t *map)
             oom(L);
             return;
         }
-        if ((dup = names_put(&L->sets, set->name, k->len, (uint32_t)n, k->line, &nomem)) !=
-            NULL) {
+        if ((dup = names_put(&L->sets, set->name, k->len, (uint32_t)n, k->line, &nomem)) != NULL) {
             lerr(L, k, "route set '%s' is defined twice (first at line %d)", k->str, dup->line);
             continue;
         }
@@ -504,24 +507,31 @@ static void load_jkt(loader_t *L, const pnode_t *v, int *ok)
         unsigned char c = (unsigned char)v->str[i];
         if (!is_name_char(c) || c == '.') {
             if (c == '=')
-                lerr(L, v, "jkt must be unpadded base64url (RFC 7638 thumbprint): remove "
-                           "the '=' padding");
+                lerr(L, v,
+                     "jkt must be unpadded base64url (RFC 7638 thumbprint): remove "
+                     "the '=' padding");
             else if (c > 0x20 && c < 0x7f)
-                lerr(L, v, "jkt contains '%c', which is not a base64url character "
-                           "(RFC 4648 §5 uses A-Z a-z 0-9 - _; '+' and '/' are plain "
-                           "base64)", c);
+                lerr(L, v,
+                     "jkt contains '%c', which is not a base64url character "
+                     "(RFC 4648 §5 uses A-Z a-z 0-9 - _; '+' and '/' are plain "
+                     "base64)",
+                     c);
             else
-                lerr(L, v, "jkt contains a space or a non-ASCII byte; a thumbprint is 43 "
-                           "base64url characters");
+                lerr(L, v,
+                     "jkt contains a space or a non-ASCII byte; a thumbprint is 43 "
+                     "base64url characters");
             return;
         }
     }
     if (v->len != 43)
-        lerr(L, v, "jkt must be a SHA-256 JWK thumbprint (RFC 7638): 43 base64url "
-                   "characters, but this one has %u", v->len);
+        lerr(L, v,
+             "jkt must be a SHA-256 JWK thumbprint (RFC 7638): 43 base64url "
+             "characters, but this one has %u",
+             v->len);
     else
-        lerr(L, v, "jkt is not the canonical base64url encoding of 32 bytes: its last "
-                   "character carries stray bits (RFC 4648 §3.5)");
+        lerr(L, v,
+             "jkt is not the canonical base64url encoding of 32 bytes: its last "
+             "character carries stray bits (RFC 4648 §3.5)");
 }
 
 static int load_revoked(loader_t *L, const pnode_t *v, uint8_t *out)
@@ -571,8 +581,8 @@ static void resolve_deferred(loader_t *L)
         const deferred_ref_t *d = &L->deferred[i];
         const name_slot_t *s = names_get(&L->sets, d->name, d->len);
         if (!s)
-            policy_errors_add(L->errs, L->name, d->line, d->column,
-                              "unknown route set '%.64s'; %s", d->name,
+            policy_errors_add(L->errs, L->name, d->line, d->column, "unknown route set '%.64s'; %s",
+                              d->name,
                               p->nsets ? "define it under route_sets or fix the name"
                                        : "this policy has no route_sets section");
         else if (L->set_ok[s->val])
@@ -592,8 +602,9 @@ static void load_allow(loader_t *L, const pnode_t *list, policy_client_t *c, int
         return;
     }
     if (list->count == 0) {
-        lerr(L, list, "allow is empty, so this client could call nothing; list route sets "
-                      "or routes (to block a key, set revoked: true)");
+        lerr(L, list,
+             "allow is empty, so this client could call nothing; list route sets "
+             "or routes (to block a key, set revoked: true)");
         *ok = 0;
         return;
     }
@@ -652,8 +663,9 @@ static void load_allow(loader_t *L, const pnode_t *list, policy_client_t *c, int
             p->nroutes++;
         }
         else {
-            lerr(L, item, "each allow entry is a route set name or a {methods, paths} "
-                          "mapping, but this is a list");
+            lerr(L, item,
+                 "each allow entry is a route set name or a {methods, paths} "
+                 "mapping, but this is a list");
             *ok = 0;
         }
     }
@@ -698,9 +710,8 @@ static int grow_clients(loader_t *L)
 
 static void load_client(loader_t *L, const pnode_t *n)
 {
-    field_t f[] = {{"name", NULL, NULL},     {"jkt", NULL, NULL},
-                   {"not_before", NULL, NULL}, {"not_after", NULL, NULL},
-                   {"revoked", NULL, NULL},  {"allow", NULL, NULL}};
+    field_t f[] = {{"name", NULL, NULL},      {"jkt", NULL, NULL},     {"not_before", NULL, NULL},
+                   {"not_after", NULL, NULL}, {"revoked", NULL, NULL}, {"allow", NULL, NULL}};
     policy_t *p = L->p;
     policy_client_t *c = NULL;
     int ok = 1, nb_ok = 0, na_ok = 0;
@@ -728,8 +739,8 @@ static void load_client(loader_t *L, const pnode_t *n)
             oom(L);
             return;
         }
-        dup = names_put(&L->clients, c->name, f[0].val->len, (uint32_t)p->nclients, n->line,
-                        &nomem);
+        dup =
+            names_put(&L->clients, c->name, f[0].val->len, (uint32_t)p->nclients, n->line, &nomem);
         if (dup) {
             lerr(L, f[0].val, "client name '%s' is already used by the client at line %d",
                  f[0].val->str, dup->line);
@@ -752,8 +763,9 @@ static void load_client(loader_t *L, const pnode_t *n)
             memcpy(c->jkt, f[1].val->str, 43);
             c->jkt[43] = '\0';
             if ((o = policy_index_insert(p, c)) != NULL) {
-                lerr(L, f[1].val, "jkt is already used by client '%s' (line %d); a key "
-                                  "belongs to exactly one client",
+                lerr(L, f[1].val,
+                     "jkt is already used by client '%s' (line %d); a key "
+                     "belongs to exactly one client",
                      o->name ? o->name : "?", o->line);
                 ok = 0;
             }
@@ -769,15 +781,16 @@ static void load_client(loader_t *L, const pnode_t *n)
     c->has_nb = (uint8_t)nb_ok;
     c->has_na = (uint8_t)na_ok;
     if (nb_ok && na_ok && c->not_after <= c->not_before) {
-        lerr(L, f[3].val, "not_after (%.40s) must be later than not_before (%.40s)",
-             f[3].val->str, f[2].val->str);
+        lerr(L, f[3].val, "not_after (%.40s) must be later than not_before (%.40s)", f[3].val->str,
+             f[2].val->str);
         ok = 0;
     }
     if (f[4].val && !load_revoked(L, f[4].val, &c->revoked))
         ok = 0;
     if (!f[5].val) {
-        lerr(L, n, "this client has no 'allow' list (route set names or {methods, paths} "
-                   "routes)");
+        lerr(L, n,
+             "this client has no 'allow' list (route set names or {methods, paths} "
+             "routes)");
         ok = 0;
     }
     else {
@@ -814,8 +827,9 @@ static void on_client(void *ctx, const pnode_t *item)
 static void load_top(loader_t *L, const pnode_t *root)
 {
     field_t f[] = {{"version", NULL, NULL}, {"route_sets", NULL, NULL}, {"clients", NULL, NULL}};
-    if (!want(L, root, PNODE_MAP, "the policy (a mapping with version, route_sets and "
-                                  "clients)"))
+    if (!want(L, root, PNODE_MAP,
+              "the policy (a mapping with version, route_sets and "
+              "clients)"))
         return;
     map_fields(L, root, f, 3, "the policy");
     if (!f[0].val)
@@ -888,9 +902,8 @@ int policy_load_buffer(const char *name, const char *buf, size_t len, policy_t *
     if (!name)
         name = "(policy)";
     if (len > POLICY_MAX_FILE_BYTES)
-        return policy_errors_add(errs, name, 0, 0,
-                                 "the policy is %zu bytes; the limit is %u bytes", len,
-                                 POLICY_MAX_FILE_BYTES);
+        return policy_errors_add(errs, name, 0, 0, "the policy is %zu bytes; the limit is %u bytes",
+                                 len, POLICY_MAX_FILE_BYTES);
     policy_arena_init(&tree_arena);
     memset(&L, 0, sizeof L);
     if (!(p = calloc(1, sizeof *p))) {
@@ -908,8 +921,8 @@ int policy_load_buffer(const char *name, const char *buf, size_t len, policy_t *
         oom(&L);
         goto done;
     }
-    if (policy_tree_parse(name, buf ? buf : "", buf ? len : 0, &tree_arena, &hooks, &root,
-                          errs) != DPOP_OK)
+    if (policy_tree_parse(name, buf ? buf : "", buf ? len : 0, &tree_arena, &hooks, &root, errs) !=
+        DPOP_OK)
         goto done;
     load_top(&L, root);
     resolve_deferred(&L);
@@ -967,8 +980,7 @@ int policy_load_file(const char *path, policy_t **out, policy_errors_t *errs)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            policy_errors_add(errs, path, 0, 0, "cannot read the policy file: %s",
-                              strerror(errno));
+            policy_errors_add(errs, path, 0, 0, "cannot read the policy file: %s", strerror(errno));
             goto done;
         }
         if (r == 0)
@@ -976,8 +988,9 @@ int policy_load_file(const char *path, policy_t **out, policy_errors_t *errs)
         got += (size_t)r;
     }
     if (got > (size_t)st.st_size) {
-        policy_errors_add(errs, path, 0, 0, "the policy file changed while it was read; "
-                                            "write it to a temporary file and rename it");
+        policy_errors_add(errs, path, 0, 0,
+                          "the policy file changed while it was read; "
+                          "write it to a temporary file and rename it");
         goto done;
     }
     rc = policy_load_buffer(path, buf, got, out, errs);

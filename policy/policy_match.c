@@ -64,8 +64,8 @@ void policy_decide(const policy_t *p, const char *jkt, const char *method, const
     if (c->has_nb && now < c->not_before) {
         deny(d, DPOP_REASON_KEY_REVOKED);
         policy_time_format(c->not_before, when, sizeof when);
-        snprintf(d->rule, sizeof d->rule, "client %s is not valid before %s (not_before)",
-                 c->name, when);
+        snprintf(d->rule, sizeof d->rule, "client %s is not valid before %s (not_before)", c->name,
+                 when);
         return;
     }
     if (c->has_na && now >= c->not_after) {
@@ -101,6 +101,5 @@ void policy_decide(const policy_t *p, const char *jkt, const char *method, const
             }
         }
     }
-    snprintf(d->rule, sizeof d->rule, "client %s: no allow entry matches (default deny)",
-             c->name);
+    snprintf(d->rule, sizeof d->rule, "client %s: no allow entry matches (default deny)", c->name);
 }

@@ -29,9 +29,9 @@ static const struct {
     const char *name;
     uint32_t bit;
 } std_methods[] = {
-    {"GET", POLICY_M_GET},         {"HEAD", POLICY_M_HEAD},       {"POST", POLICY_M_POST},
-    {"PUT", POLICY_M_PUT},         {"DELETE", POLICY_M_DELETE},   {"CONNECT", POLICY_M_CONNECT},
-    {"OPTIONS", POLICY_M_OPTIONS}, {"TRACE", POLICY_M_TRACE},     {"PATCH", POLICY_M_PATCH},
+    {"GET", POLICY_M_GET},         {"HEAD", POLICY_M_HEAD},     {"POST", POLICY_M_POST},
+    {"PUT", POLICY_M_PUT},         {"DELETE", POLICY_M_DELETE}, {"CONNECT", POLICY_M_CONNECT},
+    {"OPTIONS", POLICY_M_OPTIONS}, {"TRACE", POLICY_M_TRACE},   {"PATCH", POLICY_M_PATCH},
 };
 
 uint32_t policy_method_bit(const char *m, size_t len)
@@ -62,18 +62,24 @@ int policy_method_check(const char *m, size_t len, char *why, size_t whysz)
     for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)m[i];
         if (c == '*') {
-            snprintf(why, whysz, "'*' means any method and must stand alone, not inside "
-                                 "'%.64s'", m);
+            snprintf(why, whysz,
+                     "'*' means any method and must stand alone, not inside "
+                     "'%.64s'",
+                     m);
             return DPOP_ERR;
         }
         if (!is_tchar(c)) {
             if (c > 0x20 && c < 0x7f)
-                snprintf(why, whysz, "method '%.64s' contains '%c', which an HTTP method "
-                                     "token cannot hold (RFC 9110 §5.6.2)", m, c);
+                snprintf(why, whysz,
+                         "method '%.64s' contains '%c', which an HTTP method "
+                         "token cannot hold (RFC 9110 §5.6.2)",
+                         m, c);
             else
-                snprintf(why, whysz, "method '%.64s' contains a space or a control or "
-                                     "non-ASCII byte; HTTP method tokens cannot (RFC 9110 "
-                                     "§5.6.2)", m);
+                snprintf(why, whysz,
+                         "method '%.64s' contains a space or a control or "
+                         "non-ASCII byte; HTTP method tokens cannot (RFC 9110 "
+                         "§5.6.2)",
+                         m);
             return DPOP_ERR;
         }
     }
@@ -81,8 +87,10 @@ int policy_method_check(const char *m, size_t len, char *why, size_t whysz)
         const char *n = std_methods[i].name;
         if (strlen(n) == len && strncasecmp(n, m, len) == 0 && memcmp(n, m, len) != 0) {
             /* "get" is a legal token but no client sends it: surely a typo */
-            snprintf(why, whysz, "methods are case-sensitive (RFC 9110 §9.1): write '%s', "
-                                 "not '%.64s'", n, m);
+            snprintf(why, whysz,
+                     "methods are case-sensitive (RFC 9110 §9.1): write '%s', "
+                     "not '%.64s'",
+                     n, m);
             return DPOP_ERR;
         }
     }
@@ -118,8 +126,10 @@ int policy_pattern_compile(policy_arena_t *a, const char *s, size_t len, policy_
     for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '?' || c == '#') {
-            snprintf(why, whysz, "path pattern '%.64s' contains '%c': patterns match the path "
-                                 "only, never the query or fragment", s, c);
+            snprintf(why, whysz,
+                     "path pattern '%.64s' contains '%c': patterns match the path "
+                     "only, never the query or fragment",
+                     s, c);
             return DPOP_ERR;
         }
         if (c < 0x20 || c == 0x7f) {
@@ -127,8 +137,9 @@ int policy_pattern_compile(policy_arena_t *a, const char *s, size_t len, policy_
             return DPOP_ERR;
         }
         if (c == '%' && i + 2 < len && is_hex(s[i + 1]) && is_hex(s[i + 2])) {
-            snprintf(why, whysz, "path pattern '%.64s' contains the escape '%%%c%c': patterns "
-                                 "match the decoded path, so write the character itself",
+            snprintf(why, whysz,
+                     "path pattern '%.64s' contains the escape '%%%c%c': patterns "
+                     "match the decoded path, so write the character itself",
                      s, s[i + 1], s[i + 2]);
             return DPOP_ERR;
         }
@@ -150,13 +161,17 @@ int policy_pattern_compile(policy_arena_t *a, const char *s, size_t len, policy_
             return DPOP_ERR;
         }
         if (sl == 0 && i < len) {
-            snprintf(why, whysz, "path pattern '%.64s' has an empty segment ('//'), which a "
-                                 "normalized path never has", s);
+            snprintf(why, whysz,
+                     "path pattern '%.64s' has an empty segment ('//'), which a "
+                     "normalized path never has",
+                     s);
             return DPOP_ERR;
         }
         if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.')) {
-            snprintf(why, whysz, "path pattern '%.64s' has a '.' or '..' segment, which a "
-                                 "normalized path never has (RFC 3986 §5.2.4)", s);
+            snprintf(why, whysz,
+                     "path pattern '%.64s' has a '.' or '..' segment, which a "
+                     "normalized path never has (RFC 3986 §5.2.4)",
+                     s);
             return DPOP_ERR;
         }
         segs[n].s = NULL;
@@ -166,16 +181,20 @@ int policy_pattern_compile(policy_arena_t *a, const char *s, size_t len, policy_
         }
         else if (sl == 2 && seg[0] == '*' && seg[1] == '*') {
             if (any >= 0) {
-                snprintf(why, whysz, "path pattern '%.64s' has more than one '**'; use one "
-                                     "per pattern", s);
+                snprintf(why, whysz,
+                         "path pattern '%.64s' has more than one '**'; use one "
+                         "per pattern",
+                         s);
                 return DPOP_ERR;
             }
             segs[n].kind = PSEG_ANY;
             any = (int)n;
         }
         else if (memchr(seg, '*', sl)) {
-            snprintf(why, whysz, "in path pattern '%.64s', '*' and '**' must be a whole "
-                                 "segment (write /files/*, not /files/*.pdf)", s);
+            snprintf(why, whysz,
+                     "in path pattern '%.64s', '*' and '**' must be a whole "
+                     "segment (write /files/*, not /files/*.pdf)",
+                     s);
             return DPOP_ERR;
         }
         else {

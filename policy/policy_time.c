@@ -54,8 +54,8 @@ int policy_time_parse(const char *s, size_t len, int64_t *out, const char **why)
     *why = "expected an RFC 3339 timestamp such as 2026-01-01T00:00:00Z";
     /* RFC 3339 §5.6: date-fullyear "-" date-month "-" date-mday "T"
      * time-hour ":" time-minute ":" time-second [time-secfrac] time-offset */
-    if (len < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
-        s[13] != ':' || s[16] != ':')
+    if (len < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+        s[16] != ':')
         return DPOP_ERR;
     if (digits(s, 4, &y) || digits(s + 5, 2, &mo) || digits(s + 8, 2, &d) ||
         digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &sec))
@@ -122,7 +122,7 @@ void policy_time_format(int64_t t, char *out, size_t outsz)
     int64_t d = doy - (153 * mp + 2) / 5 + 1;
     int64_t m = mp < 10 ? mp + 3 : mp - 9;
     y += m <= 2;
-    snprintf(out, outsz, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", (long long)y,
-             (long long)m, (long long)d, (long long)(secs / 3600),
-             (long long)(secs / 60 % 60), (long long)(secs % 60));
+    snprintf(out, outsz, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", (long long)y, (long long)m,
+             (long long)d, (long long)(secs / 3600), (long long)(secs / 60 % 60),
+             (long long)(secs % 60));
 }

@@ -74,8 +74,7 @@ static pnode_t *new_node(tree_t *t, const yaml_event_t *ev, pnode_type_t type)
 {
     pnode_t *n = NULL;
     if (++t->nodes > POLICY_MAX_NODES) {
-        policy_errors_add(t->errs, t->name, mark_line(&ev->start_mark),
-                          mark_col(&ev->start_mark),
+        policy_errors_add(t->errs, t->name, mark_line(&ev->start_mark), mark_col(&ev->start_mark),
                           "the policy has more than %u YAML nodes; it is too large",
                           POLICY_MAX_NODES);
         t->failed = 1;
@@ -146,8 +145,7 @@ static int check_props(tree_t *t, const yaml_event_t *ev, const yaml_char_t *anc
         ok = 0;
     }
     if (tag) {
-        tree_err_at(t, &ev->start_mark,
-                    "explicit YAML tags (%.64s) are not allowed in a policy",
+        tree_err_at(t, &ev->start_mark, "explicit YAML tags (%.64s) are not allowed in a policy",
                     (const char *)tag);
         ok = 0;
     }
@@ -166,8 +164,7 @@ static void on_scalar(tree_t *t, const yaml_event_t *ev)
         n->bad = 1;
     if (len > POLICY_MAX_SCALAR) {
         policy_errors_add(t->errs, t->name, n->line, n->column,
-                          "this value is %zu bytes long; the limit is %d", len,
-                          POLICY_MAX_SCALAR);
+                          "this value is %zu bytes long; the limit is %d", len, POLICY_MAX_SCALAR);
         n->bad = 1;
         len = 0;
     }
@@ -196,8 +193,7 @@ static void on_start(tree_t *t, const yaml_event_t *ev, pnode_type_t type,
 {
     pnode_t *n = NULL;
     if (t->depth >= POLICY_MAX_DEPTH) {
-        policy_errors_add(t->errs, t->name, mark_line(&ev->start_mark),
-                          mark_col(&ev->start_mark),
+        policy_errors_add(t->errs, t->name, mark_line(&ev->start_mark), mark_col(&ev->start_mark),
                           "the YAML is nested deeper than %d levels; a policy needs at most 6",
                           POLICY_MAX_DEPTH);
         t->failed = 1;
@@ -290,12 +286,10 @@ int policy_tree_parse(const char *name, const char *buf, size_t len, policy_aren
             on_scalar(&t, &ev);
             break;
         case YAML_SEQUENCE_START_EVENT:
-            on_start(&t, &ev, PNODE_SEQ, ev.data.sequence_start.anchor,
-                     ev.data.sequence_start.tag);
+            on_start(&t, &ev, PNODE_SEQ, ev.data.sequence_start.anchor, ev.data.sequence_start.tag);
             break;
         case YAML_MAPPING_START_EVENT:
-            on_start(&t, &ev, PNODE_MAP, ev.data.mapping_start.anchor,
-                     ev.data.mapping_start.tag);
+            on_start(&t, &ev, PNODE_MAP, ev.data.mapping_start.anchor, ev.data.mapping_start.tag);
             break;
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT:

@@ -31,10 +31,10 @@ struct policy_watch {
     char *path;
     int64_t interval;
     int64_t last_check;
-    policy_t *cur;     /* holds one reference */
-    file_id_t loaded;  /* the file cur came from */
-    file_id_t failed;  /* the last file that failed, not retried until it changes */
-    int reloading;     /* a thread is loading outside the mutex */
+    policy_t *cur;    /* holds one reference */
+    file_id_t loaded; /* the file cur came from */
+    file_id_t failed; /* the last file that failed, not retried until it changes */
+    int reloading;    /* a thread is loading outside the mutex */
 };
 
 static void file_id(const char *path, file_id_t *id)
@@ -153,16 +153,15 @@ static void reload(policy_watch_t *w, policy_errors_t *reload_errs)
     }
 }
 
-const policy_t *policy_watch_acquire(policy_watch_t *w, int64_t now,
-                                     policy_errors_t *reload_errs)
+const policy_t *policy_watch_acquire(policy_watch_t *w, int64_t now, policy_errors_t *reload_errs)
 {
     policy_t *p = NULL;
     if (!w)
         return NULL;
     pthread_mutex_lock(&w->mu);
     /* at most one stat per interval; a clock that went backwards checks */
-    if (!w->reloading && (w->last_check == INT64_MIN || now < w->last_check ||
-                          now - w->last_check >= w->interval)) {
+    if (!w->reloading &&
+        (w->last_check == INT64_MIN || now < w->last_check || now - w->last_check >= w->interval)) {
         w->last_check = now;
         w->reloading = 1;
         reload(w, reload_errs);

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
     };
     static const char *const methods[] = {"GET", "HEAD", "POST", "PURGE", ""};
-    static const char *const paths[] = {"/", "/api/invoices", "/api/invoices/1/2", "/a/b/",
+    static const char *const paths[] = {"/",  "/api/invoices", "/api/invoices/1/2", "/a/b/",
                                         "/x", "/api/../admin"};
     policy_t *p = NULL;
     policy_errors_t errs;

@@ -13,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 #define CLI DPOP_BUILDDIR "/policy/dpop-policy"
 #define J1 "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 #define J2 "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
@@ -229,28 +228,37 @@ typedef struct {
 
 static const explain_case_t explain_cases[] = {
     {J1, "GET", "/api/invoices/12", "2026-06-01T00:00:00Z", 0,
-     "{\"decision\":\"allow\",\"reason\":null,\"client\":\"billing-agent\",\"rule\":\"client billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices/**\"}"},
+     "{\"decision\":\"allow\",\"reason\":null,\"client\":\"billing-agent\",\"rule\":\"client "
+     "billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices/**\"}"},
     {J1, "GET", "/api/customers/7", "2026-06-01T00:00:00Z", 0,
-     "{\"decision\":\"allow\",\"reason\":null,\"client\":\"billing-agent\",\"rule\":\"client billing-agent allow[1]: GET /api/customers/*\"}"},
+     "{\"decision\":\"allow\",\"reason\":null,\"client\":\"billing-agent\",\"rule\":\"client "
+     "billing-agent allow[1]: GET /api/customers/*\"}"},
     {J1, "HEAD", "/api/invoices", "2026-06-01T00:00:00Z", 1,
-     "{\"decision\":\"deny\",\"reason\":\"policy_denied\",\"client\":\"billing-agent\",\"rule\":\"client billing-agent: no allow entry matches (default deny)\"}"},
+     "{\"decision\":\"deny\",\"reason\":\"policy_denied\",\"client\":\"billing-agent\",\"rule\":"
+     "\"client billing-agent: no allow entry matches (default deny)\"}"},
     /* the path is normalized as httpd would: no slipping out of /api/invoices */
     {J1, "GET", "/api/invoices/../admin", "2026-06-01T00:00:00Z", 1,
-     "{\"decision\":\"deny\",\"reason\":\"policy_denied\",\"client\":\"billing-agent\",\"rule\":\"client billing-agent: no allow entry matches (default deny)\"}"},
+     "{\"decision\":\"deny\",\"reason\":\"policy_denied\",\"client\":\"billing-agent\",\"rule\":"
+     "\"client billing-agent: no allow entry matches (default deny)\"}"},
     {J1, "GET", "/api/x/%2e%2e/invoices?q=1", "2026-06-01T00:00:00Z", 0,
-     "{\"decision\":\"allow\",\"reason\":null,\"client\":\"billing-agent\",\"rule\":\"client billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices\"}"},
+     "{\"decision\":\"allow\",\"reason\":null,\"client\":\"billing-agent\",\"rule\":\"client "
+     "billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices\"}"},
     {J1, "GET", "/api/invoices", "2025-12-31T23:59:59Z", 1,
-     "{\"decision\":\"deny\",\"reason\":\"key_revoked\",\"client\":\"billing-agent\",\"rule\":\"client billing-agent is not valid before 2026-01-01T00:00:00Z (not_before)\"}"},
+     "{\"decision\":\"deny\",\"reason\":\"key_revoked\",\"client\":\"billing-agent\",\"rule\":"
+     "\"client billing-agent is not valid before 2026-01-01T00:00:00Z (not_before)\"}"},
     {J1, "GET", "/api/invoices", "2026-01-01T01:00:00+01:00", 0,
-     "{\"decision\":\"allow\",\"reason\":null,\"client\":\"billing-agent\",\"rule\":\"client billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices\"}"},
+     "{\"decision\":\"allow\",\"reason\":null,\"client\":\"billing-agent\",\"rule\":\"client "
+     "billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices\"}"},
     {J2, "GET", "/api/reports/q1", NULL, 1,
-     "{\"decision\":\"deny\",\"reason\":\"key_revoked\",\"client\":\"old-agent\",\"rule\":\"client old-agent is revoked\"}"},
+     "{\"decision\":\"deny\",\"reason\":\"key_revoked\",\"client\":\"old-agent\",\"rule\":\"client "
+     "old-agent is revoked\"}"},
     {JX, "GET", "/api/invoices", NULL, 1,
      "{\"decision\":\"deny\",\"reason\":\"policy_denied\",\"client\":null,\"rule\":null}"},
     {"not-a-thumbprint", "GET", "/api/invoices", NULL, 1,
      "{\"decision\":\"deny\",\"reason\":\"policy_denied\",\"client\":null,\"rule\":null}"},
     {J3, "GET", "/api/reports/q1", NULL, 0,
-     "{\"decision\":\"allow\",\"reason\":null,\"client\":\"report-bot\",\"rule\":\"client report-bot allow[0] route set ro: GET /api/reports/*\"}"},
+     "{\"decision\":\"allow\",\"reason\":null,\"client\":\"report-bot\",\"rule\":\"client "
+     "report-bot allow[0] route set ro: GET /api/reports/*\"}"},
 };
 
 START_TEST(test_explain_table)
@@ -290,8 +298,8 @@ END_TEST
 START_TEST(test_explain_option_order)
 {
     /* options may come before FILE */
-    const char *args[] = {"explain", "--method", "GET", "--path", "/api/reports/x", "--jkt", J3,
-                          g_good, NULL};
+    const char *args[] = {"explain", "--method", "GET",  "--path", "/api/reports/x",
+                          "--jkt",   J3,         g_good, NULL};
     ck_assert_int_eq(run(args), 0);
     ck_assert_ptr_nonnull(strstr(g_out, "\"client\":\"report-bot\""));
 }
@@ -301,23 +309,23 @@ START_TEST(test_explain_usage_errors)
 {
     const char *no_jkt[] = {"explain", g_good, "--method", "GET", "--path", "/", NULL};
     const char *no_file[] = {"explain", "--jkt", J1, "--method", "GET", "--path", "/", NULL};
-    const char *bad_at[] = {"explain", g_good, "--jkt", J1, "--method", "GET", "--path", "/",
-                            "--at", "yesterday", NULL};
-    const char *unknown[] = {"explain", g_good, "--jkt", J1, "--method", "GET", "--path", "/",
-                             "--verbose", NULL};
-    const char *twice[] = {"explain", g_good, "--jkt", J1, "--jkt", J2, "--method", "GET",
-                           "--path", "/", NULL};
+    const char *bad_at[] = {"explain", g_good, "--jkt", J1,          "--method", "GET",
+                            "--path",  "/",    "--at",  "yesterday", NULL};
+    const char *unknown[] = {"explain", g_good,   "--jkt", J1,          "--method",
+                             "GET",     "--path", "/",     "--verbose", NULL};
+    const char *twice[] = {"explain",  g_good, "--jkt",  J1,  "--jkt", J2,
+                           "--method", "GET",  "--path", "/", NULL};
     const char *novalue[] = {"explain", g_good, "--method", "GET", "--path", "/", "--jkt", NULL};
-    const char *extra[] = {"explain", g_good, g_bad, "--jkt", J1, "--method", "GET", "--path",
-                           "/", NULL};
-    const char *badpath[] = {"explain", g_good, "--jkt", J1, "--method", "GET", "--path",
-                             "/api/invoices/..%2Fadmin", NULL};
-    const char *escape[] = {"explain", g_good, "--jkt", J1, "--method", "GET", "--path",
-                            "/../etc", NULL};
-    const char *invalid[] = {"explain", g_bad, "--jkt", J1, "--method", "GET", "--path", "/",
+    const char *extra[] = {"explain",  g_good, g_bad,    "--jkt", J1,
+                           "--method", "GET",  "--path", "/",     NULL};
+    const char *badpath[] = {"explain",  g_good, "--jkt",  J1,
+                             "--method", "GET",  "--path", "/api/invoices/..%2Fadmin",
                              NULL};
-    const char *missing[] = {"explain", g_missing, "--jkt", J1, "--method", "GET", "--path", "/",
-                             NULL};
+    const char *escape[] = {"explain", g_good,   "--jkt",   J1,  "--method",
+                            "GET",     "--path", "/../etc", NULL};
+    const char *invalid[] = {"explain", g_bad, "--jkt", J1, "--method", "GET", "--path", "/", NULL};
+    const char *missing[] = {"explain", g_missing, "--jkt", J1,  "--method",
+                             "GET",     "--path",  "/",     NULL};
 
     ck_assert_int_eq(run(no_jkt), 2);
     ck_assert_ptr_nonnull(strstr(g_err, "needs --jkt, --method and --path"));
@@ -384,8 +392,7 @@ START_TEST(test_thumbprints_json)
     ck_assert(json_is_null(json_object_get(o, "not_before")));
     ck_assert(json_is_null(json_object_get(o, "not_after")));
     ck_assert_str_eq(json_string_value(json_object_get(o, "status")), "revoked");
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a, 3), "status")),
-                     "expired");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a, 3), "status")), "expired");
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a, 4), "status")),
                      "not-yet-valid");
     json_decref(a);

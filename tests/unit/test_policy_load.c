@@ -40,44 +40,63 @@ static const err_case_t err_cases[] = {
     {"clients: []\n", 1, 1, "no 'version'"},
     {"version: 1\n", 1, 1, "no 'clients'"},
     {"version: 1\nclients: []\nextra: 1\n", 3, 1, "unknown key 'extra' in the policy"},
-    {"version: 1\nclients: []\nversion: 1\n", 3, 1, "duplicate key 'version' in the policy (first at line 1)"},
-    {"- version: 1\n", 1, 1, "the policy (a mapping with version, route_sets and clients) must be a mapping, but it is a list"},
-    {"version: 1\nclients: x\n", 2, 10, "clients (a list of clients) must be a list, but it is a single value"},
+    {"version: 1\nclients: []\nversion: 1\n", 3, 1,
+     "duplicate key 'version' in the policy (first at line 1)"},
+    {"- version: 1\n", 1, 1,
+     "the policy (a mapping with version, route_sets and clients) must be a mapping, but it is a "
+     "list"},
+    {"version: 1\nclients: x\n", 2, 10,
+     "clients (a list of clients) must be a list, but it is a single value"},
     {"version: 1\nclients:\n", 2, 9, "clients (a list of clients) must be a list, but it is empty"},
     {"", 1, 1, "the policy is empty"},
     {"# nothing but a comment\n", 1, 1, "the policy is empty"},
     /* YAML itself */
     {"version: 1\nclients: [\n", 3, 1, "YAML syntax error: did not find expected node content"},
-    {"version: 1\nclients:\n  - name: \"c1\n", 4, 1, "YAML syntax error: found unexpected end of stream"},
+    {"version: 1\nclients:\n  - name: \"c1\n", 4, 1,
+     "YAML syntax error: found unexpected end of stream"},
     {"version: 1\n\tclients: []\n", 2, 1, "YAML syntax error"},
     {"version: 1\nclients: []\n---\nversion: 1\n", 3, 1, "one YAML document"},
-    {"version: 1\nroute_sets:\n  rs: &r\n    - methods: [GET]\n      paths: [/]\nclients: []\n", 3, 7, "YAML anchors (&r) are not allowed"},
+    {"version: 1\nroute_sets:\n  rs: &r\n    - methods: [GET]\n      paths: [/]\nclients: []\n", 3,
+     7, "YAML anchors (&r) are not allowed"},
     {CLIENT("    allow: [*r]\n"), 9, 13, "YAML aliases (*r) are not allowed"},
-    {"version: !!int 1\nclients: []\n", 1, 10, "explicit YAML tags (tag:yaml.org,2002:int) are not allowed"},
-    {"version: 1\nclients: []\nx: [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]\n", 3, 19, "nested deeper than 16 levels"},
+    {"version: !!int 1\nclients: []\n", 1, 10,
+     "explicit YAML tags (tag:yaml.org,2002:int) are not allowed"},
+    {"version: 1\nclients: []\nx: [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]\n", 3, 19,
+     "nested deeper than 16 levels"},
     {"version: 1\nclients:\n  - name: \"a\\0b\"\n", 3, 11, "contains a NUL character"},
     /* route sets */
-    {"version: 1\nroute_sets: [a]\nclients: []\n", 2, 13, "route_sets (a mapping of names to lists of routes) must be a mapping"},
+    {"version: 1\nroute_sets: [a]\nclients: []\n", 2, 13,
+     "route_sets (a mapping of names to lists of routes) must be a mapping"},
     {"version: 1\nroute_sets:\n  rs: []\nclients: []\n", 3, 7, "route set 'rs' is empty"},
-    {"version: 1\nroute_sets:\n  rs: {methods: [GET]}\nclients: []\n", 3, 7, "a route set (a list of {methods, paths} routes) must be a list, but it is a mapping"},
-    {"version: 1\nroute_sets:\n  \"r s\": [{methods: [GET], paths: [/]}]\nclients: []\n", 3, 3, "route set name 'r s' may only use letters"},
-    {"version: 1\nroute_sets:\n  rs: [{methods: [GET], paths: [/]}]\n  rs: [{methods: [GET], paths: [/]}]\nclients: []\n", 4, 3, "route set 'rs' is defined twice (first at line 3)"},
+    {"version: 1\nroute_sets:\n  rs: {methods: [GET]}\nclients: []\n", 3, 7,
+     "a route set (a list of {methods, paths} routes) must be a list, but it is a mapping"},
+    {"version: 1\nroute_sets:\n  \"r s\": [{methods: [GET], paths: [/]}]\nclients: []\n", 3, 3,
+     "route set name 'r s' may only use letters"},
+    {"version: 1\nroute_sets:\n  rs: [{methods: [GET], paths: [/]}]\n  rs: [{methods: [GET], "
+     "paths: [/]}]\nclients: []\n",
+     4, 3, "route set 'rs' is defined twice (first at line 3)"},
     {RS1("x"), 3, 8, "each route of a route set must be a mapping, but it is a single value"},
     {RS1("{paths: [/]}"), 3, 8, "this route has no 'methods'"},
     {RS1("{methods: [GET]}"), 3, 8, "this route has no 'paths'"},
-    {RS1("{methods: [GET], paths: [/], path: [/x]}"), 3, 37, "unknown key 'path' in a route; the keys allowed here are: methods, paths"},
-    {RS1("{methods: [GET], paths: [/], methods: [PUT]}"), 3, 37, "duplicate key 'methods' in a route (first at line 3)"},
+    {RS1("{methods: [GET], paths: [/], path: [/x]}"), 3, 37,
+     "unknown key 'path' in a route; the keys allowed here are: methods, paths"},
+    {RS1("{methods: [GET], paths: [/], methods: [PUT]}"), 3, 37,
+     "duplicate key 'methods' in a route (first at line 3)"},
     /* methods */
     {RS1("{methods: [], paths: [/]}"), 3, 18, "methods is empty"},
     {RS1("{methods: GET, paths: [/]}"), 3, 18, "methods must be a list, but it is a single value"},
     {RS1("{methods: [\"GE T\"], paths: [/]}"), 3, 19, "method 'GE T' contains a space"},
-    {RS1("{methods: [\"GE(T\"], paths: [/]}"), 3, 19, "method 'GE(T' contains '(', which an HTTP method token cannot hold"},
-    {RS1("{methods: [get], paths: [/]}"), 3, 19, "methods are case-sensitive (RFC 9110 §9.1): write 'GET', not 'get'"},
-    {RS1("{methods: [\"*\", GET], paths: [/]}"), 3, 18, "'*' already means every method: list it alone"},
+    {RS1("{methods: [\"GE(T\"], paths: [/]}"), 3, 19,
+     "method 'GE(T' contains '(', which an HTTP method token cannot hold"},
+    {RS1("{methods: [get], paths: [/]}"), 3, 19,
+     "methods are case-sensitive (RFC 9110 §9.1): write 'GET', not 'get'"},
+    {RS1("{methods: [\"*\", GET], paths: [/]}"), 3, 18,
+     "'*' already means every method: list it alone"},
     {RS1("{methods: [\"G*\"], paths: [/]}"), 3, 19, "'*' means any method and must stand alone"},
     {RS1("{methods: [GET, POST, GET], paths: [/]}"), 3, 30, "method 'GET' is listed twice"},
     {RS1("{methods: [PURGE, PURGE], paths: [/]}"), 3, 26, "method 'PURGE' is listed twice"},
-    {RS1("{methods: [[GET]], paths: [/]}"), 3, 19, "each method must be a single value, but it is a list"},
+    {RS1("{methods: [[GET]], paths: [/]}"), 3, 19,
+     "each method must be a single value, but it is a list"},
     /* paths */
     {RS1("{methods: [GET], paths: []}"), 3, 32, "paths is empty"},
     {RS1("{methods: [GET], paths: \"/a\"}"), 3, 32, "paths must be a list"},
@@ -85,7 +104,8 @@ static const err_case_t err_cases[] = {
     {RS1("{methods: [GET], paths: [api]}"), 3, 33, "path pattern 'api' must start with '/'"},
     {RS1("{methods: [GET], paths: [\"/a/*.pdf\"]}"), 3, 33, "'*' and '**' must be a whole segment"},
     {RS1("{methods: [GET], paths: [\"/a**\"]}"), 3, 33, "'*' and '**' must be a whole segment"},
-    {RS1("{methods: [GET], paths: [\"/a?b=1\"]}"), 3, 33, "contains '?': patterns match the path only"},
+    {RS1("{methods: [GET], paths: [\"/a?b=1\"]}"), 3, 33,
+     "contains '?': patterns match the path only"},
     {RS1("{methods: [GET], paths: [\"/a#top\"]}"), 3, 33, "contains '#'"},
     {RS1("{methods: [GET], paths: [\"/a//b\"]}"), 3, 33, "has an empty segment ('//')"},
     {RS1("{methods: [GET], paths: [\"/a/../b\"]}"), 3, 33, "has a '.' or '..' segment"},
@@ -93,50 +113,104 @@ static const err_case_t err_cases[] = {
     {RS1("{methods: [GET], paths: [\"/**/b/**\"]}"), 3, 33, "has more than one '**'"},
     {RS1("{methods: [GET], paths: [\"/a%2Fb\"]}"), 3, 33, "contains the escape '%2F'"},
     {RS1("{methods: [GET], paths: [\"/a\\tb\"]}"), 3, 33, "contains a control character"},
-    {RS1("{methods: [GET], paths: [\"/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17/18/19/20/21/22/23/24/25/26/27/28/29/30/31/32/33/34/35/36/37/38/39/40/41/42/43/44/45/46/47/48/49/50/51/52/53/54/55/56/57/58/59/60/61/62/63/64/65\"]}"), 3, 33, "has more than 64 segments"},
-    {RS1("{methods: [GET], paths: [{a: b}]}"), 3, 33, "each path must be a single value, but it is a mapping"},
+    {RS1("{methods: [GET], paths: "
+         "[\"/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17/18/19/20/21/22/23/24/25/26/27/28/29/30/31/"
+         "32/33/34/35/36/37/38/39/40/41/42/43/44/45/46/47/48/49/50/51/52/53/54/55/56/57/58/59/60/"
+         "61/62/63/64/65\"]}"),
+     3, 33, "has more than 64 segments"},
+    {RS1("{methods: [GET], paths: [{a: b}]}"), 3, 33,
+     "each path must be a single value, but it is a mapping"},
     /* clients */
-    {"version: 1\nclients: [x]\n", 2, 11, "each client must be a mapping, but it is a single value"},
-    {"version: 1\nclients:\n  - jkt: " J1 "\n    allow: [{methods: [GET], paths: [/]}]\n", 3, 5, "this client has no 'name'"},
-    {"version: 1\nclients:\n  - name: c1\n    allow: [{methods: [GET], paths: [/]}]\n", 3, 5, "this client has no 'jkt'"},
+    {"version: 1\nclients: [x]\n", 2, 11,
+     "each client must be a mapping, but it is a single value"},
+    {"version: 1\nclients:\n  - jkt: " J1 "\n    allow: [{methods: [GET], paths: [/]}]\n", 3, 5,
+     "this client has no 'name'"},
+    {"version: 1\nclients:\n  - name: c1\n    allow: [{methods: [GET], paths: [/]}]\n", 3, 5,
+     "this client has no 'jkt'"},
     {CLIENT(""), 7, 5, "this client has no 'allow' list"},
-    {CLIENT("    allow: [rs]\n    colour: blue\n"), 10, 5, "unknown key 'colour' in a client; the keys allowed here are: name, jkt, not_before, not_after, revoked, allow"},
-    {CLIENT("    allow: [rs]\n    jkt: " J2 "\n"), 10, 5, "duplicate key 'jkt' in a client (first at line 8)"},
-    {"version: 1\nclients:\n  - name: \"a b\"\n    jkt: " J1 "\n    allow: [{methods: [GET], paths: [/]}]\n", 3, 11, "client name 'a b' may only use visible ASCII"},
-    {"version: 1\nclients:\n  - name: \"\"\n    jkt: " J1 "\n    allow: [{methods: [GET], paths: [/]}]\n", 3, 11, "a client name must be 1 to 128 characters"},
-    {"version: 1\nclients:\n  - name: [a]\n    jkt: " J1 "\n    allow: [{methods: [GET], paths: [/]}]\n", 3, 11, "name must be a single value, but it is a list"},
-    {CLIENT("    allow: [rs]\n  - name: c1\n    jkt: " J2 "\n    allow: [rs]\n"), 10, 11, "client name 'c1' is already used by the client at line 7"},
-    {CLIENT("    allow: [rs]\n  - name: c2\n    jkt: " J1 "\n    allow: [rs]\n"), 11, 10, "jkt is already used by client 'c1' (line 7)"},
-    {"version: 1\nclients:\n  - name: c1\n    jkt: abc\n    allow: [{methods: [GET], paths: [/]}]\n", 4, 10, "43 base64url characters, but this one has 3"},
-    {"version: 1\nclients:\n  - name: c1\n    jkt: " A42 "\n    allow: [{methods: [GET], paths: [/]}]\n", 4, 10, "43 base64url characters, but this one has 42"},
-    {"version: 1\nclients:\n  - name: c1\n    jkt: NzbLsXh8uDCcd+6MNwXF4W/7noWXFZAfHkxZsRGC9Xs\n    allow: [{methods: [GET], paths: [/]}]\n", 4, 10, "jkt contains '+', which is not a base64url character"},
-    {"version: 1\nclients:\n  - name: c1\n    jkt: " J1 "=\n    allow: [{methods: [GET], paths: [/]}]\n", 4, 10, "remove the '=' padding"},
-    {"version: 1\nclients:\n  - name: c1\n    jkt: " A42 "B\n    allow: [{methods: [GET], paths: [/]}]\n", 4, 10, "not the canonical base64url encoding of 32 bytes"},
-    {CLIENT("    not_before: 2026-13-01T00:00:00Z\n    allow: [rs]\n"), 9, 17, "not_before '2026-13-01T00:00:00Z' is not a valid timestamp: the month must be 01 to 12"},
-    {CLIENT("    not_before: 2026-02-29T00:00:00Z\n    allow: [rs]\n"), 9, 17, "that day does not exist in that month"},
-    {CLIENT("    not_after: 2026-01-01T24:00:00Z\n    allow: [rs]\n"), 9, 16, "the time of day is out of range"},
+    {CLIENT("    allow: [rs]\n    colour: blue\n"), 10, 5,
+     "unknown key 'colour' in a client; the keys allowed here are: name, jkt, not_before, "
+     "not_after, revoked, allow"},
+    {CLIENT("    allow: [rs]\n    jkt: " J2 "\n"), 10, 5,
+     "duplicate key 'jkt' in a client (first at line 8)"},
+    {"version: 1\nclients:\n  - name: \"a b\"\n    jkt: " J1
+     "\n    allow: [{methods: [GET], paths: [/]}]\n",
+     3, 11, "client name 'a b' may only use visible ASCII"},
+    {"version: 1\nclients:\n  - name: \"\"\n    jkt: " J1
+     "\n    allow: [{methods: [GET], paths: [/]}]\n",
+     3, 11, "a client name must be 1 to 128 characters"},
+    {"version: 1\nclients:\n  - name: [a]\n    jkt: " J1
+     "\n    allow: [{methods: [GET], paths: [/]}]\n",
+     3, 11, "name must be a single value, but it is a list"},
+    {CLIENT("    allow: [rs]\n  - name: c1\n    jkt: " J2 "\n    allow: [rs]\n"), 10, 11,
+     "client name 'c1' is already used by the client at line 7"},
+    {CLIENT("    allow: [rs]\n  - name: c2\n    jkt: " J1 "\n    allow: [rs]\n"), 11, 10,
+     "jkt is already used by client 'c1' (line 7)"},
+    {"version: 1\nclients:\n  - name: c1\n    jkt: abc\n    allow: [{methods: [GET], paths: "
+     "[/]}]\n",
+     4, 10, "43 base64url characters, but this one has 3"},
+    {"version: 1\nclients:\n  - name: c1\n    jkt: " A42
+     "\n    allow: [{methods: [GET], paths: [/]}]\n",
+     4, 10, "43 base64url characters, but this one has 42"},
+    {"version: 1\nclients:\n  - name: c1\n    jkt: NzbLsXh8uDCcd+6MNwXF4W/7noWXFZAfHkxZsRGC9Xs\n   "
+     " allow: [{methods: [GET], paths: [/]}]\n",
+     4, 10, "jkt contains '+', which is not a base64url character"},
+    {"version: 1\nclients:\n  - name: c1\n    jkt: " J1
+     "=\n    allow: [{methods: [GET], paths: [/]}]\n",
+     4, 10, "remove the '=' padding"},
+    {"version: 1\nclients:\n  - name: c1\n    jkt: " A42
+     "B\n    allow: [{methods: [GET], paths: [/]}]\n",
+     4, 10, "not the canonical base64url encoding of 32 bytes"},
+    {CLIENT("    not_before: 2026-13-01T00:00:00Z\n    allow: [rs]\n"), 9, 17,
+     "not_before '2026-13-01T00:00:00Z' is not a valid timestamp: the month must be 01 to 12"},
+    {CLIENT("    not_before: 2026-02-29T00:00:00Z\n    allow: [rs]\n"), 9, 17,
+     "that day does not exist in that month"},
+    {CLIENT("    not_after: 2026-01-01T24:00:00Z\n    allow: [rs]\n"), 9, 16,
+     "the time of day is out of range"},
     {CLIENT("    not_after: 2026-01-01T00:00:00\n    allow: [rs]\n"), 9, 16, "needs a time zone"},
-    {CLIENT("    not_after: 2026-01-01 00:00:00Z\n    allow: [rs]\n"), 9, 16, "expected an RFC 3339 timestamp"},
-    {CLIENT("    not_after: 2026-01-01T00:00:00+25:00\n    allow: [rs]\n"), 9, 16, "the UTC offset is out of range"},
-    {CLIENT("    not_after: 1767225600\n    allow: [rs]\n"), 9, 16, "expected an RFC 3339 timestamp"},
-    {CLIENT("    not_before: 2026-06-01T00:00:00Z\n    not_after: 2026-06-01T00:00:00Z\n    allow: [rs]\n"), 10, 16, "not_after (2026-06-01T00:00:00Z) must be later than not_before (2026-06-01T00:00:00Z)"},
-    {CLIENT("    not_before: 2026-06-01T02:00:00+02:00\n    not_after: 2026-06-01T00:00:00Z\n    allow: [rs]\n"), 10, 16, "must be later than not_before"},
+    {CLIENT("    not_after: 2026-01-01 00:00:00Z\n    allow: [rs]\n"), 9, 16,
+     "expected an RFC 3339 timestamp"},
+    {CLIENT("    not_after: 2026-01-01T00:00:00+25:00\n    allow: [rs]\n"), 9, 16,
+     "the UTC offset is out of range"},
+    {CLIENT("    not_after: 1767225600\n    allow: [rs]\n"), 9, 16,
+     "expected an RFC 3339 timestamp"},
+    {CLIENT("    not_before: 2026-06-01T00:00:00Z\n    not_after: 2026-06-01T00:00:00Z\n    allow: "
+            "[rs]\n"),
+     10, 16,
+     "not_after (2026-06-01T00:00:00Z) must be later than not_before (2026-06-01T00:00:00Z)"},
+    {CLIENT("    not_before: 2026-06-01T02:00:00+02:00\n    not_after: 2026-06-01T00:00:00Z\n    "
+            "allow: [rs]\n"),
+     10, 16, "must be later than not_before"},
     {CLIENT("    revoked: yes\n    allow: [rs]\n"), 9, 14, "revoked must be true or false"},
-    {CLIENT("    revoked: \"true\"\n    allow: [rs]\n"), 9, 14, "revoked must be true or false (without quotes)"},
+    {CLIENT("    revoked: \"true\"\n    allow: [rs]\n"), 9, 14,
+     "revoked must be true or false (without quotes)"},
     {CLIENT("    allow: []\n"), 9, 12, "allow is empty, so this client could call nothing"},
-    {CLIENT("    allow: rs\n"), 9, 12, "allow (a list of route set names and routes) must be a list"},
-    {CLIENT("    allow: [rs, nope]\n"), 9, 17, "unknown route set 'nope'; define it under route_sets"},
-    {"version: 1\nclients:\n  - name: c1\n    jkt: " J1 "\n    allow: [rs]\n", 5, 13, "unknown route set 'rs'; this policy has no route_sets section"},
-    {CLIENT("    allow: [[rs]]\n"), 9, 13, "each allow entry is a route set name or a {methods, paths} mapping, but this is a list"},
+    {CLIENT("    allow: rs\n"), 9, 12,
+     "allow (a list of route set names and routes) must be a list"},
+    {CLIENT("    allow: [rs, nope]\n"), 9, 17,
+     "unknown route set 'nope'; define it under route_sets"},
+    {"version: 1\nclients:\n  - name: c1\n    jkt: " J1 "\n    allow: [rs]\n", 5, 13,
+     "unknown route set 'rs'; this policy has no route_sets section"},
+    {CLIENT("    allow: [[rs]]\n"), 9, 13,
+     "each allow entry is a route set name or a {methods, paths} mapping, but this is a list"},
     {CLIENT("    allow: [{methods: [GET]}]\n"), 9, 13, "this route has no 'paths'"},
     /* clients before route_sets: references are resolved at the end */
-    {"version: 1\nclients:\n  - name: c1\n    jkt: " J1 "\n    allow: [rs, nope]\nroute_sets:\n  rs: [{methods: [GET], paths: [/]}]\n", 5, 17, "unknown route set 'nope'; define it under route_sets or fix the name"},
-    {"version: 1\nclients:\n  - name: c1\n    jkt: " J1 "\n    allow: [rs]\nroute_sets:\n  rs: [{methods: [get], paths: [/]}]\n", 7, 19, "write 'GET', not 'get'"},
-    {"version: 1\nclients: []\nclients: []\n", 3, 1, "duplicate key 'clients' in the policy (first at line 2)"},
-    {"version: 1\nroute_sets: {}\nroute_sets: {}\nclients: []\n", 3, 1, "duplicate key 'route_sets'"},
-    {"version: 1\nroute_sets:\n  rs: &a [{methods: [GET], paths: [/]}]\nclients: [*a]\n", 4, 11, "YAML aliases (*a) are not allowed"},
-    {CLIENT("    allow: [rs]\n  - name: c2\n    jkt: " J2 "\n    allow: [rs\n"), 13, 1, "YAML syntax error"},
-    {CLIENT("    allow: [{methods: [GET], paths: [\"/x/**/y/**\"]}]\n"), 9, 38, "more than one '**'"},
+    {"version: 1\nclients:\n  - name: c1\n    jkt: " J1
+     "\n    allow: [rs, nope]\nroute_sets:\n  rs: [{methods: [GET], paths: [/]}]\n",
+     5, 17, "unknown route set 'nope'; define it under route_sets or fix the name"},
+    {"version: 1\nclients:\n  - name: c1\n    jkt: " J1
+     "\n    allow: [rs]\nroute_sets:\n  rs: [{methods: [get], paths: [/]}]\n",
+     7, 19, "write 'GET', not 'get'"},
+    {"version: 1\nclients: []\nclients: []\n", 3, 1,
+     "duplicate key 'clients' in the policy (first at line 2)"},
+    {"version: 1\nroute_sets: {}\nroute_sets: {}\nclients: []\n", 3, 1,
+     "duplicate key 'route_sets'"},
+    {"version: 1\nroute_sets:\n  rs: &a [{methods: [GET], paths: [/]}]\nclients: [*a]\n", 4, 11,
+     "YAML aliases (*a) are not allowed"},
+    {CLIENT("    allow: [rs]\n  - name: c2\n    jkt: " J2 "\n    allow: [rs\n"), 13, 1,
+     "YAML syntax error"},
+    {CLIENT("    allow: [{methods: [GET], paths: [\"/x/**/y/**\"]}]\n"), 9, 38,
+     "more than one '**'"},
 };
 
 static const err_case_t *find_error(const policy_errors_t *e, int line, int column)
@@ -180,8 +254,8 @@ START_TEST(test_error_case)
         fprintf(stderr, "case %d: want %d:%d: ...%s...\n", _i, c->line, c->column, c->msg);
         dump_errors(&errs);
     }
-    ck_assert_msg(found, "case %d: no error at %d:%d containing \"%s\"", _i, c->line,
-                  c->column, c->msg);
+    ck_assert_msg(found, "case %d: no error at %d:%d containing \"%s\"", _i, c->line, c->column,
+                  c->msg);
     policy_errors_clear(&errs);
 }
 END_TEST
@@ -189,21 +263,20 @@ END_TEST
 /* Every problem in one file, in file order, each at its position. */
 START_TEST(test_all_errors_reported)
 {
-    static const char yaml[] =
-        "version: 3\n"                                               /* 1 */
-        "route_sets:\n"                                              /* 2 */
-        "  rs:\n"                                                    /* 3 */
-        "    - methods: [get]\n"                                     /* 4 */
-        "      paths: [\"api/x\"]\n"                                 /* 5 */
-        "clients:\n"                                                 /* 6 */
-        "  - name: c1\n"                                             /* 7 */
-        "    jkt: short\n"                                           /* 8 */
-        "    not_after: tomorrow\n"                                  /* 9 */
-        "    allow: [rs, missing]\n"                                 /* 10 */
-        "  - name: c1\n"                                             /* 11 */
-        "    jkt: " J1 "\n"                                          /* 12 */
-        "    allow: [{methods: [GET], paths: [/ok]}]\n"              /* 13 */
-        "    flavour: x\n";                                          /* 14 */
+    static const char yaml[] = "version: 3\n"                                  /* 1 */
+                               "route_sets:\n"                                 /* 2 */
+                               "  rs:\n"                                       /* 3 */
+                               "    - methods: [get]\n"                        /* 4 */
+                               "      paths: [\"api/x\"]\n"                    /* 5 */
+                               "clients:\n"                                    /* 6 */
+                               "  - name: c1\n"                                /* 7 */
+                               "    jkt: short\n"                              /* 8 */
+                               "    not_after: tomorrow\n"                     /* 9 */
+                               "    allow: [rs, missing]\n"                    /* 10 */
+                               "  - name: c1\n"                                /* 11 */
+                               "    jkt: " J1 "\n"                             /* 12 */
+                               "    allow: [{methods: [GET], paths: [/ok]}]\n" /* 13 */
+                               "    flavour: x\n";                             /* 14 */
     static const struct {
         int line, column;
         const char *msg;
@@ -428,26 +501,31 @@ static const char design_example[] =
     "      - invoices-rw\n"
     "      - { methods: [GET], paths: [\"/api/customers/*\"] }\n";
 
-static const char clients_first[] =
-    "version: 1\n"
-    "clients:\n"
-    "  - name: c1\n"
-    "    jkt: " J1 "\n"
-    "    allow: [late, {methods: [PUT], paths: [/x]}, late2]\n"
-    "route_sets:\n"
-    "  late: [{methods: [GET], paths: [\"/late/**\"]}]\n"
-    "  late2: [{methods: [POST], paths: [\"/late2\"]}]\n";
+static const char clients_first[] = "version: 1\n"
+                                    "clients:\n"
+                                    "  - name: c1\n"
+                                    "    jkt: " J1 "\n"
+                                    "    allow: [late, {methods: [PUT], paths: [/x]}, late2]\n"
+                                    "route_sets:\n"
+                                    "  late: [{methods: [GET], paths: [\"/late/**\"]}]\n"
+                                    "  late2: [{methods: [POST], paths: [\"/late2\"]}]\n";
 
 static const char *const good_cases[] = {
     clients_first,
     design_example,
     "version: 1\nclients: []\n",
-    "version: 1\r\nclients:\r\n  - name: c1\r\n    jkt: " J1 "\r\n    allow: [{methods: [\"*\"], paths: [/]}]\r\n",
-    "{version: 1, clients: [{name: c1, jkt: " J1 ", allow: [{methods: [GET], paths: [\"/**\"]}]}]}\n",
-    "version: 1\nclients:\n  - name: leap\n    jkt: " J1 "\n    not_before: 2028-02-29T23:59:59.999Z\n    not_after: 2028-03-01T00:00:00+00:00\n    revoked: False\n    allow: [{methods: [PURGE, GET, M-SEARCH], paths: [\"/x/\", \"/\", \"/a/*/b\", \"/**/z\"]}]\n",
+    "version: 1\r\nclients:\r\n  - name: c1\r\n    jkt: " J1
+    "\r\n    allow: [{methods: [\"*\"], paths: [/]}]\r\n",
+    "{version: 1, clients: [{name: c1, jkt: " J1
+    ", allow: [{methods: [GET], paths: [\"/**\"]}]}]}\n",
+    "version: 1\nclients:\n  - name: leap\n    jkt: " J1
+    "\n    not_before: 2028-02-29T23:59:59.999Z\n    not_after: 2028-03-01T00:00:00+00:00\n    "
+    "revoked: False\n    allow: [{methods: [PURGE, GET, M-SEARCH], paths: [\"/x/\", \"/\", "
+    "\"/a/*/b\", \"/**/z\"]}]\n",
     "%YAML 1.1\n---\nversion: 1\nclients: []\n...\n",
     "version: 1\nroute_sets: {}\nclients: []\n",
-    "version: 1\nroute_sets:\n  a.b_c-1: [{methods: [GET], paths: [/]}]\nclients:\n  - name: \"svc@example:x+y\"\n    jkt: " J2 "\n    allow: [a.b_c-1]\n",
+    "version: 1\nroute_sets:\n  a.b_c-1: [{methods: [GET], paths: [/]}]\nclients:\n  - name: "
+    "\"svc@example:x+y\"\n    jkt: " J2 "\n    allow: [a.b_c-1]\n",
 };
 
 START_TEST(test_good_files)
@@ -469,9 +547,8 @@ START_TEST(test_counts)
     policy_t *p = NULL;
     policy_errors_t errs;
     policy_errors_init(&errs);
-    ck_assert_int_eq(policy_load_buffer("d.yaml", design_example, strlen(design_example), &p,
-                                        &errs),
-                     DPOP_OK);
+    ck_assert_int_eq(
+        policy_load_buffer("d.yaml", design_example, strlen(design_example), &p, &errs), DPOP_OK);
     ck_assert_uint_eq(policy_client_count(p), 1);
     policy_free(p);
     ck_assert_uint_eq(policy_client_count(NULL), 0);
@@ -487,8 +564,7 @@ START_TEST(test_clients_before_route_sets)
     policy_errors_t errs;
     policy_decision_t d;
     policy_errors_init(&errs);
-    ck_assert_int_eq(policy_load_buffer("cf.yaml", clients_first, strlen(clients_first), &p,
-                                        &errs),
+    ck_assert_int_eq(policy_load_buffer("cf.yaml", clients_first, strlen(clients_first), &p, &errs),
                      DPOP_OK);
     policy_decide(p, J1, "GET", "/late/a/b", 0, &d);
     ck_assert_int_eq(d.allow, 1);

@@ -62,9 +62,8 @@ static void setup(void)
     policy_errors_t errs;
     policy_errors_init(&errs);
     g_policy = NULL;
-    ck_assert_int_eq(policy_load_buffer("m.yaml", policy_yaml, strlen(policy_yaml), &g_policy,
-                                        &errs),
-                     DPOP_OK);
+    ck_assert_int_eq(
+        policy_load_buffer("m.yaml", policy_yaml, strlen(policy_yaml), &g_policy, &errs), DPOP_OK);
     ck_assert_uint_eq(policy_client_count(g_policy), 4);
 }
 
@@ -90,9 +89,12 @@ typedef struct {
 
 static const decide_case_t cases[] = {
     /* route set, exact and "**" at the end (zero segments, trailing slash, many) */
-    {J1, "GET", "/api/invoices", NOW, ALLOW, "billing-agent", "client billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices"},
-    {J1, "GET", "/api/invoices/", NOW, ALLOW, "billing-agent", "client billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices/**"},
-    {J1, "POST", "/api/invoices/2026/17", NOW, ALLOW, "billing-agent", "client billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices/**"},
+    {J1, "GET", "/api/invoices", NOW, ALLOW, "billing-agent",
+     "client billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices"},
+    {J1, "GET", "/api/invoices/", NOW, ALLOW, "billing-agent",
+     "client billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices/**"},
+    {J1, "POST", "/api/invoices/2026/17", NOW, ALLOW, "billing-agent",
+     "client billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices/**"},
     {J1, "GET", "/api/invoicesX", NOW, DENY, "billing-agent", NO_MATCH("billing-agent")},
     {J1, "GET", "/api", NOW, DENY, "billing-agent", NO_MATCH("billing-agent")},
     {J1, "GET", "/", NOW, DENY, "billing-agent", NO_MATCH("billing-agent")},
@@ -100,52 +102,71 @@ static const decide_case_t cases[] = {
     {J1, "HEAD", "/api/invoices", NOW, DENY, "billing-agent", NO_MATCH("billing-agent")},
     {J1, "PUT", "/api/invoices", NOW, DENY, "billing-agent", NO_MATCH("billing-agent")},
     {J1, "get", "/api/invoices", NOW, DENY, "billing-agent", NO_MATCH("billing-agent")},
-    {J1, "", "/api/invoices", NOW, DENY, "billing-agent", "client billing-agent: the method or path is not acceptable (default deny)"},
+    {J1, "", "/api/invoices", NOW, DENY, "billing-agent",
+     "client billing-agent: the method or path is not acceptable (default deny)"},
     /* inline route with "*": exactly one non-empty segment */
-    {J1, "GET", "/api/customers/42", NOW, ALLOW, "billing-agent", "client billing-agent allow[1]: GET /api/customers/*"},
+    {J1, "GET", "/api/customers/42", NOW, ALLOW, "billing-agent",
+     "client billing-agent allow[1]: GET /api/customers/*"},
     {J1, "POST", "/api/customers/42", NOW, DENY, "billing-agent", NO_MATCH("billing-agent")},
     {J1, "GET", "/api/customers/", NOW, DENY, "billing-agent", NO_MATCH("billing-agent")},
     {J1, "GET", "/api/customers", NOW, DENY, "billing-agent", NO_MATCH("billing-agent")},
     {J1, "GET", "/api/customers/42/orders", NOW, DENY, "billing-agent", NO_MATCH("billing-agent")},
     /* paths that were not normalized fail closed */
-    {J1, "GET", "/api/invoices/../admin", NOW, DENY, "billing-agent", "client billing-agent: the method or path is not acceptable (default deny)"},
-    {J1, "GET", "/api/invoices/./x", NOW, DENY, "billing-agent", "client billing-agent: the method or path is not acceptable (default deny)"},
-    {J1, "GET", "api/invoices", NOW, DENY, "billing-agent", "client billing-agent: the method or path is not acceptable (default deny)"},
+    {J1, "GET", "/api/invoices/../admin", NOW, DENY, "billing-agent",
+     "client billing-agent: the method or path is not acceptable (default deny)"},
+    {J1, "GET", "/api/invoices/./x", NOW, DENY, "billing-agent",
+     "client billing-agent: the method or path is not acceptable (default deny)"},
+    {J1, "GET", "api/invoices", NOW, DENY, "billing-agent",
+     "client billing-agent: the method or path is not acceptable (default deny)"},
     /* "*" method: any, including HEAD and extension methods */
     {J2, "HEAD", "/any", NOW, ALLOW, "any-method", "client any-method allow[0]: * /any/**"},
     {J2, "BREW", "/any/a/b", NOW, ALLOW, "any-method", "client any-method allow[0]: * /any/**"},
     {J2, "GET", "/anything", NOW, DENY, "any-method", NO_MATCH("any-method")},
-    {J2, "PURGE", "/cache/k", NOW, ALLOW, "any-method", "client any-method allow[1]: PURGE,M-SEARCH /cache/*"},
-    {J2, "M-SEARCH", "/cache/k", NOW, ALLOW, "any-method", "client any-method allow[1]: PURGE,M-SEARCH /cache/*"},
+    {J2, "PURGE", "/cache/k", NOW, ALLOW, "any-method",
+     "client any-method allow[1]: PURGE,M-SEARCH /cache/*"},
+    {J2, "M-SEARCH", "/cache/k", NOW, ALLOW, "any-method",
+     "client any-method allow[1]: PURGE,M-SEARCH /cache/*"},
     {J2, "PURGEX", "/cache/k", NOW, DENY, "any-method", NO_MATCH("any-method")},
     {J2, "purge", "/cache/k", NOW, DENY, "any-method", NO_MATCH("any-method")},
     /* "*" in the middle */
-    {J2, "GET", "/w/a/x", NOW, ALLOW, "any-method", "client any-method allow[2] route set wild: GET /w/*/x"},
+    {J2, "GET", "/w/a/x", NOW, ALLOW, "any-method",
+     "client any-method allow[2] route set wild: GET /w/*/x"},
     {J2, "GET", "/w//x", NOW, DENY, "any-method", NO_MATCH("any-method")},
     {J2, "GET", "/w/a/b/x", NOW, DENY, "any-method", NO_MATCH("any-method")},
     /* "**" in the middle: zero or more segments */
-    {J2, "GET", "/deep/end", NOW, ALLOW, "any-method", "client any-method allow[2] route set wild: GET /deep/**/end"},
-    {J2, "GET", "/deep/a/b/c/end", NOW, ALLOW, "any-method", "client any-method allow[2] route set wild: GET /deep/**/end"},
+    {J2, "GET", "/deep/end", NOW, ALLOW, "any-method",
+     "client any-method allow[2] route set wild: GET /deep/**/end"},
+    {J2, "GET", "/deep/a/b/c/end", NOW, ALLOW, "any-method",
+     "client any-method allow[2] route set wild: GET /deep/**/end"},
     {J2, "GET", "/deep/a/ende", NOW, DENY, "any-method", NO_MATCH("any-method")},
     {J2, "GET", "/deep", NOW, DENY, "any-method", NO_MATCH("any-method")},
     /* "**" at the start */
-    {J2, "GET", "/tail", NOW, ALLOW, "any-method", "client any-method allow[2] route set wild: GET /**/tail"},
-    {J2, "GET", "/a/b/tail", NOW, ALLOW, "any-method", "client any-method allow[2] route set wild: GET /**/tail"},
+    {J2, "GET", "/tail", NOW, ALLOW, "any-method",
+     "client any-method allow[2] route set wild: GET /**/tail"},
+    {J2, "GET", "/a/b/tail", NOW, ALLOW, "any-method",
+     "client any-method allow[2] route set wild: GET /**/tail"},
     {J2, "GET", "/a/b/tail/x", NOW, DENY, "any-method", NO_MATCH("any-method")},
     /* trailing slash is significant */
-    {J2, "GET", "/root/", NOW, ALLOW, "any-method", "client any-method allow[2] route set wild: GET /root/"},
+    {J2, "GET", "/root/", NOW, ALLOW, "any-method",
+     "client any-method allow[2] route set wild: GET /root/"},
     {J2, "GET", "/root", NOW, DENY, "any-method", NO_MATCH("any-method")},
-    {J2, "GET", "/one/x", NOW, ALLOW, "any-method", "client any-method allow[2] route set wild: GET /one/*"},
+    {J2, "GET", "/one/x", NOW, ALLOW, "any-method",
+     "client any-method allow[2] route set wild: GET /one/*"},
     {J2, "GET", "/one/x/", NOW, DENY, "any-method", NO_MATCH("any-method")},
     /* revocation, checked before routes */
     {J3, "GET", "/api/invoices", NOW, REVOKED, "revoked-one", "client revoked-one is revoked"},
     {J3, "GET", "/nowhere", NOW, REVOKED, "revoked-one", "client revoked-one is revoked"},
     /* [not_before, not_after): the exact boundaries */
-    {J4, "GET", "/api/invoices", NB - 1, REVOKED, "windowed", "client windowed is not valid before 2026-01-01T00:00:00Z (not_before)"},
-    {J4, "GET", "/api/invoices", NB, ALLOW, "windowed", "client windowed allow[0] route set invoices-rw: GET,POST /api/invoices"},
-    {J4, "GET", "/api/invoices", NA - 1, ALLOW, "windowed", "client windowed allow[0] route set invoices-rw: GET,POST /api/invoices"},
-    {J4, "GET", "/api/invoices", NA, REVOKED, "windowed", "client windowed expired at 2026-06-30T22:00:00Z (not_after)"},
-    {J4, "DELETE", "/nowhere", NA, REVOKED, "windowed", "client windowed expired at 2026-06-30T22:00:00Z (not_after)"},
+    {J4, "GET", "/api/invoices", NB - 1, REVOKED, "windowed",
+     "client windowed is not valid before 2026-01-01T00:00:00Z (not_before)"},
+    {J4, "GET", "/api/invoices", NB, ALLOW, "windowed",
+     "client windowed allow[0] route set invoices-rw: GET,POST /api/invoices"},
+    {J4, "GET", "/api/invoices", NA - 1, ALLOW, "windowed",
+     "client windowed allow[0] route set invoices-rw: GET,POST /api/invoices"},
+    {J4, "GET", "/api/invoices", NA, REVOKED, "windowed",
+     "client windowed expired at 2026-06-30T22:00:00Z (not_after)"},
+    {J4, "DELETE", "/nowhere", NA, REVOKED, "windowed",
+     "client windowed expired at 2026-06-30T22:00:00Z (not_after)"},
     {J4, "DELETE", "/nowhere", NB, DENY, "windowed", NO_MATCH("windowed")},
     /* unknown keys */
     {JX, "GET", "/api/invoices", NOW, DENY, NULL, ""},
@@ -161,8 +182,8 @@ START_TEST(test_decide_table)
     policy_decision_t d;
     memset(&d, 0x5a, sizeof d); /* decide must set every field */
     policy_decide(g_policy, c->jkt, c->method, c->path, c->now, &d);
-    ck_assert_msg(d.allow == c->allow, "case %d (%s %s): allow %d, rule %s", _i, c->method,
-                  c->path, d.allow, d.rule);
+    ck_assert_msg(d.allow == c->allow, "case %d (%s %s): allow %d, rule %s", _i, c->method, c->path,
+                  d.allow, d.rule);
     ck_assert_int_eq(d.reason, c->reason);
     if (c->client)
         ck_assert_str_eq(d.client, c->client);
@@ -318,11 +339,11 @@ typedef struct {
 
 static const norm_decide_case_t norm_decide_cases[] = {
     {"/api/x/../invoices/1", 1},
-    {"/api/invoices/%2e%2e/admin", 0},     /* -> /api/admin */
-    {"/api/invoices/..%2Fadmin", -1},      /* refused before the policy */
-    {"/api/%69nvoices", 1},                /* %69 = 'i' */
+    {"/api/invoices/%2e%2e/admin", 0}, /* -> /api/admin */
+    {"/api/invoices/..%2Fadmin", -1},  /* refused before the policy */
+    {"/api/%69nvoices", 1},            /* %69 = 'i' */
     {"/api/invoices/../../api/invoices", 1},
-    {"/api/customers/%2e%2e", 0},          /* -> /api/ : nothing there */
+    {"/api/customers/%2e%2e", 0}, /* -> /api/ : nothing there */
     {"/api/customers/a%20b", 1},
     {"/api/customers/7?admin=1", 1},
 };
@@ -361,8 +382,10 @@ START_TEST(test_many_clients)
         jkt[43] = '\0';
         jkt[0] = b64[i % 64];
         jkt[1] = b64[(i / 64) % 64];
-        w += sprintf(w, "  - name: c%zu\n    jkt: %s\n    allow: [{methods: [GET], paths: "
-                        "[\"/c/%zu\"]}]\n", i, jkt, i);
+        w += sprintf(w,
+                     "  - name: c%zu\n    jkt: %s\n    allow: [{methods: [GET], paths: "
+                     "[\"/c/%zu\"]}]\n",
+                     i, jkt, i);
     }
     policy_errors_init(&errs);
     ck_assert_int_eq(policy_load_buffer("many", yaml, strlen(yaml), &p, &errs), DPOP_OK);

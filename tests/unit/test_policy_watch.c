@@ -271,7 +271,7 @@ START_TEST(test_references_across_reload_and_close)
     ck_assert_ptr_eq(again, cur);
     policy_watch_release(w, again);
     policy_watch_release(w, old); /* last reference: freed here */
-    policy_watch_close(w);       /* cur is still held */
+    policy_watch_close(w);        /* cur is still held */
     ck_assert_str_eq(client_of(cur), "new");
     ck_assert(allows(cur, "/new"));
     policy_watch_release(w, cur); /* freed here; w is not touched */
