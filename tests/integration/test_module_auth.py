@@ -535,3 +535,39 @@ def test_nested_location_merge(env, srv):
     r = es.call(srv, "GET", "/api/edonly/x")
     assert r.status == 401
     assert r.header("WWW-Authenticate").endswith('algs="EdDSA"')
+
+
+def test_virtual_host_servername_builds_htu(env, httpd):
+    """htu comes from the (virtual) server's ServerName and port, not from
+    the Host header; the vhost inherits DPoPTokenJWKS & co. from the main
+    server."""
+    from harness import free_port
+    port = free_port()
+    vh = os.path.join(env.dir, "vh")
+    os.makedirs(vh, exist_ok=True)
+    os.chmod(vh, 0o755)
+    from harness import CGI_SCRIPT
+    with open(os.path.join(vh, "echo.cgi"), "w") as f:
+        f.write(CGI_SCRIPT)
+    os.chmod(os.path.join(vh, "echo.cgi"), 0o755)
+    h = httpd(port=port, extra_conf="""
+<VirtualHost *:%d>
+    ServerName api.test
+    ScriptAlias /vapi "%s/vh/echo.cgi"
+    <Location /vapi>
+        AuthType DPoP
+        Require user alice
+    </Location>
+</VirtualHost>
+""" % (port, env.dir), name="vh")
+    c = Client(env, sub="alice")
+    r = c.call(h, "GET", "/vapi/x", htu="http://api.test:%d/vapi/x" % port)
+    assert r.status == 200, r
+    assert r.backend_env()["DPOP_JKT"] == c.key.jkt
+    r = c.call(h, "GET", "/vapi/x")  # htu with 127.0.0.1: not this server's name
+    assert r.status == 401
+    assert h.wait_log("reason=htu_mismatch ")
+    # Require user: another verified user is refused the usual Apache way
+    bob = Client(env, sub="bob")
+    r = bob.call(h, "GET", "/vapi/x", htu="http://api.test:%d/vapi/x" % port)
+    assert r.status == 401 and r.backend_env() == {}
