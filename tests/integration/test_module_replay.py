@@ -137,3 +137,19 @@ def test_memcached_restart_recovers(env, httpd, memcached):
         assert ok, "did not recover after memcached came back"
     finally:
         mc2.stop()
+
+
+def test_graceful_restart_keeps_working(env, httpd):
+    """post_config/child_init across graceful restarts: the mutex and the
+    shmcb cache are recreated and replay detection still holds."""
+    import time
+    h = httpd()
+    c = Client(env)
+    assert c.call(h, "GET", "/api/g").status == 200
+    for _ in range(2):
+        h.graceful()
+        time.sleep(0.5)
+        p = env.proof(c.key, "GET", h.url("/api/g"), token=c.token)
+        assert h.request("GET", "/api/g", token=c.token, proof=p).status == 200
+        assert h.request("GET", "/api/g", token=c.token, proof=p).status == 401
+    assert "AH00493" in h.error_log()  # graceful restarts happened
