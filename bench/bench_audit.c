@@ -43,8 +43,8 @@ static void rm_store(const char *dir)
 /* A realistic event (~600 bytes of JSON). */
 static void mk(audit_event_t *e, char *jkt, char *jti, int64_t ts, unsigned r)
 {
-    static const char *reasons[] = {"bad_signature", "htu_mismatch", "replay", "iat_too_old",
-                                    "jkt_mismatch", "policy_denied"};
+    static const char *reasons[] = {"bad_signature", "htu_mismatch", "replay",
+                                    "iat_too_old",   "jkt_mismatch", "policy_denied"};
     memset(e, 0, sizeof(*e));
     e->ts_us = ts;
     e->host = "web-01.example.net";
@@ -207,8 +207,8 @@ static void lookup_bench(long total)
     audit_store_t *s = NULL;
     char err[256];
     enum { BATCH = 5000, TARGET = 100, LOOKUPS = 2000 };
-    if (!mkdtemp(dir) || audit_open(dir, (size_t)8 << 30, AUDIT_OPEN_RDWR, &s, err,
-                                     sizeof(err)) != DPOP_OK) {
+    if (!mkdtemp(dir) ||
+        audit_open(dir, (size_t)8 << 30, AUDIT_OPEN_RDWR, &s, err, sizeof(err)) != DPOP_OK) {
         fprintf(stderr, "%s\n", err);
         exit(1);
     }

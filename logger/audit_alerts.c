@@ -34,8 +34,8 @@
 #define SWEEP_EVERY 4096
 
 enum { R_REPLAY, R_THEFT, R_SIG, R_KEY };
-static const char *const rule_names[] = {"dpop_replay", "dpop_token_theft",
-                                         "dpop_signature_burst", "dpop_key_burst"};
+static const char *const rule_names[] = {"dpop_replay", "dpop_token_theft", "dpop_signature_burst",
+                                         "dpop_key_burst"};
 
 typedef struct group {
     struct group *next;
@@ -194,8 +194,8 @@ static void set_ts(json_t *o, const char *k, int64_t ts)
 static void emit(int rule, const group_t *g, const audit_record_t *rec, const char *group_by,
                  const char *vals_name, const char *message, audit_alert_cb cb, void *arg)
 {
-    json_t *al = json_object(), *event = json_object(), *r = json_object(),
-           *src = json_object(), *host = json_object(), *d = json_object();
+    json_t *al = json_object(), *event = json_object(), *r = json_object(), *src = json_object(),
+           *host = json_object(), *d = json_object();
     if (!al || !event || !r || !src || !host || !d)
         goto done;
     set_ts(al, "@timestamp", rec->ts_us);
@@ -343,8 +343,9 @@ int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_
         rule = R_SIG;
         threshold = a->cfg.signature_threshold;
     }
-    else if (reason && (strcmp(reason, "bad_jwk") == 0 || strcmp(reason, "private_key_in_jwk") == 0 ||
-                        strcmp(reason, "jkt_mismatch") == 0 || strcmp(reason, "key_revoked") == 0)) {
+    else if (reason &&
+             (strcmp(reason, "bad_jwk") == 0 || strcmp(reason, "private_key_in_jwk") == 0 ||
+              strcmp(reason, "jkt_mismatch") == 0 || strcmp(reason, "key_revoked") == 0)) {
         rule = R_KEY;
         threshold = a->cfg.key_threshold;
     }

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 typedef struct {
-    int64_t window_us;           /* burst sliding window (default 60 s) */
+    int64_t window_us;            /* burst sliding window (default 60 s) */
     unsigned signature_threshold; /* dpop_signature_burst N (default 10) */
     unsigned key_threshold;       /* dpop_key_burst N (default 5) */
     int64_t horizon_us;           /* replay/theft correlation memory (default 24 h) */

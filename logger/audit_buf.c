@@ -72,11 +72,21 @@ void audit_buf_html(audit_buf_t *b, const char *s)
     for (i = 0; s[i]; i++) {
         const char *rep = NULL;
         switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
         default:
             if ((unsigned char)s[i] < 0x20 && s[i] != '\n' && s[i] != '\t')
                 rep = "&#xFFFD;";

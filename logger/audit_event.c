@@ -29,11 +29,26 @@ static const struct {
     const char *name;
     size_t limit;
 } limits[] = {
-    {"host", 255},       {"vhost", 255},       {"request_id", 128},   {"client_ip", 64},
-    {"method", 32},      {"path", 2048},       {"error", 64},         {"reason", 64},
-    {"detail", 512},     {"jkt", 128},         {"jti", 256},          {"htm", 32},
-    {"htu", 2048},       {"alg", 32},          {"token_hash", 128},   {"token_sub", 256},
-    {"token_client_id", 256}, {"policy_client", 256}, {"user_agent", 512}, {"mode", 16},
+    {"host", 255},
+    {"vhost", 255},
+    {"request_id", 128},
+    {"client_ip", 64},
+    {"method", 32},
+    {"path", 2048},
+    {"error", 64},
+    {"reason", 64},
+    {"detail", 512},
+    {"jkt", 128},
+    {"jti", 256},
+    {"htm", 32},
+    {"htu", 2048},
+    {"alg", 32},
+    {"token_hash", 128},
+    {"token_sub", 256},
+    {"token_client_id", 256},
+    {"policy_client", 256},
+    {"user_agent", 512},
+    {"mode", 16},
 };
 
 size_t audit_field_limit(const char *name)
@@ -164,11 +179,21 @@ static void sb_json_string(sbuf_t *b, const char *s, size_t n)
         sb_put(b, s + start, i - start);
         char esc[8];
         switch (c) {
-        case '"': sb_put(b, "\\\"", 2); break;
-        case '\\': sb_put(b, "\\\\", 2); break;
-        case '\n': sb_put(b, "\\n", 2); break;
-        case '\r': sb_put(b, "\\r", 2); break;
-        case '\t': sb_put(b, "\\t", 2); break;
+        case '"':
+            sb_put(b, "\\\"", 2);
+            break;
+        case '\\':
+            sb_put(b, "\\\\", 2);
+            break;
+        case '\n':
+            sb_put(b, "\\n", 2);
+            break;
+        case '\r':
+            sb_put(b, "\\r", 2);
+            break;
+        case '\t':
+            sb_put(b, "\\t", 2);
+            break;
         default:
             snprintf(esc, sizeof(esc), "\\u%04x", c);
             sb_put(b, esc, 6);
@@ -188,14 +213,22 @@ typedef struct {
     size_t off; /* offset of the member in audit_event_t */
 } field_t;
 
-#define FS(n) {#n, F_STR, offsetof(audit_event_t, n)}
+#define FS(n)                                                                                      \
+    {                                                                                              \
+#n, F_STR, offsetof(audit_event_t, n)                                                      \
+    }
 static const field_t fields[] = {
-    {"ts", F_TS, 0},       FS(host),        FS(vhost),         {"pid", F_INT, offsetof(audit_event_t, pid)},
-    FS(request_id),        FS(client_ip),   FS(method),        FS(path),
-    FS(error),             FS(reason),      FS(detail),        FS(jkt),
-    FS(jti),               {"iat", F_IAT, offsetof(audit_event_t, iat)},
-    FS(htm),               FS(htu),         FS(alg),           FS(token_hash),
-    FS(token_sub),         FS(token_client_id), FS(policy_client), FS(user_agent),
+    {"ts", F_TS, 0},   FS(host),
+    FS(vhost),         {"pid", F_INT, offsetof(audit_event_t, pid)},
+    FS(request_id),    FS(client_ip),
+    FS(method),        FS(path),
+    FS(error),         FS(reason),
+    FS(detail),        FS(jkt),
+    FS(jti),           {"iat", F_IAT, offsetof(audit_event_t, iat)},
+    FS(htm),           FS(htu),
+    FS(alg),           FS(token_hash),
+    FS(token_sub),     FS(token_client_id),
+    FS(policy_client), FS(user_agent),
     FS(mode),
 };
 #undef FS
@@ -249,8 +282,8 @@ audit_enc_t *audit_event_encode(const audit_event_t *ev)
                 sb_str(&b, "null");
                 continue;
             }
-            size_t n = audit_field_clean(v, strlen(v), audit_field_limit(f->name), clean,
-                                         sizeof(clean));
+            size_t n =
+                audit_field_clean(v, strlen(v), audit_field_limit(f->name), clean, sizeof(clean));
             sb_json_string(&b, clean, n);
             for (int k = 0; k < AUDIT_IX_KEYS; k++) {
                 if (strcmp(ix_fields[k], f->name) == 0) {

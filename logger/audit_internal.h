@@ -51,8 +51,7 @@ int audit_chain_hash(EVP_MD_CTX *ctx, const unsigned char *prev, uint64_t seq, i
 uint64_t audit_meta_u64(MDB_txn *txn, const audit_store_t *s, const char *key, uint64_t dflt);
 void audit_meta_hash(MDB_txn *txn, const audit_store_t *s, const char *key, unsigned char *out);
 int audit_meta_put_u64(MDB_txn *txn, const audit_store_t *s, const char *key, uint64_t v);
-int audit_meta_put(MDB_txn *txn, const audit_store_t *s, const char *key, const void *v,
-                   size_t n);
+int audit_meta_put(MDB_txn *txn, const audit_store_t *s, const char *key, const void *v, size_t n);
 
 /* Begin a transaction, adopting a map grown by another process. */
 int audit_txn_begin(audit_store_t *s, unsigned flags, MDB_txn **txn);

@@ -24,8 +24,8 @@ static int del_index(MDB_txn *txn, MDB_dbi dbi, const char *key, const unsigned 
 }
 
 /* One chunk; *more = 1 when it stopped because of the chunk size. */
-static int prune_chunk(audit_store_t *s, int64_t before_us, uint64_t *deleted, int *more,
-                       char *err, size_t errsz)
+static int prune_chunk(audit_store_t *s, int64_t before_us, uint64_t *deleted, int *more, char *err,
+                       size_t errsz)
 {
     MDB_txn *txn = NULL;
     MDB_cursor *c = NULL;
@@ -49,13 +49,11 @@ static int prune_chunk(audit_store_t *s, int64_t before_us, uint64_t *deleted, i
             *more = 1;
             break;
         }
-        if (k.mv_size != 8 || v.mv_size <= AUDIT_VAL_HDR ||
-            audit_get_be64(k.mv_data) != start) {
+        if (k.mv_size != 8 || v.mv_size <= AUDIT_VAL_HDR || audit_get_be64(k.mv_data) != start) {
             /* damaged store: refuse to prune around a hole (verify explains) */
             mdb_cursor_close(c);
             mdb_txn_abort(txn);
-            snprintf(err, errsz,
-                     "audit store %s: chain is not contiguous at seq %llu; run verify",
+            snprintf(err, errsz, "audit store %s: chain is not contiguous at seq %llu; run verify",
                      s->dir, (unsigned long long)start);
             return DPOP_ERR;
         }
@@ -66,8 +64,8 @@ static int prune_chunk(audit_store_t *s, int64_t before_us, uint64_t *deleted, i
         unsigned char seqb[8], tk[16];
         memcpy(seqb, k.mv_data, 8);
         memcpy(last_hash, val + AUDIT_VAL_HASH, AUDIT_HASH_LEN);
-        json_t *o = json_loadb((const char *)val + AUDIT_VAL_HDR, v.mv_size - AUDIT_VAL_HDR, 0,
-                               NULL);
+        json_t *o =
+            json_loadb((const char *)val + AUDIT_VAL_HDR, v.mv_size - AUDIT_VAL_HDR, 0, NULL);
         for (int x = 0; o && x < AUDIT_IX_KEYS; x++) {
             const char *f = json_string_value(json_object_get(o, audit_ix_field(x)));
             if (f && *f && (rc = del_index(txn, s->ix[x], f, seqb))) {
@@ -114,8 +112,7 @@ fail:
     return DPOP_ERR;
 }
 
-int audit_prune(audit_store_t *s, int64_t before_us, uint64_t *deleted, char *err,
-                size_t errsz)
+int audit_prune(audit_store_t *s, int64_t before_us, uint64_t *deleted, char *err, size_t errsz)
 {
     int more = 1;
     uint64_t d = 0;

@@ -86,8 +86,8 @@ static int load(audit_iter_t *it, src_t *src, size_t idx, uint64_t seq, audit_re
     int64_t ts = (int64_t)audit_get_be64((const unsigned char *)v.mv_data + AUDIT_VAL_TS);
     if (!in_time(it, ts))
         return 0;
-    json_t *o = json_loadb((const char *)v.mv_data + AUDIT_VAL_HDR, v.mv_size - AUDIT_VAL_HDR,
-                           0, NULL);
+    json_t *o =
+        json_loadb((const char *)v.mv_data + AUDIT_VAL_HDR, v.mv_size - AUDIT_VAL_HDR, 0, NULL);
     if (!o || !json_is_object(o)) {
         json_decref(o);
         it->skipped++;
@@ -386,8 +386,8 @@ int audit_read_new(audit_store_t *s, size_t store_index, uint64_t *from_seq, siz
         *from_seq = seq + 1;
         if (v.mv_size <= AUDIT_VAL_HDR)
             continue;
-        json_t *o = json_loadb((const char *)v.mv_data + AUDIT_VAL_HDR, v.mv_size - AUDIT_VAL_HDR,
-                               0, NULL);
+        json_t *o =
+            json_loadb((const char *)v.mv_data + AUDIT_VAL_HDR, v.mv_size - AUDIT_VAL_HDR, 0, NULL);
         if (!o || !json_is_object(o)) {
             json_decref(o);
             continue;

@@ -41,8 +41,7 @@ static char *finish(audit_buf_t *b)
 
 /* ---------------------------------------------------------------- Markdown */
 
-static void md_count_table(audit_buf_t *b, const json_t *rows, const char *field,
-                           const char *title)
+static void md_count_table(audit_buf_t *b, const json_t *rows, const char *field, const char *title)
 {
     size_t i;
     json_t *r;
@@ -81,12 +80,16 @@ char *audit_report_md(const json_t *rep)
                      num(tot, "events"), num(tot, "keys"), num(tot, "client_ips"),
                      num(tot, "hosts"), num(tot, "alerts"));
 
-    audit_buf_str(&b, "## Stores (hash chain heads)\n\n| store | events | chain | head |\n|---|---:|---|---|\n");
+    audit_buf_str(
+        &b,
+        "## Stores (hash chain heads)\n\n| store | events | chain | head |\n|---|---:|---|---|\n");
     json_array_foreach(json_object_get(rep, "stores"), i, r)
     {
         audit_buf_str(&b, "| ");
         audit_buf_md(&b, str(r, "store"));
-        audit_buf_printf(&b, " | %" JSON_INTEGER_FORMAT " | %" JSON_INTEGER_FORMAT "..%" JSON_INTEGER_FORMAT " | `",
+        audit_buf_printf(&b,
+                         " | %" JSON_INTEGER_FORMAT " | %" JSON_INTEGER_FORMAT
+                         "..%" JSON_INTEGER_FORMAT " | `",
                          num(r, "events"), num(r, "chain_start"), num(r, "next_seq") - 1);
         audit_buf_md(&b, str(r, "head"));
         audit_buf_str(&b, "` |\n");
@@ -94,7 +97,8 @@ char *audit_report_md(const json_t *rep)
     audit_buf_str(&b, "\n## Totals by reason\n\n");
     md_count_table(&b, json_object_get(rep, "by_reason"), "reason", "reason");
 
-    audit_buf_str(&b, "## By key and policy client\n\n| jkt | policy client | events | last seen |\n|---|---|---:|---|\n");
+    audit_buf_str(&b, "## By key and policy client\n\n| jkt | policy client | events | last seen "
+                      "|\n|---|---|---:|---|\n");
     json_array_foreach(json_object_get(rep, "by_key"), i, r)
     {
         audit_buf_str(&b, "| ");
@@ -112,7 +116,8 @@ char *audit_report_md(const json_t *rep)
     audit_buf_str(&b, "## Per day\n\n");
     md_count_table(&b, json_object_get(rep, "per_day"), "date", "date (UTC)");
 
-    audit_buf_str(&b, "## Top replay attempts\n\n| jkt | jti | attempts | first seen | last seen | client IPs | hosts |\n|---|---|---:|---|---|---|---|\n");
+    audit_buf_str(&b, "## Top replay attempts\n\n| jkt | jti | attempts | first seen | last seen | "
+                      "client IPs | hosts |\n|---|---|---:|---|---|---|---|\n");
     json_array_foreach(json_object_get(rep, "top_replays"), i, r)
     {
         const char *cols[] = {"jkt", "jti"};
@@ -154,7 +159,8 @@ char *audit_report_md(const json_t *rep)
         audit_buf_printf(&b, " | %" JSON_INTEGER_FORMAT " |\n", json_integer_value(v));
     }
 
-    audit_buf_str(&b, "\n## Controls\n\n| framework | control | objective | refusals | alerts |\n|---|---|---|---:|---:|\n");
+    audit_buf_str(&b, "\n## Controls\n\n| framework | control | objective | refusals | alerts "
+                      "|\n|---|---|---|---:|---:|\n");
     json_array_foreach(json_object_get(rep, "controls"), i, r)
     {
         const char *cols[] = {"framework", "control", "objective"};
@@ -242,8 +248,8 @@ static void svg_hbars(audit_buf_t *b, const json_t *rows, const char *field, con
                          lw, y, bw, bh);
         audit_buf_html(b, label);
         audit_buf_printf(b, ": %" JSON_INTEGER_FORMAT "</title></rect>", c);
-        audit_buf_printf(b, "<text x=\"%d\" y=\"%d\">%" JSON_INTEGER_FORMAT "</text>",
-                         lw + bw + 6, y + 13, c);
+        audit_buf_printf(b, "<text x=\"%d\" y=\"%d\">%" JSON_INTEGER_FORMAT "</text>", lw + bw + 6,
+                         y + 13, c);
     }
     audit_buf_str(b, "</svg>\n");
 }
@@ -257,11 +263,12 @@ static void svg_days(audit_buf_t *b, const json_t *days)
     for (size_t i = 0; i < n; i++)
         if (num(json_array_get(days, i), "count") > top)
             top = num(json_array_get(days, i), "count");
-    audit_buf_printf(b,
-                     "<svg id=\"chart-per-day\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
-                     "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
-                     "aria-label=\"Refusals per day\"><title>Refusals per day</title>",
-                     w, h, w, h);
+    audit_buf_printf(
+        b,
+        "<svg id=\"chart-per-day\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
+        "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
+        "aria-label=\"Refusals per day\"><title>Refusals per day</title>",
+        w, h, w, h);
     int ph = h - bottom - top_pad, pw = w - left - 10;
     audit_buf_printf(b,
                      "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#889\"/>"
@@ -288,8 +295,8 @@ static void svg_days(audit_buf_t *b, const json_t *days)
         audit_buf_printf(b, ": %" JSON_INTEGER_FORMAT "</title></rect>", c);
         /* label the first, the last and about ten days in between */
         if (i == 0 || i + 1 == n || (n > 10 && i % (n / 10) == 0)) {
-            audit_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">",
-                             x + slot * 0.4, h - bottom + 16);
+            audit_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", x + slot * 0.4,
+                             h - bottom + 16);
             audit_buf_html(b, str(d, "date") ? str(d, "date") + 5 : "");
             audit_buf_str(b, "</text>");
         }
@@ -339,8 +346,10 @@ char *audit_report_html(const json_t *rep)
     audit_buf_str(&b, "</b>. Generated ");
     audit_buf_html(&b, str(rep, "generated_at"));
     audit_buf_str(&b, ".</p>\n<section id=\"summary\"><h2>Summary</h2><div class=\"kpi\">");
-    const char *kpis[][2] = {{"events", "refusals"}, {"keys", "keys (jkt)"},
-                             {"client_ips", "client IPs"}, {"hosts", "hosts"},
+    const char *kpis[][2] = {{"events", "refusals"},
+                             {"keys", "keys (jkt)"},
+                             {"client_ips", "client IPs"},
+                             {"hosts", "hosts"},
                              {"alerts", "alerts"}};
     for (size_t k = 0; k < sizeof(kpis) / sizeof(kpis[0]); k++)
         audit_buf_printf(&b, "<div><b>%" JSON_INTEGER_FORMAT "</b>%s</div>", num(tot, kpis[k][0]),
@@ -381,8 +390,8 @@ char *audit_report_html(const json_t *rep)
         audit_buf_str(&b, "</tr>");
     }
     audit_buf_str(&b, "</tbody></table>\n");
-    html_count_table(&b, json_object_get(rep, "by_policy_client"), "policy_client",
-                     "policy client", 0);
+    html_count_table(&b, json_object_get(rep, "by_policy_client"), "policy_client", "policy client",
+                     0);
     audit_buf_str(&b, "</section>\n<section id=\"by-ip\"><h2>By client IP</h2>\n");
     svg_hbars(&b, json_object_get(rep, "by_client_ip"), "client_ip", "chart-by-ip",
               "Refusals by client IP", 15);

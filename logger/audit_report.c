@@ -54,7 +54,8 @@ static void on_alert(json_t *alert, void *arg)
 {
     agg_t *a = arg;
     a->alerts++;
-    incr(a->alert_rules, json_string_value(json_object_get(json_object_get(alert, "rule"), "name")));
+    incr(a->alert_rules,
+         json_string_value(json_object_get(json_object_get(alert, "rule"), "name")));
     if (json_array_size(a->alert_items) < MAX_ALERT_ITEMS)
         json_array_append(a->alert_items, alert);
 }
@@ -111,8 +112,9 @@ static void aggregate(agg_t *a, const audit_record_t *r)
         snprintf(key, len, "%s|%s", jkt ? jkt : "-", jti ? jti : "-");
         json_t *g = json_object_get(a->replays, key);
         if (!g) {
-            g = json_pack("{s:o, s:o, s:o, s:I, s:o, s:o}", "jkt", jkt ? json_string(jkt) : json_null(),
-                          "jti", jti ? json_string(jti) : json_null(), "policy_client",
+            g = json_pack("{s:o, s:o, s:o, s:I, s:o, s:o}", "jkt",
+                          jkt ? json_string(jkt) : json_null(), "jti",
+                          jti ? json_string(jti) : json_null(), "policy_client",
                           client ? json_string(client) : json_null(), "count", (json_int_t)0,
                           "client_ips", json_array(), "hosts", json_array());
             if (g) {
@@ -228,54 +230,64 @@ typedef struct {
 
 /* The controls mapping: which refusals evidence which control. */
 static const control_t controls[] = {
-    {"OWASP Non-Human Identity Top 10 (2025)", "NHI2 Secret Leakage",
+    {"OWASP Non-Human Identity Top 10 (2025)",
+     "NHI2 Secret Leakage",
      "A leaked access token is useless without the private key it is bound to (RFC 9449 "
      "sender-constrained token, cnf.jkt); replayed proofs and tokens presented with another "
      "key are refused and alerted on.",
      {"replay", "jkt_mismatch", "ath_mismatch", "token_unbound", "bearer_downgrade"},
      {"dpop_replay", "dpop_token_theft"}},
-    {"OWASP Non-Human Identity Top 10 (2025)", "NHI4 Insecure Authentication",
+    {"OWASP Non-Human Identity Top 10 (2025)",
+     "NHI4 Insecure Authentication",
      "Every request carries a fresh proof of possession signed with the client's key; unsigned, "
      "weakly signed, malformed proofs and keys carrying private material are refused.",
-     {"missing_proof", "multiple_proofs", "too_large", "malformed", "bad_typ", "bad_alg",
-      "bad_jwk", "private_key_in_jwk", "bad_signature", "missing_claim", "bad_claim"},
+     {"missing_proof", "multiple_proofs", "too_large", "malformed", "bad_typ", "bad_alg", "bad_jwk",
+      "private_key_in_jwk", "bad_signature", "missing_claim", "bad_claim"},
      {"dpop_signature_burst", "dpop_key_burst"}},
-    {"OWASP Non-Human Identity Top 10 (2025)", "NHI7 Long-Lived Secrets",
+    {"OWASP Non-Human Identity Top 10 (2025)",
+     "NHI7 Long-Lived Secrets",
      "A proof is valid for one method and URI for seconds (iat window, optional server nonce), "
      "so a captured proof expires almost at once.",
      {"iat_too_old", "iat_in_future", "nonce_missing", "nonce_invalid", "htm_mismatch",
       "htu_mismatch"},
      {NULL}},
-    {"OWASP Non-Human Identity Top 10 (2025)", "NHI1 Improper Offboarding",
+    {"OWASP Non-Human Identity Top 10 (2025)",
+     "NHI1 Improper Offboarding",
      "Revoked keys and keys outside their not_before/not_after window are refused at once.",
      {"key_revoked"},
      {NULL}},
-    {"OWASP Non-Human Identity Top 10 (2025)", "NHI5 Overprivileged NHI",
+    {"OWASP Non-Human Identity Top 10 (2025)",
+     "NHI5 Overprivileged NHI",
      "Each key may call only the methods and paths its policy grants (default deny).",
      {"policy_denied"},
      {NULL}},
-    {"NIST CSF 2.0", "PR.AA-01",
+    {"NIST CSF 2.0",
+     "PR.AA-01",
      "Identities and credentials of services are managed: each workload key is registered by "
      "its RFC 7638 thumbprint, with validity dates and revocation.",
      {"key_revoked", "token_unbound"},
      {NULL}},
-    {"NIST CSF 2.0", "PR.AA-03",
+    {"NIST CSF 2.0",
+     "PR.AA-03",
      "Services are authenticated on every request: access token (signature, issuer, audience, "
      "lifetime) and proof of possession of the bound key.",
      {"missing_token", "token_invalid", "token_unbound", "jkt_mismatch", "bad_signature",
       "ath_missing", "ath_mismatch"},
      {"dpop_token_theft", "dpop_signature_burst"}},
-    {"NIST CSF 2.0", "PR.AA-05",
+    {"NIST CSF 2.0",
+     "PR.AA-05",
      "Access permissions are enforced with least privilege per key and route.",
      {"policy_denied"},
      {NULL}},
-    {"NIST SP 800-207", "Tenet 6: dynamic, strictly enforced authentication and authorization",
+    {"NIST SP 800-207",
+     "Tenet 6: dynamic, strictly enforced authentication and authorization",
      "Continuous verification: token, proof, key binding and policy are evaluated on every "
      "request, never once per session; report-only mode records would-be refusals.",
      {"missing_proof", "bad_signature", "replay", "jkt_mismatch", "policy_denied", "key_revoked",
       "iat_too_old", "htu_mismatch"},
      {"dpop_replay", "dpop_token_theft", "dpop_signature_burst", "dpop_key_burst"}},
-    {"NIST SP 800-207", "Tenet 7: collect information to improve security posture",
+    {"NIST SP 800-207",
+     "Tenet 7: collect information to improve security posture",
      "Every refusal is kept in a hash-chained, tamper-evident store (verify) and streamed to the "
      "SIEM as alerts.",
      {NULL},
@@ -299,11 +311,10 @@ static json_t *controls_json(const agg_t *a)
             json_object_set_new(alerts, c->alerts[j], json_integer(n));
             nalerts += n;
         }
-        json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:s, s:o, s:I, s:o, s:I}", "framework", c->framework,
-                           "control", c->control, "objective", c->objective, "evidence_reasons",
-                           reasons, "events", events, "evidence_alerts", alerts, "alerts",
-                           nalerts));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:I, s:o, s:I}", "framework",
+                                             c->framework, "control", c->control, "objective",
+                                             c->objective, "evidence_reasons", reasons, "events",
+                                             events, "evidence_alerts", alerts, "alerts", nalerts));
     }
     return arr;
 }
@@ -378,7 +389,8 @@ int audit_report_build(audit_store_t *const *stores, size_t n, const audit_filte
         goto done;
 
     rep = json_object();
-    json_object_set_new(rep, "report", json_string("mod_dpop DPoP binding failures: compliance report"));
+    json_object_set_new(rep, "report",
+                        json_string("mod_dpop DPoP binding failures: compliance report"));
     ts_set(rep, "generated_at", now_us);
     json_t *period = json_object();
     if (f.has_since)
@@ -411,8 +423,9 @@ int audit_report_build(audit_store_t *const *stores, size_t n, const audit_filte
     json_object_set_new(rep, "by_host", count_rows(a.by_host, "host", TOP_N));
     json_object_set_new(rep, "per_day", per_day(&a, &f));
     json_object_set_new(rep, "top_replays", object_rows(a.replays, "jti", TOP_REPLAYS));
-    json_object_set_new(rep, "alerts", json_pack("{s:I, s:O, s:O}", "total", (json_int_t)a.alerts,
-                                                 "by_rule", a.alert_rules, "items", a.alert_items));
+    json_object_set_new(rep, "alerts",
+                        json_pack("{s:I, s:O, s:O}", "total", (json_int_t)a.alerts, "by_rule",
+                                  a.alert_rules, "items", a.alert_items));
     json_object_set_new(rep, "controls", controls_json(&a));
     if (audit_iter_skipped(it))
         json_object_set_new(rep, "unreadable_events",

@@ -88,8 +88,7 @@ void audit_meta_hash(MDB_txn *txn, const audit_store_t *s, const char *key, unsi
         memcpy(out, v.mv_data, AUDIT_HASH_LEN);
 }
 
-int audit_meta_put(MDB_txn *txn, const audit_store_t *s, const char *key, const void *val,
-                   size_t n)
+int audit_meta_put(MDB_txn *txn, const audit_store_t *s, const char *key, const void *val, size_t n)
 {
     MDB_val k = {strlen(key), (void *)key}, v = {n, (void *)val};
     return mdb_put(txn, s->meta, &k, &v, 0);
@@ -401,8 +400,7 @@ int audit_append_batch(audit_store_t *s, const audit_event_t *const *evs, size_t
     ret = audit_append_encoded(s, encs, n, err, errsz);
     goto out;
 oom:
-    snprintf(err, errsz, "audit store %s: cannot encode event (out of memory or bad time)",
-             s->dir);
+    snprintf(err, errsz, "audit store %s: cannot encode event (out of memory or bad time)", s->dir);
 out:
     if (encs)
         for (size_t i = 0; i < done; i++)

@@ -145,8 +145,8 @@ int audit_time_parse_rfc3339(const char *s, int64_t *ts_us)
         if (*p != '\0')
             return DPOP_ERR;
     }
-    int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
-                   se - off;
+    int64_t secs =
+        days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se - off;
     *ts_us = secs * US_PER_S + frac;
     return DPOP_OK;
 }
@@ -163,12 +163,23 @@ int audit_time_parse_arg(const char *s, int64_t now_us, int64_t *ts_us)
     char unit = s[len - 1];
     int64_t mult = 0;
     switch (unit) {
-    case 's': mult = 1; break;
-    case 'm': mult = 60; break;
-    case 'h': mult = 3600; break;
-    case 'd': mult = 86400; break;
-    case 'w': mult = 7 * 86400; break;
-    default: break;
+    case 's':
+        mult = 1;
+        break;
+    case 'm':
+        mult = 60;
+        break;
+    case 'h':
+        mult = 3600;
+        break;
+    case 'd':
+        mult = 86400;
+        break;
+    case 'w':
+        mult = 7 * 86400;
+        break;
+    default:
+        break;
     }
     if (mult && len >= 2 && len <= 10) {
         int64_t n = 0;

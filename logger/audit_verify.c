@@ -101,14 +101,13 @@ static void find_stray(MDB_txn *txn, audit_store_t *s, int x, audit_verify_t *ou
             }
             continue;
         }
-        json_t *o = json_loadb((const char *)ev.mv_data + AUDIT_VAL_HDR,
-                               ev.mv_size - AUDIT_VAL_HDR, 0, NULL);
+        json_t *o = json_loadb((const char *)ev.mv_data + AUDIT_VAL_HDR, ev.mv_size - AUDIT_VAL_HDR,
+                               0, NULL);
         const char *f = o ? field(o, audit_ix_field(x)) : NULL;
         if (!f || strlen(f) != k.mv_size || memcmp(f, k.mv_data, k.mv_size) != 0) {
             out->bad_seq = seq;
-            snprintf(out->problem, sizeof(out->problem),
-                     "%s index entry does not match event %llu", audit_ix_field(x),
-                     (unsigned long long)seq);
+            snprintf(out->problem, sizeof(out->problem), "%s index entry does not match event %llu",
+                     audit_ix_field(x), (unsigned long long)seq);
             out->bad_event = dup_json(&ev);
             found = 1;
         }
@@ -193,8 +192,8 @@ int audit_verify(audit_store_t *s, audit_verify_t *out, char *err, size_t errsz)
         }
         json_t *o = json_loadb(json, jlen, 0, NULL);
         int64_t jts = 0;
-        if (!o || !json_is_object(o) ||
-            audit_time_parse_rfc3339(field(o, "ts"), &jts) != DPOP_OK || jts != ts) {
+        if (!o || !json_is_object(o) || audit_time_parse_rfc3339(field(o, "ts"), &jts) != DPOP_OK ||
+            jts != ts) {
             json_decref(o);
             ret = bad(out, seq, &v, "event JSON unreadable or ts inconsistent%s", NULL);
             goto done;

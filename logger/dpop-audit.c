@@ -27,10 +27,29 @@
 #define MAX_STORES 64
 #define FOLLOW_BATCH 10000
 
-static const char *const fields[] = {
-    "ts",  "host", "vhost", "pid", "request_id", "client_ip", "method", "path",
-    "error", "reason", "detail", "jkt", "jti", "iat", "htm", "htu", "alg", "token_hash",
-    "token_sub", "token_client_id", "policy_client", "user_agent", "mode"};
+static const char *const fields[] = {"ts",
+                                     "host",
+                                     "vhost",
+                                     "pid",
+                                     "request_id",
+                                     "client_ip",
+                                     "method",
+                                     "path",
+                                     "error",
+                                     "reason",
+                                     "detail",
+                                     "jkt",
+                                     "jti",
+                                     "iat",
+                                     "htm",
+                                     "htu",
+                                     "alg",
+                                     "token_hash",
+                                     "token_sub",
+                                     "token_client_id",
+                                     "policy_client",
+                                     "user_agent",
+                                     "mode"};
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
 static volatile sig_atomic_t stop_flag;
@@ -57,8 +76,22 @@ static void usage(FILE *f)
 }
 
 enum {
-    O_STORE = 256, O_SINCE, O_UNTIL, O_JKT, O_JTI, O_TOKEN_HASH, O_IP, O_REASON, O_FORMAT,
-    O_FOLLOW, O_BEFORE, O_INTERVAL, O_WINDOW, O_SIGTH, O_KEYTH, O_HELP
+    O_STORE = 256,
+    O_SINCE,
+    O_UNTIL,
+    O_JKT,
+    O_JTI,
+    O_TOKEN_HASH,
+    O_IP,
+    O_REASON,
+    O_FORMAT,
+    O_FOLLOW,
+    O_BEFORE,
+    O_INTERVAL,
+    O_WINDOW,
+    O_SIGTH,
+    O_KEYTH,
+    O_HELP
 };
 
 typedef struct {
@@ -99,24 +132,23 @@ static int parse_time(const char *opt, const char *s, int64_t now, int64_t *out)
 /* 0 ok, 2 usage error */
 static int parse_args(int argc, char **argv, opts_t *o)
 {
-    static const struct option lo[] = {
-        {"store", required_argument, NULL, O_STORE},
-        {"since", required_argument, NULL, O_SINCE},
-        {"until", required_argument, NULL, O_UNTIL},
-        {"jkt", required_argument, NULL, O_JKT},
-        {"jti", required_argument, NULL, O_JTI},
-        {"token-hash", required_argument, NULL, O_TOKEN_HASH},
-        {"ip", required_argument, NULL, O_IP},
-        {"reason", required_argument, NULL, O_REASON},
-        {"format", required_argument, NULL, O_FORMAT},
-        {"follow", no_argument, NULL, O_FOLLOW},
-        {"before", required_argument, NULL, O_BEFORE},
-        {"interval", required_argument, NULL, O_INTERVAL},
-        {"window", required_argument, NULL, O_WINDOW},
-        {"signature-threshold", required_argument, NULL, O_SIGTH},
-        {"key-threshold", required_argument, NULL, O_KEYTH},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {{"store", required_argument, NULL, O_STORE},
+                                       {"since", required_argument, NULL, O_SINCE},
+                                       {"until", required_argument, NULL, O_UNTIL},
+                                       {"jkt", required_argument, NULL, O_JKT},
+                                       {"jti", required_argument, NULL, O_JTI},
+                                       {"token-hash", required_argument, NULL, O_TOKEN_HASH},
+                                       {"ip", required_argument, NULL, O_IP},
+                                       {"reason", required_argument, NULL, O_REASON},
+                                       {"format", required_argument, NULL, O_FORMAT},
+                                       {"follow", no_argument, NULL, O_FOLLOW},
+                                       {"before", required_argument, NULL, O_BEFORE},
+                                       {"interval", required_argument, NULL, O_INTERVAL},
+                                       {"window", required_argument, NULL, O_WINDOW},
+                                       {"signature-threshold", required_argument, NULL, O_SIGTH},
+                                       {"key-threshold", required_argument, NULL, O_KEYTH},
+                                       {"help", no_argument, NULL, O_HELP},
+                                       {NULL, 0, NULL, 0}};
     int64_t now = audit_now_us();
     unsigned long v;
     int c;
@@ -158,13 +190,27 @@ static int parse_args(int argc, char **argv, opts_t *o)
                 return 2;
             o->has_before = 1;
             break;
-        case O_JKT: o->f.jkt = optarg; break;
-        case O_JTI: o->f.jti = optarg; break;
-        case O_TOKEN_HASH: o->f.token_hash = optarg; break;
-        case O_IP: o->f.ip = optarg; break;
-        case O_REASON: o->f.reason = optarg; break;
-        case O_FORMAT: o->format = optarg; break;
-        case O_FOLLOW: o->follow = 1; break;
+        case O_JKT:
+            o->f.jkt = optarg;
+            break;
+        case O_JTI:
+            o->f.jti = optarg;
+            break;
+        case O_TOKEN_HASH:
+            o->f.token_hash = optarg;
+            break;
+        case O_IP:
+            o->f.ip = optarg;
+            break;
+        case O_REASON:
+            o->f.reason = optarg;
+            break;
+        case O_FORMAT:
+            o->format = optarg;
+            break;
+        case O_FOLLOW:
+            o->follow = 1;
+            break;
         case O_INTERVAL:
             if (parse_uint(optarg, 3600, &v) || v == 0) {
                 fprintf(stderr, "dpop-audit: --interval: whole seconds, 1..3600\n");
@@ -194,8 +240,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
             usage(stdout);
             exit(0);
         default:
-            fprintf(stderr, "dpop-audit: unknown option or missing value: %s\n",
-                    argv[optind - 1]);
+            fprintf(stderr, "dpop-audit: unknown option or missing value: %s\n", argv[optind - 1]);
             usage(stderr);
             return 2;
         }
@@ -327,8 +372,8 @@ static void cell(const char *s, int width, int last)
 
 static void print_table_head(void)
 {
-    printf("%-27s %-16s %-15s %-18s %-14s %-14s %s\n", "TIME", "HOST", "CLIENT_IP", "REASON",
-           "JKT", "JTI", "REQUEST");
+    printf("%-27s %-16s %-15s %-18s %-14s %-14s %s\n", "TIME", "HOST", "CLIENT_IP", "REASON", "JKT",
+           "JTI", "REQUEST");
 }
 
 static void print_table(const audit_record_t *r)

@@ -15,14 +15,14 @@ typedef struct audit_store audit_store_t;
 
 /* One event.  Every string may be NULL (absent -> JSON null). */
 typedef struct {
-    int64_t ts_us;          /* unix time, microseconds; 0 -> now */
+    int64_t ts_us; /* unix time, microseconds; 0 -> now */
     const char *host;
     const char *vhost;
     int64_t pid;
     const char *request_id;
     const char *client_ip;
     const char *method;
-    const char *path;       /* no query */
+    const char *path; /* no query */
     const char *error;
     const char *reason;
     const char *detail;
@@ -38,7 +38,7 @@ typedef struct {
     const char *token_client_id;
     const char *policy_client;
     const char *user_agent;
-    const char *mode;       /* "enforce" | "report-only" */
+    const char *mode; /* "enforce" | "report-only" */
 } audit_event_t;
 
 #define AUDIT_OPEN_RDONLY 0
@@ -84,10 +84,10 @@ int audit_append_batch(audit_store_t *s, const audit_event_t *const *evs, size_t
 
 /* What the store holds (one read transaction). */
 typedef struct {
-    uint64_t events;      /* events stored */
-    uint64_t chain_start; /* seq of the first event (after prune) */
-    uint64_t next_seq;    /* seq the next event gets */
-    unsigned char head[32]; /* hash of the last event (chain head) */
+    uint64_t events;              /* events stored */
+    uint64_t chain_start;         /* seq of the first event (after prune) */
+    uint64_t next_seq;            /* seq the next event gets */
+    unsigned char head[32];       /* hash of the last event (chain head) */
     int64_t oldest_us, newest_us; /* by event time; 0 when empty */
 } audit_info_t;
 int audit_info(audit_store_t *s, audit_info_t *out, char *err, size_t errsz);
@@ -96,8 +96,7 @@ int audit_info(audit_store_t *s, audit_info_t *out, char *err, size_t errsz);
  * chain (stopping at the first event at or after before_us, so the chain
  * stays contiguous), with their index entries, in bounded transactions;
  * records the new chain start so audit_verify still passes. */
-int audit_prune(audit_store_t *s, int64_t before_us, uint64_t *deleted, char *err,
-                size_t errsz);
+int audit_prune(audit_store_t *s, int64_t before_us, uint64_t *deleted, char *err, size_t errsz);
 
 /* Integrity check: recompute the hash chain from the chain start, check
  * every event is indexed and every index entry points at a matching event.

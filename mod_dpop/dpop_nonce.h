@@ -24,8 +24,8 @@ int dpop_nonce_make(const unsigned char *secret, size_t secretlen, int64_t now, 
 /* 1 valid for now (current or previous bucket), 0 otherwise.  *fresh (may be
  * NULL) is set to 1 when the nonce is from the current bucket, 0 when it is
  * from the previous one (the server should send the next nonce). */
-int dpop_nonce_check(const unsigned char *secret, size_t secretlen, int64_t now,
-                     int64_t lifetime, const char *nonce, size_t len, int *fresh);
+int dpop_nonce_check(const unsigned char *secret, size_t secretlen, int64_t now, int64_t lifetime,
+                     const char *nonce, size_t len, int *fresh);
 
 /* Read a secret file (>= DPOP_NONCE_SECRET_MIN bytes of content, trailing
  * newline ignored).  *secret caller frees with OPENSSL_clear_free(). */

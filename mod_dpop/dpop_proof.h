@@ -30,21 +30,21 @@
 typedef int (*dpop_nonce_check_fn)(void *ctx, const char *nonce, size_t len);
 
 typedef struct {
-    const char *method;        /* request method, compared exactly */
-    const char *url;           /* request URI as the client saw it */
-    const char *access_token;  /* NULL: no token presented, ath not required */
-    const char *expected_jkt;  /* NULL: any key */
+    const char *method;       /* request method, compared exactly */
+    const char *url;          /* request URI as the client saw it */
+    const char *access_token; /* NULL: no token presented, ath not required */
+    const char *expected_jkt; /* NULL: any key */
     /* Nonce: expected_nonce (exact match) or nonce_check (callback); with
      * neither, a nonce in the proof is ignored. */
     const char *expected_nonce;
     dpop_nonce_check_fn nonce_check;
     void *nonce_ctx;
-    int64_t now;               /* unix seconds */
-    int64_t max_age;           /* s; iat >= now - max_age - skew */
-    int64_t skew;              /* s; iat <= now + skew */
-    dpop_alg_mask_t algs;      /* 0 -> DPOP_ALG_MASK_DEFAULT */
-    size_t max_size;           /* 0 -> DPOP_PROOF_MAX_DEFAULT */
-    dpop_keycache_t *cache;    /* optional */
+    int64_t now;            /* unix seconds */
+    int64_t max_age;        /* s; iat >= now - max_age - skew */
+    int64_t skew;           /* s; iat <= now + skew */
+    dpop_alg_mask_t algs;   /* 0 -> DPOP_ALG_MASK_DEFAULT */
+    size_t max_size;        /* 0 -> DPOP_PROOF_MAX_DEFAULT */
+    dpop_keycache_t *cache; /* optional */
 } dpop_proof_params_t;
 
 /* What the proof said; filled as far as parsing got, also on failure (the
@@ -57,7 +57,7 @@ typedef struct {
     char *htu;
     char *ath;
     char *nonce;
-    int64_t iat;                /* 0 when unknown */
+    int64_t iat; /* 0 when unknown */
     int has_iat;
     dpop_alg_t alg;
 } dpop_proof_result_t;
@@ -87,7 +87,7 @@ int dpop_replay_key(const char *jkt, const char *jti, unsigned char out[32]);
 /* Build a proof (dpopctl proof, tests, bench).  jti NULL -> 16 random bytes
  * base64url; iat 0 -> now; access_token/nonce optional.  *out caller frees. */
 int dpop_proof_create(EVP_PKEY *key, const json_t *pub_jwk, dpop_alg_t alg, const char *method,
-                      const char *url, const char *access_token, const char *nonce,
-                      int64_t iat, const char *jti, char **out);
+                      const char *url, const char *access_token, const char *nonce, int64_t iat,
+                      const char *jti, char **out);
 
 #endif /* DPOP_PROOF_H */

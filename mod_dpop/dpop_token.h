@@ -23,22 +23,22 @@
 #define DPOP_TOKEN_MAX_DEFAULT (16 * 1024)
 
 typedef struct {
-    const dpop_jwks_t *jwks;   /* required */
-    const char *issuer;        /* NULL: not checked */
-    const char *audience;      /* NULL: not checked */
+    const dpop_jwks_t *jwks; /* required */
+    const char *issuer;      /* NULL: not checked */
+    const char *audience;    /* NULL: not checked */
     int64_t now;
     int64_t skew;
-    dpop_alg_mask_t algs;      /* 0 -> default */
-    size_t max_size;           /* 0 -> DPOP_TOKEN_MAX_DEFAULT */
+    dpop_alg_mask_t algs; /* 0 -> default */
+    size_t max_size;      /* 0 -> DPOP_TOKEN_MAX_DEFAULT */
 } dpop_token_params_t;
 
 /* Owned strings (NULL when absent); free with dpop_token_result_clear. */
 typedef struct {
     char *sub;
-    char *client_id;           /* client_id, else azp */
+    char *client_id; /* client_id, else azp */
     char *iss;
-    char *jkt;                 /* cnf.jkt; NULL when the token is unbound */
-    char *kid;                 /* key that verified it */
+    char *jkt; /* cnf.jkt; NULL when the token is unbound */
+    char *kid; /* key that verified it */
     char *scope;
     int64_t exp;
     int64_t iat;

@@ -5,7 +5,7 @@
  * Lifecycle (STYLE.md "Configuration"):
  *   pre_config   registers the replay-cache mutex;
  *   directives   load and validate JWKS, algorithms, cache spec, nonce
- *                secret and policy file (dpop_config.c), so `apache2 -t`
+ *                secret and policy file (mod_dpop_config.c), so `apache2 -t`
  *                stops on any of them;
  *   check_config gives servers without DPoPReplayCache the default shmcb
  *                cache and checks DPoPNonce has a secret;
@@ -14,15 +14,15 @@
  *   child_init   re-attaches the mutex, opens memcache clients, the proof
  *                key cache, the policy watches and the audit writers (no
  *                LMDB environment or lock ever crosses fork());
- *   check_authn  verifies token + proof (dpop_authn.c);
- *   authz        `Require dpop-policy` (dpop_authz.c);
+ *   check_authn  verifies token + proof (mod_dpop_authn.c);
+ *   authz        `Require dpop-policy` (mod_dpop_authz.c);
  *   insert_error_filter  turns a policy denial into insufficient_scope.
  *
  * Must never: log or forward credentials (see the glue files).
  */
 #include "mod_dpop.h"
-#include "dpop_config.h"
-#include "dpop_replay.h"
+#include "mod_dpop_config.h"
+#include "mod_dpop_replay.h"
 
 #include "http_config.h"
 #include "http_core.h"

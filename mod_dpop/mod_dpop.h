@@ -1,7 +1,7 @@
 /*
  * mod_dpop.h: declarations shared by the Apache glue files of mod_dpop
- * (mod_dpop.c, dpop_config.c, dpop_authn.c, dpop_authz.c, dpop_replay.c,
- * dpop_respond.c, dpop_audit_glue.c).  Only glue includes httpd headers; the
+ * (mod_dpop.c, mod_dpop_config.c, mod_dpop_authn.c, mod_dpop_authz.c, mod_dpop_replay.c,
+ * mod_dpop_respond.c, mod_dpop_audit.c).  Only glue includes httpd headers; the
  * portable core (dpop_proof.h, dpop_token.h, ...) never includes this file.
  *
  * Must never: carry a token or a proof in a request record: the record holds
@@ -14,7 +14,7 @@
 #include "httpd.h"
 #include "http_config.h"
 
-#include "dpop_config.h"
+#include "mod_dpop_config.h"
 #include "dpop_result.h"
 
 extern module AP_MODULE_DECLARE_DATA dpop_module;
@@ -49,18 +49,18 @@ typedef struct {
  * first use when create is non-zero. */
 dpop_req_t *dpop_req_get(request_rec *r, int create);
 
-/* dpop_authn.c */
+/* mod_dpop_authn.c */
 int dpop_check_authn(request_rec *r);
 void dpop_authn_child_init(apr_pool_t *p, server_rec *s);
 
-/* dpop_authz.c */
+/* mod_dpop_authz.c */
 void dpop_authz_register(apr_pool_t *p);
 void dpop_authz_child_init(apr_pool_t *p, server_rec *s);
 void dpop_insert_error_filter(request_rec *r);
 /* Validate a policy file at config time: NULL or "file:line:col: msg; ...". */
 const char *dpop_policy_validate(apr_pool_t *p, const char *path);
 
-/* dpop_audit_glue.c */
+/* mod_dpop_audit.c */
 int dpop_audit_post_config(apr_pool_t *pconf, server_rec *s);
 void dpop_audit_child_init(apr_pool_t *p, server_rec *s);
 /* Record one rejection (or a would-be rejection when report_only). */

@@ -26,28 +26,31 @@ static void feed(audit_alerts_t *a, sink_t *s, int64_t ts, const char *reason, c
 {
     audit_record_t r = {0};
     r.ts_us = ts;
-    r.ev = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "reason",
-                     reason ? json_string(reason) : json_null(), "jkt",
-                     jkt ? json_string(jkt) : json_null(), "jti", jti ? json_string(jti) : json_null(),
-                     "token_hash", th ? json_string(th) : json_null(), "client_ip",
-                     ip ? json_string(ip) : json_null(), "host", host ? json_string(host) : json_null());
+    r.ev = json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:o}", "reason", reason ? json_string(reason) : json_null(),
+        "jkt", jkt ? json_string(jkt) : json_null(), "jti", jti ? json_string(jti) : json_null(),
+        "token_hash", th ? json_string(th) : json_null(), "client_ip",
+        ip ? json_string(ip) : json_null(), "host", host ? json_string(host) : json_null());
     ck_assert_int_eq(audit_alerts_feed(a, &r, collect, s), DPOP_OK);
     audit_record_clear(&r);
 }
 
 static const char *rule(sink_t *s, size_t i)
 {
-    return json_string_value(json_object_get(json_object_get(json_array_get(s->alerts, i), "rule"), "name"));
+    return json_string_value(
+        json_object_get(json_object_get(json_array_get(s->alerts, i), "rule"), "name"));
 }
 
 static json_int_t dpop_int(sink_t *s, size_t i, const char *k)
 {
-    return json_integer_value(json_object_get(json_object_get(json_array_get(s->alerts, i), "dpop"), k));
+    return json_integer_value(
+        json_object_get(json_object_get(json_array_get(s->alerts, i), "dpop"), k));
 }
 
 static const char *dpop_str(sink_t *s, size_t i, const char *k)
 {
-    return json_string_value(json_object_get(json_object_get(json_array_get(s->alerts, i), "dpop"), k));
+    return json_string_value(
+        json_object_get(json_object_get(json_array_get(s->alerts, i), "dpop"), k));
 }
 
 static audit_alerts_t *mk(unsigned sig, unsigned key, int64_t window)

@@ -32,7 +32,7 @@ static const tcase_t time_cases[] = {
     {"2025-02-29T00:00:00Z", 0, 0},
     {"2026-13-01T00:00:00Z", 0, 0},
     {"2026-01-01T24:00:00Z", 0, 0},
-    {"2026-01-01T10:00:00", 0, 0},  /* offset required */
+    {"2026-01-01T10:00:00", 0, 0}, /* offset required */
     {"2026-01-01T10:00Z", 0, 0},
     {"2026-01-01T10:00:00.Z", 0, 0},
     {"2026-01-01T10:00:00+0200", 0, 0},
@@ -120,7 +120,8 @@ START_TEST(test_report_counts)
         e.policy_client = "billing-agent";
         append_ok(s, &e);
     }
-    audit_event_t e = mk_event(T0 + 10 * SEC, "bad_signature", "KB", "j2", NULL, "10.0.0.2", "web1");
+    audit_event_t e =
+        mk_event(T0 + 10 * SEC, "bad_signature", "KB", "j2", NULL, "10.0.0.2", "web1");
     append_ok(s, &e);
     for (int i = 0; i < 2; i++) {
         audit_event_t p = mk_event(T0 + 2 * 86400 * SEC + i, "policy_denied", "KA", NULL, NULL,
@@ -202,7 +203,7 @@ START_TEST(test_report_escaping)
     ck_assert_ptr_nonnull(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
     ck_assert_ptr_nonnull(strstr(html, "a&amp;b &#39;c&#39;"));
     /* self-contained: no external fetch possible, no script at all */
-    ck_assert_ptr_null(strstr(html, " src=\""));  /* the escaped "src=x" of the input is text */
+    ck_assert_ptr_null(strstr(html, " src=\"")); /* the escaped "src=x" of the input is text */
     ck_assert_ptr_null(strstr(html, "url("));
     ck_assert_ptr_null(strstr(html, "href="));
     ck_assert_ptr_nonnull(strstr(html, "Content-Security-Policy"));

@@ -95,9 +95,8 @@ static void fill5(const char *dir)
     for (int i = 0; i < 5; i++) {
         char jti[16];
         snprintf(jti, sizeof(jti), "jti-%d", i);
-        audit_event_t e = mk_event(T0 + i * SEC, i == 3 ? "replay" : "bad_signature", jkts[i],
-                                   jti, i < 2 ? "TH1" : "TH2", i % 2 ? "10.0.0.2" : "10.0.0.1",
-                                   "web1");
+        audit_event_t e = mk_event(T0 + i * SEC, i == 3 ? "replay" : "bad_signature", jkts[i], jti,
+                                   i < 2 ? "TH1" : "TH2", i % 2 ? "10.0.0.2" : "10.0.0.1", "web1");
         append_ok(s, &e);
     }
     audit_close(s);
@@ -109,8 +108,8 @@ START_TEST(test_write_read_back)
 {
     char *dir = tmp_store();
     audit_store_t *s = open_rw(dir, 0);
-    audit_event_t e = mk_event(T0 + 123456, "htu_mismatch", "JKT1", "jti-1", "TH", "192.0.2.7",
-                               "web1");
+    audit_event_t e =
+        mk_event(T0 + 123456, "htu_mismatch", "JKT1", "jti-1", "TH", "192.0.2.7", "web1");
     e.vhost = "api.example.com";
     e.request_id = "req-1";
     e.detail = "htu differs";
@@ -147,10 +146,29 @@ START_TEST(test_write_read_back)
     ck_assert_str_eq(audit_rec_str(&r, "policy_client"), "billing-agent");
     ck_assert_str_eq(audit_rec_str(&r, "mode"), "enforce");
     /* DESIGN.md field names in DESIGN.md order, nothing else */
-    static const char *names[] = {"ts", "host", "vhost", "pid", "request_id", "client_ip",
-                                  "method", "path", "error", "reason", "detail", "jkt", "jti",
-                                  "iat", "htm", "htu", "alg", "token_hash", "token_sub",
-                                  "token_client_id", "policy_client", "user_agent", "mode"};
+    static const char *names[] = {"ts",
+                                  "host",
+                                  "vhost",
+                                  "pid",
+                                  "request_id",
+                                  "client_ip",
+                                  "method",
+                                  "path",
+                                  "error",
+                                  "reason",
+                                  "detail",
+                                  "jkt",
+                                  "jti",
+                                  "iat",
+                                  "htm",
+                                  "htu",
+                                  "alg",
+                                  "token_hash",
+                                  "token_sub",
+                                  "token_client_id",
+                                  "policy_client",
+                                  "user_agent",
+                                  "mode"};
     ck_assert_uint_eq(json_object_size(r.ev), sizeof(names) / sizeof(names[0]));
     size_t i = 0;
     const char *k;
@@ -231,19 +249,19 @@ START_TEST(test_index_lookups)
         {{.has_since = 1, .since_us = T0 + 1 * SEC}, AUDIT_PLAN_TIME, 4},
         {{.has_until = 1, .until_us = T0 + 1 * SEC}, AUDIT_PLAN_TIME, 1},
         {{.has_since = 1, .since_us = T0 + 1 * SEC, .has_until = 1, .until_us = T0 + 3 * SEC},
-         AUDIT_PLAN_TIME, 2},
+         AUDIT_PLAN_TIME,
+         2},
         {{.has_since = 1, .since_us = T0 + 1, .has_until = 1, .until_us = T0 + SEC},
-         AUDIT_PLAN_TIME, 0},
+         AUDIT_PLAN_TIME,
+         0},
         {{.jkt = "JA", .has_since = 1, .since_us = T0 + 1 * SEC}, AUDIT_PLAN_JKT, 2},
         {{0}, AUDIT_PLAN_TIME, 5},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         audit_plan_t plan;
         size_t n = count_query(&s, 1, &cases[i].f, &plan, NULL, 0);
-        ck_assert_msg(n == cases[i].count, "case %zu: %zu results, want %zu", i, n,
-                      cases[i].count);
-        ck_assert_msg(plan == cases[i].plan, "case %zu: plan %d, want %d", i, plan,
-                      cases[i].plan);
+        ck_assert_msg(n == cases[i].count, "case %zu: %zu results, want %zu", i, n, cases[i].count);
+        ck_assert_msg(plan == cases[i].plan, "case %zu: plan %d, want %d", i, plan, cases[i].plan);
     }
     audit_close(s);
     rm_store(dir);
@@ -281,8 +299,8 @@ START_TEST(test_multi_store_merge)
     char *d1 = tmp_store(), *d2 = tmp_store();
     audit_store_t *st[2] = {open_rw(d1, 0), open_rw(d2, 0)};
     for (int i = 0; i < 6; i++) {
-        audit_event_t e = mk_event(T0 + i * SEC, "replay", "JM", NULL, NULL, NULL,
-                                   i % 2 ? "web2" : "web1");
+        audit_event_t e =
+            mk_event(T0 + i * SEC, "replay", "JM", NULL, NULL, NULL, i % 2 ? "web2" : "web1");
         append_ok(st[i % 2], &e);
     }
     audit_iter_t *it = NULL;
@@ -446,8 +464,7 @@ START_TEST(test_prune_then_verify)
     for (int i = 0; i < 10; i++) {
         char jkt[8];
         snprintf(jkt, sizeof(jkt), "K%d", i);
-        audit_event_t e = mk_event(T0 + i * SEC, "bad_signature", jkt, jkt, "TH", "10.1.1.1",
-                                   "h");
+        audit_event_t e = mk_event(T0 + i * SEC, "bad_signature", jkt, jkt, "TH", "10.1.1.1", "h");
         append_ok(s, &e);
     }
     uint64_t deleted = 0;

@@ -102,8 +102,8 @@ START_TEST(test_queue_full_drops_counted)
         MDB_env *env;
         MDB_txn *txn;
         char c = 'x';
-        if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 16) || mdb_env_open(env, dir, 0, 0600) ||
-            mdb_txn_begin(env, NULL, 0, &txn))
+        if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 16) ||
+            mdb_env_open(env, dir, 0, 0600) || mdb_txn_begin(env, NULL, 0, &txn))
             _exit(1);
         if (write(up[1], &c, 1) != 1 || read(down[0], &c, 1) != 1)
             _exit(1);

@@ -1,5 +1,5 @@
 /*
- * dpop_audit_glue.c: sends mod_dpop's rejections (and report-only would-be
+ * mod_dpop_audit.c: sends mod_dpop's rejections (and report-only would-be
  * rejections) to the LMDB audit store through logger/dpop_audit.h's
  * asynchronous writer (Apache glue).
  *
@@ -14,7 +14,7 @@
  * the token is identified by its hash (the ath value).
  */
 #include "mod_dpop.h"
-#include "dpop_config.h"
+#include "mod_dpop_config.h"
 
 #include "http_config.h"
 #include "http_core.h"

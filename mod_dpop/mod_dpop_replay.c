@@ -1,6 +1,6 @@
 /*
- * dpop_replay.c: jti replay cache for mod_dpop (socache shmcb under a global
- * mutex, or memcached "add" through apr_memcache).  See dpop_replay.h.
+ * mod_dpop_replay.c: jti replay cache for mod_dpop (socache shmcb under a global
+ * mutex, or memcached "add" through apr_memcache).  See mod_dpop_replay.h.
  *
  * Why a mutex around retrieve+store: socache has no insert-if-absent
  * operation, and a get-then-set without a lock lets two children accept the
@@ -9,8 +9,8 @@
  *
  * Must never: store the proof, or answer FRESH when the cache failed.
  */
-#include "dpop_replay.h"
-#include "dpop_config.h"
+#include "mod_dpop_replay.h"
+#include "mod_dpop_config.h"
 #include "mod_dpop.h"
 
 #include "http_config.h"

@@ -1,5 +1,5 @@
 /*
- * dpop_replay.h: the jti replay cache of RFC 9449 §11.1 for mod_dpop
+ * mod_dpop_replay.h: the jti replay cache of RFC 9449 §11.1 for mod_dpop
  * (Apache glue).
  *
  * Two back ends:

@@ -1,5 +1,5 @@
 /*
- * dpop_authz.c: the `Require dpop-policy` authz provider (Apache glue over
+ * mod_dpop_authz.c: the `Require dpop-policy` authz provider (Apache glue over
  * policy/dpop_policy.h).
  *
  * The provider decides on the jkt that check_authn verified, the request
@@ -26,8 +26,8 @@
  * Must never: log or audit a token or proof; only jkt, client name, rule.
  */
 #include "mod_dpop.h"
-#include "dpop_config.h"
-#include "dpop_respond.h"
+#include "mod_dpop_config.h"
+#include "mod_dpop_respond.h"
 
 #include "http_config.h"
 #include "http_core.h"

@@ -1,5 +1,5 @@
 /*
- * dpop_authn.c: check_authn for `AuthType DPoP` (Apache glue).
+ * mod_dpop_authn.c: check_authn for `AuthType DPoP` (Apache glue).
  *
  * Order of a request (RFC 9449 §7.1, §4.3, §11.1):
  *   spoofable headers removed -> Authorization scheme (DPoP / Bearer) ->
@@ -15,9 +15,9 @@
  * the token hash (the ath value), the jkt and the proof's claims leave here.
  */
 #include "mod_dpop.h"
-#include "dpop_config.h"
-#include "dpop_replay.h"
-#include "dpop_respond.h"
+#include "mod_dpop_config.h"
+#include "mod_dpop_replay.h"
+#include "mod_dpop_respond.h"
 
 #include "http_core.h"
 #include "http_log.h"

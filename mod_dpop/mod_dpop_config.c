@@ -1,5 +1,5 @@
 /*
- * dpop_config.c: mod_dpop's directives (names fixed by DESIGN.md "Apache
+ * mod_dpop_config.c: mod_dpop's directives (names fixed by DESIGN.md "Apache
  * configuration"), per-server and per-directory config records, merges and
  * config-time validation.
  *
@@ -10,8 +10,8 @@
  *
  * Must never: print the nonce secret or any key material in a message.
  */
-#include "dpop_config.h"
-#include "dpop_replay.h"
+#include "mod_dpop_config.h"
+#include "mod_dpop_replay.h"
 #include "mod_dpop.h"
 
 #include "http_log.h"

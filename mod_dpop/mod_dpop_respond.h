@@ -1,5 +1,5 @@
 /*
- * dpop_respond.h: the HTTP side of a mod_dpop decision (Apache glue):
+ * mod_dpop_respond.h: the HTTP side of a mod_dpop decision (Apache glue):
  * status codes, the WWW-Authenticate challenge of RFC 9449 §7.1 / RFC 6750
  * §3, DPoP-Nonce (RFC 9449 §8) and the error log line.
  *
@@ -12,7 +12,7 @@
 
 #include "httpd.h"
 
-#include "dpop_config.h"
+#include "mod_dpop_config.h"
 #include "dpop_result.h"
 
 /* HTTP status for a reason: 401, 403 for policy reasons. */

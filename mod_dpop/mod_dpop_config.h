@@ -1,5 +1,5 @@
 /*
- * dpop_config.h: mod_dpop's configuration records (Apache glue only).
+ * mod_dpop_config.h: mod_dpop's configuration records (Apache glue only).
  *
  * Server-scoped settings (replay cache, policy file, audit store, nonce
  * secret) live in dpop_srv_conf_t; everything else is per-directory in
@@ -33,9 +33,9 @@
 
 typedef enum { DPOP_MODE_ENFORCE = 0, DPOP_MODE_REPORT_ONLY = 1 } dpop_mode_t;
 
-struct dpop_replay;      /* dpop_replay.h */
-struct dpop_policy_glue; /* dpop_authz.c */
-struct dpop_audit_glue;  /* dpop_audit_glue.c */
+struct dpop_replay;      /* mod_dpop_replay.h */
+struct dpop_policy_glue; /* mod_dpop_authz.c */
+struct dpop_audit_glue;  /* mod_dpop_audit.c */
 
 typedef struct {
     /* DPoPReplayCache: the spec as written and the parsed cache (shared by

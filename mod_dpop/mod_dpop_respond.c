@@ -1,6 +1,6 @@
 /*
- * dpop_respond.c: status codes, WWW-Authenticate challenges, DPoP-Nonce and
- * error log lines for mod_dpop.  See dpop_respond.h.
+ * mod_dpop_respond.c: status codes, WWW-Authenticate challenges, DPoP-Nonce and
+ * error log lines for mod_dpop.  See mod_dpop_respond.h.
  *
  * RFC 9449 §7.1: the DPoP challenge carries error / error_description as in
  * RFC 6750 §3 and "algs", the space-separated list of accepted proof
@@ -9,7 +9,7 @@
  *
  * Must never: echo the request's credentials or the detail text to clients.
  */
-#include "dpop_respond.h"
+#include "mod_dpop_respond.h"
 #include "mod_dpop.h"
 
 #include "http_log.h"
