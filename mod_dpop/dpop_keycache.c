@@ -11,7 +11,7 @@
  * under one pthread mutex.  Keys are refcounted, so an entry evicted while a
  * request still uses its key does not free it under that request.
  *
- * The hash is a fast multiply-xorshift seeded with random bytes from
+ * The hash is dpop_hash_bytes (dpop_hash.h) seeded with random bytes from
  * OpenSSL at creation: it is a table index, not a security boundary (every hit is confirmed by
  * memcmp of the full bytes).  The seed and a per-bucket chain limit keep an
  * attacker who sends many crafted headers from degrading lookups to a list
@@ -19,13 +19,12 @@
  * duty), and the cache never holds secrets: proof keys are public.
  */
 #include "dpop_keycache.h"
+#include "dpop_hash.h"
 
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/rand.h>
 
 #define KEYCACHE_DEFAULT_CAPACITY 1024
 #define KEYCACHE_MAX_HDR 8192 /* larger headers are not worth caching */
@@ -50,35 +49,6 @@ struct dpop_keycache {
     uint64_t seed;
 };
 
-/* Seeded multiply-xorshift over 8-byte words (headers are 200-1000 bytes,
- * so word-at-a-time matters next to a ~20 us RSA verification), finished
- * with MurmurHash3's fmix64 so the low bits used as bucket index depend on
- * every input byte. */
-static uint64_t hdr_hash(uint64_t seed, const char *p, size_t n)
-{
-    const uint64_t m = 0x9e3779b97f4a7c15ULL;
-    uint64_t h = seed ^ ((uint64_t)n * m), w;
-    while (n >= 8) {
-        memcpy(&w, p, 8);
-        h = (h ^ w) * m;
-        h ^= h >> 29;
-        p += 8;
-        n -= 8;
-    }
-    if (n) {
-        w = 0;
-        memcpy(&w, p, n);
-        h = (h ^ w) * m;
-        h ^= h >> 29;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
 dpop_keycache_t *dpop_keycache_create(size_t capacity)
 {
     dpop_keycache_t *c;
@@ -99,7 +69,7 @@ dpop_keycache_t *dpop_keycache_create(size_t capacity)
     }
     c->nbuckets = nb;
     c->capacity = capacity;
-    if (RAND_bytes((unsigned char *)&c->seed, sizeof(c->seed)) != 1)
+    if (dpop_hash_seed(&c->seed) != 0)
         c->seed = (uint64_t)(uintptr_t)c; /* still correct, only less spread */
     return c;
 }
@@ -177,7 +147,7 @@ dpop_jwk_t *dpop_keycache_get(dpop_keycache_t *c, const char *hdr, size_t len, d
     uint64_t h;
     if (!c || !hdr || !len || len > KEYCACHE_MAX_HDR)
         return NULL;
-    h = hdr_hash(c->seed, hdr, len);
+    h = dpop_hash_bytes(c->seed, hdr, len);
     pthread_mutex_lock(&c->mu);
     if ((e = find(c, h, hdr, len, NULL))) {
         if (c->head != e) {
@@ -200,7 +170,7 @@ void dpop_keycache_put(dpop_keycache_t *c, const char *hdr, size_t len, dpop_jwk
     uint64_t h;
     if (!c || !hdr || !len || !k || len > KEYCACHE_MAX_HDR)
         return;
-    h = hdr_hash(c->seed, hdr, len);
+    h = dpop_hash_bytes(c->seed, hdr, len);
     /* Allocate and copy outside the lock. */
     if (!(e = malloc(sizeof(*e) + len)))
         return;

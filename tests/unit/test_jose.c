@@ -28,6 +28,7 @@
 #include "dpop_jwk.h"
 #include "dpop_jwks.h"
 #include "dpop_jws.h"
+#include "dpop_hash.h"
 #include "dpop_keycache.h"
 #include "dpop_result.h"
 #include "dpop_sig.h"
@@ -1649,6 +1650,52 @@ START_TEST(test_jwks_kid_not_string)
 }
 END_TEST
 
+/* ---------- table hash ---------- */
+
+/* dpop_hash_bytes: deterministic per seed, depends on every byte, on the
+ * length and on the seed, reads only n bytes (ASan checks the tail load),
+ * and spreads inputs that differ in one byte over the low index bits. */
+START_TEST(test_hash_bytes)
+{
+    unsigned char buf[64], *tail;
+    uint64_t h0, seed = 0;
+    size_t n, i;
+    unsigned lowbits = 0;
+    for (i = 0; i < sizeof(buf); i++)
+        buf[i] = (unsigned char)(i * 7 + 1);
+    for (n = 0; n <= sizeof(buf); n++) {
+        /* exact-size heap copy: any over-read is an ASan failure */
+        tail = malloc(n ? n : 1);
+        ck_assert_ptr_nonnull(tail);
+        memcpy(tail, buf, n);
+        h0 = dpop_hash_bytes(42, tail, n);
+        ck_assert_uint_eq(h0, dpop_hash_bytes(42, buf, n));
+        ck_assert_uint_ne(h0, dpop_hash_bytes(43, buf, n));
+        if (n < sizeof(buf))
+            ck_assert_uint_ne(h0, dpop_hash_bytes(42, buf, n + 1));
+        for (i = 0; i < n; i++) {
+            tail[i] ^= 0x01;
+            ck_assert_msg(dpop_hash_bytes(42, tail, n) != h0, "byte %zu of %zu ignored", i, n);
+            tail[i] ^= 0x01;
+        }
+        free(tail);
+    }
+    /* "a" and "a\0" differ although the zero-padded tail word is equal */
+    ck_assert_uint_ne(dpop_hash_bytes(0, "a", 1), dpop_hash_bytes(0, "a\0", 2));
+    /* 16 keys differing in their last byte land in >= 8 of 16 buckets */
+    for (i = 0; i < 16; i++) {
+        buf[40] = (unsigned char)i;
+        lowbits |= 1u << (dpop_hash_bytes(7, buf, 41) & 15);
+    }
+    ck_assert_int_ge(__builtin_popcount(lowbits), 8);
+    /* the finalizer is a bijection with mix64(0) == 0 and spreads one bit */
+    ck_assert_uint_eq(dpop_hash_mix64(0), 0);
+    ck_assert_uint_ne(dpop_hash_mix64(1), 1);
+    ck_assert_int_ge(__builtin_popcountll(dpop_hash_mix64(1) ^ dpop_hash_mix64(3)), 16);
+    ck_assert_int_eq(dpop_hash_seed(&seed), 0);
+}
+END_TEST
+
 /* ---------- key cache ---------- */
 
 static dpop_jwk_t *imported(dpop_alg_t a)
@@ -1936,6 +1983,9 @@ static Suite *jose_suite(void)
     tcase_add_test(tc, test_jwks_kid_not_string);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("hash");
+    tcase_add_test(tc, test_hash_bytes);
+    suite_add_tcase(s, tc);
     tc = tcase_create("keycache");
     tcase_add_test(tc, test_keycache_hit_miss);
     tcase_add_test(tc, test_keycache_lru);
