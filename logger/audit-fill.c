@@ -6,6 +6,7 @@
  * (--writer).  Prints "appended N" on stdout; exit 1 on any failure.
  * It writes only what it reads; never invents tokens or keys.
  */
+#include "audit_event.h"
 #include "audit_time.h"
 #include "dpop_audit.h"
 #include "dpop_result.h"
@@ -17,42 +18,30 @@
 
 #define MAX_BATCH 100000
 
-static const char *s(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
+/* One JSON object -> ev, walking the event's field table; strings are
+ * borrowed from o. */
 static int to_event(json_t *o, audit_event_t *ev)
 {
+    const audit_field_t *f = audit_event_fields();
     memset(ev, 0, sizeof(*ev));
-    const char *ts = s(o, "ts");
-    if (ts && audit_time_parse_rfc3339(ts, &ev->ts_us) != DPOP_OK)
-        return DPOP_ERR;
-    ev->host = s(o, "host");
-    ev->vhost = s(o, "vhost");
-    ev->pid = json_integer_value(json_object_get(o, "pid"));
-    ev->request_id = s(o, "request_id");
-    ev->client_ip = s(o, "client_ip");
-    ev->method = s(o, "method");
-    ev->path = s(o, "path");
-    ev->error = s(o, "error");
-    ev->reason = s(o, "reason");
-    ev->detail = s(o, "detail");
-    ev->jkt = s(o, "jkt");
-    ev->jti = s(o, "jti");
-    if (json_is_integer(json_object_get(o, "iat"))) {
-        ev->iat = json_integer_value(json_object_get(o, "iat"));
-        ev->has_iat = 1;
+    for (size_t i = 0; i < AUDIT_NFIELDS; i++) {
+        json_t *v = json_object_get(o, f[i].name);
+        char *m = (char *)ev + f[i].off;
+        if (f[i].kind == AUDIT_F_STR) {
+            *(const char **)(void *)m = json_string_value(v);
+        }
+        else if (f[i].kind == AUDIT_F_INT) {
+            *(int64_t *)(void *)m = json_integer_value(v);
+        }
+        else if (f[i].kind == AUDIT_F_IAT) {
+            ev->has_iat = json_is_integer(v);
+            ev->iat = json_integer_value(v);
+        }
+        else if (json_string_value(v) &&
+                 audit_time_parse_rfc3339(json_string_value(v), &ev->ts_us) != DPOP_OK) {
+            return DPOP_ERR; /* "ts" absent -> 0 -> now */
+        }
     }
-    ev->htm = s(o, "htm");
-    ev->htu = s(o, "htu");
-    ev->alg = s(o, "alg");
-    ev->token_hash = s(o, "token_hash");
-    ev->token_sub = s(o, "token_sub");
-    ev->token_client_id = s(o, "token_client_id");
-    ev->policy_client = s(o, "policy_client");
-    ev->user_agent = s(o, "user_agent");
-    ev->mode = s(o, "mode");
     return DPOP_OK;
 }
 

@@ -206,32 +206,41 @@ static void sb_json_string(sbuf_t *b, const char *s, size_t n)
 }
 
 /* Field layout of the canonical JSON: DESIGN.md order. */
-enum { F_STR, F_INT, F_IAT, F_TS };
-typedef struct {
-    const char *name;
-    int kind;
-    size_t off; /* offset of the member in audit_event_t */
-} field_t;
-
 #define FS(n)                                                                                      \
     {                                                                                              \
-#n, F_STR, offsetof(audit_event_t, n)                                                      \
+#n, AUDIT_F_STR, offsetof(audit_event_t, n)                                                \
     }
-static const field_t fields[] = {
-    {"ts", F_TS, 0},   FS(host),
-    FS(vhost),         {"pid", F_INT, offsetof(audit_event_t, pid)},
-    FS(request_id),    FS(client_ip),
-    FS(method),        FS(path),
-    FS(error),         FS(reason),
-    FS(detail),        FS(jkt),
-    FS(jti),           {"iat", F_IAT, offsetof(audit_event_t, iat)},
-    FS(htm),           FS(htu),
-    FS(alg),           FS(token_hash),
-    FS(token_sub),     FS(token_client_id),
-    FS(policy_client), FS(user_agent),
+static const audit_field_t fields[AUDIT_NFIELDS] = {
+    {"ts", AUDIT_F_TS, offsetof(audit_event_t, ts_us)},
+    FS(host),
+    FS(vhost),
+    {"pid", AUDIT_F_INT, offsetof(audit_event_t, pid)},
+    FS(request_id),
+    FS(client_ip),
+    FS(method),
+    FS(path),
+    FS(error),
+    FS(reason),
+    FS(detail),
+    FS(jkt),
+    FS(jti),
+    {"iat", AUDIT_F_IAT, offsetof(audit_event_t, iat)},
+    FS(htm),
+    FS(htu),
+    FS(alg),
+    FS(token_hash),
+    FS(token_sub),
+    FS(token_client_id),
+    FS(policy_client),
+    FS(user_agent),
     FS(mode),
 };
 #undef FS
+
+const audit_field_t *audit_event_fields(void)
+{
+    return fields;
+}
 
 audit_enc_t *audit_event_encode(const audit_event_t *ev)
 {
@@ -246,27 +255,27 @@ audit_enc_t *audit_event_encode(const audit_event_t *ev)
         return NULL; /* before 1970: the time index sorts unsigned; refuse */
 
     sb_put(&b, "{", 1);
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        const field_t *f = &fields[i];
+    for (size_t i = 0; i < AUDIT_NFIELDS; i++) {
+        const audit_field_t *f = &fields[i];
         if (i)
             sb_put(&b, ",", 1);
         sb_put(&b, "\"", 1);
         sb_str(&b, f->name);
         sb_put(&b, "\":", 2);
-        if (f->kind == F_TS) {
+        if (f->kind == AUDIT_F_TS) {
             char tsb[AUDIT_TS_MAX];
             size_t n = audit_time_format(ts, tsb, sizeof(tsb));
             if (n == 0)
                 goto done; /* outside 0000..9999: refuse rather than store junk */
             sb_json_string(&b, tsb, n);
         }
-        else if (f->kind == F_INT) {
+        else if (f->kind == AUDIT_F_INT) {
             /* pid: 0 is never a real process here, it means "unknown" */
             int64_t v = *(const int64_t *)((const char *)ev + f->off);
             snprintf(num, sizeof(num), "%" PRId64, v);
             sb_str(&b, v > 0 ? num : "null");
         }
-        else if (f->kind == F_IAT) {
+        else if (f->kind == AUDIT_F_IAT) {
             if (ev->has_iat) {
                 snprintf(num, sizeof(num), "%" PRId64, ev->iat);
                 sb_str(&b, num);

@@ -30,6 +30,19 @@ enum {
  * "client_ip", "reason"). */
 const char *audit_ix_field(int ix);
 
+/* The event's fields in DESIGN.md order: the canonical JSON, the CSV
+ * header and audit-fill's reader all walk this one table.  off is the
+ * member's offset in audit_event_t (an int64_t for INT/IAT, a const char *
+ * for STR; TS is ts_us, IAT also sets has_iat). */
+typedef enum { AUDIT_F_TS, AUDIT_F_INT, AUDIT_F_IAT, AUDIT_F_STR } audit_field_kind_t;
+typedef struct {
+    const char *name;
+    audit_field_kind_t kind;
+    size_t off;
+} audit_field_t;
+#define AUDIT_NFIELDS 23
+const audit_field_t *audit_event_fields(void);
+
 /* Byte bound of a field (by JSON name), including the marker. */
 size_t audit_field_limit(const char *name);
 

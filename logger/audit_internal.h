@@ -60,6 +60,16 @@ int audit_txn_begin(audit_store_t *s, unsigned flags, MDB_txn **txn);
 int audit_append_encoded(audit_store_t *s, audit_enc_t *const *encs, size_t n, char *err,
                          size_t errsz);
 
+/* A failure that has no LMDB/errno code (a hash that failed, ENOMEM
+ * handled as such): reported as "failed". */
+#define AUDIT_RC_FAILED (-1)
+
+/* End a transaction: commit it when rc is 0, else abort it (txn may be NULL
+ * when begin failed).  DPOP_OK only when committed; otherwise err says what
+ * failed ("commit" when the commit itself did). */
+int audit_txn_end(audit_store_t *s, MDB_txn *txn, int rc, const char *what, char *err,
+                  size_t errsz);
+
 /* Format "audit store DIR: what: mdb error" into err. */
 void audit_set_err(const audit_store_t *s, char *err, size_t errsz, const char *what, int rc);
 

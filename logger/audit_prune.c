@@ -86,8 +86,6 @@ static int prune_chunk(audit_store_t *s, int64_t before_us, uint64_t *deleted, i
     }
     if (rc && rc != MDB_NOTFOUND)
         goto fail;
-    mdb_cursor_close(c);
-    c = NULL;
     if (n > 0) {
         what = "write meta";
         uint64_t total = audit_meta_u64(txn, s, "pruned_count", 0) + (uint64_t)n;
@@ -97,19 +95,13 @@ static int prune_chunk(audit_store_t *s, int64_t before_us, uint64_t *deleted, i
             (rc = audit_meta_put_u64(txn, s, "pruned_count", total)))
             goto fail;
     }
-    if ((rc = mdb_txn_commit(txn))) {
-        txn = NULL;
-        what = "commit";
-        goto fail;
-    }
-    *deleted += (uint64_t)n;
-    return DPOP_OK;
+    rc = 0;
 fail:
     mdb_cursor_close(c);
-    if (txn)
-        mdb_txn_abort(txn);
-    audit_set_err(s, err, errsz, what, rc);
-    return DPOP_ERR;
+    if (audit_txn_end(s, txn, rc, what, err, errsz) != DPOP_OK)
+        return DPOP_ERR;
+    *deleted += (uint64_t)n;
+    return DPOP_OK;
 }
 
 int audit_prune(audit_store_t *s, int64_t before_us, uint64_t *deleted, char *err, size_t errsz)

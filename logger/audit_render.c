@@ -28,6 +28,20 @@ static json_int_t num(const json_t *o, const char *k)
     return json_integer_value(json_object_get(o, k));
 }
 
+/* The strings of arr, each through the format's escaper, sep between. */
+static void join_strings(audit_buf_t *b, const json_t *arr, const char *sep,
+                         void (*esc)(audit_buf_t *, const char *))
+{
+    size_t j;
+    json_t *v;
+    json_array_foreach(arr, j, v)
+    {
+        if (j)
+            audit_buf_str(b, sep);
+        esc(b, json_string_value(v));
+    }
+}
+
 static char *finish(audit_buf_t *b)
 {
     if (b->oom) {
@@ -134,14 +148,7 @@ char *audit_report_md(const json_t *rep)
         const char *lists[] = {"client_ips", "hosts"};
         for (int l = 0; l < 2; l++) {
             audit_buf_str(&b, " | ");
-            size_t j;
-            json_t *v;
-            json_array_foreach(json_object_get(r, lists[l]), j, v)
-            {
-                if (j)
-                    audit_buf_str(&b, ", ");
-                audit_buf_md(&b, json_string_value(v));
-            }
+            join_strings(&b, json_object_get(r, lists[l]), ", ", audit_buf_md);
         }
         audit_buf_str(&b, " |\n");
     }
@@ -412,14 +419,7 @@ char *audit_report_html(const json_t *rep)
         const char *lists[] = {"client_ips", "hosts"};
         for (int l = 0; l < 2; l++) {
             audit_buf_str(&b, "<td class=\"mono\">");
-            size_t j;
-            json_t *v;
-            json_array_foreach(json_object_get(r, lists[l]), j, v)
-            {
-                if (j)
-                    audit_buf_str(&b, "<br>");
-                audit_buf_html(&b, json_string_value(v));
-            }
+            join_strings(&b, json_object_get(r, lists[l]), "<br>", audit_buf_html);
             audit_buf_str(&b, "</td>");
         }
         audit_buf_str(&b, "</tr>");

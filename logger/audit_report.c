@@ -147,18 +147,10 @@ static int row_cmp(const void *x, const void *y)
     return strcmp(na ? na : "", nb ? nb : "");
 }
 
-static json_t *sorted_rows(json_t **rows, size_t n, const char *name, size_t limit)
-{
-    sort_name_field = name;
-    qsort(rows, n, sizeof(*rows), row_cmp);
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n && i < limit; i++)
-        json_array_append(arr, rows[i]);
-    return arr;
-}
-
-/* {name: count} -> [{field: name, "count": n}, ...] sorted, top limit. */
-static json_t *count_rows(json_t *obj, const char *field, size_t limit)
+/* {name: value} -> rows sorted by count desc then name, the top limit.
+ * With counts, each value is a count and the row {field: name, "count": n}
+ * is built here; without, each value already is the row object. */
+static json_t *rows_of(json_t *obj, const char *field, size_t limit, int counts)
 {
     size_t n = json_object_size(obj), i = 0;
     json_t **rows = calloc(n ? n : 1, sizeof(*rows));
@@ -166,24 +158,15 @@ static json_t *count_rows(json_t *obj, const char *field, size_t limit)
     json_t *v;
     if (!rows)
         return json_array();
-    json_object_foreach(obj, k, v) rows[i++] = json_pack("{s:s, s:O}", field, k, "count", v);
-    json_t *arr = sorted_rows(rows, i, field, limit);
+    json_object_foreach(obj, k, v) rows[i++] =
+        counts ? json_pack("{s:s, s:O}", field, k, "count", v) : json_incref(v);
+    sort_name_field = field;
+    qsort(rows, i, sizeof(*rows), row_cmp);
+    json_t *arr = json_array();
+    for (size_t j = 0; arr && j < i && j < limit; j++)
+        json_array_append(arr, rows[j]);
     for (size_t j = 0; j < i; j++)
         json_decref(rows[j]);
-    free(rows);
-    return arr;
-}
-
-static json_t *object_rows(json_t *obj, const char *field, size_t limit)
-{
-    size_t n = json_object_size(obj), i = 0;
-    json_t **rows = calloc(n ? n : 1, sizeof(*rows));
-    const char *k;
-    json_t *v;
-    if (!rows)
-        return json_array();
-    json_object_foreach(obj, k, v) rows[i++] = v;
-    json_t *arr = sorted_rows(rows, i, field, limit);
     free(rows);
     return arr;
 }
@@ -415,14 +398,14 @@ int audit_report_build(audit_store_t *const *stores, size_t n, const audit_filte
                                   (json_int_t)a.no_key, "by_error", a.by_error, "by_mode",
                                   a.by_mode, "alerts", (json_int_t)a.alerts));
     /* by_reason rows carry their RFC error too */
-    json_t *reasons = count_rows(a.by_reason, "reason", (size_t)-1);
+    json_t *reasons = rows_of(a.by_reason, "reason", (size_t)-1, 1);
     json_object_set_new(rep, "by_reason", reasons);
-    json_object_set_new(rep, "by_key", object_rows(a.keys, "jkt", TOP_N));
-    json_object_set_new(rep, "by_policy_client", count_rows(a.clients, "policy_client", TOP_N));
-    json_object_set_new(rep, "by_client_ip", count_rows(a.ips, "client_ip", TOP_N));
-    json_object_set_new(rep, "by_host", count_rows(a.by_host, "host", TOP_N));
+    json_object_set_new(rep, "by_key", rows_of(a.keys, "jkt", TOP_N, 0));
+    json_object_set_new(rep, "by_policy_client", rows_of(a.clients, "policy_client", TOP_N, 1));
+    json_object_set_new(rep, "by_client_ip", rows_of(a.ips, "client_ip", TOP_N, 1));
+    json_object_set_new(rep, "by_host", rows_of(a.by_host, "host", TOP_N, 1));
     json_object_set_new(rep, "per_day", per_day(&a, &f));
-    json_object_set_new(rep, "top_replays", object_rows(a.replays, "jti", TOP_REPLAYS));
+    json_object_set_new(rep, "top_replays", rows_of(a.replays, "jti", TOP_REPLAYS, 0));
     json_object_set_new(rep, "alerts",
                         json_pack("{s:I, s:O, s:O}", "total", (json_int_t)a.alerts, "by_rule",
                                   a.alert_rules, "items", a.alert_items));

@@ -47,7 +47,19 @@ void audit_set_err(const audit_store_t *s, char *err, size_t errsz, const char *
 {
     if (err && errsz)
         snprintf(err, errsz, "audit store %s: %s: %s", s && s->dir ? s->dir : "?", what,
-                 rc ? mdb_strerror(rc) : "failed");
+                 rc && rc != AUDIT_RC_FAILED ? mdb_strerror(rc) : "failed");
+}
+
+int audit_txn_end(audit_store_t *s, MDB_txn *txn, int rc, const char *what, char *err, size_t errsz)
+{
+    if (rc == 0 && txn && (rc = mdb_txn_commit(txn)) != 0)
+        what = "commit";
+    else if (rc != 0 && txn)
+        mdb_txn_abort(txn); /* nothing of this transaction is stored */
+    if (rc == 0)
+        return DPOP_OK;
+    audit_set_err(s, err, errsz, what, rc);
+    return DPOP_ERR;
 }
 
 const char *audit_store_dir(const audit_store_t *s)
@@ -124,13 +136,13 @@ static int open_dbs_txn(audit_store_t *s, int create_dbs, char *err, size_t errs
     }
     const char *what = "open database";
     if ((rc = mdb_dbi_open(txn, "events", create, &s->events)))
-        goto fail;
+        goto end;
     for (int i = 0; i < AUDIT_IX_KEYS; i++)
         if ((rc = mdb_dbi_open(txn, ix_names[i], create | MDB_DUPSORT | MDB_DUPFIXED, &s->ix[i])))
-            goto fail;
+            goto end;
     if ((rc = mdb_dbi_open(txn, "ix_time", create, &s->ix_time)) ||
         (rc = mdb_dbi_open(txn, "meta", create, &s->meta)))
-        goto fail;
+        goto end;
     MDB_val k = {6, "format"}, v;
     rc = mdb_get(txn, s->meta, &k, &v);
     if (rc == MDB_NOTFOUND && create_dbs) {
@@ -142,11 +154,11 @@ static int open_dbs_txn(audit_store_t *s, int create_dbs, char *err, size_t errs
             (rc = audit_meta_put(txn, s, "head", zero, sizeof(zero))) ||
             (rc = audit_meta_put_u64(txn, s, "chain_start", 1)) ||
             (rc = audit_meta_put(txn, s, "chain_prev", zero, sizeof(zero))))
-            goto fail;
+            goto end;
     }
     else if (rc) {
         what = "read meta (not an audit store?)";
-        goto fail;
+        goto end;
     }
     else if (v.mv_size != 1 || *(const char *)v.mv_data != '1') {
         mdb_txn_abort(txn);
@@ -154,24 +166,17 @@ static int open_dbs_txn(audit_store_t *s, int create_dbs, char *err, size_t errs
             snprintf(err, errsz, "audit store %s: unsupported format", s->dir);
         return DPOP_ERR;
     }
-    /* a read-only transaction must also be committed to keep the dbi handles */
-    if ((rc = mdb_txn_commit(txn))) {
-        txn = NULL;
-        what = "commit";
-        goto fail;
-    }
-    return DPOP_OK;
-fail:
-    if (txn)
+end:
+    if (rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
-    if (rc == MDB_NOTFOUND && !create_dbs)
-        return MDB_NOTFOUND; /* caller decides: create, or "no store here" */
-    if (rc == MDB_NOTFOUND)
+        if (!create_dbs)
+            return MDB_NOTFOUND; /* caller decides: create, or "no store here" */
         snprintf(err, errsz, "audit store %s: no audit store here (empty or not created yet)",
                  s->dir);
-    else
-        audit_set_err(s, err, errsz, what, rc);
-    return DPOP_ERR;
+        return DPOP_ERR;
+    }
+    /* a read-only transaction must also be committed to keep the dbi handles */
+    return audit_txn_end(s, txn, rc, what, err, errsz);
 }
 
 /* An existing store is opened in a read transaction, so a process starting
@@ -329,7 +334,7 @@ int audit_append_encoded(audit_store_t *s, audit_enc_t *const *encs, size_t n, c
         if (audit_chain_hash(ctx, head, seq, e->ts_us, e->data, e->json_len,
                              val + AUDIT_VAL_HASH) != DPOP_OK) {
             what = "SHA-256";
-            rc = 0;
+            rc = AUDIT_RC_FAILED;
             goto done;
         }
         memcpy(val + AUDIT_VAL_HDR, e->data, e->json_len);
@@ -358,23 +363,12 @@ int audit_append_encoded(audit_store_t *s, audit_enc_t *const *encs, size_t n, c
             }
         }
     }
-    if ((rc = audit_meta_put_u64(txn, s, "next_seq", seq)) ||
-        (rc = audit_meta_put(txn, s, "head", head, AUDIT_HASH_LEN))) {
-        what = "write meta";
-        goto done;
-    }
-    rc = mdb_txn_commit(txn);
-    txn = NULL;
-    if (rc) {
-        what = "commit";
-        goto done;
-    }
-    ret = DPOP_OK;
+    what = "write meta";
+    if ((rc = audit_meta_put_u64(txn, s, "next_seq", seq)) == 0)
+        rc = audit_meta_put(txn, s, "head", head, AUDIT_HASH_LEN);
 done:
-    if (txn)
-        mdb_txn_abort(txn); /* nothing of this batch is stored; earlier data intact */
-    if (ret != DPOP_OK)
-        audit_set_err(s, err, errsz, what, rc);
+    /* a failed batch stores nothing of itself; earlier data stays intact */
+    ret = audit_txn_end(s, txn, rc, what, err, errsz);
     EVP_MD_CTX_free(ctx);
     free(val);
     return ret;

@@ -7,6 +7,7 @@
  * characters so a hostile user agent cannot drive the analyst's terminal.
  */
 #include "audit_alerts.h"
+#include "audit_event.h"
 #include "audit_query.h"
 #include "audit_report.h"
 #include "audit_time.h"
@@ -26,31 +27,6 @@
 #define DEFAULT_STORE "/var/lib/mod_dpop/audit"
 #define MAX_STORES 64
 #define FOLLOW_BATCH 10000
-
-static const char *const fields[] = {"ts",
-                                     "host",
-                                     "vhost",
-                                     "pid",
-                                     "request_id",
-                                     "client_ip",
-                                     "method",
-                                     "path",
-                                     "error",
-                                     "reason",
-                                     "detail",
-                                     "jkt",
-                                     "jti",
-                                     "iat",
-                                     "htm",
-                                     "htu",
-                                     "alg",
-                                     "token_hash",
-                                     "token_sub",
-                                     "token_client_id",
-                                     "policy_client",
-                                     "user_agent",
-                                     "mode"};
-#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
 static volatile sig_atomic_t stop_flag;
 
@@ -337,8 +313,9 @@ static void csv_field(const char *s)
 
 static void print_csv(const audit_record_t *r)
 {
-    for (size_t i = 0; i < NFIELDS; i++) {
-        json_t *v = json_object_get(r->ev, fields[i]);
+    const audit_field_t *fields = audit_event_fields();
+    for (size_t i = 0; i < AUDIT_NFIELDS; i++) {
+        json_t *v = json_object_get(r->ev, fields[i].name);
         if (i)
             putchar(',');
         if (json_is_string(v))
@@ -409,8 +386,8 @@ static int cmd_list(opts_t *o, audit_store_t **st, size_t n)
         /* no match prints nothing at all: the header comes with the first row */
         if (rows++ == 0) {
             if (strcmp(fmt, "csv") == 0) {
-                for (size_t i = 0; i < NFIELDS; i++)
-                    printf("%s%s", i ? "," : "", fields[i]);
+                for (size_t i = 0; i < AUDIT_NFIELDS; i++)
+                    printf("%s%s", i ? "," : "", audit_event_fields()[i].name);
                 fputs("\r\n", stdout);
             }
             else if (strcmp(fmt, "table") == 0) {
