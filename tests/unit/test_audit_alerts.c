@@ -76,165 +76,181 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+/* The alert engine and its sink for one test (checked fixture). */
+static sink_t S;
+static audit_alerts_t *A;
+
+static void setup(void)
+{
+    S.alerts = json_array();
+    A = NULL;
+}
+
+static void teardown(void)
+{
+    audit_alerts_free(A);
+    json_decref(S.alerts);
+}
+
+/* Start (again) with a fresh engine and an empty sink. */
+static void restart(unsigned sig, unsigned key, int64_t window)
+{
+    teardown();
+    setup();
+    A = mk(sig, key, window);
+}
+
+/* One crafted event at T0 + t, and how many alerts there must be after it. */
+typedef struct {
+    int64_t t;
+    const char *reason, *jkt, *jti, *th, *ip, *host;
+    size_t alerts;
+} step_t;
+
+static void run_steps(const step_t *st, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        feed(A, &S, T0 + st[i].t, st[i].reason, st[i].jkt, st[i].jti, st[i].th, st[i].ip,
+             st[i].host);
+        ck_assert_msg(json_array_size(S.alerts) == st[i].alerts, "step %zu: %zu alerts, want %zu",
+                      i, json_array_size(S.alerts), st[i].alerts);
+    }
+}
+#define RUN_STEPS(steps) run_steps(steps, sizeof(steps) / sizeof(steps[0]))
+
 START_TEST(test_replay_once_per_jti)
 {
-    sink_t s = {json_array()};
-    audit_alerts_t *a = mk(10, 5, 60 * SEC);
-    feed(a, &s, T0, "htu_mismatch", "K1", "j1", NULL, "10.0.0.1", "web1");
-    ck_assert_uint_eq(json_array_size(s.alerts), 0); /* not a replay */
-    feed(a, &s, T0 + 1, "replay", "K1", "j1", NULL, "10.0.0.1", "web1");
-    ck_assert_uint_eq(json_array_size(s.alerts), 1);
-    ck_assert_str_eq(rule(&s, 0), "dpop_replay");
-    ck_assert_int_eq(dpop_int(&s, 0, "event_count"), 2);
-    ck_assert_str_eq(dpop_str(&s, 0, "jti"), "j1");
-    feed(a, &s, T0 + 2, "replay", "K1", "j1", NULL, "10.0.0.1", "web1");
-    ck_assert_uint_eq(json_array_size(s.alerts), 1); /* not repeated */
-    feed(a, &s, T0 + 3, "replay", "K1", "j2", NULL, "10.0.0.1", "web1");
-    ck_assert_uint_eq(json_array_size(s.alerts), 2); /* a new jti */
-    feed(a, &s, T0 + 4, "replay", "K2", "j1", NULL, "10.0.0.1", "web1");
-    ck_assert_uint_eq(json_array_size(s.alerts), 3); /* same jti, other key */
-    audit_alerts_free(a);
-    json_decref(s.alerts);
+    static const step_t steps[] = {
+        {0, "htu_mismatch", "K1", "j1", NULL, "10.0.0.1", "web1", 0}, /* not a replay */
+        {1, "replay", "K1", "j1", NULL, "10.0.0.1", "web1", 1},
+        {2, "replay", "K1", "j1", NULL, "10.0.0.1", "web1", 1}, /* not repeated */
+        {3, "replay", "K1", "j2", NULL, "10.0.0.1", "web1", 2}, /* a new jti */
+        {4, "replay", "K2", "j1", NULL, "10.0.0.1", "web1", 3}, /* same jti, other key */
+    };
+    restart(10, 5, 60 * SEC);
+    RUN_STEPS(steps);
+    ck_assert_str_eq(rule(&S, 0), "dpop_replay");
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 2);
+    ck_assert_str_eq(dpop_str(&S, 0, "jti"), "j1");
 }
 END_TEST
 
 START_TEST(test_replay_across_hosts)
 {
-    sink_t s = {json_array()};
-    audit_alerts_t *a = mk(10, 5, 60 * SEC);
-    feed(a, &s, T0, "htu_mismatch", "K1", "j1", NULL, "10.0.0.1", "web1");
-    feed(a, &s, T0 + SEC, "htu_mismatch", "K1", "j1", NULL, "10.0.0.1", "web1");
-    ck_assert_uint_eq(json_array_size(s.alerts), 0); /* one host retrying */
-    feed(a, &s, T0 + 2 * SEC, "iat_too_old", "K1", "j1", NULL, "10.9.9.9", "web2");
-    ck_assert_uint_eq(json_array_size(s.alerts), 1);
-    ck_assert_str_eq(rule(&s, 0), "dpop_replay");
-    json_t *hosts = json_object_get(json_object_get(json_array_get(s.alerts, 0), "dpop"), "hosts");
+    static const step_t steps[] = {
+        {0, "htu_mismatch", "K1", "j1", NULL, "10.0.0.1", "web1", 0},
+        {SEC, "htu_mismatch", "K1", "j1", NULL, "10.0.0.1", "web1", 0}, /* one host retrying */
+        {2 * SEC, "iat_too_old", "K1", "j1", NULL, "10.9.9.9", "web2", 1},
+    };
+    restart(10, 5, 60 * SEC);
+    RUN_STEPS(steps);
+    ck_assert_str_eq(rule(&S, 0), "dpop_replay");
+    json_t *hosts = json_object_get(json_object_get(json_array_get(S.alerts, 0), "dpop"), "hosts");
     ck_assert_uint_eq(json_array_size(hosts), 2);
-    audit_alerts_free(a);
-    json_decref(s.alerts);
 }
 END_TEST
 
 START_TEST(test_token_theft)
 {
-    sink_t s = {json_array()};
-    audit_alerts_t *a = mk(10, 5, 60 * SEC);
-    feed(a, &s, T0, "htu_mismatch", "KA", "j1", "TH", "10.0.0.1", "web1");
-    feed(a, &s, T0 + 1, "htm_mismatch", "KA", "j2", "TH", "10.0.0.1", "web1");
-    ck_assert_uint_eq(json_array_size(s.alerts), 0); /* one key */
-    feed(a, &s, T0 + 2, "jkt_mismatch", NULL, "j3", "TH", "10.0.0.1", "web1");
-    ck_assert_uint_eq(json_array_size(s.alerts), 0); /* no key known */
-    feed(a, &s, T0 + 3 * SEC, "jkt_mismatch", "KB", "j4", "TH", "198.51.100.7", "web2");
-    ck_assert_uint_eq(json_array_size(s.alerts), 1);
-    ck_assert_str_eq(rule(&s, 0), "dpop_token_theft");
-    ck_assert_str_eq(dpop_str(&s, 0, "token_hash"), "TH");
-    ck_assert_str_eq(dpop_str(&s, 0, "jkt"), "KB");
-    ck_assert_int_eq(dpop_int(&s, 0, "event_count"), 3);
-    ck_assert_str_eq(dpop_str(&s, 0, "first_seen"), "2026-01-01T10:00:00.000000Z");
-    ck_assert_str_eq(dpop_str(&s, 0, "last_seen"), "2026-01-01T10:00:03.000000Z");
-    feed(a, &s, T0 + 4 * SEC, "jkt_mismatch", "KC", "j5", "TH", "198.51.100.7", "web2");
-    ck_assert_uint_eq(json_array_size(s.alerts), 1); /* once per token */
-    feed(a, &s, T0 + 5 * SEC, "jkt_mismatch", "KC", "j6", "TH2", "198.51.100.7", "web2");
-    ck_assert_uint_eq(json_array_size(s.alerts), 1);
-    audit_alerts_free(a);
-    json_decref(s.alerts);
+    static const step_t steps[] = {
+        {0, "htu_mismatch", "KA", "j1", "TH", "10.0.0.1", "web1", 0},
+        {1, "htm_mismatch", "KA", "j2", "TH", "10.0.0.1", "web1", 0}, /* one key */
+        {2, "jkt_mismatch", NULL, "j3", "TH", "10.0.0.1", "web1", 0}, /* no key known */
+        {3 * SEC, "jkt_mismatch", "KB", "j4", "TH", "198.51.100.7", "web2", 1},
+        {4 * SEC, "jkt_mismatch", "KC", "j5", "TH", "198.51.100.7", "web2", 1}, /* once per token */
+        {5 * SEC, "jkt_mismatch", "KC", "j6", "TH2", "198.51.100.7", "web2", 1},
+    };
+    restart(10, 5, 60 * SEC);
+    RUN_STEPS(steps);
+    ck_assert_str_eq(rule(&S, 0), "dpop_token_theft");
+    ck_assert_str_eq(dpop_str(&S, 0, "token_hash"), "TH");
+    ck_assert_str_eq(dpop_str(&S, 0, "jkt"), "KB");
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 3);
+    ck_assert_str_eq(dpop_str(&S, 0, "first_seen"), "2026-01-01T10:00:00.000000Z");
+    ck_assert_str_eq(dpop_str(&S, 0, "last_seen"), "2026-01-01T10:00:03.000000Z");
 }
 END_TEST
 
 START_TEST(test_signature_burst_window_edges)
 {
     /* threshold 3 in 10 s: exactly 10 s between first and third fires */
-    sink_t s = {json_array()};
-    audit_alerts_t *a = mk(3, 5, 10 * SEC);
-    feed(a, &s, T0, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
-    feed(a, &s, T0 + 5 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
-    ck_assert_uint_eq(json_array_size(s.alerts), 0);
-    feed(a, &s, T0 + 10 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
-    ck_assert_uint_eq(json_array_size(s.alerts), 1);
-    ck_assert_str_eq(rule(&s, 0), "dpop_signature_burst");
-    ck_assert_int_eq(dpop_int(&s, 0, "event_count"), 3);
-    ck_assert_str_eq(dpop_str(&s, 0, "group_by"), "source.ip");
-    ck_assert_str_eq(json_string_value(json_object_get(
-                         json_object_get(json_array_get(s.alerts, 0), "source"), "ip")),
-                     "10.0.0.1");
-    audit_alerts_free(a);
-    json_decref(s.alerts);
-
+    static const step_t edge[] = {
+        {0, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w", 0},
+        {5 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w", 0},
+        {10 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w", 1},
+    };
     /* one microsecond more and the first event has left the window */
-    s.alerts = json_array();
-    a = mk(3, 5, 10 * SEC);
-    feed(a, &s, T0, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
-    feed(a, &s, T0 + 5 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
-    feed(a, &s, T0 + 10 * SEC + 1, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
-    ck_assert_uint_eq(json_array_size(s.alerts), 0);
-    /* other reasons and other IPs do not count */
-    feed(a, &s, T0 + 11 * SEC, "bad_jwk", NULL, NULL, NULL, "10.0.0.1", "w");
-    feed(a, &s, T0 + 11 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.2", "w");
-    ck_assert_uint_eq(json_array_size(s.alerts), 0);
-    /* the third within 10 s of the second fires */
-    feed(a, &s, T0 + 12 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
-    ck_assert_uint_eq(json_array_size(s.alerts), 1);
-    audit_alerts_free(a);
-    json_decref(s.alerts);
+    static const step_t past[] = {
+        {0, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w", 0},
+        {5 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w", 0},
+        {10 * SEC + 1, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w", 0},
+        /* other reasons and other IPs do not count */
+        {11 * SEC, "bad_jwk", NULL, NULL, NULL, "10.0.0.1", "w", 0},
+        {11 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.2", "w", 0},
+        /* the third within 10 s of the second fires */
+        {12 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w", 1},
+    };
+    restart(3, 5, 10 * SEC);
+    RUN_STEPS(edge);
+    ck_assert_str_eq(rule(&S, 0), "dpop_signature_burst");
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 3);
+    ck_assert_str_eq(dpop_str(&S, 0, "group_by"), "source.ip");
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(json_array_get(S.alerts, 0), "source"), "ip")),
+                     "10.0.0.1");
+    restart(3, 5, 10 * SEC);
+    RUN_STEPS(past);
 }
 END_TEST
 
 START_TEST(test_burst_rearm)
 {
-    sink_t s = {json_array()};
-    audit_alerts_t *a = mk(3, 5, 10 * SEC);
+    restart(3, 5, 10 * SEC);
     for (int i = 0; i < 10; i++) /* a sustained burst: one alert */
-        feed(a, &s, T0 + i * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
-    ck_assert_uint_eq(json_array_size(s.alerts), 1);
+        feed(A, &S, T0 + i * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
+    ck_assert_uint_eq(json_array_size(S.alerts), 1);
     /* quiet for longer than the window, then a new burst: a new alert */
     for (int i = 0; i < 3; i++)
-        feed(a, &s, T0 + 100 * SEC + i, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
-    ck_assert_uint_eq(json_array_size(s.alerts), 2);
-    audit_alerts_free(a);
-    json_decref(s.alerts);
+        feed(A, &S, T0 + 100 * SEC + i, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
+    ck_assert_uint_eq(json_array_size(S.alerts), 2);
 }
 END_TEST
 
 START_TEST(test_burst_by_jkt)
 {
-    sink_t s = {json_array()};
-    audit_alerts_t *a = mk(3, 5, 60 * SEC);
+    restart(3, 5, 60 * SEC);
     const char *ips[] = {"10.0.0.1", "10.0.0.2", "10.0.0.3"};
     for (int i = 0; i < 3; i++)
-        feed(a, &s, T0 + i * SEC, "bad_signature", "KX", NULL, NULL, ips[i], "w");
-    ck_assert_uint_eq(json_array_size(s.alerts), 1);
-    ck_assert_str_eq(dpop_str(&s, 0, "group_by"), "dpop.jkt");
-    ck_assert_str_eq(dpop_str(&s, 0, "jkt"), "KX");
-    audit_alerts_free(a);
-    json_decref(s.alerts);
+        feed(A, &S, T0 + i * SEC, "bad_signature", "KX", NULL, NULL, ips[i], "w");
+    ck_assert_uint_eq(json_array_size(S.alerts), 1);
+    ck_assert_str_eq(dpop_str(&S, 0, "group_by"), "dpop.jkt");
+    ck_assert_str_eq(dpop_str(&S, 0, "jkt"), "KX");
 }
 END_TEST
 
 START_TEST(test_key_burst_reasons)
 {
-    sink_t s = {json_array()};
-    audit_alerts_t *a = mk(10, 4, 60 * SEC);
-    const char *reasons[] = {"bad_jwk", "private_key_in_jwk", "jkt_mismatch"};
-    for (int i = 0; i < 3; i++)
-        feed(a, &s, T0 + i * SEC, reasons[i], NULL, NULL, NULL, "10.0.0.5", "w");
-    feed(a, &s, T0 + 3 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.5", "w");
-    feed(a, &s, T0 + 3 * SEC, "replay", NULL, NULL, NULL, "10.0.0.5", "w");
-    ck_assert_uint_eq(json_array_size(s.alerts), 0);
-    feed(a, &s, T0 + 4 * SEC, "key_revoked", NULL, NULL, NULL, "10.0.0.5", "w");
-    ck_assert_uint_eq(json_array_size(s.alerts), 1);
-    ck_assert_str_eq(rule(&s, 0), "dpop_key_burst");
-    ck_assert_int_eq(dpop_int(&s, 0, "event_count"), 4);
-    audit_alerts_free(a);
-    json_decref(s.alerts);
+    static const step_t steps[] = {
+        {0, "bad_jwk", NULL, NULL, NULL, "10.0.0.5", "w", 0},
+        {SEC, "private_key_in_jwk", NULL, NULL, NULL, "10.0.0.5", "w", 0},
+        {2 * SEC, "jkt_mismatch", NULL, NULL, NULL, "10.0.0.5", "w", 0},
+        /* neither a signature failure nor a replay is a key failure */
+        {3 * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.5", "w", 0},
+        {3 * SEC, "replay", NULL, NULL, NULL, "10.0.0.5", "w", 0},
+        {4 * SEC, "key_revoked", NULL, NULL, NULL, "10.0.0.5", "w", 1},
+    };
+    restart(10, 4, 60 * SEC);
+    RUN_STEPS(steps);
+    ck_assert_str_eq(rule(&S, 0), "dpop_key_burst");
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 4);
 }
 END_TEST
 
 START_TEST(test_ecs_shape)
 {
-    sink_t s = {json_array()};
-    audit_alerts_t *a = mk(10, 5, 60 * SEC);
-    feed(a, &s, T0 + 5, "replay", "K1", "j1", "TH", "10.0.0.1", "web1");
-    json_t *al = json_array_get(s.alerts, 0);
+    restart(10, 5, 60 * SEC);
+    feed(A, &S, T0 + 5, "replay", "K1", "j1", "TH", "10.0.0.1", "web1");
+    json_t *al = json_array_get(S.alerts, 0);
     ck_assert_str_eq(json_string_value(json_object_get(al, "@timestamp")),
                      "2026-01-01T10:00:00.000005Z");
     json_t *ev = json_object_get(al, "event");
@@ -244,13 +260,11 @@ START_TEST(test_ecs_shape)
     ck_assert_str_eq(json_string_value(json_object_get(ev, "category")), "authentication");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(al, "host"), "name")),
                      "web1");
-    ck_assert_str_eq(dpop_str(&s, 0, "token_hash"), "TH");
-    ck_assert_str_eq(dpop_str(&s, 0, "jkt"), "K1");
-    ck_assert_str_eq(dpop_str(&s, 0, "first_seen"), "2026-01-01T10:00:00.000005Z");
-    ck_assert_str_eq(dpop_str(&s, 0, "last_seen"), "2026-01-01T10:00:00.000005Z");
-    ck_assert_int_eq(dpop_int(&s, 0, "event_count"), 1);
-    audit_alerts_free(a);
-    json_decref(s.alerts);
+    ck_assert_str_eq(dpop_str(&S, 0, "token_hash"), "TH");
+    ck_assert_str_eq(dpop_str(&S, 0, "jkt"), "K1");
+    ck_assert_str_eq(dpop_str(&S, 0, "first_seen"), "2026-01-01T10:00:00.000005Z");
+    ck_assert_str_eq(dpop_str(&S, 0, "last_seen"), "2026-01-01T10:00:00.000005Z");
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 1);
 }
 END_TEST
 
@@ -322,6 +336,7 @@ static Suite *alerts_suite(void)
 {
     Suite *s = suite_create("audit_alerts");
     TCase *tc = tcase_create("rules");
+    tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_replay_once_per_jti);
     tcase_add_test(tc, test_replay_across_hosts);
@@ -341,10 +356,5 @@ static Suite *alerts_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(alerts_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(alerts_suite());
 }

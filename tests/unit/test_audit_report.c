@@ -91,6 +91,22 @@ START_TEST(test_relative_and_format)
 }
 END_TEST
 
+/* One fresh store per report test (checked fixture). */
+static char *dir;
+static audit_store_t *st1;
+
+static void store_setup(void)
+{
+    dir = tmp_store();
+    st1 = open_rw(dir, 0);
+}
+
+static void store_teardown(void)
+{
+    audit_close(st1);
+    rm_store(dir);
+}
+
 static json_t *build(audit_store_t **st, size_t n, const audit_filter_t *f)
 {
     json_t *rep = NULL;
@@ -111,8 +127,7 @@ static json_int_t row_count(json_t *rows, const char *field, const char *name)
 
 START_TEST(test_report_counts)
 {
-    char *dir = tmp_store();
-    audit_store_t *s = open_rw(dir, 0);
+    audit_store_t *s = st1;
     /* day 1: 3 replays of one jti, 1 bad_signature; day 3: 2 policy_denied */
     for (int i = 0; i < 3; i++) {
         audit_event_t e = mk_event(T0 + i * SEC, "replay", "KA", "j1", "TH", "10.0.0.1",
@@ -181,15 +196,12 @@ START_TEST(test_report_counts)
                      2);
     ck_assert_uint_eq(json_array_size(json_object_get(rep, "top_replays")), 0);
     json_decref(rep);
-    audit_close(s);
-    rm_store(dir);
 }
 END_TEST
 
 START_TEST(test_report_escaping)
 {
-    char *dir = tmp_store();
-    audit_store_t *s = open_rw(dir, 0);
+    audit_store_t *s = st1;
     audit_event_t e = mk_event(T0, "replay", "<script>alert(1)</script>", "j|1*", NULL,
                                "\"><img src=x onerror=alert(1)>", "web<1>");
     e.policy_client = "a&b 'c' | **bold**";
@@ -224,15 +236,12 @@ START_TEST(test_report_escaping)
     json_decref(back);
     free(js);
     json_decref(rep);
-    audit_close(s);
-    rm_store(dir);
 }
 END_TEST
 
 START_TEST(test_report_empty_store)
 {
-    char *dir = tmp_store();
-    audit_store_t *s = open_rw(dir, 0);
+    audit_store_t *s = st1;
     json_t *rep = build(&s, 1, NULL);
     ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(rep, "totals"), "events")),
                      0);
@@ -242,8 +251,6 @@ START_TEST(test_report_empty_store)
     free(html);
     free(md);
     json_decref(rep);
-    audit_close(s);
-    rm_store(dir);
 }
 END_TEST
 
@@ -256,6 +263,7 @@ static Suite *report_suite(void)
     tcase_add_test(tc, test_relative_and_format);
     suite_add_tcase(s, tc);
     tc = tcase_create("report");
+    tcase_add_checked_fixture(tc, store_setup, store_teardown);
     tcase_add_test(tc, test_report_counts);
     tcase_add_test(tc, test_report_escaping);
     tcase_add_test(tc, test_report_empty_store);
@@ -265,10 +273,5 @@ static Suite *report_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(report_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(report_suite());
 }

@@ -109,4 +109,15 @@ static inline size_t count_query(audit_store_t *const *st, size_t n, const audit
     return cnt;
 }
 
+/* main() of every audit test program: run the suite, Check's summary line
+ * on stdout (CK_NORMAL), exit status for automake. */
+static inline int run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 #endif /* TEST_AUDIT_UTIL_H */
