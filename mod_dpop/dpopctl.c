@@ -201,6 +201,129 @@ static int parse_algs(const char *cmd, const char *list, dpop_alg_mask_t *mask)
     return DPOP_OK;
 }
 
+/* --------------------------------------------------------- shared helpers */
+
+/* One long option of a command and where its value goes: every command
+ * parses its options through parse_opts, so --help, an unknown option and
+ * a bad number answer the same way everywhere. */
+typedef enum { OPT_STR, OPT_I64, OPT_ALGS } opt_kind_t;
+
+typedef struct {
+    const char *name;
+    opt_kind_t kind;
+    void *dst;       /* const char **, int64_t * or dpop_alg_mask_t * */
+    int64_t min;     /* OPT_I64: smallest accepted value */
+    const char *bad; /* OPT_I64: usage message for a bad value */
+} opt_t;
+
+#define OPT_MAX 16
+#define OPT_VAL 256 /* getopt values of opts[i]: OPT_VAL + i (above any char) */
+#define OPT_GO_ON (-1)
+
+/* getopt_long over opts[0..n) plus --help.  OPT_GO_ON when the command
+ * continues (its operands are argv[optind..argc)), else the exit status
+ * (0 after --help, 2 after a usage error already printed). */
+static int parse_opts(const char *cmd, const char *help, int argc, char **argv, const opt_t *opts,
+                      size_t n)
+{
+    struct option lo[OPT_MAX + 2];
+    const opt_t *o;
+    size_t i;
+    int c;
+
+    if (n > OPT_MAX)
+        return io_error(cmd, "internal error: too many options");
+    for (i = 0; i < n; i++) {
+        lo[i].name = opts[i].name;
+        lo[i].has_arg = required_argument;
+        lo[i].flag = NULL;
+        lo[i].val = OPT_VAL + (int)i;
+    }
+    lo[n] = (struct option){"help", no_argument, NULL, 'h'};
+    lo[n + 1] = (struct option){NULL, 0, NULL, 0};
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(help, stdout);
+            return EXIT_VALID;
+        }
+        if (c < OPT_VAL || c >= OPT_VAL + (int)n)
+            return usage_error(cmd, "invalid option");
+        o = &opts[c - OPT_VAL];
+        switch (o->kind) {
+        case OPT_STR:
+            *(const char **)o->dst = optarg;
+            break;
+        case OPT_I64:
+            if (parse_i64(optarg, o->min, (int64_t *)o->dst) != DPOP_OK)
+                return usage_error(cmd, "%s", o->bad);
+            break;
+        case OPT_ALGS:
+            if (parse_algs(cmd, optarg, (dpop_alg_mask_t *)o->dst) != DPOP_OK)
+                return EXIT_USAGE;
+            break;
+        }
+    }
+    return OPT_GO_ON;
+}
+
+#define NOW_BAD "--now needs a non-negative integer (unix seconds)"
+
+/* A compact JWS/JWT given on the command line, or "-" for stdin (trimmed;
+ * then owned, and wiped when released since it may be a live token). */
+typedef struct {
+    char *buf;
+    size_t len;
+    int owned;
+} compact_t;
+
+static int compact_open(const char *cmd, const char *arg, compact_t *in)
+{
+    char err[256];
+    in->owned = 0;
+    if (strcmp(arg, "-") == 0) {
+        if (read_input("-", &in->buf, &in->len, err, sizeof(err)) != DPOP_OK)
+            return io_error(cmd, "%s", err);
+        trim(in->buf, &in->len);
+        in->owned = 1;
+    }
+    else {
+        in->buf = (char *)arg;
+        in->len = strlen(arg);
+    }
+    return EXIT_VALID;
+}
+
+static void compact_close(compact_t *in)
+{
+    if (in->owned)
+        OPENSSL_clear_free(in->buf, in->len + 1);
+    in->buf = NULL;
+    in->owned = 0;
+}
+
+/* One line on stdout (a jkt, a key, a proof); exit status of the write. */
+static int print_line(const char *cmd, const char *s, const char *what)
+{
+    printf("%s\n", s);
+    return fflush(stdout) == 0 ? EXIT_VALID : io_error(cmd, "cannot write %s", what);
+}
+
+/* Print the result object (stolen) and return rc, or 2 when stdout fails. */
+static int print_result(const char *cmd, json_t *o, int rc)
+{
+    if (print_json(o) != DPOP_OK)
+        return io_error(cmd, "cannot write the result");
+    return rc;
+}
+
+/* verify's and token's answer for a rejection (DESIGN.md: error, reason,
+ * detail; the detail never holds token, proof or key bytes). */
+static json_t *failure_json(const dpop_failure_t *f)
+{
+    return json_pack("{s:b, s:s?, s:s?, s:s}", "valid", 0, "error", f->error, "reason", f->reason,
+                     "detail", f->detail);
+}
+
 /* ------------------------------------------------------------------ verify */
 
 static const char verify_help[] =
@@ -215,21 +338,12 @@ static const char verify_help[] =
 
 static int cmd_verify(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"method", required_argument, NULL, 'm'}, {"url", required_argument, NULL, 'u'},
-        {"proof", required_argument, NULL, 'p'},  {"access-token", required_argument, NULL, 't'},
-        {"jkt", required_argument, NULL, 'j'},    {"nonce", required_argument, NULL, 'n'},
-        {"now", required_argument, NULL, 'N'},    {"max-age", required_argument, NULL, 'a'},
-        {"skew", required_argument, NULL, 's'},   {"algs", required_argument, NULL, 'A'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    const char *cmd = "verify";
+    const char *cmd = "verify", *proof_arg = NULL;
     dpop_proof_params_t p;
     dpop_proof_result_t r;
     dpop_failure_t f;
-    const char *proof_arg = NULL;
-    char *proof = NULL, err[256];
-    size_t plen = 0;
-    int c, rc = EXIT_USAGE, from_stdin = 0;
+    compact_t proof;
+    int rc;
     json_t *o;
 
     dpop_proof_params_init(&p);
@@ -237,80 +351,40 @@ static int cmd_verify(int argc, char **argv)
     p.now = (int64_t)time(NULL);
     p.max_age = DEFAULT_MAX_AGE;
     p.skew = DEFAULT_SKEW;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm':
-            p.method = optarg;
-            break;
-        case 'u':
-            p.url = optarg;
-            break;
-        case 'p':
-            proof_arg = optarg;
-            break;
-        case 't':
-            p.access_token = optarg;
-            break;
-        case 'j':
-            p.expected_jkt = optarg;
-            break;
-        case 'n':
-            p.expected_nonce = optarg;
-            break;
-        case 'N':
-            if (parse_i64(optarg, 0, &p.now) != DPOP_OK)
-                return usage_error(cmd, "--now needs a non-negative integer (unix seconds)");
-            break;
-        case 'a':
-            if (parse_i64(optarg, 0, &p.max_age) != DPOP_OK)
-                return usage_error(cmd, "--max-age needs a non-negative integer (seconds)");
-            break;
-        case 's':
-            if (parse_i64(optarg, 0, &p.skew) != DPOP_OK)
-                return usage_error(cmd, "--skew needs a non-negative integer (seconds)");
-            break;
-        case 'A':
-            if (parse_algs(cmd, optarg, &p.algs) != DPOP_OK)
-                return EXIT_USAGE;
-            break;
-        case 'h':
-            fputs(verify_help, stdout);
-            return EXIT_VALID;
-        default:
-            return usage_error(cmd, "invalid option");
-        }
+    {
+        const opt_t opts[] = {
+            {"method", OPT_STR, &p.method, 0, NULL},
+            {"url", OPT_STR, &p.url, 0, NULL},
+            {"proof", OPT_STR, &proof_arg, 0, NULL},
+            {"access-token", OPT_STR, &p.access_token, 0, NULL},
+            {"jkt", OPT_STR, &p.expected_jkt, 0, NULL},
+            {"nonce", OPT_STR, &p.expected_nonce, 0, NULL},
+            {"now", OPT_I64, &p.now, 0, NOW_BAD},
+            {"max-age", OPT_I64, &p.max_age, 0, "--max-age needs a non-negative integer (seconds)"},
+            {"skew", OPT_I64, &p.skew, 0, "--skew needs a non-negative integer (seconds)"},
+            {"algs", OPT_ALGS, &p.algs, 0, NULL}};
+        if ((rc = parse_opts(cmd, verify_help, argc, argv, opts, sizeof(opts) / sizeof(opts[0]))) !=
+            OPT_GO_ON)
+            return rc;
     }
     if (optind < argc)
         return usage_error(cmd, "unexpected argument");
     if (!p.method || !p.url || !proof_arg)
         return usage_error(cmd, "--method, --url and --proof are required");
-    if (strcmp(proof_arg, "-") == 0) {
-        if (read_input("-", &proof, &plen, err, sizeof(err)) != DPOP_OK)
-            return io_error(cmd, "%s", err);
-        trim(proof, &plen);
-        from_stdin = 1;
-    }
-    else {
-        proof = (char *)proof_arg;
-        plen = strlen(proof_arg);
-    }
+    if ((rc = compact_open(cmd, proof_arg, &proof)) != EXIT_VALID)
+        return rc;
 
-    if (dpop_proof_verify(proof, plen, &p, &r, &f) == DPOP_OK) {
+    if (dpop_proof_verify(proof.buf, proof.len, &p, &r, &f) == DPOP_OK) {
         o = json_pack("{s:b, s:s, s:s?, s:I, s:s?, s:s?, s:s?}", "valid", 1, "jkt", r.jkt, "jti",
                       r.jti, "iat", (json_int_t)r.iat, "alg", dpop_alg_name(r.alg), "htm", r.htm,
                       "htu", r.htu);
-        rc = EXIT_VALID;
+        rc = print_result(cmd, o, EXIT_VALID);
     }
     else {
-        o = json_pack("{s:b, s:s?, s:s?, s:s}", "valid", 0, "error", f.error, "reason", f.reason,
-                      "detail", f.detail);
-        rc = EXIT_INVALID;
+        rc = print_result(cmd, failure_json(&f), EXIT_INVALID);
     }
-    if (print_json(o) != DPOP_OK)
-        rc = io_error(cmd, "cannot write the result");
     dpop_proof_result_clear(&r);
-    if (from_stdin)
-        OPENSSL_clear_free(proof, plen + 1);
+    compact_close(&proof);
     return rc;
 }
 
@@ -341,20 +415,14 @@ static int load_json(const char *cmd, const char *path, json_t **out)
 
 static int cmd_thumbprint(int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *cmd = "thumbprint", *path = "-";
     char jkt[DPOP_JKT_LEN + 1];
     dpop_failure_t f;
     json_t *jwk = NULL;
-    int c, rc;
+    int rc;
 
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(thumbprint_help, stdout);
-            return EXIT_VALID;
-        }
-        return usage_error(cmd, "invalid option");
-    }
+    if ((rc = parse_opts(cmd, thumbprint_help, argc, argv, NULL, 0)) != OPT_GO_ON)
+        return rc;
     if (argc - optind > 1)
         return usage_error(cmd, "at most one FILE");
     if (optind < argc)
@@ -362,14 +430,13 @@ static int cmd_thumbprint(int argc, char **argv)
     if ((rc = load_json(cmd, path, &jwk)) != EXIT_VALID)
         return rc;
     dpop_failure_clear(&f);
-    if (dpop_jwk_thumbprint_json(jwk, jkt, &f) != DPOP_OK) {
+    rc = dpop_jwk_thumbprint_json(jwk, jkt, &f);
+    json_decref(jwk);
+    if (rc != DPOP_OK) {
         fprintf(stderr, "%s %s: not a usable JWK: %s\n", prog, cmd, f.detail);
-        json_decref(jwk);
         return EXIT_INVALID;
     }
-    json_decref(jwk);
-    printf("%s\n", jkt);
-    return fflush(stdout) == 0 ? EXIT_VALID : EXIT_USAGE;
+    return print_line(cmd, jkt, "the thumbprint");
 }
 
 /* ------------------------------------------------------------------ keygen */
@@ -410,31 +477,16 @@ static int write_private(const char *cmd, const char *path, const char *data)
 
 static int cmd_keygen(int argc, char **argv)
 {
-    static const struct option opts[] = {{"alg", required_argument, NULL, 'a'},
-                                         {"out", required_argument, NULL, 'o'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     const char *cmd = "keygen", *alg_name = NULL, *out = NULL;
+    const opt_t opts[] = {{"alg", OPT_STR, &alg_name, 0, NULL}, {"out", OPT_STR, &out, 0, NULL}};
     dpop_alg_t alg;
     json_t *jwk = NULL;
     char *s;
-    int c, rc;
+    int rc;
 
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'a':
-            alg_name = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'h':
-            fputs(keygen_help, stdout);
-            return EXIT_VALID;
-        default:
-            return usage_error(cmd, "invalid option");
-        }
-    }
+    if ((rc = parse_opts(cmd, keygen_help, argc, argv, opts, sizeof(opts) / sizeof(opts[0]))) !=
+        OPT_GO_ON)
+        return rc;
     if (optind < argc)
         return usage_error(cmd, "unexpected argument");
     if (!alg_name)
@@ -447,13 +499,7 @@ static int cmd_keygen(int argc, char **argv)
     json_decref(jwk);
     if (!s)
         return io_error(cmd, "out of memory");
-    if (out) {
-        rc = write_private(cmd, out, s);
-    }
-    else {
-        printf("%s\n", s);
-        rc = fflush(stdout) == 0 ? EXIT_VALID : io_error(cmd, "cannot write the key");
-    }
+    rc = out ? write_private(cmd, out, s) : print_line(cmd, s, "the key");
     OPENSSL_cleanse(s, strlen(s));
     free(s);
     return rc;
@@ -494,55 +540,26 @@ static dpop_alg_t alg_of_private_jwk(const json_t *jwk)
 
 static int cmd_proof(int argc, char **argv)
 {
-    static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
-                                         {"method", required_argument, NULL, 'm'},
-                                         {"url", required_argument, NULL, 'u'},
-                                         {"access-token", required_argument, NULL, 't'},
-                                         {"nonce", required_argument, NULL, 'n'},
-                                         {"iat", required_argument, NULL, 'i'},
-                                         {"jti", required_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     const char *cmd = "proof", *keyfile = NULL, *method = NULL, *url = NULL, *token = NULL,
                *nonce = NULL, *jti = NULL;
     int64_t iat = 0;
+    const opt_t opts[] = {
+        {"key", OPT_STR, &keyfile, 0, NULL},
+        {"method", OPT_STR, &method, 0, NULL},
+        {"url", OPT_STR, &url, 0, NULL},
+        {"access-token", OPT_STR, &token, 0, NULL},
+        {"nonce", OPT_STR, &nonce, 0, NULL},
+        {"iat", OPT_I64, &iat, 1, "--iat needs a positive integer (unix seconds)"},
+        {"jti", OPT_STR, &jti, 0, NULL}};
     json_t *jwk = NULL, *pub = NULL;
     EVP_PKEY *pkey = NULL;
     dpop_alg_t alg;
     char *out = NULL, err[256];
-    int c, rc;
+    int rc;
 
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'k':
-            keyfile = optarg;
-            break;
-        case 'm':
-            method = optarg;
-            break;
-        case 'u':
-            url = optarg;
-            break;
-        case 't':
-            token = optarg;
-            break;
-        case 'n':
-            nonce = optarg;
-            break;
-        case 'i':
-            if (parse_i64(optarg, 1, &iat) != DPOP_OK)
-                return usage_error(cmd, "--iat needs a positive integer (unix seconds)");
-            break;
-        case 'j':
-            jti = optarg;
-            break;
-        case 'h':
-            fputs(proof_help, stdout);
-            return EXIT_VALID;
-        default:
-            return usage_error(cmd, "invalid option");
-        }
-    }
+    if ((rc = parse_opts(cmd, proof_help, argc, argv, opts, sizeof(opts) / sizeof(opts[0]))) !=
+        OPT_GO_ON)
+        return rc;
     if (optind < argc)
         return usage_error(cmd, "unexpected argument");
     if (!keyfile || !method || !url)
@@ -566,8 +583,7 @@ static int cmd_proof(int argc, char **argv)
                 dpop_alg_name(alg));
         goto done;
     }
-    printf("%s\n", out);
-    rc = fflush(stdout) == 0 ? EXIT_VALID : io_error(cmd, "cannot write the proof");
+    rc = print_line(cmd, out, "the proof");
 done:
     free(out);
     EVP_PKEY_free(pkey);
@@ -584,24 +600,6 @@ static const char token_help[] =
     "(or single JWK) in FILE, iss, aud, exp, nbf (5 s clock skew) and a cnf.jkt\n"
     "binding.  Prints one JSON object; exit 0 valid, 1 invalid, 2 usage or I/O error.\n";
 
-/* Positional TOKEN|- argument; *owned tells whether to free. */
-static int compact_arg(const char *cmd, const char *arg, char **out, size_t *len, int *owned)
-{
-    char err[256];
-    *owned = 0;
-    if (strcmp(arg, "-") == 0) {
-        if (read_input("-", out, len, err, sizeof(err)) != DPOP_OK)
-            return io_error(cmd, "%s", err);
-        trim(*out, len);
-        *owned = 1;
-    }
-    else {
-        *out = (char *)arg;
-        *len = strlen(arg);
-    }
-    return EXIT_VALID;
-}
-
 static int load_jwks(const char *cmd, const char *path, dpop_jwks_t **out)
 {
     char err[256];
@@ -611,67 +609,55 @@ static int load_jwks(const char *cmd, const char *path, dpop_jwks_t **out)
     return EXIT_VALID;
 }
 
+/* The common tail of token and jws-verify: --jwks FILE and one compact
+ * operand (what: "TOKEN" or "JWS").  On EXIT_VALID the caller owns *jwks
+ * and *in. */
+static int jwks_and_operand(const char *cmd, const char *jwks_path, const char *what, int argc,
+                            char **argv, dpop_jwks_t **jwks, compact_t *in)
+{
+    int rc;
+    if (!jwks_path)
+        return usage_error(cmd, "--jwks is required");
+    if (argc - optind != 1)
+        return usage_error(cmd, "exactly one %s (or - for stdin) is required", what);
+    if ((rc = load_jwks(cmd, jwks_path, jwks)) != EXIT_VALID)
+        return rc;
+    if ((rc = compact_open(cmd, argv[optind], in)) != EXIT_VALID) {
+        dpop_jwks_free(*jwks);
+        *jwks = NULL;
+    }
+    return rc;
+}
+
 static int cmd_token(int argc, char **argv)
 {
-    static const struct option opts[] = {{"jwks", required_argument, NULL, 'k'},
-                                         {"iss", required_argument, NULL, 'i'},
-                                         {"aud", required_argument, NULL, 'a'},
-                                         {"now", required_argument, NULL, 'N'},
-                                         {"algs", required_argument, NULL, 'A'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     const char *cmd = "token", *jwks_path = NULL;
     dpop_token_params_t p;
     dpop_token_result_t r;
     dpop_failure_t f;
     dpop_jwks_t *jwks = NULL;
-    char *tok = NULL;
-    size_t tlen = 0;
-    int c, rc, owned = 0;
+    compact_t tok;
+    int rc;
     json_t *o;
 
     memset(&p, 0, sizeof(p));
     p.now = (int64_t)time(NULL);
     p.skew = DEFAULT_SKEW;
     dpop_token_result_init(&r);
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'k':
-            jwks_path = optarg;
-            break;
-        case 'i':
-            p.issuer = optarg;
-            break;
-        case 'a':
-            p.audience = optarg;
-            break;
-        case 'N':
-            if (parse_i64(optarg, 0, &p.now) != DPOP_OK)
-                return usage_error(cmd, "--now needs a non-negative integer (unix seconds)");
-            break;
-        case 'A':
-            if (parse_algs(cmd, optarg, &p.algs) != DPOP_OK)
-                return EXIT_USAGE;
-            break;
-        case 'h':
-            fputs(token_help, stdout);
-            return EXIT_VALID;
-        default:
-            return usage_error(cmd, "invalid option");
-        }
+    {
+        const opt_t opts[] = {{"jwks", OPT_STR, &jwks_path, 0, NULL},
+                              {"iss", OPT_STR, &p.issuer, 0, NULL},
+                              {"aud", OPT_STR, &p.audience, 0, NULL},
+                              {"now", OPT_I64, &p.now, 0, NOW_BAD},
+                              {"algs", OPT_ALGS, &p.algs, 0, NULL}};
+        if ((rc = parse_opts(cmd, token_help, argc, argv, opts, sizeof(opts) / sizeof(opts[0]))) !=
+            OPT_GO_ON)
+            return rc;
     }
-    if (!jwks_path)
-        return usage_error(cmd, "--jwks is required");
-    if (argc - optind != 1)
-        return usage_error(cmd, "exactly one TOKEN (or - for stdin) is required");
-    if ((rc = load_jwks(cmd, jwks_path, &jwks)) != EXIT_VALID)
+    if ((rc = jwks_and_operand(cmd, jwks_path, "TOKEN", argc, argv, &jwks, &tok)) != EXIT_VALID)
         return rc;
-    if ((rc = compact_arg(cmd, argv[optind], &tok, &tlen, &owned)) != EXIT_VALID) {
-        dpop_jwks_free(jwks);
-        return rc;
-    }
     p.jwks = jwks;
-    if (dpop_token_verify(tok, tlen, &p, &r, &f) == DPOP_OK && !r.jkt)
+    if (dpop_token_verify(tok.buf, tok.len, &p, &r, &f) == DPOP_OK && !r.jkt)
         dpop_fail(&f, DPOP_REASON_TOKEN_UNBOUND, "token has no cnf.jkt binding");
     if (f.code == DPOP_REASON_NONE) {
         o = json_pack("{s:b, s:o, s:o, s:o, s:s, s:o, s:s?, s:I, s:o}", "valid", 1, "sub",
@@ -679,19 +665,14 @@ static int cmd_token(int argc, char **argv)
                       str_or_null(r.iss), "jkt", r.jkt, "kid", str_or_null(r.kid), "alg",
                       dpop_alg_name(r.alg), "exp", (json_int_t)r.exp, "scope",
                       str_or_null(r.scope));
-        rc = EXIT_VALID;
+        rc = print_result(cmd, o, EXIT_VALID);
     }
     else {
-        o = json_pack("{s:b, s:s?, s:s?, s:s}", "valid", 0, "error", f.error, "reason", f.reason,
-                      "detail", f.detail);
-        rc = EXIT_INVALID;
+        rc = print_result(cmd, failure_json(&f), EXIT_INVALID);
     }
-    if (print_json(o) != DPOP_OK)
-        rc = io_error(cmd, "cannot write the result");
     dpop_token_result_clear(&r);
     dpop_jwks_free(jwks);
-    if (owned)
-        OPENSSL_clear_free(tok, tlen + 1);
+    compact_close(&tok);
     return rc;
 }
 
@@ -707,54 +688,29 @@ static const char jws_verify_help[] =
 
 static int cmd_jws_verify(int argc, char **argv)
 {
-    static const struct option opts[] = {{"jwks", required_argument, NULL, 'k'},
-                                         {"algs", required_argument, NULL, 'A'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     const char *cmd = "jws-verify", *jwks_path = NULL, *kid = NULL, *hkid = NULL;
     dpop_alg_mask_t algs = DPOP_ALG_MASK_DEFAULT;
+    const opt_t opts[] = {{"jwks", OPT_STR, &jwks_path, 0, NULL},
+                          {"algs", OPT_ALGS, &algs, 0, NULL}};
     dpop_jwks_t *jwks = NULL;
     dpop_jws_t jws;
     dpop_failure_t f;
-    char *in = NULL;
-    size_t len = 0;
-    int c, rc, owned = 0, ok;
+    compact_t in;
+    int rc;
     json_t *o;
 
     memset(&jws, 0, sizeof(jws));
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'k':
-            jwks_path = optarg;
-            break;
-        case 'A':
-            if (parse_algs(cmd, optarg, &algs) != DPOP_OK)
-                return EXIT_USAGE;
-            break;
-        case 'h':
-            fputs(jws_verify_help, stdout);
-            return EXIT_VALID;
-        default:
-            return usage_error(cmd, "invalid option");
-        }
-    }
-    if (!jwks_path)
-        return usage_error(cmd, "--jwks is required");
-    if (argc - optind != 1)
-        return usage_error(cmd, "exactly one JWS (or - for stdin) is required");
-    if ((rc = load_jwks(cmd, jwks_path, &jwks)) != EXIT_VALID)
+    if ((rc = parse_opts(cmd, jws_verify_help, argc, argv, opts, sizeof(opts) / sizeof(opts[0]))) !=
+        OPT_GO_ON)
         return rc;
-    if ((rc = compact_arg(cmd, argv[optind], &in, &len, &owned)) != EXIT_VALID) {
-        dpop_jwks_free(jwks);
+    if ((rc = jwks_and_operand(cmd, jwks_path, "JWS", argc, argv, &jwks, &in)) != EXIT_VALID)
         return rc;
-    }
     dpop_failure_clear(&f);
-    ok = dpop_jws_parse(in, len, INPUT_MAX, &jws, &f) == DPOP_OK &&
-         dpop_jwks_verify(jwks, &jws, algs, &kid, &f) == DPOP_OK;
-    if (ok) {
+    if (dpop_jws_parse(in.buf, in.len, INPUT_MAX, &jws, &f) == DPOP_OK &&
+        dpop_jwks_verify(jwks, &jws, algs, &kid, &f) == DPOP_OK) {
         o = json_pack("{s:b, s:s?, s:o, s:n}", "valid", 1, "alg", jws.alg_name, "kid",
                       str_or_null(kid), "reason");
-        rc = EXIT_VALID;
+        rc = print_result(cmd, o, EXIT_VALID);
     }
     else {
         if (jws.header)
@@ -763,14 +719,11 @@ static int cmd_jws_verify(int argc, char **argv)
             dpop_fail(&f, DPOP_REASON_BAD_SIGNATURE, "signature does not verify");
         o = json_pack("{s:b, s:s?, s:o, s:s?}", "valid", 0, "alg", jws.alg_name, "kid",
                       str_or_null(hkid), "reason", f.reason);
-        rc = EXIT_INVALID;
+        rc = print_result(cmd, o, EXIT_INVALID);
     }
-    if (print_json(o) != DPOP_OK)
-        rc = io_error(cmd, "cannot write the result");
     dpop_jws_clear(&jws);
     dpop_jwks_free(jwks);
-    if (owned)
-        OPENSSL_clear_free(in, len + 1);
+    compact_close(&in);
     return rc;
 }
 
