@@ -104,7 +104,7 @@ static int b64_member(const char *name, const char *s, size_t maxlen, unsigned c
  * members only, sorted by name, without whitespace.  The values are our
  * validated base64url strings and fixed names, so no escaping is needed. */
 static int thumbprint_of(dpop_kty_t kty, const char *crv, const char *a, const char *b,
-                         char out[DPOP_JKT_LEN + 1])
+                         char out[DPOP_JKT_LEN + 1], dpop_failure_t *f)
 {
     char stackbuf[1024], *buf = stackbuf;
     unsigned char md[32];
@@ -114,7 +114,7 @@ static int thumbprint_of(dpop_kty_t kty, const char *crv, const char *a, const c
 
     need = strlen(a) + (b ? strlen(b) : 0) + (crv ? strlen(crv) : 0) + 64;
     if (need > sizeof(stackbuf) && !(buf = malloc(need)))
-        return DPOP_ERR;
+        goto done;
     switch (kty) {
     case DPOP_KTY_EC: /* crv, kty, x, y */
         n = snprintf(buf, need, "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", crv, a,
@@ -139,6 +139,9 @@ static int thumbprint_of(dpop_kty_t kty, const char *crv, const char *a, const c
 done:
     if (buf != stackbuf)
         free(buf);
+    /* fail closed: no thumbprint, no key */
+    if (rc != DPOP_OK)
+        dpop_fail(f, DPOP_REASON_BAD_JWK, "internal error computing thumbprint");
     return rc;
 }
 
@@ -244,11 +247,7 @@ static int import_ec(const json_t *jwk, struct dpop_jwk *k, dpop_failure_t *f)
         dpop_fail(f, DPOP_REASON_BAD_JWK, "EC point is not on curve %s", curves[k->crv].jose);
         goto done;
     }
-    if (thumbprint_of(DPOP_KTY_EC, curves[k->crv].jose, xs, ys, k->jkt) != DPOP_OK) {
-        dpop_fail(f, DPOP_REASON_BAD_JWK, "internal error computing thumbprint");
-        goto done;
-    }
-    rc = DPOP_OK;
+    rc = thumbprint_of(DPOP_KTY_EC, curves[k->crv].jose, xs, ys, k->jkt, f);
 done:
     ERR_clear_error();
     EVP_PKEY_CTX_free(cctx);
@@ -326,11 +325,7 @@ static int import_rsa(const json_t *jwk, struct dpop_jwk *k, dpop_failure_t *f)
         dpop_fail(f, DPOP_REASON_BAD_JWK, "RSA key rejected by OpenSSL");
         goto done;
     }
-    if (thumbprint_of(DPOP_KTY_RSA, NULL, es, ns, k->jkt) != DPOP_OK) {
-        dpop_fail(f, DPOP_REASON_BAD_JWK, "internal error computing thumbprint");
-        goto done;
-    }
-    rc = DPOP_OK;
+    rc = thumbprint_of(DPOP_KTY_RSA, NULL, es, ns, k->jkt, f);
 done:
     ERR_clear_error();
     OSSL_PARAM_free(params);
@@ -368,11 +363,7 @@ static int import_okp(const json_t *jwk, struct dpop_jwk *k, dpop_failure_t *f)
         dpop_fail(f, DPOP_REASON_BAD_JWK, "Ed25519 key rejected by OpenSSL");
         goto done;
     }
-    if (thumbprint_of(DPOP_KTY_OKP, "Ed25519", xs, NULL, k->jkt) != DPOP_OK) {
-        dpop_fail(f, DPOP_REASON_BAD_JWK, "internal error computing thumbprint");
-        goto done;
-    }
-    rc = DPOP_OK;
+    rc = thumbprint_of(DPOP_KTY_OKP, "Ed25519", xs, NULL, k->jkt, f);
 done:
     ERR_clear_error();
     free(x);
@@ -617,9 +608,7 @@ int dpop_jwk_thumbprint_json(const json_t *jwk, char out[DPOP_JKT_LEN + 1], dpop
     if (b && b64_member("y/n", b, 1u << 20, &tmp, &tl, f))
         return DPOP_ERR;
     free(tmp);
-    if (thumbprint_of(kty, crv, a, b, out) != DPOP_OK)
-        return dpop_fail(f, DPOP_REASON_BAD_JWK, "internal error computing thumbprint");
-    return DPOP_OK;
+    return thumbprint_of(kty, crv, a, b, out, f);
 }
 
 /* ---- private keys (dpopctl keygen / proof, tests) ---- */
