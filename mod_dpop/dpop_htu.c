@@ -10,6 +10,7 @@
  * htu can never compare equal by accident.  Nothing here logs or allocates.
  */
 #include "dpop_htu.h"
+#include "dpop_pct.h"
 #include "dpop_result.h"
 
 #include <arpa/inet.h>
@@ -49,17 +50,6 @@ static int is_alpha(unsigned char c)
 static int is_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
-}
-
-static int hex_val(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static char lower(char c)
@@ -102,23 +92,17 @@ static int copy_component(const char *s, size_t n, int (*allowed)(unsigned char)
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '%') {
-            int hi, lo;
             unsigned char d;
-            if (n - i < 3)
+            if (dpop_pct_decode(s + i, n - i, &d) != 0)
                 return DPOP_ERR;
-            hi = hex_val((unsigned char)s[i + 1]);
-            lo = hex_val((unsigned char)s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return DPOP_ERR;
-            d = (unsigned char)(hi * 16 + lo);
             if (is_unreserved(d)) {
                 out_putc(o, lower_case ? lower((char)d) : (char)d);
             }
             else {
                 static const char hx[] = "0123456789ABCDEF";
                 out_putc(o, '%');
-                out_putc(o, hx[hi]);
-                out_putc(o, hx[lo]);
+                out_putc(o, hx[d >> 4]);
+                out_putc(o, hx[d & 15]);
             }
             i += 2;
             continue;
@@ -167,7 +151,7 @@ static int copy_ipv6(const char *s, size_t n, htu_out_t *o)
         return DPOP_ERR;
     for (k = 0; k < n; k++) {
         unsigned char c = (unsigned char)s[k];
-        if (!(hex_val(c) >= 0 || c == ':' || c == '.'))
+        if (!(dpop_pct_hexval(c) >= 0 || c == ':' || c == '.'))
             return DPOP_ERR;
     }
     memcpy(tmp, s, n);

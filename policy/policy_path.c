@@ -10,19 +10,9 @@
  * "/../admin" could be judged as a different path than the one served.
  */
 #include "policy_internal.h"
+#include "dpop_pct.h"
 
 #include <string.h>
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 int policy_path_normalize(const char *raw, char *out, size_t outsz)
 {
@@ -40,14 +30,11 @@ int policy_path_normalize(const char *raw, char *out, size_t outsz)
     for (i = 0; raw + i < end; i++) {
         char c = raw[i];
         if (c == '%') {
-            int hi, lo;
-            if (i + 2 >= n)
-                return DPOP_ERR; /* truncated escape: httpd answers 400 */
-            hi = hexval(raw[i + 1]);
-            lo = hexval(raw[i + 2]);
-            if (hi < 0 || lo < 0)
+            unsigned char d;
+            /* truncated or non-hex escape: httpd answers 400 */
+            if (dpop_pct_decode(raw + i, n - i, &d) != 0)
                 return DPOP_ERR;
-            c = (char)(hi * 16 + lo);
+            c = (char)d;
             if (c == '\0' || c == '/')
                 return DPOP_ERR;
             i += 2;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dpop_htu.h"
+#include "dpop_pct.h"
 #include "dpop_result.h"
 
 typedef struct {
@@ -225,6 +226,58 @@ START_TEST(test_length_bound)
 }
 END_TEST
 
+/* dpop_pct (shared with the policy path normalizer): a table of triplets,
+ * each with the bytes available; truncated and non-hex triplets refused. */
+typedef struct {
+    const char *s;
+    size_t avail;
+    int want; /* decoded byte, or -1: refused */
+} pct_case_t;
+
+static const pct_case_t pct_cases[] = {
+    {"%41", 3, 'A'},      {"%7e", 3, '~'},  {"%7E", 3, '~'}, {"%00", 3, 0},  {"%ff", 3, 0xff},
+    {"%2F", 3, '/'},      {"%2fx", 4, '/'}, {"%4", 2, -1},   {"%41", 2, -1}, {"%", 1, -1},
+    {"%G1", 3, -1},       {"%1g", 3, -1},   {"%-1", 3, -1},  {"% 1", 3, -1}, {"41", 3, -1},
+    {"%\xc1\x81", 3, -1}, {"%41", 0, -1},
+};
+
+START_TEST(test_pct_table)
+{
+    const pct_case_t *c = &pct_cases[_i];
+    unsigned char d = 0x5a;
+    /* an exact-size copy so ASan catches a read past avail */
+    char *buf = malloc(c->avail ? c->avail : 1);
+    ck_assert_ptr_nonnull(buf);
+    memcpy(buf, c->s, c->avail);
+    if (c->want < 0) {
+        ck_assert_int_eq(dpop_pct_decode(buf, c->avail, &d), -1);
+        ck_assert_uint_eq(d, 0x5a); /* untouched on refusal */
+    }
+    else {
+        ck_assert_int_eq(dpop_pct_decode(buf, c->avail, &d), 0);
+        ck_assert_uint_eq(d, (unsigned)c->want);
+    }
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_pct_hexval)
+{
+    int c, n = 0;
+    for (c = 0; c < 256; c++) {
+        int v = dpop_pct_hexval((unsigned char)c);
+        if (v >= 0) {
+            n++;
+            ck_assert_int_lt(v, 16);
+        }
+    }
+    ck_assert_int_eq(n, 22); /* 0-9, a-f, A-F */
+    ck_assert_int_eq(dpop_pct_hexval('b'), 11);
+    ck_assert_int_eq(dpop_pct_hexval('B'), 11);
+    ck_assert_int_eq(dpop_pct_decode(NULL, 3, NULL), -1);
+}
+END_TEST
+
 static Suite *htu_suite(void)
 {
     Suite *s = suite_create("htu");
@@ -236,6 +289,10 @@ static Suite *htu_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("equal");
     tcase_add_loop_test(tc, test_equal_table, 0, (int)(sizeof(eq_cases) / sizeof(eq_cases[0])));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("pct");
+    tcase_add_loop_test(tc, test_pct_table, 0, (int)(sizeof(pct_cases) / sizeof(pct_cases[0])));
+    tcase_add_test(tc, test_pct_hexval);
     suite_add_tcase(s, tc);
     return s;
 }
