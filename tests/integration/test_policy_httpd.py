@@ -1,0 +1,269 @@
+"""`Require dpop-policy` hot reload under load, and path normalization, in a
+real httpd (issue 4 item 4).
+
+What these tests prove:
+- while 4 client threads keep sending valid requests (a fresh proof each,
+  a fresh connection each, spread over the mpm_event children), the policy
+  file is atomically replaced (temp file + os.replace) to
+  (a) revoke the key: within 2 s every answer is 403 insufficient_scope
+      "key revoked" and stays so, served by several children;
+  (b) a broken file: the answers do not change at all (the revoked policy
+      stays in force) and the error log holds the same positioned
+      FILE:LINE:COLUMN errors that `dpop-policy check` prints, once per
+      child, not once per request;
+  (c) the original file again: within 2 s every answer is 200 again;
+  at no time a 500, another status, or a connection error; outside the 2 s
+  window after each replace only the phase's own answer; the audit store
+  holds one key_revoked event per 403 and no other reason;
+- a policy with `**` and `*` routes is enforced on the path as Apache
+  normalizes it (percent-decoded, dot-segments resolved): `/api/a/../admin`,
+  `/api/a/%2e%2e/admin` and `/api/%61dmin` are /api/admin, refused for a key
+  allowed only /api/a/** and /api/items/*, granted to a key allowed
+  /api/admin.
+
+Must never: print a token or proof in a failure message (responses are
+bound to names first; Response's repr holds neither).
+"""
+import itertools
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+
+
+from harness import Client
+
+WINDOW = 2.0  # s allowed after a replace (reload is checked once a second)
+OK = (200, None, None)
+
+
+def write_policy(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)  # atomic, new inode
+
+
+def challenge(r):
+    wa = r.header("WWW-Authenticate") or ""
+    out = {}
+    for part in wa.split(", "):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.split()[-1]] = v.strip('"')
+    return out.get("error"), out.get("error_description")
+
+
+def outcome(r):
+    if r.status == 200:
+        return OK
+    return (r.status,) + challenge(r)
+
+
+def live_policy(jkt, revoked=False, typo=False):
+    """typo: an unknown key on line 7 (a load error with a position)."""
+    return """version: 1
+clients:
+  - name: live-agent
+    jkt: %s
+    revoked: %s
+    allow:
+      - { methods: [GET], %s: ["/api/live/**"] }
+""" % (jkt, "true" if revoked else "false", "pathz" if typo else "paths")
+
+
+class Load:
+    """N threads sending valid requests until stopped; every answer recorded
+    with its send/receive time and a sequence number (in the query, which
+    neither htu nor the policy looks at) to find its child pid in the
+    access log."""
+
+    def __init__(self, env, h, client, threads=4):
+        self.env, self.h, self.c = env, h, client
+        self.n = threads
+        self.stop_ev = threading.Event()
+        self.seq = itertools.count()
+        self.lock = threading.Lock()
+        self.results = []  # (t_sent, t_done, seq, outcome or ("error", repr))
+        self.ts = []
+
+    def _run(self):
+        url = self.h.url("/api/live/item")
+        while not self.stop_ev.is_set():
+            n = next(self.seq)
+            proof = self.env.proof(self.c.key, "GET", url, token=self.c.token)
+            t0 = time.monotonic()
+            try:
+                r = self.h.request("GET", "/api/live/item?n=%d" % n, token=self.c.token,
+                                   proof=proof, timeout=10)
+                o = outcome(r)
+            except Exception as e:  # a connection error is a finding, asserted later
+                o = ("error", type(e).__name__)
+            with self.lock:
+                self.results.append((t0, time.monotonic(), n, o))
+
+    def start(self):
+        self.ts = [threading.Thread(target=self._run) for _ in range(self.n)]
+        for t in self.ts:
+            t.start()
+        return self
+
+    def stop(self):
+        self.stop_ev.set()
+        for t in self.ts:
+            t.join(timeout=30)
+        return sorted(self.results)
+
+
+def test_hot_reload_while_requests_run(env, httpd):
+    c = Client(env)
+    pol = env.path("policy-live-%d" % env.next_id(), "policy.yaml")
+    os.chmod(os.path.dirname(pol), 0o755)
+    write_policy(pol, live_policy(c.key.jkt))
+    store = os.path.join(env.dir, "audit-pol-%d" % env.next_id())
+    conf = 'DPoPPolicyFile "%s"' % pol
+    have_audit = os.path.exists(env.tools.dpop_audit)
+    if have_audit:
+        conf += '\nDPoPAuditLog "%s"' % store
+    h = httpd(server_conf=conf, location_conf="Require dpop-policy")
+    first = c.call(h, "GET", "/api/live/item")
+    assert first.status == 200, first
+
+    # the broken file's positioned error, as the CLI reports it
+    broken = live_policy(c.key.jkt, revoked=True, typo=True)
+    bfile = env.path("policy-live-%d" % env.next_id(), "broken.yaml")
+    with open(bfile, "w") as f:
+        f.write(broken)
+    chk = subprocess.run([env.tools.dpop_policy, "check", bfile], capture_output=True, text=True)
+    assert chk.returncode == 1, chk.stdout
+    cli_errors = re.findall(re.escape(bfile) + r":(\d+:\d+: .+)", chk.stderr)
+    assert cli_errors and all(e.startswith("7:") for e in cli_errors), chk.stderr
+
+    load = Load(env, h, c).start()
+    marks = []  # (time of replace, phase name)
+    try:
+        time.sleep(1.5)
+        marks.append((time.monotonic(), "revoked"))
+        write_policy(pol, live_policy(c.key.jkt, revoked=True))
+        time.sleep(WINDOW + 1.5)
+        marks.append((time.monotonic(), "broken"))
+        write_policy(pol, broken)
+        time.sleep(WINDOW + 1.0)
+        marks.append((time.monotonic(), "restored"))
+        write_policy(pol, live_policy(c.key.jkt))
+        time.sleep(WINDOW + 1.5)
+    finally:
+        results = load.stop()
+
+    # the one answer a revoked key gets (its description names the reason)
+    revoked = {r[3] for r in results if r[3][0] == 403 and "revoked" in (r[3][2] or "")}
+    assert len(revoked) == 1, revoked
+    revoked_answer = revoked.pop()
+    assert revoked_answer[1] == "insufficient_scope", revoked_answer
+    expect = {"allowed": {OK}, "revoked": {revoked_answer}, "broken": {revoked_answer},
+              "restored": {OK}}
+
+    # Phase k may be in force from its replace until WINDOW s after the next
+    # replace; a request may be decided at any moment between send and answer.
+    starts = [float("-inf")] + [t for t, _ in marks] + [float("inf")]
+    names = ["allowed"] + [n for _, n in marks]
+    bad = []
+    steady = {name: [] for name in names}
+    for t0, t1, n, o in results:
+        possible = [k for k in range(len(names))
+                    if starts[k] <= t1 and t0 < starts[k + 1] + WINDOW]
+        allowed = set().union(*(expect[names[k]] for k in possible))
+        if len(possible) == 1:
+            steady[names[possible[0]]].append(n)
+        if o not in allowed:
+            bad.append(([names[k] for k in possible], o))
+    assert not bad, "unexpected answers: %s" % bad[:10]
+    for name in expect:
+        assert len(steady[name]) >= 5, (name, len(steady[name]))
+
+    # steady-state answers came from several children (each reloads on its own)
+    h.stop()
+    pid_of = {int(n): p for n, p in re.findall(r"GET /api/live/item\?n=(\d+) HTTP/1.1\" \d+ \S+ "
+                                               r"pid=(\d+)", h.access_log())}
+    served = set(pid_of.values())
+    assert len(served) >= 2, served
+    for name in ("revoked", "broken", "restored"):
+        pids = {pid_of.get(n) for n in steady[name]} - {None}
+        assert pids == served, (name, pids, served)  # every child switched
+
+    # the broken file: the CLI's positioned errors, logged once per child
+    # (not once per request)
+    log = h.error_log()
+    for e in cli_errors:
+        line = "policy reload failed, previous policy kept: %s:%s" % (pol, e.strip())
+        assert 1 <= log.count(line) <= len(served), (e, log.count(line), log[-2000:])
+    n403 = sum(1 for r in results if r[3][0] == 403)
+    assert n403 > 0
+    assert log.count("reason=key_revoked ") == n403
+
+    if have_audit:
+        r = subprocess.run([env.tools.dpop_audit, "--store", store, "list", "--format", "json"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        evs = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+        assert {e["reason"] for e in evs} == {"key_revoked"}
+        assert len(evs) == n403
+        assert {e["policy_client"] for e in evs} == {"live-agent"}
+
+
+NORM_POLICY = """version: 1
+clients:
+  - name: wide-agent
+    jkt: %s
+    allow:
+      - { methods: [GET], paths: ["/api/a/**", "/api/items/*"] }
+  - name: admin-agent
+    jkt: %s
+    allow:
+      - { methods: [GET], paths: ["/api/admin"] }
+"""
+
+
+# path as sent -> expected status for (wide-agent, admin-agent)
+NORM_CASES = [
+    ("/api/a", 200, 403),                 # ** matches zero segments
+    ("/api/a/x/y/z", 200, 403),
+    ("/api/a/./x", 200, 403),
+    ("/api/items/1", 200, 403),           # * is exactly one segment
+    ("/api/items", 403, 403),
+    ("/api/items/1/2", 403, 403),
+    ("/api/admin", 403, 200),
+    ("/api/a/../admin", 403, 200),        # dot-segments resolved first
+    ("/api/a/%2e%2e/admin", 403, 200),    # encoded dot-segments too
+    ("/api/items/1/../../admin", 403, 200),
+    ("/api/%61dmin", 403, 200),           # percent-decoded
+    ("/api/a/%2e%2e/items/7", 200, 403),  # -> /api/items/7
+]
+
+
+def test_policy_judges_the_normalized_path(env, httpd):
+    w, a = Client(env), Client(env)
+    pol = env.path("policy-norm-%d" % env.next_id(), "policy.yaml")
+    os.chmod(os.path.dirname(pol), 0o755)
+    write_policy(pol, NORM_POLICY % (w.key.jkt, a.key.jkt))
+    h = httpd(server_conf='DPoPPolicyFile "%s"' % pol, location_conf="Require dpop-policy")
+    wrong = []
+    denials = 0
+    for path, wide, admin in NORM_CASES:
+        for c, want, name in ((w, wide, "wide-agent"), (a, admin, "admin-agent")):
+            r = c.call(h, "GET", path)
+            got = outcome(r)
+            if want == 200:
+                ok = got == OK and r.backend_env().get("DPOP_CLIENT") == name
+            else:
+                denials += 1
+                ok = (got[0] == 403 and got[1] == "insufficient_scope"
+                      and "revoked" not in (got[2] or ""))
+            if not ok:
+                wrong.append((path, name, want, got))
+    assert not wrong, wrong
+    h.stop()
+    assert h.error_log().count("reason=policy_denied ") == denials
