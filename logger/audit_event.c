@@ -11,6 +11,7 @@
 #include "dpop_result.h"
 
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,28 +99,106 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
     return len;
 }
 
+static int b64u(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+}
+
+/* Start of the next compact JWS in p[from..n), n when none; its length in
+ * *len.  RFC 7515 §7.1: base64url parts joined by '.'; the first is a JOSE
+ * header, a JSON object, so it starts "eyJ" (base64url of '{"').  A match
+ * needs a header of 8+ characters, a payload of 2+, a signature part (may
+ * be empty: unsecured JWS; absent when the input ends after the payload,
+ * a token cut by an upstream bound); further parts (JWE, RFC 7516 §7.1)
+ * are taken too.  Each base64url run is scanned once or twice: linear in n. */
+static size_t next_jws(const unsigned char *p, size_t n, size_t from, size_t *len)
+{
+    size_t i = from;
+    while (i < n) {
+        if (!b64u(p[i])) {
+            i++;
+            continue;
+        }
+        size_t h = i;
+        while (i < n && b64u(p[i]))
+            i++;
+        if (i >= n || p[i] != '.')
+            continue;
+        while (h + 8 <= i && memcmp(p + h, "eyJ", 3) != 0)
+            h++;
+        if (h + 8 > i)
+            continue;
+        size_t j = i + 1, pay = j;
+        while (j < n && b64u(p[j]))
+            j++;
+        if (j - pay < 2 || (j < n && p[j] != '.'))
+            continue; /* a JWS cut after its payload (a bounded header) counts */
+        while (j < n && p[j] == '.') {
+            j++;
+            while (j < n && b64u(p[j]))
+                j++;
+        }
+        *len = j - h;
+        return h;
+    }
+    *len = 0;
+    return n;
+}
+
+/* The text stored instead of a JWS: base64url(SHA-256(jws)), the form of
+ * "ath" (RFC 9449 §4.2), so an access token found in a header or path
+ * correlates with the token_hash of other events; the token itself is
+ * never stored.  Without a hash (EVP failure) just the word. */
+static size_t jws_marker(const unsigned char *jws, size_t len, char *out)
+{
+    unsigned char md[32], b64[48];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(jws, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+        return (size_t)snprintf(out, AUDIT_JWS_MARKER_MAX, "[redacted JWS]");
+    int n = EVP_EncodeBlock(b64, md, 32); /* 44 chars, one '=' */
+    for (int k = 0; k < n; k++)
+        b64[k] = b64[k] == '+' ? '-' : b64[k] == '/' ? '_' : b64[k];
+    return (size_t)snprintf(out, AUDIT_JWS_MARKER_MAX, "[redacted JWS sha256:%.43s]", b64);
+}
+
 size_t audit_field_clean(const char *in, size_t inlen, size_t limit, char *out, size_t outsz)
 {
     static const char repl[] = "\xEF\xBF\xBD"; /* U+FFFD */
     const size_t mlen = sizeof(AUDIT_TRUNC_MARKER) - 1;
     const unsigned char *p = (const unsigned char *)in;
-    size_t o = 0, i = 0;
+    char marker[AUDIT_JWS_MARKER_MAX];
+    size_t o = 0, i = 0, jlen = 0;
     int truncated = 0;
     if (outsz == 0)
         return 0;
     if (limit >= outsz)
         limit = outsz - 1;
+    size_t jws = next_jws(p, inlen, 0, &jlen);
     while (i < inlen) {
-        size_t n = utf8_seq(p + i, inlen - i);
-        const char *src = n ? (const char *)p + i : repl;
-        size_t slen = n ? n : 3;
+        size_t n, slen, adv;
+        const char *src;
+        if (i == jws) {
+            /* never store a token or a proof (DESIGN.md): its hash instead */
+            slen = jws_marker(p + i, jlen, marker);
+            src = marker;
+            adv = jlen;
+        }
+        else {
+            n = utf8_seq(p + i, inlen - i);
+            src = n ? (const char *)p + i : repl;
+            slen = n ? n : 3;
+            adv = n ? n : 1;
+        }
         if (o + slen > limit) {
             truncated = 1;
             break;
         }
         memcpy(out + o, src, slen);
         o += slen;
-        i += n ? n : 1;
+        i += adv;
+        if (i > jws)
+            jws = next_jws(p, inlen, i, &jlen);
     }
     if (truncated && limit > mlen) {
         /* Cut back to leave room for the marker, on a character boundary. */

@@ -46,10 +46,16 @@ const audit_field_t *audit_event_fields(void);
 /* Byte bound of a field (by JSON name), including the marker. */
 size_t audit_field_limit(const char *name);
 
-/* Sanitize (invalid UTF-8 -> U+FFFD) and bound in[0..inlen) into out
- * (outsz > limit).  Returns the length written (NUL-terminated).  Used for
- * stored fields and for CLI lookups alike, so a lookup of an over-long value
- * finds the stored (truncated) one. */
+/* Room for the text that replaces a JWS: "[redacted JWS sha256:<43>]". */
+#define AUDIT_JWS_MARKER_MAX 72
+
+/* Sanitize (invalid UTF-8 -> U+FFFD), redact and bound in[0..inlen) into
+ * out (outsz > limit).  Redaction: any compact JWS/JWT (an access token, a
+ * DPoP proof; three or more base64url parts joined by '.', the first
+ * starting "eyJ") becomes "[redacted JWS sha256:H]", H = base64url SHA-256
+ * of it, which for an access token equals its token_hash (ath).  Returns the length written
+ * (NUL-terminated).  Used for stored fields and for CLI lookups alike, so a lookup of an over-long
+ * value finds the stored (truncated) one. */
 size_t audit_field_clean(const char *in, size_t inlen, size_t limit, char *out, size_t outsz);
 
 /* An encoded event: canonical JSON plus its index keys, in one allocation

@@ -245,8 +245,8 @@ static void svg_hbars(audit_buf_t *b, const json_t *rows, const char *field, con
         if (bw < 1)
             bw = 1;
         const char *label = str(r, field) ? str(r, field) : "-";
-        char shortl[40];
-        snprintf(shortl, sizeof(shortl), "%.32s%s", label, strlen(label) > 32 ? "..." : "");
+        char shortl[40]; /* cut on a character boundary: the file stays UTF-8 */
+        audit_term_cell(label, 34, shortl, sizeof(shortl));
         audit_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", lw - 6, y + 13);
         audit_buf_html(b, shortl);
         audit_buf_printf(b,

@@ -7,6 +7,7 @@
  * characters so a hostile user agent cannot drive the analyst's terminal.
  */
 #include "audit_alerts.h"
+#include "audit_buf.h"
 #include "audit_event.h"
 #include "audit_query.h"
 #include "audit_report.h"
@@ -40,7 +41,7 @@ static void usage(FILE *f)
 {
     fputs("usage: dpop-audit [--store DIR]... COMMAND [options]\n"
           "  list    [--since T] [--until T] [--jkt J] [--jti J] [--token-hash H] [--ip IP]\n"
-          "          [--reason R] [--format table|json|csv]\n"
+          "          [--reason R] [--format table|json|csv] [--csv-raw]\n"
           "  report  [--since T] [--until T] --format html|json|md\n"
           "  alerts  [--since T] [--follow] [--interval S] [--window S]\n"
           "          [--signature-threshold N] [--key-threshold N]\n"
@@ -67,6 +68,7 @@ enum {
     O_WINDOW,
     O_SIGTH,
     O_KEYTH,
+    O_CSV_RAW,
     O_HELP
 };
 
@@ -77,6 +79,7 @@ typedef struct {
     audit_filter_t f;
     const char *format;
     int follow;
+    int csv_raw; /* list --format csv: exact values, no spreadsheet guard */
     int has_before;
     int64_t before;
     double interval;
@@ -123,6 +126,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
                                        {"window", required_argument, NULL, O_WINDOW},
                                        {"signature-threshold", required_argument, NULL, O_SIGTH},
                                        {"key-threshold", required_argument, NULL, O_KEYTH},
+                                       {"csv-raw", no_argument, NULL, O_CSV_RAW},
                                        {"help", no_argument, NULL, O_HELP},
                                        {NULL, 0, NULL, 0}};
     int64_t now = audit_now_us();
@@ -212,6 +216,9 @@ static int parse_args(int argc, char **argv, opts_t *o)
             else
                 o->cfg.key_threshold = (unsigned)v;
             break;
+        case O_CSV_RAW:
+            o->csv_raw = 1;
+            break;
         case O_HELP:
             usage(stdout);
             exit(0);
@@ -232,7 +239,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
     } cmds[] = {
 #define B(x) (1u << ((x)-O_STORE))
         {"list", B(O_STORE) | B(O_SINCE) | B(O_UNTIL) | B(O_JKT) | B(O_JTI) | B(O_TOKEN_HASH) |
-                     B(O_IP) | B(O_REASON) | B(O_FORMAT)},
+                     B(O_IP) | B(O_REASON) | B(O_FORMAT) | B(O_CSV_RAW)},
         {"report", B(O_STORE) | B(O_SINCE) | B(O_UNTIL) | B(O_FORMAT) | B(O_WINDOW) | B(O_SIGTH) |
                        B(O_KEYTH)},
         {"alerts", B(O_STORE) | B(O_SINCE) | B(O_FOLLOW) | B(O_INTERVAL) | B(O_WINDOW) |
@@ -295,23 +302,37 @@ fail:
 
 /* ------------------------------------------------------------------ list */
 
-static void csv_field(const char *s)
+/* One CSV cell (RFC 4180 §2).  safe (the default; --csv-raw turns it
+ * off): spreadsheets open these files, so a cell that a spreadsheet would
+ * run as a formula (first character = + - @ TAB CR: CSV/formula
+ * injection, OWASP) gets a leading ' and quotes, and unsafe characters
+ * (audit_unsafe_char; CR and LF kept, inside quotes) become U+FFFD.  Integers are written as
+ * numbers, never neutralised. */
+static void csv_field(const char *s, int safe)
 {
-    if (strpbrk(s, ",\"\r\n") == NULL) {
-        fputs(s, stdout);
-        return;
-    }
+    int formula = safe && s[0] && strchr("=+-@\t\r", s[0]) != NULL;
     /* RFC 4180 §2 (6)(7): enclose in quotes, double inner quotes */
-    putchar('"');
-    for (; *s; s++) {
+    int quote = formula || strpbrk(s, ",\"\r\n") != NULL;
+    if (quote)
+        putchar('"');
+    if (formula)
+        putchar('\'');
+    while (*s) {
+        size_t bad = safe && *s != '\n' && *s != '\r' ? audit_unsafe_char(s) : 0;
+        if (bad) {
+            fputs("\xEF\xBF\xBD", stdout);
+            s += bad;
+            continue;
+        }
         if (*s == '"')
             putchar('"');
-        putchar(*s);
+        putchar(*s++);
     }
-    putchar('"');
+    if (quote)
+        putchar('"');
 }
 
-static void print_csv(const audit_record_t *r)
+static void print_csv(const audit_record_t *r, int safe)
 {
     const audit_field_t *fields = audit_event_fields();
     for (size_t i = 0; i < AUDIT_NFIELDS; i++) {
@@ -319,28 +340,19 @@ static void print_csv(const audit_record_t *r)
         if (i)
             putchar(',');
         if (json_is_string(v))
-            csv_field(json_string_value(v));
+            csv_field(json_string_value(v), safe);
         else if (json_is_integer(v))
             printf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
     }
     fputs("\r\n", stdout); /* RFC 4180 §2 (1): CRLF */
 }
 
-/* Terminal-safe cell: control bytes replaced, cut to width with "..". */
+/* Terminal-safe cell: unsafe characters replaced (audit_term_cell), cut to
+ * width on a character boundary. */
 static void cell(const char *s, int width, int last)
 {
     char buf[512];
-    size_t n = 0;
-    if (!s)
-        s = "-";
-    for (; *s && n + 1 < sizeof(buf); s++)
-        buf[n++] = ((unsigned char)*s < 0x20 || *s == 0x7F) ? '?' : *s;
-    buf[n] = '\0';
-    if (width > 0 && n > (size_t)width) {
-        buf[width - 2] = '.';
-        buf[width - 1] = '.';
-        buf[width] = '\0';
-    }
+    audit_term_cell(s ? s : "-", (size_t)width, buf, sizeof(buf));
     if (last)
         printf("%s\n", buf);
     else
@@ -401,7 +413,7 @@ static int cmd_list(opts_t *o, audit_store_t **st, size_t n)
             free(s);
         }
         else if (strcmp(fmt, "csv") == 0) {
-            print_csv(&rec);
+            print_csv(&rec, !o->csv_raw);
         }
         else {
             print_table(&rec);

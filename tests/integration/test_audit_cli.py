@@ -101,9 +101,23 @@ def test_list_json_round_trip(store):
             assert got[k] == exp, (k, got[k], exp)
 
 
-def test_list_csv_round_trip(store):
-    r = subprocess.run([AUDIT, "list", "--store", store, "--format", "csv"], capture_output=True,
-                       timeout=60)
+def unsafe_char(c):
+    """dpop-audit's audit_unsafe_char: C0, DEL, C1, bidi/invisible format controls."""
+    o = ord(c)
+    return (o < 0x20 or o == 0x7F or 0x80 <= o <= 0x9F or 0x200B <= o <= 0x200F
+            or 0x202A <= o <= 0x202E or 0x2066 <= o <= 0x2069)
+
+
+def csv_safe(v):
+    """What the default (spreadsheet-safe) CSV writes for a string value."""
+    out = "".join("\ufffd" if unsafe_char(c) and c not in "\r\n" else c for c in v)
+    return "'" + out if v[:1] and v[0] in "=+-@\t\r" else out
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_list_csv_round_trip(store, raw):
+    r = subprocess.run([AUDIT, "list", "--store", store, "--format", "csv"]
+                       + (["--csv-raw"] if raw else []), capture_output=True, timeout=60)
     assert r.returncode == 0
     out = r.stdout.decode("utf-8")
     assert out.startswith(",".join(FIELDS) + "\r\n")  # RFC 4180: CRLF
@@ -115,6 +129,8 @@ def test_list_csv_round_trip(store):
         assert list(row.keys()) == FIELDS
         for k in FIELDS:
             exp = w.get(k)
+            if isinstance(exp, str) and k != "ts" and not raw:
+                exp = csv_safe(exp)
             exp = "" if exp is None else (norm_ts(exp) if k == "ts" else str(exp))
             assert row[k] == exp, (k, row[k], exp)
 
@@ -379,3 +395,161 @@ def test_missing_store_is_an_error(tmp_path):
     r = audit("--store", str(tmp_path / "nope"), "prune", "--before", "1d")
     assert r.returncode == 2
     assert not os.path.exists(tmp_path / "nope")  # never created by the CLI
+
+
+# ---------------------------------------------------------------- hostile strings
+# Every string field comes from a hostile request.  One store of events whose
+# user_agent, path, detail, htu (and the identifiers the report shows) carry
+# terminal escapes, HTML/script, quotes, newlines, bidi overrides, spreadsheet
+# formulas, 100 KB values and a compact JWS; every output format must stay
+# well-formed, inject nothing, and never hold the JWS.  (Invalid UTF-8 cannot
+# pass through JSON input; the C tests send it through audit_append.)
+
+JWS = ("eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCJ9."
+       "eyJzdWIiOiJzdmMiLCJjbmYiOnsiamt0IjoiYWJjIn19."
+       "c2lnbmF0dXJlLWJ5dGVzLWhlcmUtdGhhdC1hcmUtbG9uZy1lbm91Z2g")
+HOSTILE = [
+    "\x1b[2J\x1b]0;pwned\x07\x9b31m" + "\u202egnp.exe",
+    "<script>alert(1)</script><img src=x onerror=alert(1)>",
+    "a\"b'c,d\r\ne|f*g`h[i](j)\n# heading",
+    "=HYPERLINK(\"http://evil/\",\"x\")",
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1)",
+    "\tTAB",
+    "Bearer " + JWS + " tail",
+    "X" * 100 * 1024,
+]
+
+
+def ath(token):
+    import base64
+    import hashlib
+    return base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).decode().rstrip("=")
+
+
+@pytest.fixture
+def hostile_store(tmp_path):
+    d = str(tmp_path / "hostile")
+    evs = []
+    for i, h in enumerate(HOSTILE):
+        ts = "2026-01-01T10:00:%02dZ" % i
+        evs.append(ev(ts, "replay" if i % 2 else "bad_signature", user_agent=h, path="/p/" + h,
+                      detail=h, htu="https://x/" + h, jti="jti-" + h[:40], host="web" + h[:30],
+                      client_ip=h[:60], policy_client=h, jkt=JKT_A if i % 3 else h[:100]))
+    fill(d, evs)
+    return d
+
+
+def no_secret(text):
+    assert JWS not in text
+    assert JWS.split(".")[2] not in text  # not even the signature part
+
+
+def test_hostile_table(hostile_store):
+    r = subprocess.run([AUDIT, "--store", hostile_store, "list"], capture_output=True, timeout=60)
+    out = r.stdout.decode("utf-8")  # strict: the cut never splits a character
+    lines = out.split("\n")
+    assert lines[-1] == "" and len(lines) == len(HOSTILE) + 2  # header + one line each
+    for ch in ("\x1b", "\x07", "\x9b", "\r", "\t", "\u202e"):
+        assert ch not in out
+    no_secret(out)
+
+
+def test_hostile_json(hostile_store):
+    r = audit("--store", hostile_store, "list", "--format", "json", check=0)
+    lines = r.stdout.split("\n")
+    assert lines[-1] == "" and len(lines) == len(HOSTILE) + 1
+    for i, line in enumerate(lines[:-1]):
+        got = json.loads(line)
+        h = HOSTILE[i]
+        if len(h) < 400 and "eyJ" not in h:
+            assert got["detail"] == h  # exact: JSON is the lossless format
+            assert got["user_agent"] == h
+            assert got["htu"] == "https://x/" + h
+        assert len(got["user_agent"].encode()) <= 512
+        assert len(got["path"].encode()) <= 2048
+    no_secret(r.stdout)
+    # the token became its hash, the form of token_hash (ath)
+    assert "[redacted JWS sha256:%s]" % ath(JWS) in r.stdout
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_hostile_csv(hostile_store, raw):
+    r = subprocess.run([AUDIT, "--store", hostile_store, "list", "--format", "csv"]
+                       + (["--csv-raw"] if raw else []), capture_output=True, timeout=60)
+    assert r.returncode == 0
+    out = r.stdout.decode("utf-8")
+    rows = list(csv.reader(io.StringIO(out, newline="")))
+    assert rows[0] == FIELDS and len(rows) == len(HOSTILE) + 1
+    js = [json.loads(line) for line in
+          audit("--store", hostile_store, "list", "--format", "json", check=0).stdout.splitlines()]
+    for row, j in zip(rows[1:], js):
+        assert len(row) == len(FIELDS)  # no quote or newline broke a row
+        for k, cell in zip(FIELDS, row):
+            v = j[k]
+            exp = "" if v is None else str(v) if not isinstance(v, str) or raw or k == "ts" \
+                else csv_safe(v)
+            assert cell == exp, (k, cell, exp)
+            if not raw and isinstance(v, str):
+                assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r")  # no formula
+                assert not any(unsafe_char(c) and c not in "\r\n" for c in cell)
+    no_secret(out)
+
+
+def test_hostile_report_html(hostile_store):
+    from html.parser import HTMLParser
+    r = subprocess.run([AUDIT, "--store", hostile_store, "report", "--format", "html"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0
+    out = r.stdout.decode("utf-8")  # strict UTF-8: no label cut inside a character
+    tags = set()
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            tags.add(tag)
+            for name, _ in attrs:
+                assert not name.startswith("on"), name  # no event handler injected
+
+    P().feed(out)
+    allowed = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "b",
+               "section", "div", "table", "thead", "tbody", "tr", "th", "td", "span", "svg",
+               "text", "rect", "line", "footer", "code", "br"}
+    assert tags <= allowed, tags - allowed
+    for ch in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert ch not in out
+    assert "&lt;script&gt;" in out
+    no_secret(out)
+
+
+def test_hostile_report_md_json(hostile_store):
+    import re
+    r = audit("--store", hostile_store, "report", "--format", "md", check=0)
+    for ch in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert ch not in r.stdout
+    assert not re.search(r"(?<!\\)[<>]", r.stdout)  # no raw HTML: every < > escaped
+    # every table row has as many unescaped pipes as its header: no cell broke out
+    pipes = None
+    for line in r.stdout.split("\n"):
+        if not line.startswith("|"):
+            pipes = None
+            continue
+        n = len(re.findall(r"(?<!\\)\|", line))
+        if pipes is None:
+            pipes = n
+        assert n == pipes, line
+    no_secret(r.stdout)
+    r = audit("--store", hostile_store, "report", "--format", "json", check=0)
+    rep = json.loads(r.stdout)
+    assert rep["totals"]["events"] == len(HOSTILE)
+    no_secret(r.stdout)
+
+
+def test_hostile_alerts(hostile_store):
+    r = audit("--store", hostile_store, "alerts", "--signature-threshold", "2", check=0)
+    lines = r.stdout.splitlines()
+    assert lines
+    for line in lines:
+        a = json.loads(line)  # one JSON object per line, whatever the strings held
+        assert a["event"]["kind"] == "alert"
+    no_secret(r.stdout)
