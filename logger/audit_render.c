@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ASCII only (every other character \u-escaped, RFC 8259 §7): lossless,
+ * and no byte of it is a control a terminal or pager could act on. */
 char *audit_report_json(const json_t *rep)
 {
-    return json_dumps(rep, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    return json_dumps(rep, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 }
 
 static const char *str(const json_t *o, const char *k)

@@ -2,7 +2,7 @@
  * dpop-audit.c: the operators' CLI over the audit store (DESIGN.md "Audit
  * store"): list, report, alerts, verify, prune; --store repeatable (stores
  * of several servers read as one).  Output to stdout; diagnostics to
- * stderr; exit 0 ok, 1 verify found tampering (or prune failed), 2 usage or
+ * stderr; JSON output is ASCII only (\u escapes); exit 0 ok, 1 verify found tampering (or prune failed), 2 usage or
  * I/O error.  Read-only except prune.  Table output replaces control
  * characters so a hostile user agent cannot drive the analyst's terminal.
  */
@@ -407,7 +407,7 @@ static int cmd_list(opts_t *o, audit_store_t **st, size_t n)
             }
         }
         if (strcmp(fmt, "json") == 0) {
-            char *s = json_dumps(rec.ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            char *s = json_dumps(rec.ev, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
             if (s)
                 puts(s);
             free(s);
@@ -470,7 +470,7 @@ static int cmd_report(opts_t *o, audit_store_t **st, size_t n)
 static void print_alert(json_t *alert, void *arg)
 {
     (void)arg;
-    char *s = json_dumps(alert, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *s = json_dumps(alert, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     if (s) {
         puts(s);
         free(s);

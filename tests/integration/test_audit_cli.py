@@ -458,6 +458,7 @@ def test_hostile_table(hostile_store):
 
 def test_hostile_json(hostile_store):
     r = audit("--store", hostile_store, "list", "--format", "json", check=0)
+    assert r.stdout.isascii()  # every non-ASCII character \u-escaped: nothing for a terminal
     lines = r.stdout.split("\n")
     assert lines[-1] == "" and len(lines) == len(HOSTILE) + 1
     for i, line in enumerate(lines[:-1]):
@@ -550,6 +551,7 @@ def test_hostile_alerts(hostile_store):
     lines = r.stdout.splitlines()
     assert lines
     for line in lines:
+        assert line.isascii()
         a = json.loads(line)  # one JSON object per line, whatever the strings held
         assert a["event"]["kind"] == "alert"
     no_secret(r.stdout)

@@ -4,8 +4,11 @@
  * day, top replays, alerts, controls; hostile strings escaped in HTML and
  * Markdown; the HTML is self-contained (no script, no external URL).
  */
+#define _GNU_SOURCE /* strcasestr */
 #include <jansson.h>
 
+#include "audit_buf.h"
+#include "audit_event.h"
 #include "audit_report.h"
 #include "audit_time.h"
 #include "test_audit_util.h"
@@ -254,6 +257,123 @@ START_TEST(test_report_empty_store)
 }
 END_TEST
 
+/* --------------------------------------------------- escapers, hostile */
+
+typedef struct {
+    const char *in;
+    const char *html, *md, *term; /* expected outputs */
+} esc_case_t;
+
+static const esc_case_t esc_cases[] = {
+    {"plain", "plain", "plain", "plain"},
+    {"<b>&\"'", "&lt;b&gt;&amp;&quot;&#39;", "\\<b\\>\\&\"'", "<b>&\"'"},
+    {"a\x1b[31mb\x07", "a&#xFFFD;[31mb&#xFFFD;", "a \\[31mb ", "a?[31mb?"},
+    {"nl\nx\ty", "nl\nx\ty", "nl x y", "nl?x?y"},
+    {"c1\xc2\x9b"
+     "31m",
+     "c1&#xFFFD;31m", "c1 31m", "c1?31m"}, /* U+009B CSI */
+    {"\xe2\x80\xae"
+     "gnp.exe",
+     "&#xFFFD;gnp.exe", " gnp.exe", "?gnp.exe"},                      /* U+202E */
+    {"\xe2\x81\xa6x\xe2\x80\x8b", "&#xFFFD;x&#xFFFD;", " x ", "?x?"}, /* U+2066, U+200B */
+    {"caf\xc3\xa9 |*_", "caf\xc3\xa9 |*_", "caf\xc3\xa9 \\|\\*\\_", "caf\xc3\xa9 |*_"},
+    {"\x7f", "&#xFFFD;", " ", "?"},
+};
+
+START_TEST(test_escapers)
+{
+    const esc_case_t *c = &esc_cases[_i];
+    audit_buf_t b = {0};
+    audit_buf_html(&b, c->in);
+    ck_assert_str_eq(b.s ? b.s : "", c->html);
+    audit_buf_free(&b);
+    audit_buf_md(&b, c->in);
+    ck_assert_str_eq(b.s, c->md);
+    audit_buf_free(&b);
+    char t[64];
+    audit_term_cell(c->in, 0, t, sizeof(t));
+    ck_assert_str_eq(t, c->term);
+}
+END_TEST
+
+START_TEST(test_term_cell_cuts)
+{
+    char t[16];
+    /* width cut on a character boundary, ".." at the end */
+    ck_assert_uint_eq(audit_term_cell("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 5, t, sizeof(t)), 4);
+    ck_assert_str_eq(t, "\xc3\xa9..");
+    ck_assert_uint_eq(audit_term_cell("abcdefgh", 5, t, sizeof(t)), 5);
+    ck_assert_str_eq(t, "abc..");
+    /* a string already cut inside a character: '?' for the stub */
+    audit_term_cell("ab\xe2\x82", 0, t, sizeof(t));
+    ck_assert_str_eq(t, "ab?");
+    /* the buffer bound never splits a character */
+    audit_term_cell("\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac", 0,
+                    t, 8);
+    ck_assert_str_eq(t, "\xe2\x82\xac\xe2\x82\xac");
+    audit_term_cell(NULL ? "" : "", 0, t, sizeof(t));
+    ck_assert_str_eq(t, "");
+}
+END_TEST
+
+START_TEST(test_report_hostile_fields)
+{
+    /* invalid UTF-8, controls, 100 KB values through the store into every
+     * report format: bounded, valid UTF-8, nothing raw */
+    audit_store_t *s = st1;
+    char *big = malloc(100 * 1024 + 1);
+    memset(big, '<', 100 * 1024);
+    big[100 * 1024] = '\0';
+    audit_event_t e =
+        mk_event(T0, "replay", "K\xff\xfe<i>", "j\x1b\xc2\x9b", NULL, "10.0.0.1\xe2\x80\xae", big);
+    e.policy_client = big;
+    append_ok(s, &e);
+    append_ok(s, &e);
+    json_t *rep = build(&s, 1, NULL);
+    char *html = audit_report_html(rep), *md = audit_report_md(rep), *js = audit_report_json(rep);
+    ck_assert_ptr_nonnull(html);
+    ck_assert_ptr_nonnull(md);
+    ck_assert_ptr_nonnull(js);
+    char *outs[] = {html, md, js};
+    for (int i = 0; i < 3; i++) {
+        char clean[8];
+        /* valid UTF-8 throughout: cleaning changes nothing */
+        for (const char *p = outs[i]; *p;) {
+            size_t n = strlen(p) < 4 ? strlen(p) : 4;
+            size_t k = audit_field_clean(p, 1, 7, clean, sizeof(clean));
+            if (k == 3 && memcmp(clean, "\xef\xbf\xbd", 3) == 0) {
+                /* a lead byte: check the whole sequence */
+                size_t len = ((unsigned char)*p >= 0xF0) ? 4 : ((unsigned char)*p >= 0xE0) ? 3 : 2;
+                ck_assert_uint_le(len, n);
+                audit_field_clean(p, len, 7, clean, sizeof(clean));
+                ck_assert_int_eq(memcmp(clean, p, len), 0);
+                p += len;
+            }
+            else {
+                p++;
+            }
+        }
+        ck_assert_ptr_null(strchr(outs[i], '\x1b'));
+        ck_assert_ptr_null(strstr(outs[i], "\xc2\x9b"));
+    }
+    /* the JSON is ASCII only: the C1 control is \u-escaped, not raw */
+    for (const char *p = js; *p; p++)
+        ck_assert_uint_lt((unsigned char)*p, 0x80);
+    ck_assert_ptr_nonnull(strcasestr(js, "\\u009b"));
+    ck_assert_ptr_null(strstr(html, "<i>"));
+    ck_assert_ptr_null(strstr(html, "\xe2\x80\xae"));
+    ck_assert_ptr_null(strstr(md, "\xe2\x80\xae"));
+    ck_assert_ptr_nonnull(strstr(html, "&lt;i&gt;"));
+    /* host bounded at 255 in the store, so the report is small */
+    ck_assert_uint_lt(strlen(html), 64 * 1024);
+    free(html);
+    free(md);
+    free(js);
+    json_decref(rep);
+    free(big);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("audit_report");
@@ -267,6 +387,11 @@ static Suite *report_suite(void)
     tcase_add_test(tc, test_report_counts);
     tcase_add_test(tc, test_report_escaping);
     tcase_add_test(tc, test_report_empty_store);
+    tcase_add_test(tc, test_report_hostile_fields);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("escaping");
+    tcase_add_loop_test(tc, test_escapers, 0, (int)(sizeof(esc_cases) / sizeof(esc_cases[0])));
+    tcase_add_test(tc, test_term_cell_cuts);
     suite_add_tcase(s, tc);
     return s;
 }

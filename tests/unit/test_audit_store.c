@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <lmdb.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -670,6 +671,107 @@ START_TEST(test_field_clean_utf8_boundary)
 }
 END_TEST
 
+/* ------------------------------------------------------ JWS redaction */
+
+#define JWS_H "eyJhbGciOiJFUzI1NiIsInR5cCI6ImRwb3Arand0In0"
+#define JWS_P "eyJqdGkiOiJ4IiwiaHRtIjoiR0VUIn0"
+#define JWS_S "c2lnbmF0dXJl"
+
+typedef struct {
+    const char *in;
+    int redacted; /* the JWS must be gone, a marker in its place */
+} jws_case_t;
+
+static const jws_case_t jws_cases[] = {
+    {"Bearer " JWS_H "." JWS_P "." JWS_S, 1},
+    {"/cb/" JWS_H "." JWS_P "." JWS_S "/x", 1},
+    {"proof=" JWS_H "." JWS_P ".", 1},           /* unsecured: empty signature */
+    {JWS_H "." JWS_P "." JWS_S ".aaaa.bbbb", 1}, /* JWE: five parts */
+    {"x" JWS_H "." JWS_P "." JWS_S, 1},          /* glued to other base64url */
+    {"ua " JWS_H "." JWS_P, 1},                  /* cut after the payload */
+    {"/static/app.min.js", 0},                   /* dots, but no JOSE header */
+    {"/v1/eyJ.ab.cd", 0},                        /* header too short */
+    {"eyJhbGciOiJFUzI1NiJ9.x.y", 0},             /* payload too short */
+    {"aGVsbG8gd29ybGQ.aGVsbG8.aGVsbG8", 0},      /* base64url, not JOSE */
+    {"1.2.3 and 10.0.0.1 and api.example.com", 0},
+};
+
+START_TEST(test_jws_redacted)
+{
+    const jws_case_t *c = &jws_cases[_i];
+    char out[600];
+    size_t n = audit_field_clean(c->in, strlen(c->in), 512, out, sizeof(out));
+    ck_assert_uint_eq(n, strlen(out));
+    if (c->redacted) {
+        ck_assert_msg(strstr(out, JWS_H) == NULL && strstr(out, JWS_P) == NULL, "%s", out);
+        ck_assert_msg(strstr(out, "[redacted JWS sha256:") != NULL, "%s", out);
+    }
+    else {
+        ck_assert_str_eq(out, c->in);
+    }
+}
+END_TEST
+
+START_TEST(test_jws_never_stored)
+{
+    /* every string field, through the store: the marker holds the token's
+     * ath (base64url SHA-256), so it correlates with token_hash */
+    static const char jws[] = JWS_H "." JWS_P "." JWS_S;
+    char *dir = tmp_store();
+    audit_store_t *s = open_rw(dir, 0);
+    audit_event_t e = mk_event(T0, "replay", "J", jws, NULL, "10.0.0.1", "h");
+    e.detail = "proof " JWS_H "." JWS_P "." JWS_S " rejected";
+    e.user_agent = e.detail;
+    e.path = "/t/" JWS_H "." JWS_P "." JWS_S;
+    e.htu = "https://a.example/?access_token=" JWS_H "." JWS_P "." JWS_S;
+    append_ok(s, &e);
+    audit_record_t r = {0};
+    audit_iter_t *it = NULL;
+    char err[256];
+    ck_assert_int_eq(audit_iter_open(&s, 1, NULL, &it, err, sizeof(err)), DPOP_OK);
+    ck_assert_int_eq(audit_iter_next(it, &r, err, sizeof(err)), 1);
+    char *js = json_dumps(r.ev, 0);
+    ck_assert_ptr_null(strstr(js, JWS_P));
+    ck_assert_ptr_null(strstr(js, JWS_S));
+    /* base64url(SHA-256(jws)), computed independently through EVP */
+    unsigned char md[32], b64[48];
+    ck_assert_int_eq(EVP_Digest(jws, strlen(jws), md, NULL, EVP_sha256(), NULL), 1);
+    EVP_EncodeBlock(b64, md, 32);
+    for (int i = 0; i < 43; i++)
+        b64[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+    b64[43] = '\0';
+    char want[128];
+    snprintf(want, sizeof(want), "[redacted JWS sha256:%s]", (char *)b64);
+    ck_assert_str_eq(audit_rec_str(&r, "jti"), want);
+    snprintf(want, sizeof(want), "proof [redacted JWS sha256:%s] rejected", (char *)b64);
+    ck_assert_str_eq(audit_rec_str(&r, "detail"), want);
+    ck_assert_str_eq(audit_rec_str(&r, "user_agent"), want);
+    free(js);
+    audit_record_clear(&r);
+    audit_iter_close(it);
+    /* a lookup by the raw jws finds the redacted event (same cleaning) */
+    audit_filter_t f = {.jti = jws};
+    ck_assert_uint_eq(count_query(&s, 1, &f, NULL, NULL, 0), 1);
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+START_TEST(test_jws_scan_is_linear)
+{
+    /* 1 MB of near-JWS (a header, a too-short payload) must not take
+     * quadratic time */
+    enum { N = 1 << 20 };
+    char *in = malloc(N + 1), out[600];
+    for (size_t i = 0; i < N; i++)
+        in[i] = "eyJaaaaa.b."[i % 11];
+    in[N] = '\0';
+    audit_field_clean(in, N, 512, out, sizeof(out));
+    ck_assert_ptr_nonnull(strstr(out, AUDIT_TRUNC_MARKER));
+    free(in);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- errors */
 
 START_TEST(test_open_errors)
@@ -775,6 +877,9 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_ts_zero_means_now);
     tcase_add_test(tc, test_bounds_and_sanitizing);
     tcase_add_test(tc, test_field_clean_utf8_boundary);
+    tcase_add_loop_test(tc, test_jws_redacted, 0, (int)(sizeof(jws_cases) / sizeof(jws_cases[0])));
+    tcase_add_test(tc, test_jws_never_stored);
+    tcase_add_test(tc, test_jws_scan_is_linear);
     suite_add_tcase(s, tc);
     tc = tcase_create("indexes");
     tcase_add_test(tc, test_index_lookups);
