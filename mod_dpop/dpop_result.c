@@ -89,9 +89,18 @@ int dpop_fail(dpop_failure_t *f, dpop_reason_t r, const char *fmt, ...)
     f->error = dpop_reason_error(r);
     f->detail[0] = '\0';
     if (fmt) {
+        char *c;
         va_start(ap, fmt);
         vsnprintf(f->detail, sizeof(f->detail), fmt, ap);
         va_end(ap);
+        /* Details quote attacker-chosen claims (htm, typ, alg).  Keep them
+         * printable ASCII: no CR/LF or escape sequences in a log line, and
+         * no invalid UTF-8 (a multi-byte character cut by a %.*s bound or
+         * by the truncation above) in the JSON of dpopctl or the audit
+         * store, which would otherwise refuse the whole record. */
+        for (c = f->detail; *c; c++)
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+                *c = '?';
     }
     return DPOP_ERR;
 }

@@ -68,7 +68,9 @@ dpop_reason_t dpop_reason_from_name(const char *name);
 void dpop_failure_clear(dpop_failure_t *f);
 /* Record a failure (f may be NULL).  Always returns DPOP_ERR so callers can
  * write `return dpop_fail(f, DPOP_REASON_X, "...")`.  The formatted detail is
- * truncated to DPOP_DETAIL_MAX - 1 bytes. */
+ * truncated to DPOP_DETAIL_MAX - 1 bytes, and every byte outside printable
+ * ASCII (controls, DEL, UTF-8) becomes '?', so a detail is always safe in a
+ * log line and valid UTF-8 in JSON. */
 int dpop_fail(dpop_failure_t *f, dpop_reason_t r, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))

@@ -413,6 +413,21 @@ static const vcase_t vcases[] = {
     {"nonce a number", NULL, "{\"nonce\":5}", 0, .nonce = "n-123", .want = DPOP_REASON_BAD_CLAIM},
     /* htm_mismatch */
     {"htm GET", NULL, "{\"htm\":\"GET\"}", 0, .want = DPOP_REASON_HTM_MISMATCH},
+    /* hostile text quoted in a detail: it must come out printable ASCII
+     * (no CR/LF for the log, no UTF-8 cut by the 64-byte quote bound) */
+    {"htm with CR LF", NULL, "{\"htm\":\"POST\\r\\nX-Injected: 1\"}", 0,
+     .want = DPOP_REASON_HTM_MISMATCH},
+    {"htm with UTF-8 cut at the quote bound", NULL,
+     "{\"htm\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\u00e9\"}", 0,
+     .want = DPOP_REASON_HTM_MISMATCH},
+    {"request method not ASCII", NULL, NULL, 0, .method = "P\xc3\xa9ST\x1b[2J",
+     .want = DPOP_REASON_HTM_MISMATCH},
+    {"typ with UTF-8 cut at the quote bound",
+     "{\"typ\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\u00e9\"}", NULL,
+     0, .want = DPOP_REASON_BAD_TYP},
+    {"typ with a newline", "{\"typ\":\"dpop+jwt\\n\"}", NULL, 0, .want = DPOP_REASON_BAD_TYP},
+    {"alg with controls and UTF-8", "{\"alg\":\"ES256\\u0007\\u001b\\u00e9\"}", NULL, 0,
+     .want = DPOP_REASON_BAD_ALG},
     {"htm lower case", NULL, "{\"htm\":\"post\"}", 0, .want = DPOP_REASON_HTM_MISMATCH},
     {"request method differs", NULL, NULL, 0, .method = "PUT", .want = DPOP_REASON_HTM_MISMATCH},
     /* htu_mismatch */
@@ -704,6 +719,13 @@ static void run_case(const vcase_t *c, dpop_keycache_t *cache)
             ck_assert_str_eq(f.reason, dpop_reason_name(c->want));
             ck_assert_str_eq(f.error, dpop_reason_error(c->want));
             ck_assert_msg(f.detail[0] != '\0', "%s: empty detail", c->name);
+        }
+        /* details are printable ASCII whatever the proof quoted */
+        {
+            const unsigned char *d;
+            for (d = (const unsigned char *)f.detail; *d; d++)
+                ck_assert_msg(*d >= 0x20 && *d <= 0x7e, "%s: byte 0x%02x in the detail", c->name,
+                              *d);
         }
         /* never any proof or token bytes in the detail */
         {
