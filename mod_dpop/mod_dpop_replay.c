@@ -7,6 +7,17 @@
  * same proof when they race (RFC 9449 §11.1 requires single use within the
  * window).  memcached's "add" is that operation on the server itself.
  *
+ * Graceful restarts: the socache instances and the mutex are kept in
+ * ap_retained_data (the process pool), keyed by the DPoPReplayCache spec.
+ * A restart whose spec is unchanged re-uses the instance, so children of the
+ * old generation (still finishing requests) and of the new one look up and
+ * store in the same shared memory under the same mutex: a proof accepted by
+ * one generation is a replay for the other.  A changed spec gets a fresh
+ * instance and the unused one is destroyed (old children keep their own
+ * mapping until they exit).  No cleanup in the process pool points into this
+ * DSO (it is unloaded and reloaded at each restart): a pconf cleanup destroys
+ * the instances only when httpd exits, in the parent.
+ *
  * Must never: store the proof, or answer FRESH when the cache failed.
  */
 #include "mod_dpop_replay.h"
@@ -15,6 +26,7 @@
 
 #include "http_config.h"
 #include "http_main.h"
+#include "http_core.h"
 #include "http_log.h"
 #include "ap_mpm.h"
 #include "ap_provider.h"
@@ -23,9 +35,11 @@
 #include "apr_strings.h"
 #include "apr_global_mutex.h"
 #include "apr_memcache.h"
+#include "apr_hash.h"
 
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 APLOG_USE_MODULE(dpop);
 
@@ -43,19 +57,46 @@ typedef struct {
 struct dpop_replay {
     replay_kind_t kind;
     const char *spec;
-    /* socache */
+    /* socache: provider name and argument checked at config time; the
+     * instance is attached from the retained registry in post_config. */
+    const char *provider_name;
+    const char *provider_arg;
     const ap_socache_provider_t *provider;
     ap_socache_instance_t *instance;
-    int initialized;
     /* memcache: hosts parsed at config time, client per child process */
     apr_array_header_t *hosts;
     apr_memcache_t *mc;
 };
 
-/* One mutex for every socache instance: the critical section is a lookup
- * and an insert in shared memory. */
+/* One socache instance that outlives configuration generations. */
+typedef struct {
+    const char *spec;          /* key: "name:arg" as configured */
+    const char *provider_name; /* looked up again in each generation */
+    apr_pool_t *pool;          /* child of the process pool: instance + shm */
+    ap_socache_instance_t *instance;
+    unsigned int generation; /* last generation that configured it */
+} retained_cache_t;
+
+#define RETAINED_KEY "mod_dpop-replay-retained"
+
+/* Lives in the process pool (ap_retained_data_create), zeroed at first. */
+typedef struct {
+    apr_pool_t *pool; /* the process pool */
+    /* Parent of the caches' pools: unmanaged, so that only
+     * retained_exit_cleanup destroys it (a child of the process pool would
+     * be destroyed before pconf, whose cleanup still walks the caches). */
+    apr_pool_t *root;
+    apr_hash_t *caches; /* spec -> retained_cache_t */
+    apr_global_mutex_t *mutex;
+    pid_t parent_pid; /* only this process ever destroys the caches */
+    unsigned int generation;
+    unsigned int seq; /* socache namespaces */
+} replay_retained_t;
+
+/* One mutex for every socache instance (the critical section is a lookup
+ * and an insert in shared memory), created once per parent process and kept
+ * across restarts with the caches it guards. */
 static apr_global_mutex_t *replay_mutex = NULL;
-static int replay_instance_seq = 0;
 
 const char *dpop_replay_kind(const dpop_replay_t *rc)
 {
@@ -117,9 +158,16 @@ const char *dpop_replay_configure(apr_pool_t *p, apr_pool_t *ptemp, const char *
     if (!strcasecmp(name, "redis"))
         return "the redis socache cannot insert atomically across servers; use shmcb or "
                "memcache:host:port";
-    err = rc->provider->create(&rc->instance, arg, ptemp, p);
-    if (err)
-        return apr_psprintf(p, "%s", err);
+    /* Check the argument now (so `apache2 -t` reports it); the instance
+     * used at run time is created in post_config, in the retained pool. */
+    {
+        ap_socache_instance_t *probe = NULL;
+        err = rc->provider->create(&probe, arg, ptemp, ptemp);
+        if (err)
+            return apr_psprintf(p, "%s", err);
+    }
+    rc->provider_name = apr_pstrdup(p, name);
+    rc->provider_arg = arg ? apr_pstrdup(p, arg) : NULL;
     *out = rc;
     return NULL;
 }
@@ -128,7 +176,6 @@ void dpop_replay_pre_config(apr_pool_t *pconf)
 {
     ap_mutex_register(pconf, DPOP_REPLAY_MUTEX, NULL, APR_LOCK_DEFAULT, 0);
     replay_mutex = NULL;
-    replay_instance_seq = 0;
 }
 
 int dpop_replay_check_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
@@ -168,53 +215,149 @@ int dpop_replay_check_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s
     return OK;
 }
 
-static apr_status_t socache_destroy(void *data)
+static replay_retained_t *retained_get(server_rec *s)
 {
-    dpop_replay_t *rc = data;
-    if (rc->initialized && rc->provider && rc->instance)
-        rc->provider->destroy(rc->instance, ap_server_conf);
-    rc->initialized = 0;
+    replay_retained_t *rt = ap_retained_data_get(RETAINED_KEY);
+    if (!rt) {
+        rt = ap_retained_data_create(RETAINED_KEY, sizeof(*rt));
+        rt->pool = s->process->pool;
+        rt->caches = apr_hash_make(rt->pool);
+        rt->parent_pid = getpid();
+    }
+    if (!rt->root && apr_pool_create_unmanaged_ex(&rt->root, NULL, NULL) != APR_SUCCESS)
+        rt->root = NULL;
+    return rt;
+}
+
+static void retained_destroy(replay_retained_t *rt, retained_cache_t *rc)
+{
+    const ap_socache_provider_t *prov = ap_lookup_provider(
+        AP_SOCACHE_PROVIDER_GROUP, rc->provider_name, AP_SOCACHE_PROVIDER_VERSION);
+    /* Without the provider (its LoadModule was removed) the pool cleanups of
+     * APR still release the shared memory. */
+    if (prov && rc->instance)
+        prov->destroy(rc->instance, ap_server_conf);
+    rc->instance = NULL;
+    apr_hash_set(rt->caches, rc->spec, APR_HASH_KEY_STRING, NULL);
+    apr_pool_destroy(rc->pool);
+}
+
+/* pconf cleanup: a restart keeps the caches; httpd exiting (in the parent
+ * only; children never own them) destroys them while the provider modules
+ * are still loaded (they were loaded before this cleanup was registered). */
+static apr_status_t retained_exit_cleanup(void *data)
+{
+    replay_retained_t *rt = data;
+    apr_hash_index_t *hi;
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_EXITING || getpid() != rt->parent_pid)
+        return APR_SUCCESS;
+    for (hi = apr_hash_first(NULL, rt->caches); hi; hi = apr_hash_first(NULL, rt->caches))
+        retained_destroy(rt, apr_hash_this_val(hi));
+    if (rt->root)
+        apr_pool_destroy(rt->root);
+    rt->root = NULL;
+    return APR_SUCCESS;
+}
+
+/* The retained instance for rc's spec: re-used when this spec was already
+ * configured, else created and initialized in a pool of its own. */
+static apr_status_t retained_attach(replay_retained_t *rt, dpop_replay_t *rc, server_rec *s,
+                                    apr_pool_t *ptemp)
+{
+    retained_cache_t *c = apr_hash_get(rt->caches, rc->spec, APR_HASH_KEY_STRING);
+    apr_pool_t *pool = NULL;
+    ap_socache_instance_t *inst = NULL;
+    struct ap_socache_hints hints;
+    const char *err;
+    apr_status_t rv;
+    if (c) {
+        c->generation = rt->generation;
+        rc->instance = c->instance;
+        return APR_SUCCESS;
+    }
+    if (!rt->root)
+        return APR_ENOMEM;
+    rv = apr_pool_create(&pool, rt->root);
+    if (rv != APR_SUCCESS)
+        return rv;
+    apr_pool_tag(pool, "mod_dpop-replay");
+    err = rc->provider->create(&inst, rc->provider_arg, ptemp, pool);
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "mod_dpop: replay cache %s: %s", rc->spec, err);
+        apr_pool_destroy(pool);
+        return APR_EINVAL;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.avg_id_len = 32;
+    hints.avg_obj_size = 1;
+    hints.expiry_interval = apr_time_from_sec(30);
+    rv = rc->provider->init(inst, apr_psprintf(pool, "mod_dpop-replay-%u", rt->seq++), &hints, s,
+                            pool);
+    if (rv != APR_SUCCESS) {
+        rc->provider->destroy(inst, s);
+        apr_pool_destroy(pool);
+        return rv;
+    }
+    c = apr_pcalloc(pool, sizeof(*c));
+    c->spec = apr_pstrdup(pool, rc->spec);
+    c->provider_name = apr_pstrdup(pool, rc->provider_name);
+    c->pool = pool;
+    c->instance = inst;
+    c->generation = rt->generation;
+    apr_hash_set(rt->caches, c->spec, APR_HASH_KEY_STRING, c);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "mod_dpop: replay cache %s created", rc->spec);
+    rc->instance = c->instance;
     return APR_SUCCESS;
 }
 
 int dpop_replay_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 {
+    replay_retained_t *rt = retained_get(s);
+    apr_hash_index_t *hi;
     server_rec *vs;
     apr_status_t rv;
     int need_mutex = 0;
+
+    rt->generation++;
     for (vs = s; vs; vs = vs->next) {
         dpop_replay_t *rc = dpop_srv_conf(vs)->replay;
         if (rc && rc->kind == REPLAY_SOCACHE)
             need_mutex = 1;
     }
-    if (need_mutex && !replay_mutex) {
-        rv = ap_global_mutex_create(&replay_mutex, NULL, DPOP_REPLAY_MUTEX, NULL, s, pconf, 0);
+    if (need_mutex && !rt->mutex) {
+        /* In the process pool: the children of every generation must lock
+         * the same mutex as long as they share a cache. */
+        rv = ap_global_mutex_create(&rt->mutex, NULL, DPOP_REPLAY_MUTEX, NULL, s, rt->pool, 0);
         if (rv != APR_SUCCESS) {
+            rt->mutex = NULL;
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
                          "mod_dpop: cannot create the replay cache mutex");
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
+    replay_mutex = rt->mutex;
     for (vs = s; vs; vs = vs->next) {
         dpop_replay_t *rc = dpop_srv_conf(vs)->replay;
-        struct ap_socache_hints hints;
-        const char *ns;
-        if (!rc || rc->kind != REPLAY_SOCACHE || rc->initialized)
+        if (!rc || rc->kind != REPLAY_SOCACHE || rc->instance)
             continue;
-        memset(&hints, 0, sizeof(hints));
-        hints.avg_id_len = 32;
-        hints.avg_obj_size = 1;
-        hints.expiry_interval = apr_time_from_sec(30);
-        ns = apr_psprintf(pconf, "mod_dpop-replay-%d", replay_instance_seq++);
-        rv = rc->provider->init(rc->instance, ns, &hints, s, pconf);
+        rv = retained_attach(rt, rc, s, ptemp);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
                          "mod_dpop: cannot initialize the replay cache %s", rc->spec);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
-        rc->initialized = 1;
-        apr_pool_cleanup_register(pconf, rc, socache_destroy, apr_pool_cleanup_null);
     }
+    /* Caches no longer configured: the new children never see them, the
+     * old ones keep their mapping until they exit. */
+    for (hi = apr_hash_first(ptemp, rt->caches); hi; hi = apr_hash_next(hi)) {
+        retained_cache_t *c = apr_hash_this_val(hi);
+        if (c->generation != rt->generation) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                         "mod_dpop: replay cache %s no longer configured; destroyed", c->spec);
+            retained_destroy(rt, c);
+        }
+    }
+    apr_pool_cleanup_register(pconf, rt, retained_exit_cleanup, apr_pool_cleanup_null);
     return OK;
 }
 
@@ -267,7 +410,7 @@ static dpop_replay_status_t socache_check_and_store(dpop_replay_t *rc, server_re
     dpop_replay_status_t st;
     apr_status_t rv;
 
-    if (!replay_mutex || !rc->initialized) {
+    if (!replay_mutex || !rc->instance) {
         *errmsg = "replay cache not initialized";
         return DPOP_REPLAY_ERROR;
     }

@@ -245,6 +245,7 @@ class Httpd:
         self.extra_modules = extra_modules
         self.loglevel = loglevel
         self.proc = None
+        self.exit_code = None  # the parent's exit status once stopped
         self.conf_path = os.path.join(self.root, "httpd.conf")
         os.makedirs(os.path.join(self.root, "run"), exist_ok=True)
         os.makedirs(os.path.join(self.root, "cgi"), exist_ok=True)
@@ -320,10 +321,11 @@ class Httpd:
             time.sleep(0.1)
         return False
 
-    def graceful(self):
-        """Graceful restart (re-reads the config, keeps the port)."""
+    def graceful(self, sig=signal.SIGUSR1):
+        """Graceful restart (re-reads the config, keeps the port); with
+        sig=signal.SIGHUP a plain restart (children killed at once)."""
         self.write_config()
-        os.kill(self.proc.pid, signal.SIGUSR1)
+        os.kill(self.proc.pid, sig)
         time.sleep(1.0)
         wait_port(self.port)
 
@@ -340,6 +342,7 @@ class Httpd:
                 except ProcessLookupError:
                     pass
                 self.proc.wait(timeout=5)
+        self.exit_code = self.proc.returncode
         if self.proc.stdout:
             self.proc.stdout.close()
         self.proc = None
@@ -378,6 +381,20 @@ class Httpd:
         finally:
             conn.close()
 
+    def hold(self, method, path):
+        """Start a request and stop in the middle of its headers, so one
+        worker of the child that accepted the connection is busy with it (and
+        that child outlives a graceful restart).  finish() sends the rest."""
+        return HeldRequest(self, method, path)
+
+    def pids_serving(self, path):
+        """Child pids that logged a request for exactly this path."""
+        pids = set()
+        for line in self.access_log().splitlines():
+            if (' %s HTTP/' % path) in line and "pid=" in line:
+                pids.add(int(line.rsplit("pid=", 1)[1].split()[0]))
+        return pids
+
     # -- logs --------------------------------------------------------------
     def error_log(self):
         p = os.path.join(self.root, "error.log")
@@ -409,6 +426,28 @@ class Httpd:
         for name, text in logs.items():
             for i, s in enumerate(self.env.secret_needles()):
                 assert s not in text, "secret #%d found in %s of %s" % (i, name, self.name)
+
+
+class HeldRequest:
+    """A request whose header block is not finished yet (see Httpd.hold)."""
+
+    def __init__(self, h, method, path, timeout=20):
+        self.h = h
+        self.path = path
+        self.sock = socket.create_connection(("127.0.0.1", h.port), timeout=timeout)
+        self.sock.sendall(("%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                           % (method, path, h.port)).encode())
+
+    def finish(self, token, proof, scheme="DPoP"):
+        """Send the credentials and the end of the headers; a Response."""
+        try:
+            self.sock.sendall(("Authorization: %s %s\r\nDPoP: %s\r\nConnection: close\r\n\r\n"
+                               % (scheme, token, proof)).encode())
+            r = http.client.HTTPResponse(self.sock)
+            r.begin()
+            return Response(r.status, r.reason, r.getheaders(), r.read())
+        finally:
+            self.sock.close()
 
 
 class Memcached:

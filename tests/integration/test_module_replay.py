@@ -139,6 +139,70 @@ def test_memcached_restart_recovers(env, httpd, memcached):
         mc2.stop()
 
 
+def test_graceful_restart_old_and_new_children_share_the_cache(env, httpd):
+    """A graceful restart keeps the shmcb instance and its mutex (same
+    DPoPReplayCache spec): while old-generation children still serve
+    requests, a proof accepted on either side of the restart is a replay on
+    the other side.  Both directions are checked, and the access log proves
+    which generation answered each request."""
+    import time
+    h = httpd(server_conf='DPoPReplayCache "shmcb:%s/run/replay-g(1048576)"' % env.dir)
+    c = Client(env)
+    before = env.proof(c.key, "GET", h.url("/api/g-before"), token=c.token)
+    assert h.request("GET", "/api/g-before", token=c.token, proof=before).status == 200
+    old = set(h.children())
+    # two requests held open on old children across the restart
+    held_new_first = h.hold("GET", "/api/g-held-a")
+    held_old_first = h.hold("GET", "/api/g-held-b")
+    time.sleep(0.5)
+    h.graceful()
+    # 1. accepted by an old child before the restart -> replay for a new one
+    r = h.request("GET", "/api/g-before", token=c.token, proof=before)
+    assert r.status == 401 and "invalid_dpop_proof" in r.header("WWW-Authenticate"), r
+    # 2. accepted by a new child -> replay on the old child still running
+    p_new = env.proof(c.key, "GET", h.url("/api/g-held-a"), token=c.token)
+    assert h.request("GET", "/api/g-held-a", token=c.token, proof=p_new).status == 200
+    assert held_new_first.finish(c.token, p_new).status == 401
+    # 3. accepted by the old child after the restart -> replay for a new one
+    p_old = env.proof(c.key, "GET", h.url("/api/g-held-b"), token=c.token)
+    assert held_old_first.finish(c.token, p_old).status == 200
+    assert h.request("GET", "/api/g-held-b", token=c.token, proof=p_old).status == 401
+    # who answered: the held requests an old child, the others new children
+    time.sleep(0.3)
+    for path in ("/api/g-held-a", "/api/g-held-b", "/api/g-before"):
+        pids = h.pids_serving(path)
+        assert pids & old, (path, pids, old)
+        if path != "/api/g-held-b":
+            assert pids - old, (path, pids, old)
+    assert h.pids_serving("/api/g-held-b") - old, "p_old was never sent to a new child"
+    assert h.error_log().count("reason=replay ") == 3
+    assert "AH00493" in h.error_log()
+
+
+def test_restart_with_changed_spec_gets_a_fresh_cache(env, httpd):
+    """Only an unchanged spec keeps its instance: a restart that changes
+    DPoPReplayCache destroys the old one (logged) and starts empty; a plain
+    restart (SIGHUP) with the same spec keeps it too.  The parent exits
+    cleanly afterwards (the caches are destroyed once, by the parent)."""
+    import signal
+    h = httpd(server_conf='DPoPReplayCache "shmcb:%s/run/replay-c(1048576)"' % env.dir)
+    c = Client(env)
+    p1 = env.proof(c.key, "GET", h.url("/api/c"), token=c.token)
+    assert h.request("GET", "/api/c", token=c.token, proof=p1).status == 200
+    h.graceful(signal.SIGHUP)
+    assert h.request("GET", "/api/c", token=c.token, proof=p1).status == 401
+    h.server_conf = 'DPoPReplayCache "shmcb:%s/run/replay-c(2097152)"' % env.dir
+    h.graceful()
+    assert h.wait_log("no longer configured; destroyed")
+    # the new instance is empty (the documented cost of changing the spec) ...
+    assert h.request("GET", "/api/c", token=c.token, proof=p1).status == 200
+    # ... and detects replays from then on
+    assert h.request("GET", "/api/c", token=c.token, proof=p1).status == 401
+    h.stop()
+    assert h.exit_code == 0, h.error_log()[-2000:]
+    assert h.error_log().count("mod_dpop: replay cache shmcb:") == 3  # 2 created, 1 destroyed
+
+
 def test_graceful_restart_keeps_working(env, httpd):
     """post_config/child_init across graceful restarts: the mutex and the
     shmcb cache are recreated and replay detection still holds."""
