@@ -2,9 +2,9 @@
  * dpop-audit.c: the operators' CLI over the audit store (DESIGN.md "Audit
  * store"): list, report, alerts, verify, prune; --store repeatable (stores
  * of several servers read as one).  Output to stdout; diagnostics to
- * stderr; JSON output is ASCII only (\u escapes); exit 0 ok, 1 verify found tampering (or prune failed), 2 usage or
- * I/O error.  Read-only except prune.  Table output replaces control
- * characters so a hostile user agent cannot drive the analyst's terminal.
+ * stderr; JSON output is ASCII only (\u escapes); exit 0 ok, 1 verify found tampering (or prune
+ * failed), 2 usage or I/O error.  Read-only except prune.  Table output replaces control characters
+ * so a hostile user agent cannot drive the analyst's terminal.
  */
 #include "audit_alerts.h"
 #include "audit_buf.h"
@@ -487,6 +487,40 @@ static int rec_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* --follow with several stores: an event reaches its store a little after
+ * its time (writer queue, poll interval), and stores are read one after the
+ * other, so a later poll can bring an earlier event from another store.
+ * Events wait in a time-ordered buffer and are fed to the rules only when
+ * their time, or their arrival, is lag (2 x --interval + 1 s; 0 for one
+ * store, read in order anyway) old: across stores the rules then
+ * see time order whenever an event is stored within lag of its time.  A
+ * straggler later than that is still fed (late), never dropped. */
+typedef struct {
+    audit_record_t rec;
+    int64_t arrived_us;
+} pending_t;
+
+static int pending_cmp(const void *a, const void *b)
+{
+    return rec_cmp(&((const pending_t *)a)->rec, &((const pending_t *)b)->rec);
+}
+
+/* Feed the buffer's head while it is due (all of it when flush). */
+static void feed_due(audit_alerts_t *al, pending_t *pend, size_t *np, int64_t lag_us, int flush)
+{
+    int64_t now = audit_now_us();
+    size_t k = 0;
+    while (k < *np &&
+           (flush || pend[k].rec.ts_us <= now - lag_us || pend[k].arrived_us <= now - lag_us)) {
+        audit_alerts_feed(al, &pend[k].rec, print_alert, NULL);
+        audit_record_clear(&pend[k].rec);
+        k++;
+    }
+    if (k)
+        memmove(pend, pend + k, (*np - k) * sizeof(*pend));
+    *np -= k;
+}
+
 static int cmd_alerts(opts_t *o, audit_store_t **st, size_t n)
 {
     audit_alerts_t *al = audit_alerts_new(&o->cfg);
@@ -494,8 +528,12 @@ static int cmd_alerts(opts_t *o, audit_store_t **st, size_t n)
     audit_record_t rec = {0};
     audit_filter_t f = {0};
     uint64_t from[MAX_STORES];
+    pending_t *pend = NULL;
+    size_t npend = 0;
     char err[512];
     int r, ret = 2;
+    /* one store is read in order: nothing to wait for */
+    const int64_t lag_us = n > 1 ? (int64_t)(2 * o->interval + 1) * 1000000 : 0;
 
     if (!al) {
         fprintf(stderr, "dpop-audit: out of memory\n");
@@ -520,52 +558,48 @@ static int cmd_alerts(opts_t *o, audit_store_t **st, size_t n)
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
         while (!stop_flag) {
-            audit_record_t *all = NULL;
-            size_t nall = 0;
+            size_t got = 0;
             for (size_t i = 0; i < n; i++) {
                 audit_record_t *recs = NULL;
                 size_t cnt = 0;
                 if (audit_read_new(st[i], i, &from[i], FOLLOW_BATCH, &recs, &cnt, err,
-                                   sizeof(err)) != DPOP_OK) {
-                    free(all);
+                                   sizeof(err)) != DPOP_OK)
+                    goto fail;
+                pending_t *np = cnt ? realloc(pend, (npend + cnt) * sizeof(*pend)) : pend;
+                if (cnt && !np) {
+                    for (size_t j = 0; j < cnt; j++)
+                        audit_record_clear(&recs[j]);
+                    free(recs);
+                    snprintf(err, sizeof(err), "out of memory");
                     goto fail;
                 }
-                if (cnt) {
-                    audit_record_t *na = realloc(all, (nall + cnt) * sizeof(*all));
-                    if (!na) {
-                        for (size_t j = 0; j < cnt; j++)
-                            audit_record_clear(&recs[j]);
-                        free(recs);
-                        free(all);
-                        snprintf(err, sizeof(err), "out of memory");
-                        goto fail;
-                    }
-                    all = na;
-                    memcpy(all + nall, recs, cnt * sizeof(*recs));
-                    nall += cnt;
-                }
+                pend = np;
+                int64_t now = audit_now_us();
+                for (size_t j = 0; j < cnt; j++)
+                    pend[npend++] = (pending_t){recs[j], now};
                 free(recs);
+                got += cnt;
             }
-            /* several stores: merge this poll's events by time */
-            if (nall > 1)
-                qsort(all, nall, sizeof(*all), rec_cmp);
-            for (size_t j = 0; j < nall; j++) {
-                audit_alerts_feed(al, &all[j], print_alert, NULL);
-                audit_record_clear(&all[j]);
-            }
-            free(all);
+            if (got)
+                qsort(pend, npend, sizeof(*pend), pending_cmp);
+            feed_due(al, pend, &npend, lag_us, 0);
             fflush(stdout);
-            if (nall < FOLLOW_BATCH) {
+            if (got < FOLLOW_BATCH) {
                 struct timespec ts = {(time_t)o->interval, 0};
                 nanosleep(&ts, NULL);
             }
         }
+        feed_due(al, pend, &npend, lag_us, 1); /* stopping: what waits, in order */
+        fflush(stdout);
     }
     ret = 0;
     goto done;
 fail:
     fprintf(stderr, "dpop-audit: %s\n", err);
 done:
+    for (size_t j = 0; j < npend; j++)
+        audit_record_clear(&pend[j].rec);
+    free(pend);
     audit_iter_close(it);
     audit_alerts_free(al);
     return ret;

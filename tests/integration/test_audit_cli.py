@@ -289,6 +289,47 @@ def test_alerts_follow(tmp_path):
     assert out == ""  # nothing repeated after termination
 
 
+def test_alerts_follow_orders_across_stores(tmp_path):
+    """--follow with two stores feeds the rules in event-time order across
+    polls: web1's event (key A, later time) is read in one poll, web2's
+    earlier event (key B, same token) only in the next; the theft alert must
+    name the later event (key A, web1), as a one-shot run over both does."""
+    import datetime
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    fill(a, [ev("2026-01-01T10:00:00Z", "htu_mismatch", token_hash="T0", jti="x")])
+    fill(b, [ev("2026-01-01T10:00:00Z", "htu_mismatch", token_hash="T0", jti="x")])
+
+    def ts(delta):
+        t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=delta)
+        return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    p = subprocess.Popen([AUDIT, "--store", a, "--store", b, "alerts", "--follow",
+                          "--interval", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        t_late, t_early = ts(0), ts(-1)
+        fill(a, [ev(t_late, "htu_mismatch", token_hash="TFOLLOW", jkt=JKT_A, host="web1",
+                    jti="j-a")], "--writer")
+        time.sleep(1.2)  # at least one poll (1 s apart) sees web1's event alone
+        fill(b, [ev(t_early, "ath_mismatch", token_hash="TFOLLOW", jkt=JKT_B, host="web2",
+                    jti="j-b")], "--writer")
+        line = p.stdout.readline()
+        alert = json.loads(line)
+        assert alert["rule"]["name"] == "dpop_token_theft"
+        assert alert["dpop"]["jkt"] == JKT_A
+        assert alert["host"]["name"] == "web1"
+        assert alert["dpop"]["first_seen"] == t_early and alert["dpop"]["last_seen"] == t_late
+    finally:
+        p.terminate()
+        out, _ = p.communicate(timeout=10)
+    assert p.returncode == 0
+    assert out == ""
+    # the one-shot run over both stores says the same
+    one = [json.loads(x) for x in audit("--store", a, "--store", b, "alerts", check=0)
+           .stdout.splitlines() if "TFOLLOW" in x]
+    assert len(one) == 1 and one[0]["dpop"]["jkt"] == JKT_A
+
+
 def test_verify_ok_and_edited_event(store):
     r = audit("--store", store, "verify", check=0)
     assert r.stdout.startswith("ok: ") and "6 events" in r.stdout
