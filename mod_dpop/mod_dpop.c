@@ -9,8 +9,9 @@
  *                stops on any of them;
  *   check_config gives servers without DPoPReplayCache the default shmcb
  *                cache and checks DPoPNonce has a secret;
- *   post_config  creates the shared cache and mutex (skipped on the first,
- *                dry-run pass) and the audit directory;
+ *   post_config  attaches the shared cache and mutex kept across restarts
+ *                (created when first configured; skipped on the first,
+ *                dry-run pass) and creates the audit directory;
  *   child_init   re-attaches the mutex, opens memcache clients, the proof
  *                key cache, the policy watches and the audit writers (no
  *                LMDB environment or lock ever crosses fork());

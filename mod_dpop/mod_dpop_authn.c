@@ -266,6 +266,21 @@ static void set_success(authn_ctx_t *a, const char *user)
         apr_table_setn(r->subprocess_env, "DPOP_TOKEN_CLIENT_ID", a->rq->token_client_id);
 }
 
+/* The proof checks every request gets: this request's method and htu, the
+ * location's window, algorithms and size limit. */
+static void proof_params(const authn_ctx_t *a, const char *htu, dpop_proof_params_t *pp)
+{
+    dpop_proof_params_init(pp);
+    pp->method = a->r->method; /* RFC 9449 §4.3 (8): exact, case-sensitive */
+    pp->url = htu;
+    pp->now = a->now;
+    pp->max_age = dpop_conf_lifetime(a->c);
+    pp->skew = dpop_conf_skew(a->c);
+    pp->algs = dpop_conf_algs(a->c);
+    pp->max_size = (size_t)dpop_conf_max_proof(a->c);
+    pp->cache = proof_keycache;
+}
+
 /* Fill proof fields for the audit record of a request whose token failed:
  * the proof is parsed and checked without token binding, its outcome
  * ignored.  Only when an audit store is configured (it costs a signature). */
@@ -276,15 +291,7 @@ static void audit_enrich_proof(authn_ctx_t *a, const char *proof, const char *ht
     dpop_failure_t pf;
     if (!a->sc->audit_dir || !proof)
         return;
-    dpop_proof_params_init(&pp);
-    pp.method = a->r->method;
-    pp.url = htu;
-    pp.now = a->now;
-    pp.max_age = dpop_conf_lifetime(a->c);
-    pp.skew = dpop_conf_skew(a->c);
-    pp.algs = dpop_conf_algs(a->c);
-    pp.max_size = (size_t)dpop_conf_max_proof(a->c);
-    pp.cache = proof_keycache;
+    proof_params(a, htu, &pp);
     dpop_proof_result_init(&pr);
     dpop_failure_clear(&pf);
     (void)dpop_proof_verify(proof, strlen(proof), &pp, &pr, &pf);
@@ -292,11 +299,18 @@ static void audit_enrich_proof(authn_ctx_t *a, const char *proof, const char *ht
     dpop_proof_result_clear(&pr);
 }
 
+/* The access token of either scheme (RFC 6750 §2.1, RFC 9449 §7.1): an
+ * empty one is missing_token; else signature, iss, aud, exp, nbf.  The
+ * token hash is recorded for the audit whatever the outcome. */
 static int verify_token(authn_ctx_t *a, const char *token, dpop_token_result_t *tr,
                         dpop_failure_t *f)
 {
     dpop_token_params_t tp;
     char ath[DPOP_JKT_LEN + 1];
+    if (!*token) {
+        dpop_fail(f, DPOP_REASON_MISSING_TOKEN, "empty credentials after the scheme");
+        return DPOP_ERR;
+    }
     memset(&tp, 0, sizeof(tp));
     tp.jwks = a->c->jwks;
     tp.issuer = a->c->issuer;
@@ -314,13 +328,19 @@ static int verify_token(authn_ctx_t *a, const char *token, dpop_token_result_t *
     return DPOP_OK;
 }
 
-static const char *user_of(const dpop_token_result_t *tr)
+/* The verified caller becomes r->user: the token's sub, else its
+ * client_id; a token naming neither is invalid. */
+static int accept_user(authn_ctx_t *a, const dpop_token_result_t *tr)
 {
+    const char *user = NULL;
     if (tr->sub && *tr->sub)
-        return tr->sub;
-    if (tr->client_id && *tr->client_id)
-        return tr->client_id;
-    return NULL;
+        user = tr->sub;
+    else if (tr->client_id && *tr->client_id)
+        user = tr->client_id;
+    if (!user)
+        return fail(a, DPOP_REASON_TOKEN_INVALID, "token has neither sub nor client_id");
+    set_success(a, user);
+    return OK;
 }
 
 /* Authorization: Bearer <token> (RFC 6750 §2.1).  A token bound with cnf.jkt
@@ -330,14 +350,9 @@ static int authn_bearer(authn_ctx_t *a, const char *token)
 {
     dpop_token_result_t tr;
     dpop_failure_t f;
-    const char *user;
     int rc;
     dpop_token_result_init(&tr);
     dpop_failure_clear(&f);
-    if (!*token) {
-        rc = fail(a, DPOP_REASON_MISSING_TOKEN, "empty Bearer credentials");
-        goto done;
-    }
     if (verify_token(a, token, &tr, &f) != DPOP_OK) {
         rc = reject(a, &f);
         goto done;
@@ -351,16 +366,13 @@ static int authn_bearer(authn_ctx_t *a, const char *token)
         rc = fail(a, DPOP_REASON_TOKEN_UNBOUND, "unbound Bearer token and DPoPAllowBearer is Off");
         goto done;
     }
-    user = user_of(&tr);
-    if (!user) {
-        rc = fail(a, DPOP_REASON_TOKEN_INVALID, "token has neither sub nor client_id");
-        goto done;
+    rc = accept_user(a, &tr);
+    if (rc == OK && a->rq->authenticated) {
+        a->rq->bearer = 1;
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, a->r,
+                      "mod_dpop: unbound Bearer token accepted (DPoPAllowBearer On) for %s",
+                      ap_escape_logitem(a->r->pool, a->r->user));
     }
-    a->rq->bearer = 1;
-    set_success(a, user);
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, a->r,
-                  "mod_dpop: unbound Bearer token accepted (DPoPAllowBearer On) for %s", user);
-    rc = OK;
 done:
     dpop_token_result_clear(&tr);
     return rc;
@@ -377,7 +389,7 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
     nonce_ctx_t nctx;
     unsigned char key[32];
     const char *htu = request_htu(r, a->c);
-    const char *errmsg = NULL, *user;
+    const char *errmsg = NULL;
     dpop_replay_status_t st;
     int rc;
 
@@ -385,10 +397,6 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
     dpop_proof_result_init(&pr);
     dpop_failure_clear(&f);
 
-    if (!*token) {
-        rc = fail(a, DPOP_REASON_MISSING_TOKEN, "empty DPoP credentials");
-        goto done;
-    }
     if (verify_token(a, token, &tr, &f) != DPOP_OK) {
         audit_enrich_proof(a, proof, htu);
         rc = reject(a, &f);
@@ -400,17 +408,9 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
         goto done;
     }
 
-    dpop_proof_params_init(&pp);
-    pp.method = r->method; /* RFC 9449 §4.3 (8): exact, case-sensitive */
-    pp.url = htu;
+    proof_params(a, htu, &pp);
     pp.access_token = token;  /* §4.3 (10): ath required */
     pp.expected_jkt = tr.jkt; /* §6.1: cnf.jkt must be the proof key */
-    pp.now = a->now;
-    pp.max_age = dpop_conf_lifetime(a->c);
-    pp.skew = dpop_conf_skew(a->c);
-    pp.algs = dpop_conf_algs(a->c);
-    pp.max_size = (size_t)dpop_conf_max_proof(a->c);
-    pp.cache = proof_keycache;
     memset(&nctx, 0, sizeof(nctx));
     if (dpop_conf_nonce_on(a->c)) {
         if (!a->sc->nonce_secret) {
@@ -466,12 +466,9 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
         }
     }
 
-    user = user_of(&tr);
-    if (!user) {
-        rc = fail(a, DPOP_REASON_TOKEN_INVALID, "token has neither sub nor client_id");
-        goto done;
-    }
-    set_success(a, user);
+    rc = accept_user(a, &tr);
+    if (rc != OK || !a->rq->authenticated)
+        goto done; /* rejected (report-only lets it through unverified) */
     /* RFC 9449 §8.2: a nonce from the previous bucket still passes, and the
      * response carries the next one so the client rotates in time. */
     if (nctx.checked && !nctx.fresh) {
@@ -479,7 +476,6 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
         if (next)
             apr_table_setn(r->err_headers_out, "DPoP-Nonce", next);
     }
-    rc = OK;
 done:
     dpop_token_result_clear(&tr);
     dpop_proof_result_clear(&pr);

@@ -55,14 +55,10 @@ void *dpop_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
 {
     const dpop_dir_conf_t *base = basev, *add = addv;
     dpop_dir_conf_t *c = apr_pcalloc(p, sizeof(*c));
-    if (add->jwks) {
-        c->jwks = add->jwks;
-        c->jwks_file = add->jwks_file;
-    }
-    else {
-        c->jwks = base->jwks;
-        c->jwks_file = base->jwks_file;
-    }
+    /* Fields that travel together come from the same level. */
+    const dpop_dir_conf_t *jw = add->jwks ? add : base;
+    c->jwks = jw->jwks;
+    c->jwks_file = jw->jwks_file;
     MERGE_PTR(issuer);
     MERGE_PTR(audience);
     c->algs = add->algs ? add->algs : base->algs;
@@ -88,27 +84,17 @@ void *dpop_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
 {
     const dpop_srv_conf_t *base = basev, *add = addv;
     dpop_srv_conf_t *c = apr_pcalloc(p, sizeof(*c));
-    if (add->replay) {
-        c->replay = add->replay;
-        c->replay_spec = add->replay_spec;
-    }
-    else {
-        c->replay = base->replay;
-        c->replay_spec = base->replay_spec;
-    }
+    /* Fields that travel together come from the same level. */
+    const dpop_srv_conf_t *rp = add->replay ? add : base;
+    const dpop_srv_conf_t *ns = add->nonce_secret ? add : base;
+    c->replay = rp->replay;
+    c->replay_spec = rp->replay_spec;
     MERGE_PTR(policy_file);
     MERGE_PTR(audit_dir);
     MERGE_INT(audit_mapsize);
-    if (add->nonce_secret) {
-        c->nonce_secret = add->nonce_secret;
-        c->nonce_secret_len = add->nonce_secret_len;
-        c->nonce_secret_file = add->nonce_secret_file;
-    }
-    else {
-        c->nonce_secret = base->nonce_secret;
-        c->nonce_secret_len = base->nonce_secret_len;
-        c->nonce_secret_file = base->nonce_secret_file;
-    }
+    c->nonce_secret = ns->nonce_secret;
+    c->nonce_secret_len = ns->nonce_secret_len;
+    c->nonce_secret_file = ns->nonce_secret_file;
     /* policy and audit runtime objects are created per server in
      * child_init from the merged paths: never inherited pointers. */
     return c;
@@ -225,21 +211,13 @@ static const char *set_token_jwks(cmd_parms *cmd, void *mconfig, const char *arg
     return NULL;
 }
 
-static const char *set_token_issuer(cmd_parms *cmd, void *mconfig, const char *arg)
+/* DPoPTokenIssuer / DPoPTokenAudience: a non-empty string stored at the
+ * field offset given in the directive table (cmd->info). */
+static const char *set_nonempty_string(cmd_parms *cmd, void *mconfig, const char *arg)
 {
-    dpop_dir_conf_t *c = mconfig;
     if (!arg[0])
-        return "DPoPTokenIssuer: empty issuer";
-    c->issuer = arg;
-    return NULL;
-}
-
-static const char *set_token_audience(cmd_parms *cmd, void *mconfig, const char *arg)
-{
-    dpop_dir_conf_t *c = mconfig;
-    if (!arg[0])
-        return "DPoPTokenAudience: empty audience";
-    c->audience = arg;
+        return apr_psprintf(cmd->pool, "%s: empty value", cmd->cmd->name);
+    *(const char **)((char *)mconfig + (apr_size_t)cmd->info) = arg;
     return NULL;
 }
 
@@ -356,15 +334,25 @@ static const char *set_replay_cache(cmd_parms *cmd, void *mconfig, const char *a
     return NULL;
 }
 
+/* The common start of a server-scoped directive naming a file or
+ * directory: context check, then the path relative to ServerRoot. */
+static const char *server_path(cmd_parms *cmd, const char *arg, const char **path)
+{
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+    if (err)
+        return err;
+    *path = ap_server_root_relative(cmd->pool, arg);
+    if (!*path)
+        return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
+    return NULL;
+}
+
 static const char *set_policy_file(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     dpop_srv_conf_t *s = dpop_srv_conf(cmd->server);
-    const char *path, *err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+    const char *path = NULL, *err = server_path(cmd, arg, &path);
     if (err)
         return err;
-    path = ap_server_root_relative(cmd->pool, arg);
-    if (!path)
-        return apr_psprintf(cmd->pool, "DPoPPolicyFile: invalid path '%s'", arg);
     err = dpop_policy_validate(cmd->temp_pool, path);
     if (err)
         return apr_psprintf(cmd->pool, "DPoPPolicyFile %s", err);
@@ -375,12 +363,9 @@ static const char *set_policy_file(cmd_parms *cmd, void *mconfig, const char *ar
 static const char *set_audit_log(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     dpop_srv_conf_t *s = dpop_srv_conf(cmd->server);
-    const char *path, *err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+    const char *path = NULL, *err = server_path(cmd, arg, &path);
     if (err)
         return err;
-    path = ap_server_root_relative(cmd->pool, arg);
-    if (!path)
-        return apr_psprintf(cmd->pool, "DPoPAuditLog: invalid path '%s'", arg);
     err = dpop_audit_validate(cmd->temp_pool, path);
     if (err)
         return apr_psprintf(cmd->pool, "DPoPAuditLog %s: %s", path, err);
@@ -427,12 +412,9 @@ static const char *set_nonce_secret(cmd_parms *cmd, void *mconfig, const char *a
     size_t len = 0;
     char err[256] = "";
     secret_hold_t *hold;
-    const char *path, *cerr = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+    const char *path = NULL, *cerr = server_path(cmd, arg, &path);
     if (cerr)
         return cerr;
-    path = ap_server_root_relative(cmd->pool, arg);
-    if (!path)
-        return apr_psprintf(cmd->pool, "DPoPNonceSecret: invalid path '%s'", arg);
     /* Read now, as root: the file may (should) be readable by root only. */
     if (dpop_nonce_secret_load(path, &secret, &len, err, sizeof(err)) != 0 || !secret)
         return apr_psprintf(cmd->pool, "DPoPNonceSecret %s: %s", path,
@@ -476,9 +458,11 @@ int dpop_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, se
 const command_rec dpop_cmds[] = {
     AP_INIT_TAKE1("DPoPTokenJWKS", set_token_jwks, NULL, DIR_OR_SRV,
                   "JWK Set file of the authorization server's token signing keys"),
-    AP_INIT_TAKE1("DPoPTokenIssuer", set_token_issuer, NULL, DIR_OR_SRV,
+    AP_INIT_TAKE1("DPoPTokenIssuer", set_nonempty_string,
+                  (void *)APR_OFFSETOF(dpop_dir_conf_t, issuer), DIR_OR_SRV,
                   "required 'iss' of access tokens"),
-    AP_INIT_TAKE1("DPoPTokenAudience", set_token_audience, NULL, DIR_OR_SRV,
+    AP_INIT_TAKE1("DPoPTokenAudience", set_nonempty_string,
+                  (void *)APR_OFFSETOF(dpop_dir_conf_t, audience), DIR_OR_SRV,
                   "required 'aud' of access tokens"),
     AP_INIT_RAW_ARGS("DPoPAlgorithms", set_algorithms, NULL, DIR_OR_SRV,
                      "allowed DPoP proof algorithms (e.g. ES256 EdDSA)"),

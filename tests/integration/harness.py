@@ -396,21 +396,18 @@ class Httpd:
         return pids
 
     # -- logs --------------------------------------------------------------
-    def error_log(self):
-        p = os.path.join(self.root, "error.log")
+    def _log(self, name):
         try:
-            with open(p, encoding="utf-8", errors="replace") as f:
+            with open(os.path.join(self.root, name), encoding="utf-8", errors="replace") as f:
                 return f.read()
         except FileNotFoundError:
             return ""
 
+    def error_log(self):
+        return self._log("error.log")
+
     def access_log(self):
-        p = os.path.join(self.root, "access.log")
-        try:
-            with open(p, encoding="utf-8", errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return self._log("access.log")
 
     def wait_log(self, needle, timeout=5.0):
         deadline = time.time() + timeout
@@ -655,6 +652,30 @@ def tamper(jws, part=2):
     c = "A" if seg[mid] != "A" else "B"
     parts[part] = seg[:mid] + c + seg[mid + 1:]
     return ".".join(parts)
+
+
+# Locations several test files protect the same way (extra_conf snippets).
+BEARER_LOCATION = """
+<Location /api/bearer>
+    DPoPAllowBearer On
+</Location>
+"""
+REPORT_ONLY_LOCATION = """
+<Location /api/ro>
+    DPoPMode report-only
+</Location>
+"""
+
+
+def expect_backend(r, **expected):
+    """The request reached the CGI backend (200) and the backend saw each
+    NAME=value given; returns the backend's whole environment."""
+    assert r.status == 200, r
+    be = r.backend_env()
+    assert be.get("BACKEND") == "ok", be
+    for name, value in expected.items():
+        assert be.get(name) == value, (name, be.get(name), value)
+    return be
 
 
 def reason_logged(h, reason):

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from harness import Client
+from harness import BEARER_LOCATION, REPORT_ONLY_LOCATION, Client
 
 
 def policy_yaml(allowed_jkt, revoked_jkt, future_jkt, extra_methods=""):
@@ -69,13 +69,7 @@ def setup(env, httpd):
         Require ip 127.0.0.1
     </RequireAny>
 </Location>
-<Location /api/bearer>
-    DPoPAllowBearer On
-</Location>
-<Location /api/ro>
-    DPoPMode report-only
-</Location>
-""")
+""" + BEARER_LOCATION + REPORT_ONLY_LOCATION)
     return h, pol, allowed, revoked, future
 
 
