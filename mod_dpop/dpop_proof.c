@@ -17,6 +17,7 @@
  * per-request judgements (alg allow-list, expected jkt) are redone on hits.
  */
 #include "dpop_proof.h"
+#include "dpop_sat.h"
 #include "dpop_b64.h"
 #include "dpop_htu.h"
 #include "dpop_json.h"
@@ -459,24 +460,6 @@ static int opt_string(const claim_t *cl, const char *name, dpop_failure_t *f)
     return 1;
 }
 
-/* a - b and a + b saturated to the int64 range (iat bounds must not
- * overflow whatever the configuration says). */
-static int64_t sat_sub(int64_t a, int64_t b)
-{
-    int64_t r;
-    if (__builtin_sub_overflow(a, b, &r))
-        return b > 0 ? INT64_MIN : INT64_MAX;
-    return r;
-}
-
-static int64_t sat_add(int64_t a, int64_t b)
-{
-    int64_t r;
-    if (__builtin_add_overflow(a, b, &r))
-        return b > 0 ? INT64_MAX : INT64_MIN;
-    return r;
-}
-
 int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *p,
                       dpop_proof_result_t *r, dpop_failure_t *f)
 {
@@ -635,14 +618,14 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
     }
 
     /* 11. iat window, RFC 9449 §4.3 (11) / §11.1, bounds inclusive */
-    if (iat < sat_sub(sat_sub(p->now, max_age), skew)) {
+    if (iat < dpop_sat_sub(dpop_sat_sub(p->now, max_age), skew)) {
         dpop_fail(f, DPOP_REASON_IAT_TOO_OLD, "iat is %lld s before now (limit %lld + %lld s)",
-                  (long long)sat_sub(p->now, iat), (long long)max_age, (long long)skew);
+                  (long long)dpop_sat_sub(p->now, iat), (long long)max_age, (long long)skew);
         goto done;
     }
-    if (iat > sat_add(p->now, skew)) {
+    if (iat > dpop_sat_add(p->now, skew)) {
         dpop_fail(f, DPOP_REASON_IAT_IN_FUTURE, "iat is %lld s after now (skew %lld s)",
-                  (long long)sat_sub(iat, p->now), (long long)skew);
+                  (long long)dpop_sat_sub(iat, p->now), (long long)skew);
         goto done;
     }
 

@@ -13,6 +13,7 @@
 #include "dpop_b64.h"
 #include "dpop_json.h"
 #include "dpop_jws.h"
+#include "dpop_sat.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,14 +38,6 @@ void dpop_token_result_clear(dpop_token_result_t *r)
     free(r->kid);
     free(r->scope);
     dpop_token_result_init(r);
-}
-
-static int64_t sat_add(int64_t a, int64_t b)
-{
-    int64_t r;
-    if (__builtin_add_overflow(a, b, &r))
-        return b > 0 ? INT64_MAX : INT64_MIN;
-    return r;
 }
 
 /* Optional string claim: 1 present (copied to *dst when dst), 0 absent,
@@ -190,17 +183,17 @@ int dpop_token_verify(const char *token, size_t len, const dpop_token_params_t *
         goto done;
     }
     r->exp = exp;
-    if (sat_add(exp, skew) <= now) {
+    if (dpop_sat_add(exp, skew) <= now) {
         dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "token expired %lld s ago (skew %lld s)",
-                  (long long)(now - exp), (long long)skew);
+                  (long long)dpop_sat_sub(now, exp), (long long)skew);
         goto done;
     }
     /* nbf optional, RFC 7519 §4.1.5: valid from nbf - skew on */
     if (numeric_date(claims, "nbf", &nbf, &has, f) != DPOP_OK)
         goto done;
-    if (has && nbf > sat_add(now, skew)) {
+    if (has && nbf > dpop_sat_add(now, skew)) {
         dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "token not valid for another %lld s (skew %lld s)",
-                  (long long)(nbf - now), (long long)skew);
+                  (long long)dpop_sat_sub(nbf, now), (long long)skew);
         goto done;
     }
     /* iat optional and only type-checked (RFC 7519 §4.1.6) */

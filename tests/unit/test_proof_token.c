@@ -166,6 +166,11 @@ static const tcase_t tcases[] = {
     {"exp fractional", NULL, "{\"exp\":1700000300.5}", K_AS, .detail = "exp"},
     {"exp at the skew bound", NULL, "{\"exp\":1699999995}", K_AS, .detail = "expired"},
     {"exp long ago", NULL, "{\"exp\":1000}", K_AS, .detail = "expired"},
+    /* extreme NumericDates: the detail's arithmetic must not overflow */
+    {"exp at INT64_MIN", NULL, "{\"exp\":-9223372036854775808}", K_AS, .detail = "expired"},
+    {"exp at INT64_MAX", NULL, "{\"exp\":9223372036854775807}", K_AS, .want_ok = 1,
+     .want_jkt = JKT},
+    {"nbf at INT64_MAX", NULL, "{\"nbf\":9223372036854775807}", K_AS, .detail = "not valid"},
     {"exp now with zero skew", NULL, "{\"exp\":1700000000}", K_AS, .skew = -1, .detail = "expired"},
     /* nbf */
     {"nbf past the skew bound", NULL, "{\"nbf\":1700000006}", K_AS, .detail = "not valid"},
