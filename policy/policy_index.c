@@ -1,84 +1,82 @@
 /*
- * policy_index.c: the jkt -> client hash table.
+ * policy_index.c: the jkt -> client table of the decision form.
  *
- * Open addressing with linear probing over a power-of-two table kept at
- * most half full, so a lookup costs O(1) whatever the number of clients.
- * Each slot stores the full 64-bit hash, so a probe rejects other keys
- * without touching the client record (one cache miss per lookup in the
- * common case).  The key bytes are compared in full before a match is
- * believed.  The hash is a fast mixer, not cryptography: thumbprints are
- * already SHA-256 outputs, and a caller choosing its jkt only chooses its
- * own probe sequence, never the table's layout.
+ * Open addressing with linear probing over a power-of-two table at most
+ * 80 % full, so a lookup costs O(1) whatever the number of clients.  The
+ * probe reads only 16-bit fingerprints (2 bytes per position: 256 KiB for
+ * 100,000 clients, which stays cached); the record of position i is at a
+ * fixed place, so the one record a lookup needs is fetched as soon as its
+ * fingerprint matches, and the home position's record is prefetched even
+ * before (most keys sit at home).  The full jkt in the record is compared
+ * before a match is believed.  The hash is dpop_hash with a fixed seed:
+ * every key in the table comes from the policy file, and a request only
+ * chooses which positions its own lookup reads (thumbprints are SHA-256
+ * outputs).  Never allocates at lookup time.
  */
 #include "policy_internal.h"
+#include "dpop_hash.h"
 
 #include <string.h>
 
-static uint64_t mix(uint64_t h)
-{
-    /* the murmur3 / splitmix64 finalizer */
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
+#define POLICY_HASH_SEED 0x706f6c6963792d31ULL /* "policy-1" */
 
 uint64_t policy_hash_key(const char *s, size_t len)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)len, w;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        memcpy(&w, s + i, 8);
-        h = mix(h ^ w) + 0x9e3779b97f4a7c15ULL;
-    }
-    if (i < len) {
-        w = 0;
-        memcpy(&w, s + i, len - i);
-        h = mix(h ^ w);
-    }
-    h = mix(h);
-    return h ? h : 1; /* 0 marks an empty slot */
+    return dpop_hash_bytes(POLICY_HASH_SEED, s, len);
 }
 
-const policy_client_t *policy_index_insert(policy_t *p, const policy_client_t *c)
+static void home(const policy_t *p, const char *jkt, uint64_t *pos, uint16_t *fp)
 {
-    uint64_t h = policy_hash_key(c->jkt, 43), i;
-    for (i = h & p->mask;; i = (i + 1) & p->mask) {
-        policy_slot_t *s = &p->slots[i];
-        if (s->tag == 0) {
-            s->tag = h;
-            s->client = c;
-            return NULL;
-        }
-        if (s->tag == h && memcmp(s->client->jkt, c->jkt, 43) == 0)
-            return s->client;
-    }
+    uint64_t h = policy_hash_key(jkt, 43);
+    *pos = h & p->mask;
+    *fp = (uint16_t)(h >> 48);
+    if (*fp == 0)
+        *fp = 1; /* 0 marks an empty position */
 }
 
-const policy_client_t *policy_index_find(const policy_t *p, const char *jkt, size_t len)
+uint64_t policy_index_put(policy_t *p, const char *jkt)
 {
-    uint64_t h, i;
-    if (len != 43 || !p->slots)
-        return NULL; /* every indexed jkt is 43 characters */
-    h = policy_hash_key(jkt, len);
-    for (i = h & p->mask;; i = (i + 1) & p->mask) {
-        const policy_slot_t *s = &p->slots[i];
-        if (s->tag == 0)
-            return NULL;
-        if (s->tag == h && memcmp(s->client->jkt, jkt, 43) == 0)
-            return s->client;
-    }
+    uint64_t i;
+    uint16_t fp;
+    home(p, jkt, &i, &fp);
+    while (p->fps[i] != 0)
+        i = (i + 1) & p->mask;
+    p->fps[i] = fp;
+    return i;
 }
 
-void policy_index_set_span(policy_t *p, const policy_client_t *c)
+static const unsigned char *record(const policy_t *p, uint64_t i)
 {
-    uint64_t h = policy_hash_key(c->jkt, 43), i;
-    for (i = h & p->mask; p->slots[i].tag != 0; i = (i + 1) & p->mask) {
-        if (p->slots[i].client == c) {
-            p->slots[i].span = c->span;
-            return;
+    return p->recs + ((size_t)i << p->rec_shift);
+}
+
+static void prefetch_record(const policy_t *p, uint64_t i)
+{
+    const unsigned char *r = record(p, i);
+    size_t k, n = (size_t)1 << p->rec_shift;
+    for (k = 0; k < n; k += 64)
+        __builtin_prefetch(r + k);
+}
+
+void policy_index_start(const policy_t *p, const char *jkt, policy_probe_t *pr)
+{
+    uint64_t i;
+    home(p, jkt, &pr->pos, &pr->fp);
+    prefetch_record(p, pr->pos); /* before the fingerprints: usually it */
+    for (i = pr->pos; p->fps[i] != 0; i = (i + 1) & p->mask) {
+        if (p->fps[i] == pr->fp) {
+            if (i != pr->pos)
+                prefetch_record(p, i);
+            break;
         }
     }
+}
+
+const unsigned char *policy_index_finish(const policy_t *p, const char *jkt, policy_probe_t *pr)
+{
+    uint64_t i;
+    for (i = pr->pos; p->fps[i] != 0; i = (i + 1) & p->mask)
+        if (p->fps[i] == pr->fp && memcmp(record(p, i), jkt, 43) == 0)
+            return record(p, i);
+    return NULL;
 }

@@ -177,49 +177,139 @@ typedef struct {
 /* Split a normalized path; DPOP_ERR when it does not start with '/', holds
  * a "." or ".." segment or has too many segments. */
 int policy_path_split(const char *path, policy_path_t *pp);
-int policy_pattern_match(const policy_pat_t *pat, const policy_path_t *pp);
-int policy_route_method_match(const policy_route_t *r, const char *method, uint32_t bit);
 
-/* ---- the compiled policy ---- */
+/* ---- the compact encoding decisions read (policy_route.c) ----
+ * Byte strings, read with memcpy (no alignment): a pattern is
+ *   u16 length of its segment bytes (little endian), u8 nsegs,
+ *   u8 index of the "**" segment (0xff: none), then per segment one byte:
+ *   0..0xfc an exact segment of that length followed by its bytes,
+ *   0xfd a u16 length then the bytes, 0xfe "*", 0xff "**".
+ * The pattern text is "/" + the segments joined by "/", exactly as
+ * written (policy_pattern_compile refuses anything else), so it is not
+ * stored: policy_pattern_text rebuilds it for the rule text. */
+#define POLICY_PAT_HDR 4
+#define POLICY_SEG_LONG 0xfdu
+#define POLICY_SEG_ONE 0xfeu
+#define POLICY_SEG_ANY 0xffu
+#define POLICY_NO_ANY 0xffu
+
+/* Bytes the encoding of pat needs. */
+size_t policy_pattern_enc_size(const policy_pat_t *pat);
+/* Write it at out (policy_pattern_enc_size bytes). */
+void policy_pattern_encode(const policy_pat_t *pat, unsigned char *out);
+/* Match the encoded pattern at q; *next gets the byte after it. */
+int policy_pattern_match(const unsigned char *q, const policy_path_t *pp,
+                         const unsigned char **next);
+/* The pattern as written, into out (POLICY_MAX_PATTERN + 1 bytes); returns out. */
+const char *policy_pattern_text(const unsigned char *q, char *out, size_t outsz);
+
+/* ---- the compiled policy ----
+ * Two forms.  The load form (policy_client_t, policy_routeset_t) is what
+ * the loader checks and the CLI lists; the decision form is packed from
+ * it (policy_pack.c) so that a decision for a random client of 100,000
+ * waits for main memory once, not two or three times in a row:
+ *   fps[]    one 16-bit fingerprint of the jkt per table position (0 =
+ *            empty), open addressing with linear probing at most 80 %
+ *            full: 2 bytes per position, small enough to stay cached;
+ *   recs     one fixed-size record per table position, at the same
+ *            index: a probe that matches a fingerprint knows where the
+ *            record is without reading anything else, and the record is
+ *            fetched (a few adjacent lines, prefetched together) while the
+ *            request path is split.  It holds the jkt, flags, validity
+ *            window, name and, when it fits and no other client has the
+ *            same one, the allow list itself;
+ *   lists    allow lists shared by several clients (interned: identical
+ *            entries are stored once and stay cached because many
+ *            decisions read them) or too long for a record, and the named
+ *            route sets;
+ *   specs    method lists ("GET,POST"), interned; set names.
+ * A list is u16 entry count, then per entry a u16: a route set index, or
+ * POLICY_ENTRY_INLINE followed by one route.  A route is a varint method
+ * spec index, a varint pattern count, then the patterns.  A named route
+ * set in lists is a u16 route count, then its routes. */
+#define POLICY_ENTRY_INLINE 0xffffu
+
+#define POLICY_REC_REVOKED 1u
+#define POLICY_REC_NB 2u
+#define POLICY_REC_NA 4u
+#define POLICY_REC_LIST_HERE 8u /* the allow list is inside the record */
+/* record: jkt[43] at 0, flags (u8) at 43, u32 list offset at 44 (in the
+ * record when POLICY_REC_LIST_HERE, else in lists), not_before (i64) at 48,
+ * not_after (i64) at 56, the client name NUL-terminated at 64, then an
+ * allow list kept in the record */
+#define POLICY_REC_FLAGS 43
+#define POLICY_REC_LIST 44
+#define POLICY_REC_NB_AT 48
+#define POLICY_REC_NA_AT 56
+#define POLICY_REC_NAME 64
+
 typedef struct {
     const char *name;
     char jkt[44];
     uint8_t revoked, has_nb, has_na;
-    int64_t not_before; /* inclusive */
-    int64_t not_after;  /* exclusive */
-    const policy_routeset_t *const *allow;
+    int64_t not_before;                    /* inclusive */
+    int64_t not_after;                     /* exclusive */
+    const policy_routeset_t *const *allow; /* while loading; NULL once packed */
     uint32_t nallow;
-    uint32_t span; /* bytes from this record to the end of its own data */
     int line;
 } policy_client_t;
 
 typedef struct {
-    uint64_t tag; /* full hash; 0 = empty slot */
-    const policy_client_t *client;
-    uint32_t span; /* client->span, readable without touching it */
-} policy_slot_t;
+    uint32_t mask; /* POLICY_M_* */
+    uint32_t next; /* extension methods */
+    const char *const *ext;
+    const char *text; /* "GET,POST" for rule text */
+} policy_mspec_t;
+
+typedef struct {
+    const char *name;
+    uint32_t off; /* in lists */
+} policy_setref_t;
 
 struct policy {
-    policy_arena_t arena;
-    /* each client record sits in the arena right before its allow list and
-     * inline routes, so a decision reads one contiguous run of memory */
-    policy_client_t **clients;
+    policy_arena_t arena;      /* cold: client records, names, strings */
+    policy_client_t **clients; /* cold, for the CLI */
     size_t nclients;
-    policy_routeset_t *sets; /* named route sets */
+    policy_routeset_t *sets; /* while loading; NULL once packed */
     size_t nsets;
-    size_t nroutes;       /* routes in sets + inline routes */
-    policy_slot_t *slots; /* open addressing on jkt */
-    uint64_t mask;        /* slots - 1 (power of two) */
-    int refs;             /* watch reference count (policy_watch.c) */
+    size_t nroutes; /* routes in sets + inline routes */
+    /* the decision form (policy_pack.c) */
+    uint16_t *fps;
+    uint64_t mask;        /* table positions - 1 (power of two) */
+    unsigned char *recs;  /* record i at recs + (i << rec_shift) */
+    unsigned rec_shift;   /* records are 128, 256 or 512 bytes */
+    unsigned char *lists; /* shared allow lists and route sets */
+    unsigned char *block; /* fps, recs and lists: one huge-page block */
+    size_t block_bytes;
+    policy_setref_t *setrefs; /* nsets */
+    policy_mspec_t *specs;
+    size_t nspecs;
+    size_t nlists; /* distinct allow lists after interning */
+    int refs;      /* watch reference count (policy_watch.c) */
 };
 
-/* 64-bit hash of a jkt-sized key (never 0). */
+/* Does the method (bit: policy_method_bit) match this method list? */
+int policy_method_spec_match(const policy_mspec_t *m, const char *method, uint32_t bit);
+
+/* Pack the load form into the decision form (once, after an error-free
+ * load).  DPOP_ERR on ENOMEM or a policy too big for 32-bit offsets. */
+int policy_pack(policy_t *p);
+
+/* ---- the jkt index (policy_index.c) ---- */
+/* Table hash for names and thumbprints (dpop_hash, fixed seed: the keys
+ * come from the policy file, never from the network). */
 uint64_t policy_hash_key(const char *s, size_t len);
-/* Index a client by jkt; returns the existing client with the same jkt,
- * or NULL when inserted. */
-const policy_client_t *policy_index_insert(policy_t *p, const policy_client_t *c);
-const policy_client_t *policy_index_find(const policy_t *p, const char *jkt, size_t len);
-/* Record c->span in c's slot once its data is complete. */
-void policy_index_set_span(policy_t *p, const policy_client_t *c);
+/* Claim a free table position for jkt (the table is never full). */
+uint64_t policy_index_put(policy_t *p, const char *jkt);
+/* Lookup in two steps so the record's cache misses overlap other work:
+ * start finds the first position whose fingerprint matches and prefetches
+ * its record; finish confirms the full jkt (or walks on) and returns the
+ * record, NULL for an unknown key. */
+typedef struct {
+    uint64_t pos;
+    uint16_t fp;
+} policy_probe_t;
+void policy_index_start(const policy_t *p, const char *jkt, policy_probe_t *pr);
+const unsigned char *policy_index_finish(const policy_t *p, const char *jkt, policy_probe_t *pr);
 
 #endif /* POLICY_INTERNAL_H */

@@ -120,12 +120,14 @@ typedef struct {
     const char *name;
     policy_errors_t *errs;
     policy_t *p;
-    name_tab_t sets;    /* route set name -> index in p->sets */
-    uint8_t *set_ok;    /* per route set: compiled without error */
-    int sets_read;      /* the route_sets value has been read */
-    name_tab_t clients; /* client name -> index */
-    size_t clients_cap; /* p->clients capacity */
-    int too_many;       /* the client limit was reported */
+    name_tab_t sets;      /* route set name -> index in p->sets */
+    uint8_t *set_ok;      /* per route set: compiled without error */
+    int sets_read;        /* the route_sets value has been read */
+    name_tab_t clients;   /* client name -> index */
+    name_tab_t jkts;      /* jkt -> client index (one key, one client) */
+    policy_arena_t build; /* the load form's routes: freed once packed */
+    size_t clients_cap;   /* p->clients capacity */
+    int too_many;         /* the client limit was reported */
     deferred_ref_t *deferred;
     size_t ndeferred, deferred_cap;
     int oom;
@@ -323,7 +325,7 @@ static int compile_methods(loader_t *L, const pnode_t *list, policy_route_t *r)
     }
     if (!ok)
         return 0;
-    text = policy_arena_alloc(&L->p->arena, textlen + 1);
+    text = policy_arena_alloc(&L->build, textlen + 1);
     if (!text)
         return oom(L), 0;
     for (m = list->first; m; m = m->next) {
@@ -335,11 +337,11 @@ static int compile_methods(loader_t *L, const pnode_t *list, policy_route_t *r)
     r->ext = NULL;
     if (r->next) {
         /* the tree is freed after loading: keep our own copies */
-        const char **own = policy_arena_alloc(&L->p->arena, r->next * sizeof *own);
+        const char **own = policy_arena_alloc(&L->build, r->next * sizeof *own);
         if (!own)
             return oom(L), 0;
         for (k = 0; k < r->next; k++)
-            if (!(own[k] = policy_arena_strndup(&L->p->arena, ext[k], strlen(ext[k]))))
+            if (!(own[k] = policy_arena_strndup(&L->build, ext[k], strlen(ext[k]))))
                 return oom(L), 0;
         r->ext = own;
     }
@@ -362,7 +364,7 @@ static int compile_paths(loader_t *L, const pnode_t *list, policy_route_t *r)
                0;
     if (list->count > POLICY_MAX_PATHS)
         return lerr(L, list, "a route lists at most %u paths", POLICY_MAX_PATHS), 0;
-    pats = policy_arena_alloc(&L->p->arena, list->count * sizeof *pats);
+    pats = policy_arena_alloc(&L->build, list->count * sizeof *pats);
     if (!pats)
         return oom(L), 0;
     for (s = list->first; s; s = s->next) {
@@ -370,8 +372,8 @@ static int compile_paths(loader_t *L, const pnode_t *list, policy_route_t *r)
             ok = 0;
             continue;
         }
-        if (policy_pattern_compile(&L->p->arena, s->str, s->len, &pats[r->npats], why,
-                                   sizeof why) != DPOP_OK) {
+        if (policy_pattern_compile(&L->build, s->str, s->len, &pats[r->npats], why, sizeof why) !=
+            DPOP_OK) {
             lerr(L, s, "%s", why);
             ok = 0;
             continue;
@@ -419,7 +421,7 @@ static void load_route_sets(loader_t *L, const pnode_t *map)
         lerr(L, map, "a policy holds at most %u route sets", POLICY_MAX_ROUTE_SETS);
         return;
     }
-    p->sets = policy_arena_alloc(&p->arena, (map->count / 2 + 1) * sizeof *p->sets);
+    p->sets = policy_arena_alloc(&L->build, (map->count / 2 + 1) * sizeof *p->sets);
     L->set_ok = calloc(map->count / 2 + 1, 1);
     if (!p->sets || !L->set_ok || names_init(&L->sets, map->count / 2) != DPOP_OK) {
         oom(L);
@@ -458,7 +460,7 @@ static void load_route_sets(loader_t *L, const pnode_t *map)
             lerr(L, v, "a route set holds at most %u routes", POLICY_MAX_ROUTES);
             continue;
         }
-        routes = policy_arena_alloc(&p->arena, v->count * sizeof *routes);
+        routes = policy_arena_alloc(&L->build, v->count * sizeof *routes);
         if (!routes) {
             oom(L);
             return;
@@ -563,7 +565,7 @@ static int defer_ref(loader_t *L, const policy_routeset_t **slot, const pnode_t 
         L->deferred_cap = cap;
     }
     d = &L->deferred[L->ndeferred];
-    if (!(d->name = policy_arena_strndup(&L->p->arena, item->str, item->len)))
+    if (!(d->name = policy_arena_strndup(&L->build, item->str, item->len)))
         return oom(L), 0;
     d->slot = slot;
     d->len = item->len;
@@ -613,7 +615,7 @@ static void load_allow(loader_t *L, const pnode_t *list, policy_client_t *c, int
         *ok = 0;
         return;
     }
-    allow = policy_arena_alloc(&p->arena, list->count * sizeof *allow);
+    allow = policy_arena_alloc(&L->build, list->count * sizeof *allow);
     if (!allow) {
         *ok = 0;
         oom(L);
@@ -645,8 +647,8 @@ static void load_allow(loader_t *L, const pnode_t *list, policy_client_t *c, int
             }
         }
         else if (item->type == PNODE_MAP) {
-            policy_routeset_t *inl = policy_arena_alloc(&p->arena, sizeof *inl);
-            policy_route_t *r = policy_arena_alloc(&p->arena, sizeof *r);
+            policy_routeset_t *inl = policy_arena_alloc(&L->build, sizeof *inl);
+            policy_route_t *r = policy_arena_alloc(&L->build, sizeof *r);
             if (!inl || !r) {
                 *ok = 0;
                 oom(L);
@@ -672,8 +674,8 @@ static void load_allow(loader_t *L, const pnode_t *list, policy_client_t *c, int
     c->allow = allow;
 }
 
-/* Room for one more client: the pointer array and the jkt index grow as
- * the clients stream in (their number is not known in advance). */
+/* Room for one more client: the pointer array grows as the clients
+ * stream in (their number is not known in advance). */
 static int grow_clients(loader_t *L)
 {
     policy_t *p = L->p;
@@ -684,26 +686,6 @@ static int grow_clients(loader_t *L)
             return DPOP_ERR;
         p->clients = n;
         L->clients_cap = cap;
-    }
-    if (!p->slots || (p->nclients + 1) * 2 > p->mask + 1) {
-        size_t cap = p->slots ? (p->mask + 1) * 2 : 128, i;
-        size_t bytes = cap * sizeof(policy_slot_t);
-        policy_slot_t *old = p->slots;
-        uint64_t oldmask = p->mask;
-        policy_slot_t *n = bytes >= (1u << 21) ? policy_big_alloc(bytes) : calloc(cap, sizeof *n);
-        if (!n)
-            return DPOP_ERR;
-        p->slots = n;
-        p->mask = cap - 1;
-        for (i = 0; old && i <= oldmask; i++) {
-            uint64_t j;
-            if (!old[i].tag)
-                continue;
-            for (j = old[i].tag & p->mask; n[j].tag; j = (j + 1) & p->mask)
-                ;
-            n[j] = old[i];
-        }
-        free(old);
     }
     return DPOP_OK;
 }
@@ -759,14 +741,21 @@ static void load_client(loader_t *L, const pnode_t *n)
         int jok = 1;
         load_jkt(L, f[1].val, &jok);
         if (jok) {
-            const policy_client_t *o = NULL;
+            const name_slot_t *o = NULL;
+            int nomem = 0;
             memcpy(c->jkt, f[1].val->str, 43);
             c->jkt[43] = '\0';
-            if ((o = policy_index_insert(p, c)) != NULL) {
+            o = names_put(&L->jkts, c->jkt, 43, (uint32_t)p->nclients, n->line, &nomem);
+            if (nomem) {
+                oom(L);
+                return;
+            }
+            if (o) {
+                const policy_client_t *first = p->clients[o->val];
                 lerr(L, f[1].val,
                      "jkt is already used by client '%s' (line %d); a key "
                      "belongs to exactly one client",
-                     o->name ? o->name : "?", o->line);
+                     first->name ? first->name : "?", first->line);
                 ok = 0;
             }
         }
@@ -796,17 +785,9 @@ static void load_client(loader_t *L, const pnode_t *n)
     else {
         load_allow(L, f[5].val, c, &ok);
     }
-    /* the slot is kept even when the client has errors: the jkt index and
-     * duplicate-name messages refer to it; the load fails anyway */
+    /* the slot is kept even when the client has errors: the jkt and name
+     * tables and duplicate messages refer to it; the load fails anyway */
     (void)ok;
-    {
-        /* the arena is bump-allocated, so this client's allow list and
-         * inline routes follow its record; policy_decide prefetches them */
-        const char *end = policy_arena_alloc(&p->arena, 1);
-        ptrdiff_t span = end ? end - (const char *)c : 0;
-        c->span = span > 0 && span < 4096 ? (uint32_t)span : 0;
-        policy_index_set_span(p, c);
-    }
     p->nclients++;
 }
 
@@ -883,7 +864,9 @@ void policy_free(policy_t *p)
     if (!p)
         return;
     free(p->clients);
-    free(p->slots);
+    free(p->block);
+    free(p->setrefs);
+    free(p->specs);
     policy_arena_free(&p->arena);
     free(p);
 }
@@ -911,13 +894,15 @@ int policy_load_buffer(const char *name, const char *buf, size_t len, policy_t *
         goto done;
     }
     policy_arena_init(&p->arena);
+    policy_arena_init(&L.build);
     L.name = name;
     L.errs = errs;
     L.p = p;
     hooks.on_route_sets = on_route_sets;
     hooks.on_client = on_client;
     hooks.ctx = &L;
-    if (names_init(&L.clients, 64) != DPOP_OK || grow_clients(&L) != DPOP_OK) {
+    if (names_init(&L.clients, 64) != DPOP_OK || names_init(&L.jkts, 64) != DPOP_OK ||
+        grow_clients(&L) != DPOP_OK) {
         oom(&L);
         goto done;
     }
@@ -927,12 +912,19 @@ int policy_load_buffer(const char *name, const char *buf, size_t len, policy_t *
     load_top(&L, root);
     resolve_deferred(&L);
     if (errs->count == before && !L.oom) {
+        /* only an error-free policy is packed into its decision form */
+        if (policy_pack(p) != DPOP_OK) {
+            oom(&L);
+            goto done;
+        }
         *out = p;
         p = NULL;
     }
 done:
     free(L.sets.slots);
     free(L.clients.slots);
+    free(L.jkts.slots);
+    policy_arena_free(&L.build);
     free(L.set_ok);
     free(L.deferred);
     policy_free(p);
@@ -1009,5 +1001,6 @@ size_t policy_memory_bytes(const policy_t *p)
 {
     if (!p)
         return 0;
-    return sizeof *p + p->arena.total + (p->slots ? (p->mask + 1) * sizeof *p->slots : 0);
+    return sizeof *p + p->arena.total + p->nclients * sizeof *p->clients + p->block_bytes +
+           p->nsets * sizeof *p->setrefs + p->nspecs * sizeof *p->specs;
 }

@@ -16,6 +16,23 @@
 
 #define METHOD_MAX 64
 
+/* Put a sentence saying what is wrong into why; returns DPOP_ERR so a
+ * check can `return fail(...)`. */
+static int fail(char *why, size_t whysz, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static int fail(char *why, size_t whysz, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whysz, fmt, ap);
+    va_end(ap);
+    return DPOP_ERR;
+}
+
 /* RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
  * "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
 static int is_tchar(unsigned char c)
@@ -50,48 +67,42 @@ int policy_method_check(const char *m, size_t len, char *why, size_t whysz)
 {
     size_t i;
     if (len == 0) {
-        snprintf(why, whysz, "a method cannot be empty");
-        return DPOP_ERR;
+        return fail(why, whysz, "a method cannot be empty");
     }
     if (len == 1 && m[0] == '*')
         return DPOP_OK;
     if (len > METHOD_MAX) {
-        snprintf(why, whysz, "a method name is at most %d characters", METHOD_MAX);
-        return DPOP_ERR;
+        return fail(why, whysz, "a method name is at most %d characters", METHOD_MAX);
     }
     for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)m[i];
         if (c == '*') {
-            snprintf(why, whysz,
-                     "'*' means any method and must stand alone, not inside "
-                     "'%.64s'",
-                     m);
-            return DPOP_ERR;
+            return fail(why, whysz,
+                        "'*' means any method and must stand alone, not inside "
+                        "'%.64s'",
+                        m);
         }
         if (!is_tchar(c)) {
             if (c > 0x20 && c < 0x7f)
-                snprintf(why, whysz,
-                         "method '%.64s' contains '%c', which an HTTP method "
-                         "token cannot hold (RFC 9110 §5.6.2)",
-                         m, c);
-            else
-                snprintf(why, whysz,
-                         "method '%.64s' contains a space or a control or "
-                         "non-ASCII byte; HTTP method tokens cannot (RFC 9110 "
-                         "§5.6.2)",
-                         m);
-            return DPOP_ERR;
+                return fail(why, whysz,
+                            "method '%.64s' contains '%c', which an HTTP method "
+                            "token cannot hold (RFC 9110 §5.6.2)",
+                            m, c);
+            return fail(why, whysz,
+                        "method '%.64s' contains a space or a control or "
+                        "non-ASCII byte; HTTP method tokens cannot (RFC 9110 "
+                        "§5.6.2)",
+                        m);
         }
     }
     for (i = 0; i < sizeof std_methods / sizeof std_methods[0]; i++) {
         const char *n = std_methods[i].name;
         if (strlen(n) == len && strncasecmp(n, m, len) == 0 && memcmp(n, m, len) != 0) {
             /* "get" is a legal token but no client sends it: surely a typo */
-            snprintf(why, whysz,
-                     "methods are case-sensitive (RFC 9110 §9.1): write '%s', "
-                     "not '%.64s'",
-                     n, m);
-            return DPOP_ERR;
+            return fail(why, whysz,
+                        "methods are case-sensitive (RFC 9110 §9.1): write '%s', "
+                        "not '%.64s'",
+                        n, m);
         }
     }
     return DPOP_OK;
@@ -111,37 +122,31 @@ int policy_pattern_compile(policy_arena_t *a, const char *s, size_t len, policy_
 
     memset(out, 0, sizeof *out);
     if (len == 0) {
-        snprintf(why, whysz, "a path pattern cannot be empty; write \"/\" for the root");
-        return DPOP_ERR;
+        return fail(why, whysz, "a path pattern cannot be empty; write \"/\" for the root");
     }
     if (len > POLICY_MAX_PATTERN) {
-        snprintf(why, whysz, "a path pattern is at most %d bytes (this one has %zu)",
-                 POLICY_MAX_PATTERN, len);
-        return DPOP_ERR;
+        return fail(why, whysz, "a path pattern is at most %d bytes (this one has %zu)",
+                    POLICY_MAX_PATTERN, len);
     }
     if (s[0] != '/') {
-        snprintf(why, whysz, "path pattern '%.64s' must start with '/'", s);
-        return DPOP_ERR;
+        return fail(why, whysz, "path pattern '%.64s' must start with '/'", s);
     }
     for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '?' || c == '#') {
-            snprintf(why, whysz,
-                     "path pattern '%.64s' contains '%c': patterns match the path "
-                     "only, never the query or fragment",
-                     s, c);
-            return DPOP_ERR;
+            return fail(why, whysz,
+                        "path pattern '%.64s' contains '%c': patterns match the path "
+                        "only, never the query or fragment",
+                        s, c);
         }
         if (c < 0x20 || c == 0x7f) {
-            snprintf(why, whysz, "path pattern '%.64s' contains a control character", s);
-            return DPOP_ERR;
+            return fail(why, whysz, "path pattern '%.64s' contains a control character", s);
         }
         if (c == '%' && i + 2 < len && is_hex(s[i + 1]) && is_hex(s[i + 2])) {
-            snprintf(why, whysz,
-                     "path pattern '%.64s' contains the escape '%%%c%c': patterns "
-                     "match the decoded path, so write the character itself",
-                     s, s[i + 1], s[i + 2]);
-            return DPOP_ERR;
+            return fail(why, whysz,
+                        "path pattern '%.64s' contains the escape '%%%c%c': patterns "
+                        "match the decoded path, so write the character itself",
+                        s, s[i + 1], s[i + 2]);
         }
     }
     /* segments after the leading '/'; "/" alone is one empty segment, and a
@@ -156,23 +161,20 @@ int policy_pattern_compile(policy_arena_t *a, const char *s, size_t len, policy_
         seg = s + start;
         sl = i - start;
         if (n == POLICY_MAX_SEGMENTS) {
-            snprintf(why, whysz, "path pattern '%.64s' has more than %d segments", s,
-                     POLICY_MAX_SEGMENTS);
-            return DPOP_ERR;
+            return fail(why, whysz, "path pattern '%.64s' has more than %d segments", s,
+                        POLICY_MAX_SEGMENTS);
         }
         if (sl == 0 && i < len) {
-            snprintf(why, whysz,
-                     "path pattern '%.64s' has an empty segment ('//'), which a "
-                     "normalized path never has",
-                     s);
-            return DPOP_ERR;
+            return fail(why, whysz,
+                        "path pattern '%.64s' has an empty segment ('//'), which a "
+                        "normalized path never has",
+                        s);
         }
         if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.')) {
-            snprintf(why, whysz,
-                     "path pattern '%.64s' has a '.' or '..' segment, which a "
-                     "normalized path never has (RFC 3986 §5.2.4)",
-                     s);
-            return DPOP_ERR;
+            return fail(why, whysz,
+                        "path pattern '%.64s' has a '.' or '..' segment, which a "
+                        "normalized path never has (RFC 3986 §5.2.4)",
+                        s);
         }
         segs[n].s = NULL;
         segs[n].len = 0;
@@ -181,21 +183,19 @@ int policy_pattern_compile(policy_arena_t *a, const char *s, size_t len, policy_
         }
         else if (sl == 2 && seg[0] == '*' && seg[1] == '*') {
             if (any >= 0) {
-                snprintf(why, whysz,
-                         "path pattern '%.64s' has more than one '**'; use one "
-                         "per pattern",
-                         s);
-                return DPOP_ERR;
+                return fail(why, whysz,
+                            "path pattern '%.64s' has more than one '**'; use one "
+                            "per pattern",
+                            s);
             }
             segs[n].kind = PSEG_ANY;
             any = (int)n;
         }
         else if (memchr(seg, '*', sl)) {
-            snprintf(why, whysz,
-                     "in path pattern '%.64s', '*' and '**' must be a whole "
-                     "segment (write /files/*, not /files/*.pdf)",
-                     s);
-            return DPOP_ERR;
+            return fail(why, whysz,
+                        "in path pattern '%.64s', '*' and '**' must be a whole "
+                        "segment (write /files/*, not /files/*.pdf)",
+                        s);
         }
         else {
             segs[n].kind = PSEG_EXACT;
@@ -209,8 +209,7 @@ int policy_pattern_compile(policy_arena_t *a, const char *s, size_t len, policy_
         char *text = policy_arena_strndup(a, s, len);
         policy_seg_t *copy = policy_arena_alloc(a, n * sizeof *copy);
         if (!text || !copy) {
-            snprintf(why, whysz, "out of memory");
-            return DPOP_ERR;
+            return fail(why, whysz, "out of memory");
         }
         for (i = 0; i < n; i++) {
             copy[i] = segs[i];
@@ -257,49 +256,151 @@ int policy_path_split(const char *path, policy_path_t *pp)
     return DPOP_OK;
 }
 
-static int seg_match(const policy_seg_t *g, const policy_path_t *pp, uint32_t k)
+size_t policy_pattern_enc_size(const policy_pat_t *pat)
 {
-    if (g->kind == PSEG_ONE)
-        return pp->len[k] > 0;
-    return g->len == pp->len[k] && memcmp(g->s, pp->base + pp->off[k], g->len) == 0;
+    size_t n = POLICY_PAT_HDR;
+    uint32_t i;
+    for (i = 0; i < pat->nsegs; i++) {
+        const policy_seg_t *g = &pat->segs[i];
+        n += 1;
+        if (g->kind == PSEG_EXACT)
+            n += g->len + (g->len >= POLICY_SEG_LONG ? 2 : 0);
+    }
+    return n;
 }
 
-int policy_pattern_match(const policy_pat_t *pat, const policy_path_t *pp)
+static void put16(unsigned char *o, size_t v)
 {
-    uint32_t i, pre, post;
-    if (pat->any < 0) {
-        if (pp->n != pat->nsegs)
+    o[0] = (unsigned char)(v & 0xff);
+    o[1] = (unsigned char)(v >> 8);
+}
+
+static size_t get16(const unsigned char *q)
+{
+    return (size_t)q[0] | (size_t)q[1] << 8;
+}
+
+void policy_pattern_encode(const policy_pat_t *pat, unsigned char *out)
+{
+    unsigned char *o = out + POLICY_PAT_HDR;
+    uint32_t i;
+    for (i = 0; i < pat->nsegs; i++) {
+        const policy_seg_t *g = &pat->segs[i];
+        if (g->kind == PSEG_ONE) {
+            *o++ = POLICY_SEG_ONE;
+        }
+        else if (g->kind == PSEG_ANY) {
+            *o++ = POLICY_SEG_ANY;
+        }
+        else {
+            if (g->len >= POLICY_SEG_LONG) {
+                *o++ = POLICY_SEG_LONG;
+                put16(o, g->len);
+                o += 2;
+            }
+            else {
+                *o++ = (unsigned char)g->len;
+            }
+            memcpy(o, g->s, g->len);
+            o += g->len;
+        }
+    }
+    /* the pattern is at most POLICY_MAX_PATTERN bytes and 64 segments, so
+     * the segment bytes fit a u16 and the counts a byte */
+    put16(out, (size_t)(o - out - POLICY_PAT_HDR));
+    out[2] = (unsigned char)pat->nsegs;
+    out[3] = pat->any < 0 ? POLICY_NO_ANY : (unsigned char)pat->any;
+}
+
+/* One encoded segment at *q against request segment k; advances *q. */
+static int seg_match(const unsigned char **q, const policy_path_t *pp, uint32_t k)
+{
+    const unsigned char *g = *q;
+    size_t len = *g++;
+    if (len == POLICY_SEG_ONE || len == POLICY_SEG_ANY) {
+        *q = g;
+        return len == POLICY_SEG_ANY || pp->len[k] > 0;
+    }
+    if (len == POLICY_SEG_LONG) {
+        len = get16(g);
+        g += 2;
+    }
+    *q = g + len;
+    return pp->len[k] == len && memcmp(g, pp->base + pp->off[k], len) == 0;
+}
+
+int policy_pattern_match(const unsigned char *q, const policy_path_t *pp,
+                         const unsigned char **next)
+{
+    uint32_t nsegs = q[2], any = q[3], pre, post, i;
+    const unsigned char *g = q + POLICY_PAT_HDR;
+
+    *next = g + get16(q);
+    if (any == POLICY_NO_ANY) {
+        if (pp->n != nsegs)
             return 0;
-        for (i = 0; i < pat->nsegs; i++)
-            if (!seg_match(&pat->segs[i], pp, i))
+        for (i = 0; i < nsegs; i++)
+            if (!seg_match(&g, pp, i))
                 return 0;
         return 1;
     }
     /* "**" at index any: the segments before it match the path's head, the
      * ones after it its tail, and "**" takes whatever is between (maybe
      * nothing) */
-    pre = (uint32_t)pat->any;
-    post = pat->nsegs - pre - 1;
+    pre = any;
+    post = nsegs - pre - 1;
     if (pp->n < pre + post)
         return 0;
-    for (i = 0; i < pre; i++)
-        if (!seg_match(&pat->segs[i], pp, i))
-            return 0;
-    for (i = 0; i < post; i++)
-        if (!seg_match(&pat->segs[pre + 1 + i], pp, pp->n - post + i))
+    for (i = 0; i < nsegs; i++)
+        if (!seg_match(&g, pp, i < pre ? i : i == pre ? 0 : pp->n - post + (i - pre - 1)))
             return 0;
     return 1;
 }
 
-int policy_route_method_match(const policy_route_t *r, const char *method, uint32_t bit)
+const char *policy_pattern_text(const unsigned char *q, char *out, size_t outsz)
+{
+    uint32_t nsegs = q[2], i;
+    const unsigned char *g = q + POLICY_PAT_HDR;
+    size_t o = 0;
+
+    for (i = 0; i < nsegs && o + 1 < outsz; i++) {
+        size_t len = *g++;
+        const char *s = (const char *)g;
+        if (len == POLICY_SEG_ONE) {
+            s = "*";
+            len = 1;
+        }
+        else if (len == POLICY_SEG_ANY) {
+            s = "**";
+            len = 2;
+        }
+        else {
+            if (len == POLICY_SEG_LONG) {
+                len = get16(g);
+                g += 2;
+                s = (const char *)g;
+            }
+            g += len;
+        }
+        out[o++] = '/';
+        if (len > outsz - 1 - o)
+            len = outsz - 1 - o;
+        memcpy(out + o, s, len);
+        o += len;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+int policy_method_spec_match(const policy_mspec_t *m, const char *method, uint32_t bit)
 {
     uint32_t i;
-    if (r->mask & POLICY_M_ANY)
+    if (m->mask & POLICY_M_ANY)
         return 1;
     if (bit)
-        return (r->mask & bit) != 0;
-    for (i = 0; i < r->next; i++)
-        if (strcmp(r->ext[i], method) == 0)
+        return (m->mask & bit) != 0;
+    for (i = 0; i < m->next; i++)
+        if (strcmp(m->ext[i], method) == 0)
             return 1;
     return 0;
 }
