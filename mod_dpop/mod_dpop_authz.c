@@ -232,7 +232,7 @@ static authz_status policy_check(request_rec *r, const char *req_args,
 
     if (d.allow) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "mod_dpop: policy allows %s %s for %s: %s",
-                      r->method, ap_escape_logitem(r->pool, r->uri),
+                      ap_escape_logitem(r->pool, r->method), ap_escape_logitem(r->pool, r->uri),
                       rq->policy_client ? rq->policy_client : rq->jkt, d.rule);
         return AUTHZ_GRANTED;
     }

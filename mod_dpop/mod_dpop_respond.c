@@ -109,23 +109,27 @@ const char *dpop_respond_challenge_value(request_rec *r, const dpop_dir_conf_t *
                         f->error, dpop_respond_description(f->code), algs_attr(r, c));
 }
 
-int dpop_respond_failure(request_rec *r, const dpop_dir_conf_t *c, const dpop_failure_t *f,
-                         const char *nonce)
+/* WWW-Authenticate for f (NULL: no credentials were sent), DPoP-Nonce when
+ * given; challenges and nonces must not be cached by intermediaries. */
+static void set_challenge(request_rec *r, const dpop_dir_conf_t *c, const dpop_failure_t *f,
+                          const char *nonce)
 {
     apr_table_setn(r->err_headers_out, "WWW-Authenticate", dpop_respond_challenge_value(r, c, f));
     if (nonce)
         apr_table_setn(r->err_headers_out, "DPoP-Nonce", nonce);
-    /* Challenges and nonces must not be cached by intermediaries. */
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+}
+
+int dpop_respond_failure(request_rec *r, const dpop_dir_conf_t *c, const dpop_failure_t *f,
+                         const char *nonce)
+{
+    set_challenge(r, c, f, nonce);
     return dpop_respond_status(f->code);
 }
 
 int dpop_respond_challenge(request_rec *r, const dpop_dir_conf_t *c, const char *nonce)
 {
-    apr_table_setn(r->err_headers_out, "WWW-Authenticate",
-                   dpop_respond_challenge_value(r, c, NULL));
-    if (nonce)
-        apr_table_setn(r->err_headers_out, "DPoP-Nonce", nonce);
+    set_challenge(r, c, NULL, nonce);
     return HTTP_UNAUTHORIZED;
 }
 
@@ -144,13 +148,15 @@ static const char *clean_detail(apr_pool_t *p, const char *d)
 void dpop_respond_log(request_rec *r, int level, const char *what, const dpop_failure_t *f,
                       const char *jkt, const char *jti)
 {
-    /* jti and jkt are identifiers, not credentials; cap them anyway. */
-    ap_log_rerror(APLOG_MARK, level, 0, r,
-                  "mod_dpop: %s: reason=%s error=%s method=%s uri=%s jkt=%s jti=%.64s "
-                  "detail=\"%s\"",
-                  what, f->reason ? f->reason : "-", f->error ? f->error : "-",
-                  ap_escape_logitem(r->pool, r->method),
-                  r->uri ? ap_escape_logitem(r->pool, r->uri) : "-", (jkt && *jkt) ? jkt : "-",
-                  (jti && *jti) ? clean_detail(r->pool, jti) : "-",
-                  clean_detail(r->pool, f->detail));
+    /* jti and jkt are identifiers, not credentials; cap them anyway.  The
+     * jkt of a Bearer token comes from its cnf claim, not from our hash:
+     * cleaned like the jti. */
+    ap_log_rerror(
+        APLOG_MARK, level, 0, r,
+        "mod_dpop: %s: reason=%s error=%s method=%s uri=%s jkt=%.64s jti=%.64s "
+        "detail=\"%s\"",
+        what, f->reason ? f->reason : "-", f->error ? f->error : "-",
+        ap_escape_logitem(r->pool, r->method), r->uri ? ap_escape_logitem(r->pool, r->uri) : "-",
+        (jkt && *jkt) ? clean_detail(r->pool, jkt) : "-",
+        (jti && *jti) ? clean_detail(r->pool, jti) : "-", clean_detail(r->pool, f->detail));
 }

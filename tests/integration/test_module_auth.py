@@ -113,6 +113,19 @@ def test_no_credentials_gives_plain_challenge(srv):
     assert "no credentials" in new_log(srv, mark)
 
 
+def test_no_credentials_challenge_with_nonce_is_not_cacheable(srv):
+    """Where nonces are on, even the plain challenge carries a DPoP-Nonce
+    (RFC 9449 §8): it must not be stored by caches (Cache-Control: no-store),
+    like every other challenge."""
+    r = srv.request("GET", "/api/nonce/x")
+    assert r.status == 401
+    assert "error=" not in r.header("WWW-Authenticate")
+    assert r.header("DPoP-Nonce") and len(r.header("DPoP-Nonce")) == 32
+    assert r.header("Cache-Control") == "no-store"
+    r = srv.request("GET", "/api/x")
+    assert r.header("DPoP-Nonce") is None and r.header("Cache-Control") == "no-store"
+
+
 def test_header_over_httpd_limit_never_reaches_module(env, srv):
     """httpd's LimitRequestFieldSize (8190) answers 400 before any module
     runs, so the default DPoPMaxProofSize 8192 is a second line."""

@@ -11,7 +11,13 @@ What these tests prove:
 - an unbound Bearer token (DPoPAllowBearer) has no key: policy_denied;
 - hot reload: a changed file is picked up within ~1 s without restart; a
   broken one logs file:line:column and the previous policy stays in force;
-- report-only: a policy denial is logged and audited but passes.
+- report-only: a policy denial is logged and audited but passes;
+- the 403 holds in every place the line can be written: <RequireAll>,
+  <RequireAny> around <RequireAll>, a <Location> below the AuthType one, a
+  deeper <Location> inheriting the Require, and .htaccess (AllowOverride
+  AuthConfig); a denial by another rule of a <RequireAll> is 403 without
+  insufficient_scope; an explicit AuthzSendForbiddenOnFailure Off wins (401);
+  the outer location without the line is unaffected.
 """
 import os
 import re
@@ -170,3 +176,137 @@ def test_hot_reload_and_broken_file_keeps_previous(env, setup):
         assert allowed.call(h, "DELETE", "/api/invoices/7").status == 200
     assert h.wait_log("policy reload failed, previous policy kept: %s:4:" % pol), \
         h.error_log()[-2000:]
+
+
+# ------------------------------------------------ the 403 in other config shapes
+# `Require dpop-policy` applies AuthzSendForbiddenOnFailure to the section
+# it is parsed in (mod_dpop_authz.c).  These shapes check that this holds
+# wherever an administrator may write the line, and that only a policy
+# denial is reported as insufficient_scope.
+
+SHAPES = """
+<Location /api/all>
+    <RequireAll>
+        Require dpop-policy
+        Require ip 127.0.0.1
+    </RequireAll>
+</Location>
+<Location /api/all-ipdeny>
+    <RequireAll>
+        Require dpop-policy
+        Require ip 192.0.2.1
+    </RequireAll>
+</Location>
+<Location /api/nested>
+    <RequireAny>
+        <RequireAll>
+            Require dpop-policy
+            Require ip 127.0.0.1
+        </RequireAll>
+        Require ip 192.0.2.1
+    </RequireAny>
+</Location>
+<Location /api/strict>
+    Require dpop-policy
+</Location>
+<Location /api/strict/inner>
+    DPoPMode enforce
+</Location>
+<Location /api/strict/off>
+    Require dpop-policy
+    AuthzSendForbiddenOnFailure Off
+</Location>
+ScriptAlias /htapi "{htdir}/echo.cgi"
+<Directory "{htdir}">
+    AllowOverride AuthConfig
+    Options +ExecCGI
+</Directory>
+"""
+
+SHAPED_POLICY = """version: 1
+clients:
+  - name: shaped-agent
+    jkt: %s
+    allow:
+      - methods: [GET]
+        paths: ["/api/all/ok/**", "/api/all-ipdeny/ok/**", "/api/nested/ok/**",
+                "/api/strict/ok/**", "/api/strict/inner/ok/**", "/api/strict/off/ok/**",
+                "/htapi/ok/**"]
+"""
+
+
+@pytest.fixture
+def shaped(env, httpd):
+    from harness import CGI_SCRIPT
+    agent = Client(env)
+    n = env.next_id()
+    pol = env.path("policy-%d" % n, "policy.yaml")
+    os.chmod(os.path.dirname(pol), 0o755)
+    write_policy(pol, SHAPED_POLICY % agent.key.jkt)
+    htdir = os.path.dirname(env.path("htcgi-%d" % n, "echo.cgi"))
+    os.chmod(htdir, 0o755)
+    with open(os.path.join(htdir, "echo.cgi"), "w") as f:
+        f.write(CGI_SCRIPT)
+    os.chmod(os.path.join(htdir, "echo.cgi"), 0o755)
+    with open(os.path.join(htdir, ".htaccess"), "w") as f:
+        f.write("AuthType DPoP\nRequire dpop-policy\n")
+    os.chmod(os.path.join(htdir, ".htaccess"), 0o644)
+    h = httpd(server_conf='DPoPPolicyFile "%s"' % pol, location_conf="Require valid-user",
+              extra_conf=SHAPES.replace("{htdir}", htdir))
+    return h, agent
+
+
+@pytest.mark.parametrize("base", ["/api/all", "/api/nested", "/api/strict",
+                                  "/api/strict/inner", "/htapi"])
+def test_policy_403_in_every_section_shape(env, shaped, base):
+    """<RequireAll>, <RequireAny> around <RequireAll>, a <Location> below the
+    AuthType one, a deeper <Location> that inherits the Require, and a
+    .htaccess (AllowOverride AuthConfig): the allowed route passes, another
+    route and an unknown key get 403 insufficient_scope, and authentication
+    failures stay 401."""
+    h, agent = shaped
+    r = agent.call(h, "GET", base + "/ok/1")
+    assert r.status == 200, (base, r)
+    assert r.backend_env()["DPOP_CLIENT"] == "shaped-agent"
+    r = agent.call(h, "GET", base + "/no/1")
+    assert r.status == 403 and scope_error(r), (base, r)
+    r = Client(env).call(h, "GET", base + "/ok/1")
+    assert r.status == 403 and scope_error(r), (base, r)
+    # no credentials / a wrong htu: 401, never turned into 403
+    r = h.request("GET", base + "/ok/1")
+    assert r.status == 401 and "error=" not in r.header("WWW-Authenticate"), (base, r)
+    p = env.proof(agent.key, "GET", h.url("/elsewhere"), token=agent.token)
+    r = h.request("GET", base + "/ok/1", token=agent.token, proof=p)
+    assert r.status == 401 and 'error="invalid_dpop_proof"' in r.header("WWW-Authenticate")
+    assert h.error_log().count("reason=policy_denied ") == 2
+
+
+def test_denial_by_another_rule_is_not_insufficient_scope(shaped):
+    """<RequireAll> where the policy allows but `Require ip` denies: 403 (the
+    section's flag), and no insufficient_scope challenge or policy audit,
+    because the policy did not deny."""
+    h, agent = shaped
+    r = agent.call(h, "GET", "/api/all-ipdeny/ok/1")
+    assert r.status == 403, r
+    assert not scope_error(r)
+    assert "reason=policy_denied " not in h.error_log()
+
+
+def test_explicit_forbidden_off_is_honoured(shaped):
+    """An administrator's `AuthzSendForbiddenOnFailure Off` after the Require
+    line wins (httpd's 401 for a denied user), and the challenge still says
+    insufficient_scope so the client knows why."""
+    h, agent = shaped
+    assert agent.call(h, "GET", "/api/strict/off/ok/1").status == 200
+    r = agent.call(h, "GET", "/api/strict/off/no/1")
+    assert r.status == 401, r
+    assert scope_error(r)
+
+
+def test_outer_location_without_policy_is_unaffected(env, shaped):
+    """The flag is set only where `Require dpop-policy` is written: the outer
+    /api location (Require valid-user) lets any authenticated key through."""
+    h, _ = shaped
+    r = Client(env).call(h, "GET", "/api/other")
+    assert r.status == 200, r
+    assert r.backend_env()["DPOP_CLIENT"] == "<unset>"
