@@ -4,6 +4,8 @@
  * (DESIGN.md "Policy YAML"), including usage errors and invalid files.
  */
 #include <check.h>
+
+#include "test_policy_util.h"
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -226,39 +228,43 @@ typedef struct {
     const char *json; /* exact stdout line */
 } explain_case_t;
 
+/* the one JSON line `explain` prints, by outcome */
+#define JSON_ALLOW(client, rule)                                                                   \
+    "{\"decision\":\"allow\",\"reason\":null,\"client\":\"" client "\",\"rule\":\"" rule "\"}"
+#define JSON_DENY(reason, client, rule)                                                            \
+    "{\"decision\":\"deny\",\"reason\":\"" reason "\",\"client\":\"" client "\",\"rule\":\"" rule  \
+    "\"}"
+#define JSON_UNKNOWN_KEY                                                                           \
+    "{\"decision\":\"deny\",\"reason\":\"policy_denied\",\"client\":null,\"rule\":null}"
+
 static const explain_case_t explain_cases[] = {
     {J1, "GET", "/api/invoices/12", "2026-06-01T00:00:00Z", 0,
-     "{\"decision\":\"allow\",\"reason\":null,\"client\":\"billing-agent\",\"rule\":\"client "
-     "billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices/**\"}"},
+     JSON_ALLOW("billing-agent",
+                "client billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices/**")},
     {J1, "GET", "/api/customers/7", "2026-06-01T00:00:00Z", 0,
-     "{\"decision\":\"allow\",\"reason\":null,\"client\":\"billing-agent\",\"rule\":\"client "
-     "billing-agent allow[1]: GET /api/customers/*\"}"},
+     JSON_ALLOW("billing-agent", "client billing-agent allow[1]: GET /api/customers/*")},
     {J1, "HEAD", "/api/invoices", "2026-06-01T00:00:00Z", 1,
-     "{\"decision\":\"deny\",\"reason\":\"policy_denied\",\"client\":\"billing-agent\",\"rule\":"
-     "\"client billing-agent: no allow entry matches (default deny)\"}"},
+     JSON_DENY("policy_denied", "billing-agent",
+               "client billing-agent: no allow entry matches (default deny)")},
     /* the path is normalized as httpd would: no slipping out of /api/invoices */
     {J1, "GET", "/api/invoices/../admin", "2026-06-01T00:00:00Z", 1,
-     "{\"decision\":\"deny\",\"reason\":\"policy_denied\",\"client\":\"billing-agent\",\"rule\":"
-     "\"client billing-agent: no allow entry matches (default deny)\"}"},
+     JSON_DENY("policy_denied", "billing-agent",
+               "client billing-agent: no allow entry matches (default deny)")},
     {J1, "GET", "/api/x/%2e%2e/invoices?q=1", "2026-06-01T00:00:00Z", 0,
-     "{\"decision\":\"allow\",\"reason\":null,\"client\":\"billing-agent\",\"rule\":\"client "
-     "billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices\"}"},
+     JSON_ALLOW("billing-agent",
+                "client billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices")},
     {J1, "GET", "/api/invoices", "2025-12-31T23:59:59Z", 1,
-     "{\"decision\":\"deny\",\"reason\":\"key_revoked\",\"client\":\"billing-agent\",\"rule\":"
-     "\"client billing-agent is not valid before 2026-01-01T00:00:00Z (not_before)\"}"},
+     JSON_DENY("key_revoked", "billing-agent",
+               "client billing-agent is not valid before 2026-01-01T00:00:00Z (not_before)")},
     {J1, "GET", "/api/invoices", "2026-01-01T01:00:00+01:00", 0,
-     "{\"decision\":\"allow\",\"reason\":null,\"client\":\"billing-agent\",\"rule\":\"client "
-     "billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices\"}"},
+     JSON_ALLOW("billing-agent",
+                "client billing-agent allow[0] route set invoices-rw: GET,POST /api/invoices")},
     {J2, "GET", "/api/reports/q1", NULL, 1,
-     "{\"decision\":\"deny\",\"reason\":\"key_revoked\",\"client\":\"old-agent\",\"rule\":\"client "
-     "old-agent is revoked\"}"},
-    {JX, "GET", "/api/invoices", NULL, 1,
-     "{\"decision\":\"deny\",\"reason\":\"policy_denied\",\"client\":null,\"rule\":null}"},
-    {"not-a-thumbprint", "GET", "/api/invoices", NULL, 1,
-     "{\"decision\":\"deny\",\"reason\":\"policy_denied\",\"client\":null,\"rule\":null}"},
+     JSON_DENY("key_revoked", "old-agent", "client old-agent is revoked")},
+    {JX, "GET", "/api/invoices", NULL, 1, JSON_UNKNOWN_KEY},
+    {"not-a-thumbprint", "GET", "/api/invoices", NULL, 1, JSON_UNKNOWN_KEY},
     {J3, "GET", "/api/reports/q1", NULL, 0,
-     "{\"decision\":\"allow\",\"reason\":null,\"client\":\"report-bot\",\"rule\":\"client "
-     "report-bot allow[0] route set ro: GET /api/reports/*\"}"},
+     JSON_ALLOW("report-bot", "client report-bot allow[0] route set ro: GET /api/reports/*")},
 };
 
 START_TEST(test_explain_table)
@@ -426,8 +432,6 @@ int main(void)
 {
     Suite *s = suite_create("policy_cli");
     TCase *tc = tcase_create("cli");
-    SRunner *sr;
-    int failed;
 
     if (access(CLI, X_OK) != 0) {
         fprintf(stderr, "%s is not built\n", CLI);
@@ -447,9 +451,5 @@ int main(void)
     tcase_add_test(tc, test_thumbprints_errors);
     suite_add_tcase(s, tc);
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_policy_suite(s);
 }

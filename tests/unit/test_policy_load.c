@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "dpop_policy.h"
+#include "test_policy_util.h"
 
 #define J1 "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 #define J2 "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
@@ -663,7 +664,6 @@ int main(void)
 {
     Suite *s = suite_create("policy_load");
     TCase *tc;
-    SRunner *sr;
     int failed;
 
     if (!mkdtemp(g_dir)) {
@@ -690,10 +690,7 @@ int main(void)
     tcase_add_test(tc, test_errors_before_syntax_error);
     suite_add_tcase(s, tc);
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    failed = run_policy_suite(s);
     rmdir(g_dir);
-    return failed ? 1 : 0;
+    return failed;
 }

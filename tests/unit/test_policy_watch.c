@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "dpop_policy.h"
+#include "test_policy_util.h"
 
 #define J1 "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 
@@ -67,6 +68,14 @@ static int allows(const policy_t *p, const char *path)
     return d.allow;
 }
 
+/* Acquire at `now`, check which policy is in force, release. */
+static void expect_client(policy_watch_t *w, int64_t now, policy_errors_t *errs, const char *want)
+{
+    const policy_t *p = policy_watch_acquire(w, now, errs);
+    ck_assert_str_eq(client_of(p), want);
+    policy_watch_release(w, p);
+}
+
 static void setup(void)
 {
     ck_assert_ptr_nonnull(mkdtemp(g_dir));
@@ -113,18 +122,12 @@ START_TEST(test_reload_on_change_and_interval)
     policy_errors_init(&errs);
     write_policy("one");
     ck_assert_int_eq(policy_watch_open(g_path, 10, &w, &errs), DPOP_OK);
-    p = policy_watch_acquire(w, 100, &errs);
-    ck_assert_str_eq(client_of(p), "one");
-    policy_watch_release(w, p);
+    expect_client(w, 100, &errs, "one");
 
     write_policy("two");
     /* within the interval: not even looked at */
-    p = policy_watch_acquire(w, 105, &errs);
-    ck_assert_str_eq(client_of(p), "one");
-    policy_watch_release(w, p);
-    p = policy_watch_acquire(w, 109, &errs);
-    ck_assert_str_eq(client_of(p), "one");
-    policy_watch_release(w, p);
+    expect_client(w, 105, &errs, "one");
+    expect_client(w, 109, &errs, "one");
     /* the interval has passed: reloaded */
     p = policy_watch_acquire(w, 110, &errs);
     ck_assert_str_eq(client_of(p), "two");
@@ -135,9 +138,7 @@ START_TEST(test_reload_on_change_and_interval)
 
     /* a clock that went backwards checks again rather than never */
     write_policy("three");
-    p = policy_watch_acquire(w, 50, &errs);
-    ck_assert_str_eq(client_of(p), "three");
-    policy_watch_release(w, p);
+    expect_client(w, 50, &errs, "three");
     policy_watch_close(w);
 }
 END_TEST
@@ -147,7 +148,6 @@ START_TEST(test_reload_in_place_same_size)
 {
     policy_watch_t *w = NULL;
     policy_errors_t errs;
-    const policy_t *p = NULL;
     struct stat st1, st2;
     struct timespec ts[2];
     FILE *f = NULL;
@@ -172,9 +172,7 @@ START_TEST(test_reload_in_place_same_size)
     ck_assert_int_eq(stat(g_path, &st2), 0);
     ck_assert_int_eq(st1.st_ino, st2.st_ino);
     ck_assert_int_eq(st1.st_size, st2.st_size);
-    p = policy_watch_acquire(w, 1, &errs); /* interval 0: every call stats */
-    ck_assert_str_eq(client_of(p), "bbb");
-    policy_watch_release(w, p);
+    expect_client(w, 1, &errs, "bbb"); /* interval 0: every call stats */
     policy_watch_close(w);
 }
 END_TEST
@@ -201,23 +199,17 @@ START_TEST(test_broken_file_keeps_old)
     policy_errors_clear(&errs);
 
     /* unchanged broken file: not parsed again, no repeated errors */
-    p = policy_watch_acquire(w, 20, &errs);
-    ck_assert_str_eq(client_of(p), "good");
-    policy_watch_release(w, p);
+    expect_client(w, 20, &errs, "good");
     ck_assert_uint_eq(errs.count, 0);
 
     /* fixed: picked up */
     write_policy("fixed");
-    p = policy_watch_acquire(w, 30, &errs);
-    ck_assert_str_eq(client_of(p), "fixed");
-    policy_watch_release(w, p);
+    expect_client(w, 30, &errs, "fixed");
     ck_assert_uint_eq(errs.count, 0);
 
     /* NULL reload_errs is allowed */
     write_policy_text("not: [valid\n");
-    p = policy_watch_acquire(w, 40, NULL);
-    ck_assert_str_eq(client_of(p), "fixed");
-    policy_watch_release(w, p);
+    expect_client(w, 40, NULL, "fixed");
     policy_watch_close(w);
 }
 END_TEST
@@ -232,9 +224,7 @@ START_TEST(test_vanished_file_keeps_old)
     write_policy("here");
     ck_assert_int_eq(policy_watch_open(g_path, 1, &w, &errs), DPOP_OK);
     ck_assert_int_eq(unlink(g_path), 0);
-    p = policy_watch_acquire(w, 10, &errs);
-    ck_assert_str_eq(client_of(p), "here");
-    policy_watch_release(w, p);
+    expect_client(w, 10, &errs, "here");
     ck_assert_uint_eq(errs.count, 1);
     ck_assert_ptr_nonnull(strstr(errs.items[0].message, "gone or unreadable"));
     policy_errors_clear(&errs);
@@ -242,9 +232,7 @@ START_TEST(test_vanished_file_keeps_old)
     policy_watch_release(w, p);
     ck_assert_uint_eq(errs.count, 0);
     write_policy("back");
-    p = policy_watch_acquire(w, 30, &errs);
-    ck_assert_str_eq(client_of(p), "back");
-    policy_watch_release(w, p);
+    expect_client(w, 30, &errs, "back");
     policy_watch_close(w);
 }
 END_TEST
@@ -350,8 +338,6 @@ int main(void)
 {
     Suite *s = suite_create("policy_watch");
     TCase *tc = tcase_create("watch");
-    SRunner *sr;
-    int failed;
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
@@ -364,9 +350,5 @@ int main(void)
     tcase_add_test(tc, test_concurrent_reloads);
     suite_add_tcase(s, tc);
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_policy_suite(s);
 }
