@@ -16,8 +16,13 @@ note() { printf '   %s\n' "$*"; }
 short() { printf '%s...(%d chars)' "${1:0:24}" "${#1}"; }
 
 bold "1. dependencies and build (scripts/deps.sh, scripts/build.sh build-release)"
-"$top/scripts/deps.sh"
-"$top/scripts/build.sh" build-release CFLAGS="-O2 -g"
+buildlog=$(mktemp /tmp/mod_dpop-demo-build.XXXXXX.log)
+if ! { "$top/scripts/deps.sh" && "$top/scripts/build.sh" build-release CFLAGS="-O2 -g"; } \
+    >"$buildlog" 2>&1; then
+    tail -40 "$buildlog" >&2; echo "build failed; full log: $buildlog" >&2; exit 1
+fi
+rm -f "$buildlog"
+note "built: build-release/mod_dpop/.libs/mod_dpop.so, dpopctl, dpop-policy, dpop-audit"
 B="$top/build-release"
 DPOPCTL="$B/mod_dpop/dpopctl"
 TOKEN="$B/tests/tools/dpop_testtoken"
@@ -124,13 +129,23 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
-# curl wrapper: print the status line and the headers that matter.
-call() { # METHOD PATH [curl args...]
-    local m=$1 p=$2; shift 2
+# curl wrapper: send, print the status line and the headers that matter,
+# the app's answer on success, and whether it is what the step expects.
+results=()
+call() { # EXPECTED_STATUS WHAT METHOD PATH [curl args...]
+    local want=$1 what=$2 m=$3 p=$4 got; shift 4
     curl -s -o "$dir/body" -D "$dir/headers" -X "$m" "$@" "$base$p" || true
+    got=$(head -1 "$dir/headers" | awk '{print $2}')
     printf '   -> %s\n' "$(head -1 "$dir/headers" | tr -d '\r')"
     grep -i -E '^(www-authenticate|dpop-nonce):' "$dir/headers" | tr -d '\r' | sed 's/^/      /' || true
-    if grep -q "^HTTP/1.1 200" "$dir/headers"; then sed 's/^/      /' "$dir/body"; fi
+    if [ "$got" = 200 ]; then sed 's/^/      /' "$dir/body"; fi
+    if [ "$got" = "$want" ]; then
+        note "as expected ($want)"
+        results+=("$(printf '%-4s %-52s %s' "$got" "$what" "ok")")
+    else
+        note "UNEXPECTED: got $got, expected $want"
+        results+=("$(printf '%-4s %-52s %s' "$got" "$what" "UNEXPECTED (expected $want)")")
+    fi
 }
 
 bold "4. the client gets an access token bound to its key (cnf.jkt) and signs a proof"
@@ -141,29 +156,37 @@ proof=$("$DPOPCTL" proof --key "$dir/client.jwk" --method GET --url "$base/api/i
         --access-token "$tok")
 note "DPoP proof:   $(short "$proof")"
 note "GET /api/invoices/42 with Authorization: DPoP <token> and DPoP: <proof>"
-call GET /api/invoices/42 -H "Authorization: DPoP $tok" -H "DPoP: $proof"
+note "mod_dpop checks: token signature/iss/aud/exp, cnf.jkt == proof key, proof"
+note "signature, htm, htu, iat, ath, jti never seen; then the policy allows the route"
+call 200 "valid token + proof" GET /api/invoices/42 -H "Authorization: DPoP $tok" -H "DPoP: $proof"
 
-bold "5. the same proof again (replay): rejected"
-call GET /api/invoices/42 -H "Authorization: DPoP $tok" -H "DPoP: $proof"
+bold "5. an attacker replays the captured request (same proof): rejected (replay)"
+call 401 "replayed proof (replay)" GET /api/invoices/42 -H "Authorization: DPoP $tok" -H "DPoP: $proof"
 
 bold "6. a fresh proof made for another URL: rejected (htu_mismatch)"
 other=$("$DPOPCTL" proof --key "$dir/client.jwk" --method GET --url "$base/api/invoices/7" \
         --access-token "$tok")
-call GET /api/invoices/42 -H "Authorization: DPoP $tok" -H "DPoP: $other"
+call 401 "proof for another URL (htu_mismatch)" GET /api/invoices/42 \
+    -H "Authorization: DPoP $tok" -H "DPoP: $other"
 
 bold "7. the bound token stolen and sent as a plain Bearer token: rejected (bearer_downgrade)"
-call GET /api/invoices/42 -H "Authorization: Bearer $tok"
+call 401 "bound token as Bearer (bearer_downgrade)" GET /api/invoices/42 \
+    -H "Authorization: Bearer $tok"
 
 bold "8. a valid proof for a route the policy does not allow: 403 (policy_denied)"
 del=$("$DPOPCTL" proof --key "$dir/client.jwk" --method DELETE --url "$base/api/invoices/42" \
       --access-token "$tok")
-call DELETE /api/invoices/42 -H "Authorization: DPoP $tok" -H "DPoP: $del"
+call 403 "DELETE not in the policy (policy_denied)" DELETE /api/invoices/42 \
+    -H "Authorization: DPoP $tok" -H "DPoP: $del"
 
-bold "9. what the error log says (reason codes, never credentials)"
+bold "9. what the error log says: one line per rejection, reason codes, never credentials"
 sleep 0.3
-grep -o 'mod_dpop: .*' "$dir/error.log" | sed 's/^/   /' | cut -c1-160
+grep -E -o 'mod_dpop: (rejected|policy denied): .*' "$dir/error.log" |
+    sed -E 's/ (error|jkt|jti)=[^ ]*//g; s/^mod_dpop: /   /'
+note "(the full lines also carry error=, jkt= and jti=)"
 
-bold "10. stop httpd; the audit store (dpop-audit list)"
+bold "10. stop httpd (its children commit queued audit events); the audit store"
+note "dpop-audit list: every rejection, searchable by key, jti, token hash, IP, time"
 kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 if [ -x "$AUDIT" ]; then
     "$AUDIT" --store "$dir/audit" list | sed 's/^/   /'
@@ -172,4 +195,9 @@ fi
 if grep -q -F -e "$tok" -e "$proof" "$dir/error.log"; then
     echo "ERROR: a credential reached the error log" >&2; exit 1
 fi
+bold "summary"
+printf '   %s\n' "${results[@]}"
 bold "done: the error log holds no token or proof; demo directory removed"
+for line in "${results[@]}"; do
+    case "$line" in *UNEXPECTED*) exit 1 ;; esac
+done
