@@ -7,7 +7,8 @@
  *                        another server: only visible when several stores
  *                        are read together).  Once per (jkt, jti).
  *   dpop_token_theft     one token hash (ath) presented with two or more
- *                        distinct proof keys (jkt): the token left its
+ *                        distinct proof keys (jkt), or once with a key it is
+ *                        not bound to (jkt_mismatch): the token left its
  *                        holder.  Once per token hash.
  *   dpop_signature_burst >= signature_threshold bad_signature events from one
  *                        client IP, or against one jkt, within the sliding
@@ -330,10 +331,15 @@ int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_
         if (!(g = group_get(a, R_THEFT, "token", th, NULL)))
             return DPOP_ERR;
         touch(g, ts);
-        if (group_add_val(g, jkt) >= 2 && !g->fired) {
+        /* jkt_mismatch already involves two keys: the proof's and the one
+         * the token is bound to (cnf.jkt), so one such event is enough. */
+        int mismatch = reason && strcmp(reason, "jkt_mismatch") == 0;
+        if ((group_add_val(g, jkt) >= 2 || mismatch) && !g->fired) {
             g->fired = 1;
             emit(R_THEFT, g, rec, NULL, "jkts",
-                 "one access token presented with two or more DPoP keys", cb, arg);
+                 mismatch ? "access token presented with a DPoP key it is not bound to"
+                          : "one access token presented with two or more DPoP keys",
+                 cb, arg);
         }
     }
     /* bursts */

@@ -158,7 +158,9 @@ START_TEST(test_token_theft)
         {2, "jkt_mismatch", NULL, "j3", "TH", "10.0.0.1", "web1", 0}, /* no key known */
         {3 * SEC, "jkt_mismatch", "KB", "j4", "TH", "198.51.100.7", "web2", 1},
         {4 * SEC, "jkt_mismatch", "KC", "j5", "TH", "198.51.100.7", "web2", 1}, /* once per token */
-        {5 * SEC, "jkt_mismatch", "KC", "j6", "TH2", "198.51.100.7", "web2", 1},
+        /* a single jkt_mismatch is theft: the token is bound to another key */
+        {5 * SEC, "jkt_mismatch", "KC", "j6", "TH2", "198.51.100.7", "web2", 2},
+        {6 * SEC, "htu_mismatch", "KD", "j7", "TH3", "198.51.100.7", "web2", 2}, /* one key */
     };
     restart(10, 5, 60 * SEC);
     RUN_STEPS(steps);
@@ -168,6 +170,10 @@ START_TEST(test_token_theft)
     ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 3);
     ck_assert_str_eq(dpop_str(&S, 0, "first_seen"), "2026-01-01T10:00:00.000000Z");
     ck_assert_str_eq(dpop_str(&S, 0, "last_seen"), "2026-01-01T10:00:03.000000Z");
+    ck_assert_str_eq(rule(&S, 1), "dpop_token_theft");
+    ck_assert_str_eq(dpop_str(&S, 1, "token_hash"), "TH2");
+    ck_assert_str_eq(dpop_str(&S, 1, "jkt"), "KC");
+    ck_assert_int_eq(dpop_int(&S, 1, "event_count"), 1);
 }
 END_TEST
 
