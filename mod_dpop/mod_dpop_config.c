@@ -20,6 +20,7 @@
 #include "apr_uri.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -458,11 +459,10 @@ int dpop_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, se
 const command_rec dpop_cmds[] = {
     AP_INIT_TAKE1("DPoPTokenJWKS", set_token_jwks, NULL, DIR_OR_SRV,
                   "JWK Set file of the authorization server's token signing keys"),
-    AP_INIT_TAKE1("DPoPTokenIssuer", set_nonempty_string,
-                  (void *)APR_OFFSETOF(dpop_dir_conf_t, issuer), DIR_OR_SRV,
-                  "required 'iss' of access tokens"),
+    AP_INIT_TAKE1("DPoPTokenIssuer", set_nonempty_string, (void *)offsetof(dpop_dir_conf_t, issuer),
+                  DIR_OR_SRV, "required 'iss' of access tokens"),
     AP_INIT_TAKE1("DPoPTokenAudience", set_nonempty_string,
-                  (void *)APR_OFFSETOF(dpop_dir_conf_t, audience), DIR_OR_SRV,
+                  (void *)offsetof(dpop_dir_conf_t, audience), DIR_OR_SRV,
                   "required 'aud' of access tokens"),
     AP_INIT_RAW_ARGS("DPoPAlgorithms", set_algorithms, NULL, DIR_OR_SRV,
                      "allowed DPoP proof algorithms (e.g. ES256 EdDSA)"),
