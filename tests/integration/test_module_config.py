@@ -71,6 +71,12 @@ BAD = [
     ("audit-dir-parent-missing", "DPoPAuditLog /nonexistent/dir/audit", "Require valid-user",
      ["DPoPAuditLog", "/nonexistent/dir"]),
     ("policy-args", "", "Require dpop-policy extra", ["dpop-policy", "no arguments"]),
+    ("issuer-empty", 'DPoPTokenIssuer ""', "Require valid-user",
+     ["DPoPTokenIssuer takes one argument"]),
+    ("audience-empty", "", 'Require valid-user\nDPoPTokenAudience ""',
+     ["DPoPTokenAudience takes one argument"]),
+    ("policy-in-location", "", 'Require valid-user\nDPoPPolicyFile "/x.yaml"',
+     ["DPoPPolicyFile", "not allowed"]),
 ]
 
 
