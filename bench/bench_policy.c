@@ -34,6 +34,8 @@
 #define DECIDE_SECONDS 0.1
 
 static const size_t sizes[NSIZES] = {10, 1000, 100000};
+#define NCACHE 4
+static const size_t cache_sizes[NCACHE] = {1, 2, 4, 16}; /* MB */
 
 typedef struct {
     char jkt[44]; /* copied: in httpd the jkt was just computed, so it is hot */
@@ -142,11 +144,13 @@ static void make_queries(query_t *q, const size_t *pool, size_t npool, char (*jk
 }
 
 /* Calibration: the latency of one dependent read at a random place in
- * 64 MB (a pointer chase), i.e. what a decision pays when the client's
- * record is not cached.  It explains the uniform-traffic ratio. */
-static double dram_miss_ns(void)
+ * `bytes` (a pointer chase).  At 64 MB it is what a decision pays when the
+ * client's record is not cached; at smaller sizes it shows how much of the
+ * last-level cache this machine really gives us (on a shared VM far less
+ * than lscpu says).  It explains the uniform-traffic ratio. */
+static double dram_miss_ns(size_t bytes)
 {
-    size_t n = (64u << 20) / sizeof(size_t), stride = 8, m = n / stride, i, p = 0;
+    size_t n = bytes / sizeof(size_t), stride = 8, m = n / stride, i, p = 0;
     size_t *a = malloc(n * sizeof *a), *perm = malloc(m * sizeof *perm);
     double t0, t1;
     long steps = 2000000, s;
@@ -194,7 +198,7 @@ int main(void)
     policy_t *pol[NSIZES] = {NULL, NULL, NULL};
     size_t bytes[NSIZES];
     double load[NSIZES][LOAD_ROUNDS], rate[NRUNS][ROUNDS], load_med[NSIZES], rate_med[NRUNS];
-    double miss_ns, ratio_u[ROUNDS], ratio_h[ROUNDS];
+    double miss_ns, cache_ns[NCACHE], ratio_u[ROUNDS], ratio_h[ROUNDS];
     char unknown[44];
     unsigned long long allowed = 0;
     int r, k, rc = 1;
@@ -224,7 +228,9 @@ int main(void)
     for (i = 0; i < HOT_CLIENTS; i++)
         pool[i] = (size_t)(rnd() % sizes[NSIZES - 1]);
     make_queries(queries[NSIZES], pool, HOT_CLIENTS, jkts[NSIZES - 1], unknown);
-    miss_ns = dram_miss_ns();
+    miss_ns = dram_miss_ns(64u << 20);
+    for (k = 0; k < NCACHE; k++)
+        cache_ns[k] = dram_miss_ns(cache_sizes[k] << 20);
 
     /* load+compile, interleaved: 10, 1000, 100000, 10, 1000, ... */
     for (r = 0; r < LOAD_ROUNDS; r++) {
@@ -310,6 +316,10 @@ int main(void)
     printf("(ratios: medians of the per-round ratios)\n");
     printf("load+compile of 100000 clients: %.3f s (target < 2 s)\n", load_med[2]);
     printf("one dependent random memory read in 64 MB on this machine: %.0f ns\n", miss_ns);
+    printf("the same in");
+    for (k = 0; k < NCACHE; k++)
+        printf("%s %zu MB: %.0f ns", k ? "," : "", cache_sizes[k], cache_ns[k]);
+    printf(" (where it jumps is the cache this VM really gets)\n");
     printf("(allowed decisions seen: %llu)\n", allowed);
     rc = 0;
 done:

@@ -3,13 +3,15 @@
  * layout is described in policy_internal.h).
  *
  * Why: with 100,000 clients the load form is ~1 KB of pointers and small
- * allocations per client, far more than the last-level cache, so every
- * decision waited for main memory.  Packed, a client is a ~64-byte record
- * plus its allow list, and allow lists are interned: clients with the same
- * entries (the same route sets, the same inline routes) share one copy.
- * Method lists ("GET,POST") are interned too.  Runs once per load, in
- * time linear in the size of the policy; never changes what a decision
- * answers (same order of entries, routes and patterns).
+ * allocations per client, far more than any cache, and a decision chased
+ * two or three of those pointers, each a wait for main memory.  Packed, a
+ * client is one fixed-size record found from a cached fingerprint table,
+ * holding everything its decisions read unless its allow list is shared
+ * (interned: clients with the same entries, the same route sets and the
+ * same inline routes, share one copy, which stays cached because many
+ * decisions read it).  Method lists ("GET,POST") are interned too.  Runs
+ * once per load, in time linear in the size of the policy; never changes
+ * what a decision answers (same order of entries, routes and patterns).
  */
 #include "policy_internal.h"
 
