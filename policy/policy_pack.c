@@ -72,6 +72,20 @@ static int buf_varint(buf_t *b, uint32_t v)
     return buf_put(b, o, n);
 }
 
+/* Make room for element n of a growable array (doubling): the array,
+ * maybe moved, or NULL on ENOMEM (then arr is untouched). */
+static void *room_for_one(void *arr, size_t *cap, size_t n, size_t elem)
+{
+    size_t c = *cap ? *cap * 2 : 16;
+    void *a = NULL;
+    if (arr && n < *cap)
+        return arr;
+    if (c > SIZE_MAX / elem || !(a = realloc(arr, c * elem)))
+        return NULL;
+    *cap = c;
+    return a;
+}
+
 /* ---- interning: byte strings kept in a buf_t, found by hash ---- */
 typedef struct {
     uint64_t h;
@@ -158,7 +172,7 @@ static int spec_of(packer_t *P, const policy_route_t *r, uint32_t *id)
     int fresh = 0;
     intern_slot_t *e = intern_find(&P->spec_tab, &P->spec_keys,
                                    (const unsigned char *)r->methods_text, len, &fresh);
-    policy_mspec_t *m = NULL;
+    policy_mspec_t *m = NULL, *specs = NULL;
     const char **ext = NULL;
 
     if (!e)
@@ -171,14 +185,9 @@ static int spec_of(packer_t *P, const policy_route_t *r, uint32_t *id)
     if (P->spec_keys.len > UINT32_MAX - len ||
         buf_put(&P->spec_keys, r->methods_text, len) != DPOP_OK)
         return DPOP_ERR;
-    if (p->nspecs == P->specs_cap) {
-        size_t cap = P->specs_cap ? P->specs_cap * 2 : 16;
-        policy_mspec_t *n = realloc(p->specs, cap * sizeof *n);
-        if (!n)
-            return DPOP_ERR;
-        p->specs = n;
-        P->specs_cap = cap;
-    }
+    if (!(specs = room_for_one(p->specs, &P->specs_cap, p->nspecs, sizeof *specs)))
+        return DPOP_ERR;
+    p->specs = specs;
     m = &p->specs[p->nspecs];
     memset(m, 0, sizeof *m);
     m->mask = r->mask;
@@ -242,17 +251,12 @@ static int put_list(packer_t *P, const policy_client_t *c, uint32_t *id)
     if (s->len > UINT32_MAX || !(e = intern_find(&P->list_tab, &P->all, s->b, s->len, &fresh)))
         return DPOP_ERR;
     if (fresh) {
-        list_info_t *li = NULL;
+        list_info_t *li = NULL, *info = NULL;
         if (P->all.len > UINT32_MAX - s->len)
             return DPOP_ERR;
-        if (P->ninfo == P->info_cap) {
-            size_t cap = P->info_cap ? P->info_cap * 2 : 64;
-            list_info_t *n = realloc(P->info, cap * sizeof *n);
-            if (!n)
-                return DPOP_ERR;
-            P->info = n;
-            P->info_cap = cap;
-        }
+        if (!(info = room_for_one(P->info, &P->info_cap, P->ninfo, sizeof *info)))
+            return DPOP_ERR;
+        P->info = info;
         e->off = (uint32_t)P->all.len;
         e->id = (uint32_t)P->ninfo++;
         li = &P->info[e->id];

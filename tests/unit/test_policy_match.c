@@ -406,6 +406,84 @@ START_TEST(test_many_clients)
 }
 END_TEST
 
+/* Records of every size: names up to the 128-character limit, allow lists
+ * shared by many clients, unique ones that fit a record and unique ones
+ * too long for it; every client still gets its own answer and rule. */
+START_TEST(test_record_layouts)
+{
+    size_t n = 300, i;
+    char *yaml = malloc(n * 900 + 512), *w = yaml;
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char long_seg[401];
+    policy_t *p = NULL;
+    policy_errors_t errs;
+    policy_decision_t d;
+
+    ck_assert_ptr_nonnull(yaml);
+    memset(long_seg, 'L', 400);
+    long_seg[400] = '\0';
+    w += sprintf(w, "version: 1\nroute_sets:\n  s: [{methods: [GET], paths: [\"/shared/*\"]}]\n"
+                    "clients:\n");
+    for (i = 0; i < n; i++) {
+        char jkt[44], name[129];
+        memset(jkt, 'A', 43);
+        jkt[43] = '\0';
+        jkt[0] = b64[i % 64];
+        jkt[1] = b64[(i / 64) % 64];
+        memset(name, 'n', sizeof name - 1);
+        name[i % 125 + 1] = '\0'; /* with the number: 3 to 128 characters */
+        name[0] = (char)('a' + i % 26);
+        w += sprintf(w, "  - name: %s%zu\n    jkt: %s\n", name, i, jkt);
+        if (i % 3 == 0) /* one list shared by a third of the clients */
+            w += sprintf(w, "    allow: [s]\n");
+        else if (i % 3 == 1) /* unique, short */
+            w += sprintf(w, "    allow: [s, {methods: [PUT], paths: [\"/c/%zu\"]}]\n", i);
+        else /* unique, longer than any record */
+            w += sprintf(w, "    allow: [{methods: [PUT], paths: [\"/c/%zu/%s\"]}, s]\n", i,
+                         long_seg);
+    }
+    policy_errors_init(&errs);
+    ck_assert_int_eq(policy_load_buffer("layouts", yaml, strlen(yaml), &p, &errs), DPOP_OK);
+    for (i = 0; i < n; i++) {
+        char jkt[44], name[160], path[512], rule[1024];
+        memset(jkt, 'A', 43);
+        jkt[43] = '\0';
+        jkt[0] = b64[i % 64];
+        jkt[1] = b64[(i / 64) % 64];
+        memset(name, 'n', 128);
+        name[i % 125 + 1] = '\0';
+        name[0] = (char)('a' + i % 26);
+        snprintf(name + strlen(name), sizeof name - strlen(name), "%zu", i);
+        policy_decide(p, jkt, "GET", "/shared/x", NOW, &d);
+        ck_assert_int_eq(d.allow, 1);
+        ck_assert_str_eq(d.client, name);
+        snprintf(rule, sizeof rule, "client %s allow[%d] route set s: GET /shared/*", name,
+                 i % 3 == 2 ? 1 : 0);
+        ck_assert_str_eq(d.rule, rule);
+        if (i % 3 == 0) {
+            snprintf(path, sizeof path, "/c/%zu", i);
+            policy_decide(p, jkt, "PUT", path, NOW, &d);
+            ck_assert_int_eq(d.allow, 0);
+            continue;
+        }
+        if (i % 3 == 1)
+            snprintf(path, sizeof path, "/c/%zu", i);
+        else
+            snprintf(path, sizeof path, "/c/%zu/%s", i, long_seg);
+        policy_decide(p, jkt, "PUT", path, NOW, &d);
+        ck_assert_int_eq(d.allow, 1);
+        ck_assert_str_eq(d.client, name);
+        snprintf(rule, sizeof rule, "client %s allow[%d]: PUT %s", name, i % 3 == 1 ? 1 : 0, path);
+        rule[sizeof d.rule - 1] = '\0'; /* the rule text is bounded */
+        ck_assert_str_eq(d.rule, rule);
+        policy_decide(p, jkt, "GET", path, NOW, &d); /* PUT only */
+        ck_assert_int_eq(d.allow, 0);
+    }
+    policy_free(p);
+    free(yaml);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("policy_match");
@@ -418,6 +496,7 @@ int main(void)
     tcase_add_test(tc, test_decide_deep_path);
     tcase_add_test(tc, test_rule_truncated);
     tcase_add_test(tc, test_many_clients);
+    tcase_add_test(tc, test_record_layouts);
     suite_add_tcase(s, tc);
     tc = tcase_create("normalize");
     tcase_add_checked_fixture(tc, setup, teardown);
