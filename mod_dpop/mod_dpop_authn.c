@@ -299,6 +299,16 @@ static void audit_enrich_proof(authn_ctx_t *a, const char *proof, const char *ht
     dpop_proof_result_clear(&pr);
 }
 
+/* The token hash (the ath value, never the token) identifies the token in
+ * the audit store, so every failure that saw a token records it: a stolen
+ * token sent without its proof is still correlatable. */
+static void record_token_hash(authn_ctx_t *a, const char *token)
+{
+    char ath[DPOP_JKT_LEN + 1];
+    if (*token && dpop_ath_compute(token, strlen(token), ath) == DPOP_OK)
+        a->rq->token_hash = apr_pstrdup(a->r->pool, ath);
+}
+
 /* The access token of either scheme (RFC 6750 §2.1, RFC 9449 §7.1): an
  * empty one is missing_token; else signature, iss, aud, exp, nbf.  The
  * token hash is recorded for the audit whatever the outcome. */
@@ -306,7 +316,6 @@ static int verify_token(authn_ctx_t *a, const char *token, dpop_token_result_t *
                         dpop_failure_t *f)
 {
     dpop_token_params_t tp;
-    char ath[DPOP_JKT_LEN + 1];
     if (!*token) {
         dpop_fail(f, DPOP_REASON_MISSING_TOKEN, "empty credentials after the scheme");
         return DPOP_ERR;
@@ -317,8 +326,7 @@ static int verify_token(authn_ctx_t *a, const char *token, dpop_token_result_t *
     tp.audience = a->c->audience;
     tp.now = a->now;
     tp.skew = dpop_conf_skew(a->c);
-    if (dpop_ath_compute(token, strlen(token), ath) == DPOP_OK)
-        a->rq->token_hash = apr_pstrdup(a->r->pool, ath);
+    record_token_hash(a, token);
     if (dpop_token_verify(token, strlen(token), &tp, tr, f) != DPOP_OK) {
         copy_token_fields(a->r, a->rq, tr);
         return DPOP_ERR;
@@ -545,6 +553,7 @@ int dpop_check_authn(request_rec *r)
     while (*p == ' ' || *p == '\t')
         p++;
     if (!strcasecmp(scheme, "DPoP")) {
+        record_token_hash(&a, p);
         if (hc.count > 1 || (hc.value && strchr(hc.value, ',')))
             return fail(&a, DPOP_REASON_MULTIPLE_PROOFS, "more than one DPoP header value");
         if (hc.count == 0 || !hc.value || !*hc.value)

@@ -44,6 +44,15 @@ MEMCACHED = shutil.which("memcached") or "/usr/bin/memcached"
 APACHE_PRELOAD = os.environ.get("DPOP_APACHE_PRELOAD", "")
 
 
+
+class Secret(str):
+    """A credential (token, proof, private key member) used by a test.  It is
+    an ordinary string on the wire, but its repr is redacted so pytest's
+    assertion explanations and tracebacks never print it into a CI log."""
+
+    def __repr__(self):
+        return "<secret %d chars>" % len(self)
+
 def apache_env():
     e = dict(os.environ)
     e.pop("LD_PRELOAD", None)
@@ -578,7 +587,7 @@ class Env:
             args += ["--ttl", str(int(ttl))]
         if nbf is not None:
             args += ["--nbf", str(int(nbf))]
-        tok = self.tools.run(*args).stdout.strip()
+        tok = Secret(self.tools.run(*args).stdout.strip())
         self.secrets.append(tok)
         return tok
 
@@ -592,7 +601,7 @@ class Env:
             args += ["--iat", str(int(iat))]
         if jti is not None:
             args += ["--jti", jti]
-        p = self.tools.run(*args).stdout.strip()
+        p = Secret(self.tools.run(*args).stdout.strip())
         self.secrets.append(p)
         return p
 
@@ -619,10 +628,12 @@ class Env:
         """A compact JWS with exactly this header and payload, signed by key."""
         p = self.tools.run(self.tools.testtoken, "--key", key.path, "--jws-header",
                            json.dumps(header), "--jws-payload", json.dumps(payload)).stdout.strip()
+        p = Secret(p)
         self.secrets.append(p)
         return p
 
     def remember(self, secret):
+        secret = Secret(secret)
         self.secrets.append(secret)
         return secret
 

@@ -6,7 +6,8 @@ What these tests prove:
   `dpop-audit list --format json`, with vhost, request id (mod_unique_id),
   client IP, user agent, method, path without query, mode and the proof and
   token fields known (jkt, jti, htm, htu, alg, iat, token_hash = ath, sub,
-  client_id, policy client);
+  client_id, policy client), and a token sent without its proof is still
+  identified by its hash;
 - neither the access token nor the proof is anywhere in the store files;
 - an audit store the children cannot open leaves every request outcome
   unchanged and is reported in the error log at most once per interval per
@@ -78,6 +79,8 @@ def test_rejections_are_audited_with_fields(env, audited):
     # 5. policy denial (empty policy: default deny)
     r = c.call(h, "GET", "/api/pol/x", headers=ua)
     assert r.status == 403
+    # 6. the token without its proof: the event still identifies the token
+    assert h.request("GET", "/api/np", token=c.token, headers=ua).status == 401
     h.stop()  # the child pool cleanup commits the queue
 
     events = audit_list(env, store)
@@ -85,10 +88,12 @@ def test_rejections_are_audited_with_fields(env, audited):
     for e in events:
         by_reason.setdefault(e["reason"], []).append(e)
     assert sorted(by_reason) == sorted(["replay", "htu_mismatch", "bearer_downgrade",
-                                        "policy_denied"]), events
+                                        "policy_denied", "missing_proof"]), events
     assert len(by_reason["replay"]) == 1
     assert len(by_reason["htu_mismatch"]) == 2  # enforce + report-only
-    assert len(events) == 5
+    assert len(events) == 6
+    mp = by_reason["missing_proof"][0]
+    assert mp["token_hash"] == ath(c.token) and mp["jkt"] is None
 
     rep = by_reason["replay"][0]
     assert rep["error"] == "invalid_dpop_proof"
