@@ -3,7 +3,8 @@
     env            session: built tools, /tmp session dir, the AS key set
     httpd          function: factory; httpd(**Httpd kwargs) -> started Httpd.
                    On teardown every instance is stopped and its logs are
-                   checked for minted tokens/proofs/private keys.
+                   checked for minted tokens/proofs/private keys and for
+                   crashed processes ("exit signal").
     memcached      function: factory; memcached() -> started Memcached
     client         function: a fresh DPoP client (ES256 key + bound token)
 
@@ -56,6 +57,7 @@ def httpd(env):
             h.stop()
         for h in started:
             h.assert_no_secrets()
+            h.assert_no_crash()
     finally:
         for h in started:
             h.stop()

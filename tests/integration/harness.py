@@ -434,6 +434,13 @@ class Httpd:
                 assert s not in text, "secret #%d found in %s of %s" % (i, name, self.name)
 
 
+    def assert_no_crash(self):
+        """No child or parent died of a signal (segfault, abort) during the
+        test: httpd logs each such death as "exit signal" (AH00052)."""
+        crashes = [l for l in self.error_log().splitlines() if "exit signal" in l]
+        assert not crashes, "httpd %s crashed: %s" % (self.name, crashes[:3])
+
+
 class HeldRequest:
     """A request whose header block is not finished yet (see Httpd.hold)."""
 
