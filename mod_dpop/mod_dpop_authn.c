@@ -301,7 +301,8 @@ static void audit_enrich_proof(authn_ctx_t *a, const char *proof, const char *ht
 
 /* The token hash (the ath value, never the token) identifies the token in
  * the audit store, so every failure that saw a token records it: a stolen
- * token sent without its proof is still correlatable. */
+ * token sent without its proof is still correlatable.  Computed once per
+ * request, as soon as the scheme is known. */
 static void record_token_hash(authn_ctx_t *a, const char *token)
 {
     char ath[DPOP_JKT_LEN + 1];
@@ -311,7 +312,7 @@ static void record_token_hash(authn_ctx_t *a, const char *token)
 
 /* The access token of either scheme (RFC 6750 §2.1, RFC 9449 §7.1): an
  * empty one is missing_token; else signature, iss, aud, exp, nbf.  The
- * token hash is recorded for the audit whatever the outcome. */
+ * caller has already recorded the token hash (record_token_hash). */
 static int verify_token(authn_ctx_t *a, const char *token, dpop_token_result_t *tr,
                         dpop_failure_t *f)
 {
@@ -326,7 +327,6 @@ static int verify_token(authn_ctx_t *a, const char *token, dpop_token_result_t *
     tp.audience = a->c->audience;
     tp.now = a->now;
     tp.skew = dpop_conf_skew(a->c);
-    record_token_hash(a, token);
     if (dpop_token_verify(token, strlen(token), &tp, tr, f) != DPOP_OK) {
         copy_token_fields(a->r, a->rq, tr);
         return DPOP_ERR;
@@ -560,8 +560,10 @@ int dpop_check_authn(request_rec *r)
             return fail(&a, DPOP_REASON_MISSING_PROOF, "DPoP scheme without a DPoP header");
         return authn_dpop(&a, p, hc.value);
     }
-    if (!strcasecmp(scheme, "Bearer"))
+    if (!strcasecmp(scheme, "Bearer")) {
+        record_token_hash(&a, p);
         return authn_bearer(&a, p);
+    }
     /* Another scheme (Basic...): not credentials for us. */
     if (hc.count > 0)
         return fail(&a, DPOP_REASON_MISSING_TOKEN, "DPoP proof without a DPoP access token");
