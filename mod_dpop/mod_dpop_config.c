@@ -35,10 +35,20 @@ APLOG_USE_MODULE(dpop);
 
 /* ---- records ---------------------------------------------------------- */
 
+/* The algs attribute of a challenge for mask, formatted once here so no
+ * request formats it. */
+static const char *format_algs_attr(apr_pool_t *p, dpop_alg_mask_t mask)
+{
+    char buf[128];
+    dpop_alg_mask_format(mask, buf, sizeof(buf));
+    return apr_pstrdup(p, buf);
+}
+
 void *dpop_create_dir_conf(apr_pool_t *p, char *dir)
 {
     dpop_dir_conf_t *c = apr_pcalloc(p, sizeof(*c));
     c->algs = 0;
+    c->algs_attr = format_algs_attr(p, DPOP_ALG_MASK_DEFAULT);
     c->proof_lifetime = DPOP_UNSET;
     c->clock_skew = DPOP_UNSET;
     c->max_proof_size = DPOP_UNSET;
@@ -58,11 +68,13 @@ void *dpop_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     dpop_dir_conf_t *c = apr_pcalloc(p, sizeof(*c));
     /* Fields that travel together come from the same level. */
     const dpop_dir_conf_t *jw = add->jwks ? add : base;
+    const dpop_dir_conf_t *al = add->algs ? add : base;
     c->jwks = jw->jwks;
     c->jwks_file = jw->jwks_file;
     MERGE_PTR(issuer);
     MERGE_PTR(audience);
-    c->algs = add->algs ? add->algs : base->algs;
+    c->algs = al->algs;
+    c->algs_attr = al->algs_attr;
     MERGE_INT(proof_lifetime);
     MERGE_INT(clock_skew);
     MERGE_INT(max_proof_size);
@@ -142,6 +154,10 @@ int dpop_conf_allow_bearer(const dpop_dir_conf_t *c)
 dpop_alg_mask_t dpop_conf_algs(const dpop_dir_conf_t *c)
 {
     return c->algs ? c->algs : DPOP_ALG_MASK_DEFAULT;
+}
+const char *dpop_conf_algs_attr(const dpop_dir_conf_t *c)
+{
+    return c->algs_attr;
 }
 apr_size_t dpop_conf_audit_mapsize(const dpop_srv_conf_t *s)
 {
@@ -230,6 +246,7 @@ static const char *set_algorithms(cmd_parms *cmd, void *mconfig, const char *arg
     if (dpop_alg_mask_parse(arg, &mask, err, sizeof(err)) != 0 || !mask)
         return apr_psprintf(cmd->pool, "DPoPAlgorithms: %s", err[0] ? err : "invalid list");
     c->algs = mask;
+    c->algs_attr = format_algs_attr(cmd->pool, mask);
     return NULL;
 }
 

@@ -62,6 +62,7 @@ typedef struct {
     const char *issuer;       /* DPoPTokenIssuer */
     const char *audience;     /* DPoPTokenAudience */
     dpop_alg_mask_t algs;     /* DPoPAlgorithms; 0 = unset */
+    const char *algs_attr;    /* algs (or the default) as the challenge attribute */
     int proof_lifetime;       /* DPoPProofLifetime */
     int clock_skew;           /* DPoPClockSkew */
     int max_proof_size;       /* DPoPMaxProofSize */
@@ -94,6 +95,9 @@ int dpop_conf_nonce_lifetime(const dpop_dir_conf_t *c);
 int dpop_conf_report_only(const dpop_dir_conf_t *c);
 int dpop_conf_allow_bearer(const dpop_dir_conf_t *c);
 dpop_alg_mask_t dpop_conf_algs(const dpop_dir_conf_t *c);
+/* dpop_conf_algs() as the space-separated list of the challenge's algs
+ * attribute (RFC 9449 §7.1), formatted once at config time. */
+const char *dpop_conf_algs_attr(const dpop_dir_conf_t *c);
 apr_size_t dpop_conf_audit_mapsize(const dpop_srv_conf_t *s);
 
 #endif /* DPOP_CONFIG_H */

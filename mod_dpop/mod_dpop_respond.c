@@ -16,8 +16,6 @@
 #include "httpd.h"
 #include "apr_strings.h"
 
-#include "dpop_alg.h"
-
 APLOG_USE_MODULE(dpop);
 
 int dpop_respond_status(dpop_reason_t reason)
@@ -93,20 +91,13 @@ const char *dpop_respond_description(dpop_reason_t reason)
     }
 }
 
-static const char *algs_attr(request_rec *r, const dpop_dir_conf_t *c)
-{
-    char buf[128];
-    dpop_alg_mask_format(dpop_conf_algs(c), buf, sizeof(buf));
-    return apr_pstrdup(r->pool, buf);
-}
-
 const char *dpop_respond_challenge_value(request_rec *r, const dpop_dir_conf_t *c,
                                          const dpop_failure_t *f)
 {
     if (!f || !f->error)
-        return apr_psprintf(r->pool, "DPoP algs=\"%s\"", algs_attr(r, c));
+        return apr_psprintf(r->pool, "DPoP algs=\"%s\"", dpop_conf_algs_attr(c));
     return apr_psprintf(r->pool, "DPoP error=\"%s\", error_description=\"%s\", algs=\"%s\"",
-                        f->error, dpop_respond_description(f->code), algs_attr(r, c));
+                        f->error, dpop_respond_description(f->code), dpop_conf_algs_attr(c));
 }
 
 /* WWW-Authenticate for f (NULL: no credentials were sent), DPoP-Nonce when
