@@ -170,6 +170,24 @@ static const char *policy_parse(cmd_parms *cmd, const char *req_args,
     return NULL;
 }
 
+/* A policy denial of f.  report-only: logged and audited now, and the
+ * request goes on.  enforce: logged now; the challenge and the audit event
+ * follow only if the request really ends in the error (insert_error_filter).
+ * jkt/jti: what the log line names. */
+static authz_status deny(request_rec *r, dpop_req_t *rq, const dpop_failure_t *f, int report_only,
+                         const char *jkt, const char *jti)
+{
+    if (report_only) {
+        dpop_respond_log(r, APLOG_WARNING, "report-only, would deny", f, jkt, jti);
+        dpop_audit_failure(r, rq, f, 1);
+        return AUTHZ_GRANTED;
+    }
+    rq->policy_denial = f->code;
+    rq->policy_detail = apr_pstrdup(r->pool, f->detail);
+    dpop_respond_log(r, APLOG_ERR, "policy denied", f, jkt, jti);
+    return AUTHZ_DENIED;
+}
+
 static authz_status policy_check(request_rec *r, const char *req_args,
                                  const void *parsed_require_line)
 {
@@ -201,16 +219,7 @@ static authz_status policy_check(request_rec *r, const char *req_args,
         if (report_only && rq && !rq->authenticated)
             return AUTHZ_GRANTED;
         dpop_fail(&f, DPOP_REASON_POLICY_DENIED, "no DPoP-bound key for this request");
-        if (report_only) {
-            dpop_respond_log(r, APLOG_WARNING, "report-only, would deny", &f, NULL, NULL);
-            dpop_audit_failure(r, rq ? rq : dpop_req_get(r, 1), &f, 1);
-            return AUTHZ_GRANTED;
-        }
-        rq = dpop_req_get(r, 1);
-        rq->policy_denial = f.code;
-        rq->policy_detail = apr_pstrdup(r->pool, f.detail);
-        dpop_respond_log(r, APLOG_ERR, "policy denied", &f, NULL, NULL);
-        return AUTHZ_DENIED;
+        return deny(r, dpop_req_get(r, 1), &f, report_only, NULL, NULL);
     }
 
     policy_errors_init(&errs);
@@ -241,15 +250,7 @@ static authz_status policy_check(request_rec *r, const char *req_args,
                                                   : DPOP_REASON_POLICY_DENIED,
               "client=%s rule=%s", rq->policy_client ? rq->policy_client : "(unknown key)",
               d.rule[0] ? d.rule : "(no matching route)");
-    if (report_only) {
-        dpop_respond_log(r, APLOG_WARNING, "report-only, would deny", &f, rq->jkt, rq->jti);
-        dpop_audit_failure(r, rq, &f, 1);
-        return AUTHZ_GRANTED;
-    }
-    rq->policy_denial = f.code;
-    rq->policy_detail = apr_pstrdup(r->pool, f.detail);
-    dpop_respond_log(r, APLOG_ERR, "policy denied", &f, rq->jkt, rq->jti);
-    return AUTHZ_DENIED;
+    return deny(r, rq, &f, report_only, rq->jkt, rq->jti);
 }
 
 static const authz_provider dpop_policy_provider = {
