@@ -4,13 +4,16 @@
  * Hand-written rather than OpenSSL's EVP_DecodeBlock because the latter
  * accepts padding and whitespace and has no base64url alphabet; JOSE needs a
  * canonical, unpadded decoder that rejects everything else.  This is
- * encoding, not cryptography.
+ * encoding, not cryptography; dpop_b64url_sha256 only hands the digest to
+ * OpenSSL EVP.
  */
 #include "dpop_b64.h"
 #include "dpop_result.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 static const char b64url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -151,4 +154,17 @@ int dpop_b64url_is_sha256(const char *s, size_t len)
     if (len != 43)
         return 0;
     return dpop_b64url_decode_buf(s, len, tmp, sizeof(tmp), &n) == DPOP_OK && n == 32;
+}
+
+int dpop_b64url_sha256(const void *in, size_t n, char out[44])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    out[0] = '\0';
+    if (!EVP_Digest(in, n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32 ||
+        dpop_b64url_encode_buf(md, 32, out, 44) != 43) {
+        out[0] = '\0';
+        return DPOP_ERR;
+    }
+    return DPOP_OK;
 }

@@ -35,4 +35,9 @@ int dpop_b64url_decode(const char *in, size_t len, unsigned char **out, size_t *
  * SHA-256 thumbprint or ath: 43 characters), else 0. */
 int dpop_b64url_is_sha256(const char *s, size_t len);
 
+/* out = base64url(SHA-256(in[0..n))), 43 characters and a NUL: the one
+ * encoding of a JWK thumbprint (RFC 7638) and of ath (RFC 9449 §4.2).
+ * Returns DPOP_OK, or DPOP_ERR (out = "") when the digest fails. */
+int dpop_b64url_sha256(const void *in, size_t n, char out[44]);
+
 #endif /* DPOP_B64_H */

@@ -107,8 +107,6 @@ static int thumbprint_of(dpop_kty_t kty, const char *crv, const char *a, const c
                          char out[DPOP_JKT_LEN + 1], dpop_failure_t *f)
 {
     char stackbuf[1024], *buf = stackbuf;
-    unsigned char md[32];
-    unsigned int mdlen = 0;
     size_t need;
     int n, rc = DPOP_ERR;
 
@@ -131,9 +129,7 @@ static int thumbprint_of(dpop_kty_t kty, const char *crv, const char *a, const c
     }
     if (n < 0 || (size_t)n >= need)
         goto done;
-    if (!EVP_Digest(buf, (size_t)n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
-        goto done;
-    if (dpop_b64url_encode_buf(md, 32, out, DPOP_JKT_LEN + 1) != DPOP_JKT_LEN)
+    if (dpop_b64url_sha256(buf, (size_t)n, out) != DPOP_OK)
         goto done;
     rc = DPOP_OK;
 done:

@@ -70,17 +70,10 @@ void dpop_proof_result_clear(dpop_proof_result_t *r)
 
 int dpop_ath_compute(const char *token, size_t len, char out[DPOP_JKT_LEN + 1])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
     if (!token || !out)
         return DPOP_ERR;
-    out[0] = '\0';
     /* RFC 9449 §4.2: ath = base64url(SHA-256(ASCII(access token))) */
-    if (!EVP_Digest(token, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
-        return DPOP_ERR;
-    if (dpop_b64url_encode_buf(md, mdlen, out, DPOP_JKT_LEN + 1) != DPOP_JKT_LEN)
-        return DPOP_ERR;
-    return DPOP_OK;
+    return dpop_b64url_sha256(token, len, out);
 }
 
 int dpop_replay_key(const char *jkt, const char *jti, unsigned char out[32])
