@@ -466,7 +466,7 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
     dpop_jwk_t *key = NULL;
     dpop_alg_t alg = DPOP_ALG_INVALID;
     dpop_alg_mask_t algs;
-    const char *jti, *htm, *htu, *ath, *nonce;
+    const char *htm, *htu, *ath, *nonce;
     int64_t iat, max_age, skew;
     int sv, rc = DPOP_ERR;
 
@@ -560,7 +560,6 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
     if (!need_string(&cl.jti, "jti", f) || !need_string(&cl.htm, "htm", f) ||
         !need_string(&cl.htu, "htu", f))
         goto done;
-    jti = cl.jti.s;
     htm = cl.htm.s;
     htu = cl.htu.s;
     if (cl.jti.len > DPOP_JTI_MAX) {
@@ -582,7 +581,6 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
         goto done;
     ath = cl.ath.t == CL_STRING ? cl.ath.s : NULL;
     nonce = cl.nonce.t == CL_STRING ? cl.nonce.s : NULL;
-    (void)jti;
 
     /* 9. htm: exact, methods are case-sensitive (RFC 9110 §9.1) */
     if (!p->method || strcmp(htm, p->method) != 0) {
