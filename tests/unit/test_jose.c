@@ -1698,18 +1698,10 @@ END_TEST
 
 /* ---------- key cache ---------- */
 
-static dpop_jwk_t *imported(dpop_alg_t a)
-{
-    dpop_jwk_t *k = NULL;
-    dpop_failure_t f;
-    ck_assert_int_eq(dpop_jwk_import_public(g_pub[a], &k, &f), DPOP_OK);
-    return k;
-}
-
 START_TEST(test_keycache_hit_miss)
 {
     dpop_keycache_t *c = dpop_keycache_create(0);
-    dpop_jwk_t *k = imported(DPOP_ALG_ES256), *got;
+    dpop_jwk_t *k = imported_key(DPOP_ALG_ES256), *got;
     dpop_alg_t alg = DPOP_ALG_INVALID;
     const char *h1 = "eyJhbGciOiJFUzI1NiJ9", *h2 = "eyJhbGciOiJFUzI1NiJ8";
     ck_assert_ptr_nonnull(c);
@@ -1743,7 +1735,7 @@ END_TEST
 START_TEST(test_keycache_lru)
 {
     dpop_keycache_t *c = dpop_keycache_create(3);
-    dpop_jwk_t *k = imported(DPOP_ALG_EDDSA), *got;
+    dpop_jwk_t *k = imported_key(DPOP_ALG_EDDSA), *got;
     char h[8][8];
     int i;
     for (i = 0; i < 8; i++)
@@ -1782,7 +1774,7 @@ END_TEST
 START_TEST(test_keycache_refcount)
 {
     dpop_keycache_t *c = dpop_keycache_create(1);
-    dpop_jwk_t *k = imported(DPOP_ALG_ES256), *k2 = imported(DPOP_ALG_EDDSA), *held;
+    dpop_jwk_t *k = imported_key(DPOP_ALG_ES256), *k2 = imported_key(DPOP_ALG_EDDSA), *held;
     unsigned char *sig = NULL;
     size_t sl = 0;
     dpop_keycache_put(c, "A", 1, k, DPOP_ALG_ES256);
@@ -1810,7 +1802,7 @@ END_TEST
 START_TEST(test_keycache_bounded)
 {
     dpop_keycache_t *c = dpop_keycache_create(64);
-    dpop_jwk_t *k = imported(DPOP_ALG_ES256), *got;
+    dpop_jwk_t *k = imported_key(DPOP_ALG_ES256), *got;
     char h[64];
     int i, len, found = 0;
     for (i = 0; i < 5000; i++) {
@@ -1890,10 +1882,10 @@ START_TEST(test_keycache_threads)
     kc_arg_t args[KC_THREADS];
     long hits = 0;
     int i;
-    keys[0] = imported(DPOP_ALG_ES256);
-    keys[1] = imported(DPOP_ALG_ES384);
-    keys[2] = imported(DPOP_ALG_EDDSA);
-    keys[3] = imported(DPOP_ALG_RS256);
+    keys[0] = imported_key(DPOP_ALG_ES256);
+    keys[1] = imported_key(DPOP_ALG_ES384);
+    keys[2] = imported_key(DPOP_ALG_EDDSA);
+    keys[3] = imported_key(DPOP_ALG_RS256);
     for (i = 0; i < KC_THREADS; i++) {
         args[i] = (kc_arg_t){c, keys, i, 0, 0};
         ck_assert_int_eq(pthread_create(&th[i], NULL, kc_worker, &args[i]), 0);
