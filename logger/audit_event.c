@@ -225,7 +225,7 @@ static void sb_put(sbuf_t *b, const char *s, size_t n)
     if (b->oom)
         return;
     if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
+        size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n + 1)
             cap *= 2;
         char *nb = realloc(b->buf, cap);
@@ -323,6 +323,11 @@ const audit_field_t *audit_event_fields(void)
 
 audit_enc_t *audit_event_encode(const audit_event_t *ev)
 {
+    /* The JSON and then the keys are built in place behind the audit_enc_t
+     * header, so an event costs one allocation (grown only for an unusually
+     * large one) and no copy. */
+    static const audit_enc_t zero_hdr;
+    const size_t hdr = offsetof(audit_enc_t, data);
     sbuf_t b = {0};
     char clean[2048 + 1];
     char keys[AUDIT_IX_KEYS][512];
@@ -333,6 +338,7 @@ audit_enc_t *audit_event_encode(const audit_event_t *ev)
     if (ts < 0)
         return NULL; /* before 1970: the time index sorts unsigned; refuse */
 
+    sb_put(&b, (const char *)&zero_hdr, hdr);
     sb_put(&b, "{", 1);
     for (size_t i = 0; i < AUDIT_NFIELDS; i++) {
         const audit_field_t *f = &fields[i];
@@ -382,25 +388,23 @@ audit_enc_t *audit_event_encode(const audit_event_t *ev)
         }
     }
     sb_put(&b, "}", 1);
+    size_t json_len = b.len - hdr;
+    uint32_t key_off[AUDIT_IX_KEYS];
+    sb_put(&b, "", 1); /* the JSON's NUL */
+    for (int k = 0; k < AUDIT_IX_KEYS; k++) {
+        key_off[k] = (uint32_t)(b.len - hdr); /* never used when klen is 0 */
+        sb_put(&b, keys[k], klen[k]);
+        sb_put(&b, "", 1);
+    }
     if (b.oom)
         goto done;
-
-    size_t total = b.len + 1;
-    for (int k = 0; k < AUDIT_IX_KEYS; k++)
-        total += klen[k] + 1;
-    enc = malloc(sizeof(*enc) + total);
-    if (!enc)
-        goto done;
+    enc = (audit_enc_t *)(void *)b.buf;
+    b.buf = NULL;
     enc->ts_us = ts;
-    enc->json_len = b.len;
-    memcpy(enc->data, b.buf, b.len + 1);
-    size_t off = b.len + 1;
+    enc->json_len = json_len;
     for (int k = 0; k < AUDIT_IX_KEYS; k++) {
-        enc->key_off[k] = (uint32_t)off; /* never used when klen is 0 */
+        enc->key_off[k] = key_off[k];
         enc->key_len[k] = (uint32_t)klen[k];
-        memcpy(enc->data + off, keys[k], klen[k]);
-        enc->data[off + klen[k]] = '\0';
-        off += klen[k] + 1;
     }
 done:
     free(b.buf);
