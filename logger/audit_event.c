@@ -398,7 +398,9 @@ audit_enc_t *audit_event_encode(const audit_event_t *ev)
     }
     if (b.oom)
         goto done;
-    enc = (audit_enc_t *)(void *)b.buf;
+    /* trim to the exact size (shrinks in place): a full queue holds many */
+    char *fit = realloc(b.buf, b.len);
+    enc = (audit_enc_t *)(void *)(fit ? fit : b.buf);
     b.buf = NULL;
     enc->ts_us = ts;
     enc->json_len = json_len;
