@@ -88,6 +88,26 @@ static audit_verify_t verify_store(const char *dir)
     return v;
 }
 
+/* The store's chain verifies and holds exactly `events` events. */
+static void assert_intact(audit_store_t *s, uint64_t events)
+{
+    audit_verify_t v;
+    char err[256];
+    ck_assert_msg(audit_verify(s, &v, err, sizeof(err)) == DPOP_OK, "verify: %s", err);
+    ck_assert_msg(v.ok == 1, "not intact: %s", v.problem);
+    ck_assert_uint_eq(v.events, events);
+    audit_verify_clear(&v);
+}
+
+static void assert_dir_intact(const char *dir, uint64_t events)
+{
+    audit_store_t *s = NULL;
+    char err[256];
+    ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDONLY, &s, err, sizeof(err)), DPOP_OK);
+    assert_intact(s, events);
+    audit_close(s);
+}
+
 /* 5 events: seq 1..5 at T0 + i s */
 static void fill5(const char *dir)
 {
@@ -411,11 +431,7 @@ START_TEST(test_prune_then_verify)
     uint64_t deleted = 0;
     ck_assert_int_eq(audit_prune(s, T0 + 5 * SEC, &deleted, err, sizeof(err)), DPOP_OK);
     ck_assert_uint_eq(deleted, 5);
-    audit_verify_t v;
-    ck_assert_int_eq(audit_verify(s, &v, err, sizeof(err)), DPOP_OK);
-    ck_assert_msg(v.ok, "after prune: %s", v.problem);
-    ck_assert_uint_eq(v.events, 5);
-    audit_verify_clear(&v);
+    assert_intact(s, 5);
     audit_info_t info;
     ck_assert_int_eq(audit_info(s, &info, err, sizeof(err)), DPOP_OK);
     ck_assert_uint_eq(info.chain_start, 6);
@@ -433,17 +449,11 @@ START_TEST(test_prune_then_verify)
     /* appends continue the chain after a prune */
     audit_event_t e = mk_event(T0 + 20 * SEC, "replay", "K20", "x", NULL, NULL, NULL);
     append_ok(s, &e);
-    ck_assert_int_eq(audit_verify(s, &v, err, sizeof(err)), DPOP_OK);
-    ck_assert_int_eq(v.ok, 1);
-    ck_assert_uint_eq(v.events, 6);
-    audit_verify_clear(&v);
+    assert_intact(s, 6);
     /* prune everything: an empty but verifiable store */
     ck_assert_int_eq(audit_prune(s, T0 + 100 * SEC, &deleted, err, sizeof(err)), DPOP_OK);
     ck_assert_uint_eq(deleted, 6);
-    ck_assert_int_eq(audit_verify(s, &v, err, sizeof(err)), DPOP_OK);
-    ck_assert_int_eq(v.ok, 1);
-    ck_assert_uint_eq(v.events, 0);
-    audit_verify_clear(&v);
+    assert_intact(s, 0);
     audit_close(s);
     rm_store(dir);
 }
@@ -466,11 +476,7 @@ START_TEST(test_prune_large_in_chunks)
     uint64_t deleted = 0;
     ck_assert_int_eq(audit_prune(s, T0 + 4500, &deleted, err, sizeof(err)), DPOP_OK);
     ck_assert_uint_eq(deleted, 4500);
-    audit_verify_t v;
-    ck_assert_int_eq(audit_verify(s, &v, err, sizeof(err)), DPOP_OK);
-    ck_assert_int_eq(v.ok, 1);
-    ck_assert_uint_eq(v.events, 500);
-    audit_verify_clear(&v);
+    assert_intact(s, 500);
     audit_close(s);
     free(evs);
     free(p);
@@ -528,10 +534,7 @@ START_TEST(test_map_full_keeps_store_intact)
     audit_close(s);
 
     /* earlier events intact and readable, the chain verifies */
-    audit_verify_t v = verify_store(dir);
-    ck_assert_msg(v.ok, "%s", v.problem);
-    ck_assert_uint_eq(v.events, (uint64_t)ok);
-    audit_verify_clear(&v);
+    assert_dir_intact(dir, (uint64_t)ok);
     audit_store_t *r = NULL;
     ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDONLY, &r, err, sizeof(err)), DPOP_OK);
     audit_filter_t f = {.jti = "jti-0"};
@@ -543,10 +546,7 @@ START_TEST(test_map_full_keeps_store_intact)
     s = open_rw(dir, 4 * 1024 * 1024);
     append_ok(s, &e);
     audit_close(s);
-    v = verify_store(dir);
-    ck_assert_int_eq(v.ok, 1);
-    ck_assert_uint_eq(v.events, (uint64_t)ok + 1);
-    audit_verify_clear(&v);
+    assert_dir_intact(dir, (uint64_t)ok + 1);
     rm_store(dir);
 }
 END_TEST
@@ -595,10 +595,7 @@ START_TEST(test_concurrent_processes)
         ck_assert_int_eq(waitpid(pids[p], &st, 0), pids[p]);
         ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d failed", p);
     }
-    audit_verify_t v = verify_store(dir);
-    ck_assert_msg(v.ok, "%s", v.problem);
-    ck_assert_uint_eq(v.events, PROCS * EACH);
-    audit_verify_clear(&v);
+    assert_dir_intact(dir, PROCS * EACH);
     audit_store_t *s = NULL;
     char err[256];
     ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDONLY, &s, err, sizeof(err)), DPOP_OK);
