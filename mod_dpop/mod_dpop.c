@@ -67,8 +67,17 @@ static void dpop_child_init(apr_pool_t *p, server_rec *s)
     dpop_audit_child_init(p, s);
 }
 
+/* The directives whose objects belong to other glue files are validated
+ * through these, so the config file stays the bottom of the glue. */
+static const dpop_config_validators_t validators = {
+    dpop_replay_configure,
+    dpop_policy_validate,
+    dpop_audit_validate,
+};
+
 static void dpop_register_hooks(apr_pool_t *p)
 {
+    dpop_config_set_validators(&validators);
     ap_hook_pre_config(dpop_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(dpop_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(dpop_post_config, NULL, NULL, APR_HOOK_MIDDLE);

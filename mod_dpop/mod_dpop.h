@@ -17,8 +17,6 @@
 #include "mod_dpop_config.h"
 #include "dpop_result.h"
 
-extern module AP_MODULE_DECLARE_DATA dpop_module;
-
 #define DPOP_AUTH_TYPE "DPoP"
 
 /* What check_authn learned about a request, for the authz provider, the
@@ -57,7 +55,8 @@ void dpop_authn_child_init(apr_pool_t *p, server_rec *s);
 void dpop_authz_register(apr_pool_t *p);
 void dpop_authz_child_init(apr_pool_t *p, server_rec *s);
 void dpop_insert_error_filter(request_rec *r);
-/* Validate a policy file at config time: NULL or "file:line:col: msg; ...". */
+/* Validate a policy file at config time: NULL or "file:line:col: msg; ...".
+ * Registered with dpop_config_set_validators() by mod_dpop.c. */
 const char *dpop_policy_validate(apr_pool_t *p, const char *path);
 
 /* mod_dpop_audit.c */
@@ -66,7 +65,8 @@ void dpop_audit_child_init(apr_pool_t *p, server_rec *s);
 /* Record one rejection (or a would-be rejection when report_only). */
 void dpop_audit_failure(request_rec *r, const dpop_req_t *rq, const dpop_failure_t *f,
                         int report_only);
-/* Config-time check of DPoPAuditLog: NULL when usable. */
+/* Config-time check of DPoPAuditLog: NULL when usable.  Registered with
+ * dpop_config_set_validators() by mod_dpop.c. */
 const char *dpop_audit_validate(apr_pool_t *p, const char *dir);
 
 #endif /* MOD_DPOP_H */

@@ -11,8 +11,6 @@
  * Must never: print the nonce secret or any key material in a message.
  */
 #include "mod_dpop_config.h"
-#include "mod_dpop_replay.h"
-#include "mod_dpop.h"
 
 #include "http_log.h"
 #include "apr_strings.h"
@@ -32,6 +30,14 @@
 APLOG_USE_MODULE(dpop);
 
 #define NONCE_SERVERS_KEY "mod_dpop-nonce-servers"
+
+/* Set once by mod_dpop.c before any directive is read. */
+static const dpop_config_validators_t *validators;
+
+void dpop_config_set_validators(const dpop_config_validators_t *v)
+{
+    validators = v;
+}
 
 /* ---- records ---------------------------------------------------------- */
 
@@ -345,7 +351,7 @@ static const char *set_replay_cache(cmd_parms *cmd, void *mconfig, const char *a
     const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
     if (err)
         return err;
-    err = dpop_replay_configure(cmd->pool, cmd->temp_pool, arg, &s->replay);
+    err = validators->replay_configure(cmd->pool, cmd->temp_pool, arg, &s->replay);
     if (err)
         return apr_psprintf(cmd->pool, "DPoPReplayCache %s: %s", arg, err);
     s->replay_spec = arg;
@@ -371,7 +377,7 @@ static const char *set_policy_file(cmd_parms *cmd, void *mconfig, const char *ar
     const char *path = NULL, *err = server_path(cmd, arg, &path);
     if (err)
         return err;
-    err = dpop_policy_validate(cmd->temp_pool, path);
+    err = validators->policy_validate(cmd->temp_pool, path);
     if (err)
         return apr_psprintf(cmd->pool, "DPoPPolicyFile %s", err);
     s->policy_file = path;
@@ -384,7 +390,7 @@ static const char *set_audit_log(cmd_parms *cmd, void *mconfig, const char *arg)
     const char *path = NULL, *err = server_path(cmd, arg, &path);
     if (err)
         return err;
-    err = dpop_audit_validate(cmd->temp_pool, path);
+    err = validators->audit_validate(cmd->temp_pool, path);
     if (err)
         return apr_psprintf(cmd->pool, "DPoPAuditLog %s: %s", path, err);
     s->audit_dir = path;

@@ -8,6 +8,12 @@
  * administrators expect.  Defaults are applied by the accessors below, at
  * read time, never stored by the merge.
  *
+ * This file is the bottom of the glue: every other glue file reads these
+ * records, and mod_dpop_config.c calls none of them.  The three
+ * server-scoped directives whose objects belong to other glue files
+ * (DPoPReplayCache, DPoPPolicyFile, DPoPAuditLog) are checked through
+ * validators that mod_dpop.c, the module record, registers.
+ *
  * Must never: keep a copy of a token or proof, or print the nonce secret.
  */
 #ifndef DPOP_CONFIG_H
@@ -30,6 +36,8 @@
 #define DPOP_DEFAULT_AUDIT_MAPSIZE ((apr_int64_t)1 << 30) /* 1 GiB */
 #define DPOP_MAX_LIFETIME 86400
 #define DPOP_MAX_SKEW 3600
+
+extern module AP_MODULE_DECLARE_DATA dpop_module;
 
 typedef enum { DPOP_MODE_ENFORCE = 0, DPOP_MODE_REPORT_ONLY = 1 } dpop_mode_t;
 
@@ -74,6 +82,23 @@ typedef struct {
 } dpop_dir_conf_t;
 
 extern const command_rec dpop_cmds[];
+
+/* Config-time validators of the directives whose objects other glue files
+ * own.  Each answers NULL when the value is usable, else a message for
+ * `apache2 -t`. */
+typedef struct {
+    /* DPoPReplayCache: parse the spec into *out (objects in p). */
+    const char *(*replay_configure)(apr_pool_t *p, apr_pool_t *ptemp, const char *spec,
+                                    struct dpop_replay **out);
+    /* DPoPPolicyFile: "file:line:col: msg; ..." when the file is refused. */
+    const char *(*policy_validate)(apr_pool_t *p, const char *path);
+    /* DPoPAuditLog: the store directory. */
+    const char *(*audit_validate)(apr_pool_t *p, const char *dir);
+} dpop_config_validators_t;
+
+/* Called by mod_dpop.c when the module is loaded (register_hooks), which
+ * is before any of its directives is read; v must outlive the process. */
+void dpop_config_set_validators(const dpop_config_validators_t *v);
 
 void *dpop_create_dir_conf(apr_pool_t *p, char *dir);
 void *dpop_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);

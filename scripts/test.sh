@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite (the README's test command; .ci/run calls it):
-#   1. deps (apt-get as root), clang-format check, build with -Wall -Wextra -Werror
+#   1. deps (apt-get as root), clang-format check, layout check (no include
+#      points up: scripts/check-layout.sh), build with -Wall -Wextra -Werror
 #   2. Check unit tests (make check)
 #   3. the same unit tests under ASan+UBSan (clang)
 #   4. libFuzzer targets, briefly (DPOP_FUZZ_SECONDS per target, default 20)
@@ -16,6 +17,9 @@ stage() { printf '\n==== %s ====\n' "$*"; }
 stage "format (clang-format, .clang-format)"
 git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
 echo "clang-format: $(git ls-files '*.c' '*.h' | wc -l) files clean"
+
+stage "layout (no include points up)"
+scripts/check-layout.sh
 
 stage "build (gcc, -Werror)"
 scripts/build.sh build-release CFLAGS="-O2 -g"

@@ -17,7 +17,7 @@ import pytest
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("DPOP_BUILD", os.path.join(TOP, "build-release"))
-DPOPCTL = os.path.join(BUILD, "mod_dpop", "dpopctl")
+DPOPCTL = os.path.join(BUILD, "mod_dpop", "core", "dpopctl")
 
 ALGS = ["ES256", "ES384", "ES512", "PS256", "PS384", "PS512",
         "RS256", "RS384", "RS512", "EdDSA"]
