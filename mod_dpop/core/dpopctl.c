@@ -509,12 +509,18 @@ static int cmd_keygen(int argc, char **argv)
 
 static const char proof_help[] =
     "usage: dpopctl proof --key FILE --method M --url U [--access-token T] [--nonce N]\n"
-    "                     [--iat UNIX] [--jti J]\n"
+    "                     [--iat UNIX] [--jti J] [--count N]\n"
     "Print a DPoP proof (compact JWS, one line) signed with the private JWK in FILE\n"
     "(as written by keygen; its \"alg\" member selects the algorithm, else ES*/EdDSA\n"
     "follow the curve and RSA keys use RS256).  --access-token adds ath; --iat\n"
-    "defaults to now, --jti to 16 random bytes.  Exit 0 done, 1 unusable key,\n"
-    "2 usage or I/O error.\n";
+    "defaults to now, --jti to 16 random bytes.  --count N (1..10000000) prints N\n"
+    "proofs, one per line, with the same claims and each its own random jti (not\n"
+    "with --jti).  Exit 0 done, 1 unusable key, 2 usage or I/O error.\n";
+
+/* --count: enough for any load test (a line is ~0.5-1 KB), small enough
+ * that a typo cannot fill a disk unnoticed for hours. */
+#define PROOF_COUNT_MAX 10000000
+#define PROOF_COUNT_BAD "--count needs an integer from 1 to 10000000"
 
 static dpop_alg_t alg_of_private_jwk(const json_t *jwk)
 {
@@ -542,7 +548,7 @@ static int cmd_proof(int argc, char **argv)
 {
     const char *cmd = "proof", *keyfile = NULL, *method = NULL, *url = NULL, *token = NULL,
                *nonce = NULL, *jti = NULL;
-    int64_t iat = 0;
+    int64_t iat = 0, count = 1, i;
     const opt_t opts[] = {
         {"key", OPT_STR, &keyfile, 0, NULL},
         {"method", OPT_STR, &method, 0, NULL},
@@ -550,7 +556,8 @@ static int cmd_proof(int argc, char **argv)
         {"access-token", OPT_STR, &token, 0, NULL},
         {"nonce", OPT_STR, &nonce, 0, NULL},
         {"iat", OPT_I64, &iat, 1, "--iat needs a positive integer (unix seconds)"},
-        {"jti", OPT_STR, &jti, 0, NULL}};
+        {"jti", OPT_STR, &jti, 0, NULL},
+        {"count", OPT_I64, &count, 1, PROOF_COUNT_BAD}};
     json_t *jwk = NULL, *pub = NULL;
     EVP_PKEY *pkey = NULL;
     dpop_alg_t alg;
@@ -566,6 +573,11 @@ static int cmd_proof(int argc, char **argv)
         return usage_error(cmd, "--key, --method and --url are required");
     if (!*method || !*url || (jti && !*jti) || (nonce && !*nonce))
         return usage_error(cmd, "--method, --url, --jti and --nonce must not be empty");
+    if (count > PROOF_COUNT_MAX)
+        return usage_error(cmd, "%s", PROOF_COUNT_BAD);
+    if (jti && count > 1)
+        return usage_error(cmd, "--jti cannot be combined with --count above 1 (a jti is "
+                                "used once)");
     if ((rc = load_json(cmd, keyfile, &jwk)) != EXIT_VALID)
         return rc;
     rc = EXIT_INVALID;
@@ -578,12 +590,29 @@ static int cmd_proof(int argc, char **argv)
         fprintf(stderr, "%s %s: %s: not a usable private JWK (%s)\n", prog, cmd, keyfile, err);
         goto done;
     }
-    if (dpop_proof_create(pkey, pub, alg, method, url, token, nonce, iat, jti, &out) != DPOP_OK) {
-        fprintf(stderr, "%s %s: cannot sign a proof with %s for this key\n", prog, cmd,
-                dpop_alg_name(alg));
-        goto done;
+    /* One iat for the whole batch, so that --count N proofs differ only by
+     * their jti (dpop_proof_create draws a fresh one for each). */
+    if (iat == 0)
+        iat = (int64_t)time(NULL);
+    /* The key is parsed and imported once; a full stdio buffer instead of
+     * a flush per line, so a load test can mint its proofs quickly. */
+    if (count > 1)
+        setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+    for (i = 0; i < count; i++) {
+        if (dpop_proof_create(pkey, pub, alg, method, url, token, nonce, iat, jti, &out) !=
+            DPOP_OK) {
+            fprintf(stderr, "%s %s: cannot sign a proof with %s for this key\n", prog, cmd,
+                    dpop_alg_name(alg));
+            goto done;
+        }
+        if (fputs(out, stdout) == EOF || fputc('\n', stdout) == EOF) {
+            rc = io_error(cmd, "cannot write the proof");
+            goto done;
+        }
+        free(out);
+        out = NULL;
     }
-    rc = print_line(cmd, out, "the proof");
+    rc = fflush(stdout) == 0 ? EXIT_VALID : io_error(cmd, "cannot write the proof");
 done:
     free(out);
     EVP_PKEY_free(pkey);
@@ -736,7 +765,7 @@ static const char main_help[] =
     "  thumbprint  [FILE|-]\n"
     "  keygen      --alg ALG [--out FILE]\n"
     "  proof       --key FILE --method M --url U [--access-token T] [--nonce N]\n"
-    "              [--iat UNIX] [--jti J]\n"
+    "              [--iat UNIX] [--jti J] [--count N]\n"
     "  token       --jwks FILE [--iss I] [--aud A] [--now UNIX] [--algs ...] TOKEN|-\n"
     "  jws-verify  --jwks FILE [--algs ...] JWS|-\n"
     "Exit status: 0 valid, 1 invalid, 2 usage or I/O error.\n";

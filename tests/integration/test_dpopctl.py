@@ -380,6 +380,43 @@ def test_jws_verify(ed, jwks):
     assert rc == 0 and out["valid"] is True and out["kid"] is None
 
 
+def test_proof_count(es_key):
+    """--count N: N lines, N distinct jti, the same other claims, each a
+    valid proof; --count 0, above 10,000,000 or with --jti: usage errors."""
+    token = "header.payload.signature"
+    rc, out, err = run("proof", "--key", es_key, "--method", "GET", "--url", URL,
+                       "--access-token", token, "--nonce", "n-1", "--iat", NOW,
+                       "--count", 50)
+    assert rc == 0, err
+    assert out.endswith("\n")
+    lines = out.splitlines()
+    assert len(lines) == 50 and all(l.count(".") == 2 for l in lines)
+    rc, jkt, _ = run("thumbprint", es_key)
+    jkt = jkt.strip()
+    jtis = set()
+    for proof in lines:
+        rc, res, _ = verify(proof, "GET", URL, "--access-token", token, "--nonce", "n-1",
+                            "--jkt", jkt)
+        assert rc == 0 and res["valid"] is True and res["iat"] == NOW, res
+        jtis.add(res["jti"])
+    assert len(jtis) == 50
+    # without --iat, one iat (now) for the whole batch
+    rc, out, err = run("proof", "--key", es_key, "--method", "GET", "--url", URL,
+                       "--count", 3)
+    assert rc == 0 and len(out.splitlines()) == 3, err
+    iats = {json.loads(base64.urlsafe_b64decode(l.split(".")[1] + "==="))["iat"]
+            for l in out.splitlines()}
+    assert len(iats) == 1
+    # --count 1 and --jti: the single proof as before
+    rc, out, err = run("proof", "--key", es_key, "--method", "GET", "--url", URL,
+                       "--jti", "only-one", "--count", 1)
+    assert rc == 0 and len(out.splitlines()) == 1, err
+    for bad in (["--count", 0], ["--count", -1], ["--count", "x"], ["--count", 10000001],
+                ["--count", 2, "--jti", "j"], ["--jti", "j", "--count", 50]):
+        rc, out, err = run("proof", "--key", es_key, "--method", "GET", "--url", URL, *bad)
+        assert rc == 2 and out == "" and err.strip(), (bad, rc, err)
+
+
 # ---------------------------------------------------------------- usage
 
 @pytest.mark.parametrize("args", [
