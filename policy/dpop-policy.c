@@ -31,7 +31,8 @@ static void usage(FILE *f)
           "       dpop-policy thumbprints FILE [--format table|json]\n"
           "       dpop-policy --help\n"
           "\n"
-          "check        validate FILE; print a summary (exit 0) or every error as\n"
+          "check        validate FILE; print a summary (exit 0, warnings such as an\n"
+          "             empty allow list on stderr) or every error as\n"
           "             FILE:LINE:COLUMN: message on stderr (exit 1)\n"
           "explain      decide one request as mod_dpop would and print\n"
           "             {\"decision\",\"reason\",\"client\",\"rule\"} (exit 0 allow, 1 deny,\n"
@@ -55,6 +56,22 @@ static void print_errors(const policy_errors_t *e)
     size_t i;
     for (i = 0; i < e->count; i++) {
         policy_error_format(&e->items[i], line, sizeof line);
+        fprintf(stderr, "%s\n", line);
+    }
+}
+
+/* A valid policy's warnings (an empty allow list): stderr, exit status
+ * unchanged, "FILE:LINE:COLUMN: warning: message". */
+static void print_warnings(const policy_errors_t *w)
+{
+    char line[1024];
+    size_t i;
+    for (i = 0; w && i < w->count; i++) {
+        policy_error_t e = w->items[i];
+        char msg[600];
+        snprintf(msg, sizeof msg, "warning: %s", e.message ? e.message : "");
+        e.message = msg;
+        policy_error_format(&e, line, sizeof line);
         fprintf(stderr, "%s\n", line);
     }
 }
@@ -96,6 +113,7 @@ static int cmd_check(int argc, char **argv)
         return usage_error("check takes exactly one FILE%s", "");
     if (!(p = load_or_report(argv[0])))
         return 1;
+    print_warnings(policy_warnings(p));
     for (i = 0; i < p->nclients; i++) {
         const policy_client_t *c = p->clients[i];
         int st = status_of(c, now);

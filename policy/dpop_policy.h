@@ -38,6 +38,10 @@ int policy_load_file(const char *path, policy_t **out, policy_errors_t *errs);
 int policy_load_buffer(const char *name, const char *buf, size_t len, policy_t **out,
                        policy_errors_t *errs);
 void policy_free(policy_t *p);
+/* What a successful load found valid but worth a look (a client whose
+ * allow list is empty): FILE:LINE:COLUMN entries in file order, owned by
+ * the policy; count 0 when none.  NULL only for a NULL policy. */
+const policy_errors_t *policy_warnings(const policy_t *p);
 
 typedef struct {
     int allow;            /* 1 allow, 0 deny */

@@ -284,8 +284,9 @@ struct policy {
     policy_setref_t *setrefs; /* nsets */
     policy_mspec_t *specs;
     size_t nspecs;
-    size_t nlists; /* distinct allow lists after interning */
-    int refs;      /* watch reference count (policy_watch.c) */
+    size_t nlists;            /* distinct allow lists after interning */
+    int refs;                 /* watch reference count (policy_watch.c) */
+    policy_errors_t warnings; /* policy_warnings() */
 };
 
 /* Does the method (bit: policy_method_bit) match this method list? */

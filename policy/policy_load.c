@@ -149,6 +149,30 @@ static int lerr(loader_t *L, const pnode_t *n, const char *fmt, ...)
     return policy_errors_add(L->errs, L->name, n ? n->line : 0, n ? n->column : 0, "%s", buf);
 }
 
+/* A warning: the policy loads, but `dpop-policy check` points at this. */
+static void lwarn(loader_t *L, const pnode_t *n, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static void lwarn(loader_t *L, const pnode_t *n, const char *fmt, ...)
+{
+    policy_errors_t *w = &L->p->warnings;
+    char buf[480];
+    va_list ap;
+    if (w->count >= POLICY_MAX_ERRORS)
+        return;
+    if (w->count == POLICY_MAX_ERRORS - 1) {
+        policy_errors_add(w, L->name, 0, 0, "too many warnings; stopped reporting");
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    policy_errors_add(w, L->name, n ? n->line : 0, n ? n->column : 0, "%s", buf);
+}
+
 static int oom(loader_t *L)
 {
     if (!L->oom)
@@ -604,10 +628,15 @@ static void load_allow(loader_t *L, const pnode_t *list, policy_client_t *c, int
         return;
     }
     if (list->count == 0) {
-        lerr(L, list,
-             "allow is empty, so this client could call nothing; list route sets "
-             "or routes (to block a key, set revoked: true)");
-        *ok = 0;
+        /* Valid (DESIGN.md lists what fails a load, and this is not one of
+         * them): the client is registered and every request with its key
+         * is denied, policy_denied.  Operators use it while onboarding a
+         * key or during an incident; `check` says so, since it may also be
+         * a mistake. */
+        lwarn(L, list,
+              "allow is empty: client '%s' is registered but may call nothing (every "
+              "request with its key is denied, reason policy_denied)",
+              c->name ? c->name : "?");
         return;
     }
     if (list->count > POLICY_MAX_ALLOW) {
@@ -867,8 +896,14 @@ void policy_free(policy_t *p)
     free(p->block);
     free(p->setrefs);
     free(p->specs);
+    policy_errors_clear(&p->warnings);
     policy_arena_free(&p->arena);
     free(p);
+}
+
+const policy_errors_t *policy_warnings(const policy_t *p)
+{
+    return p ? &p->warnings : NULL;
 }
 
 int policy_load_buffer(const char *name, const char *buf, size_t len, policy_t **out,

@@ -187,5 +187,8 @@ void policy_decide(const policy_t *p, const char *jkt, const char *method, const
     list = (flags & POLICY_REC_LIST_HERE) ? rec + list_off : p->lists + list_off;
     if (match_list(p, list, name, &rq, d))
         return;
-    snprintf(d->rule, sizeof d->rule, "client %s: no allow entry matches (default deny)", name);
+    if (get16(list) == 0) /* allow: [] (onboarding, incident): registered, calls nothing */
+        snprintf(d->rule, sizeof d->rule, "client %s: allow is empty (default deny)", name);
+    else
+        snprintf(d->rule, sizeof d->rule, "client %s: no allow entry matches (default deny)", name);
 }

@@ -267,3 +267,52 @@ def test_policy_judges_the_normalized_path(env, httpd):
     assert not wrong, wrong
     h.stop()
     assert h.error_log().count("reason=policy_denied ") == denials
+
+
+EMPTY_ALLOW_POLICY = """version: 1
+clients:
+  - name: paused-agent
+    jkt: %s
+    allow: %s
+  - name: busy-agent
+    jkt: %s
+    allow:
+      - { methods: [GET], paths: ["%s"] }
+"""
+
+
+def test_reload_with_an_empty_allow_entry(env, httpd):
+    """issue 10 item 3: `allow: []` is a valid entry (a key being onboarded,
+    or shut off during an incident).  A hot reload that gives one client an
+    empty list takes effect for every client (it is not refused as a broken
+    file): that client is denied with policy_denied (403, not "revoked"),
+    the others get the new file's routes."""
+    paused, busy = Client(env), Client(env)
+    pol = env.path("policy-empty-%d" % env.next_id(), "policy.yaml")
+    os.chmod(os.path.dirname(pol), 0o755)
+    write_policy(pol, EMPTY_ALLOW_POLICY % (paused.key.jkt, '[{methods: [GET], paths: ["/api/**"]}]',
+                                            busy.key.jkt, "/api/old"))
+    h = httpd(server_conf='DPoPPolicyFile "%s"' % pol, location_conf="Require dpop-policy")
+    assert outcome(paused.call(h, "GET", "/api/x")) == OK
+    assert outcome(busy.call(h, "GET", "/api/old")) == OK
+    write_policy(pol, EMPTY_ALLOW_POLICY % (paused.key.jkt, "[]", busy.key.jkt, "/api/new"))
+    chk = subprocess.run([env.tools.dpop_policy, "check", pol], capture_output=True, text=True)
+    assert chk.returncode == 0, chk.stderr
+    assert chk.stderr.startswith(pol + ":5:12: warning: allow is empty"), chk.stderr
+    deadline = time.monotonic() + WINDOW + 3.0
+    while True:
+        # every child reloads on its own: ask a few times per round
+        got = [outcome(busy.call(h, "GET", "/api/new")) for _ in range(4)]
+        if all(g == OK for g in got) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert all(g == OK for g in got), got
+    for _ in range(4):
+        got = outcome(paused.call(h, "GET", "/api/x"))
+        assert got[0] == 403 and got[1] == "insufficient_scope", got
+        assert "revoked" not in (got[2] or ""), got
+        assert outcome(busy.call(h, "GET", "/api/old"))[0] == 403
+    h.stop()
+    log = h.error_log()
+    assert "policy reload failed" not in log, log[-2000:]
+    assert "reason=policy_denied " in log

@@ -301,6 +301,51 @@ START_TEST(test_explain_table)
 }
 END_TEST
 
+/* allow: [] loads: check says valid (exit 0) and warns on stderr at the
+ * list's position; explain denies with policy_denied and the client's
+ * name (DESIGN.md lists what fails a load; an empty allow is not one). */
+START_TEST(test_check_and_explain_empty_allow)
+{
+    char path[300], want[2048];
+    const char *check[] = {"check", path, NULL};
+    const char *explain[] = {"explain", path,     "--jkt",         J1,  "--method",
+                             "GET",     "--path", "/api/invoices", NULL};
+    const char *other[] = {"explain", path,     "--jkt",         J2,  "--method",
+                           "GET",     "--path", "/api/invoices", NULL};
+    snprintf(path, sizeof path, "%s/empty-allow.yaml", g_dir);
+    write_file(path, "version: 1\n"
+                     "clients:\n"
+                     "  - name: onboarding\n"
+                     "    jkt: " J1 "\n"
+                     "    allow: []\n"
+                     "  - name: billing\n"
+                     "    jkt: " J2 "\n"
+                     "    allow: [{methods: [GET], paths: [\"/api/**\"]}]\n");
+    ck_assert_int_eq(run(check), 0);
+    snprintf(want, sizeof want,
+             "%s: valid\n"
+             "clients: 2 (2 active, 0 revoked, 0 expired, 0 not yet valid)\n"
+             "route sets: 0\n"
+             "routes: 1\n"
+             "keys expiring within 30 days: 0\n"
+             "revoked keys: 0\n",
+             path);
+    ck_assert_str_eq(g_out, want);
+    snprintf(want, sizeof want,
+             "%s:5:12: warning: allow is empty: client 'onboarding' is registered but may call "
+             "nothing (every request with its key is denied, reason policy_denied)\n",
+             path);
+    ck_assert_str_eq(g_err, want);
+
+    ck_assert_int_eq(run(explain), 1);
+    ck_assert_str_eq(g_out, JSON_DENY("policy_denied", "onboarding",
+                                      "client onboarding: allow is empty (default deny)") "\n");
+    ck_assert_str_eq(g_err, "");
+    ck_assert_int_eq(run(other), 0);
+    unlink(path);
+}
+END_TEST
+
 START_TEST(test_explain_option_order)
 {
     /* options may come before FILE */
@@ -445,6 +490,7 @@ int main(void)
     tcase_add_loop_test(tc, test_explain_table, 0,
                         (int)(sizeof explain_cases / sizeof explain_cases[0]));
     tcase_add_test(tc, test_explain_option_order);
+    tcase_add_test(tc, test_check_and_explain_empty_allow);
     tcase_add_test(tc, test_explain_usage_errors);
     tcase_add_test(tc, test_thumbprints_table);
     tcase_add_test(tc, test_thumbprints_json);

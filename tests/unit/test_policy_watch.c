@@ -214,6 +214,34 @@ START_TEST(test_broken_file_keeps_old)
 }
 END_TEST
 
+/* A reload whose file gives one client an empty allow list (a key being
+ * onboarded, or shut off during an incident) is a valid policy: it
+ * replaces the old one for every client instead of being refused. */
+START_TEST(test_reload_with_empty_allow)
+{
+    policy_watch_t *w = NULL;
+    policy_errors_t errs;
+    const policy_t *p = NULL;
+    policy_decision_t d;
+
+    policy_errors_init(&errs);
+    write_policy("old");
+    ck_assert_int_eq(policy_watch_open(g_path, 1, &w, &errs), DPOP_OK);
+    write_policy_text("version: 1\nclients:\n"
+                      "  - name: paused\n    jkt: " J1 "\n    allow: []\n"
+                      "  - name: other\n    jkt: 0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I\n"
+                      "    allow: [{methods: [GET], paths: [\"/new\"]}]\n");
+    p = policy_watch_acquire(w, 10, &errs);
+    ck_assert_uint_eq(errs.count, 0);
+    ck_assert_str_eq(client_of(p), "paused");
+    ck_assert(!allows(p, "/old"));
+    policy_decide(p, "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", "GET", "/new", 0, &d);
+    ck_assert_int_eq(d.allow, 1);
+    policy_watch_release(w, p);
+    policy_watch_close(w);
+}
+END_TEST
+
 START_TEST(test_vanished_file_keeps_old)
 {
     policy_watch_t *w = NULL;
@@ -345,6 +373,7 @@ int main(void)
     tcase_add_test(tc, test_reload_on_change_and_interval);
     tcase_add_test(tc, test_reload_in_place_same_size);
     tcase_add_test(tc, test_broken_file_keeps_old);
+    tcase_add_test(tc, test_reload_with_empty_allow);
     tcase_add_test(tc, test_vanished_file_keeps_old);
     tcase_add_test(tc, test_references_across_reload_and_close);
     tcase_add_test(tc, test_concurrent_reloads);
