@@ -34,33 +34,43 @@
 #include "dpop_nonce.h"
 #include "dpop_proof.h"
 #include "dpop_token.h"
+#include "dpop_tokencache.h"
 
 APLOG_USE_MODULE(dpop);
 
 #define KEYCACHE_CAPACITY 1024
+#define TOKENCACHE_CAPACITY DPOP_TOKENCACHE_DEFAULT
 
-/* Per-process cache of imported proof keys (dpop_keycache.h): created in
- * child_init, after fork, so its mutex is never inherited locked. */
+/* Per-process caches shared by the child's threads, created in child_init,
+ * after fork, so their mutexes are never inherited locked: imported proof
+ * keys (dpop_keycache.h) and verified access tokens (dpop_tokencache.h).
+ * Both die with the child, so a graceful restart (a new JWKS) starts them
+ * empty; the token cache also keys on the JWKS generation. */
 static dpop_keycache_t *proof_keycache = NULL;
+static dpop_tokencache_t *token_cache = NULL;
 
-static apr_status_t keycache_cleanup(void *data)
+static apr_status_t caches_cleanup(void *data)
 {
-    if (proof_keycache)
-        dpop_keycache_free(proof_keycache);
+    dpop_keycache_free(proof_keycache);
     proof_keycache = NULL;
+    dpop_tokencache_free(token_cache);
+    token_cache = NULL;
     return APR_SUCCESS;
 }
 
 void dpop_authn_child_init(apr_pool_t *p, server_rec *s)
 {
-    if (proof_keycache)
+    if (proof_keycache || token_cache)
         return;
-    proof_keycache = dpop_keycache_create(KEYCACHE_CAPACITY);
-    if (!proof_keycache)
+    /* Without a cache every request is verified in full: slower, never
+     * less strict. */
+    if (!(proof_keycache = dpop_keycache_create(KEYCACHE_CAPACITY)))
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      "mod_dpop: cannot create the proof key cache; verifying without it");
-    else
-        apr_pool_cleanup_register(p, NULL, keycache_cleanup, apr_pool_cleanup_null);
+    if (!(token_cache = dpop_tokencache_create(TOKENCACHE_CAPACITY)))
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "mod_dpop: cannot create the access-token cache; verifying without it");
+    apr_pool_cleanup_register(p, NULL, caches_cleanup, apr_pool_cleanup_null);
 }
 
 /* ---- request record ---------------------------------------------------- */
@@ -327,7 +337,11 @@ static int verify_token(authn_ctx_t *a, const char *token, dpop_token_result_t *
     tp.audience = a->c->audience;
     tp.now = a->now;
     tp.skew = dpop_conf_skew(a->c);
-    if (dpop_token_verify(token, strlen(token), &tp, tr, f) != DPOP_OK) {
+    /* A token already verified with these parameters is answered from the
+     * cache (its exp/nbf rechecked against now); a->rq->token_hash is its
+     * ath, computed once by record_token_hash. */
+    if (dpop_token_verify_cached(token_cache, token, strlen(token), a->rq->token_hash, &tp, tr, f,
+                                 NULL) != DPOP_OK) {
         copy_token_fields(a->r, a->rq, tr);
         return DPOP_ERR;
     }

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,12 @@ struct dpop_jwks {
     dpop_jwk_t *keys[DPOP_JWKS_MAX_KEYS];
     size_t n;
     size_t skipped;
+    uint64_t generation; /* unique per load in this process */
 };
+
+/* Counts loads, so a set loaded later never shares an id with an earlier
+ * one, even at the same address. */
+static atomic_uint_fast64_t generations;
 
 static void set_err(char *err, size_t errsz, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -62,6 +68,11 @@ size_t dpop_jwks_count(const dpop_jwks_t *s)
     return s ? s->n : 0;
 }
 
+uint64_t dpop_jwks_generation(const dpop_jwks_t *s)
+{
+    return s ? s->generation : 0;
+}
+
 size_t dpop_jwks_skipped(const dpop_jwks_t *s)
 {
     return s ? s->skipped : 0;
@@ -89,6 +100,7 @@ int dpop_jwks_parse(const char *json, size_t len, dpop_jwks_t **out, char *err, 
         set_err(err, errsz, "JWKS: out of memory");
         goto done;
     }
+    s->generation = atomic_fetch_add(&generations, 1) + 1;
     keys = json_object_get(root, "keys");
     if (keys) {
         /* RFC 7517 §5.1: "keys" is an array of JWK objects. */

@@ -13,6 +13,7 @@
 #define DPOP_JWKS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dpop_jwk.h"
 #include "dpop_jws.h"
@@ -29,6 +30,10 @@ int dpop_jwks_load_file(const char *path, dpop_jwks_t **out, char *err, size_t e
 void dpop_jwks_free(dpop_jwks_t *s);
 size_t dpop_jwks_count(const dpop_jwks_t *s);
 size_t dpop_jwks_skipped(const dpop_jwks_t *s);
+/* An id unique to this loaded set within the process (never 0 for a set):
+ * caches of what a set verified key their entries with it, so a reloaded
+ * set (a revoked key) never answers from an older set's verdicts. */
+uint64_t dpop_jwks_generation(const dpop_jwks_t *s);
 
 /* Verify jws against the set with an algorithm allow-list.  On success
  * *kid_out (may be NULL) gets the matching key's kid (borrowed from the set,

@@ -191,6 +191,10 @@ int dpop_token_verify(const char *token, size_t len, const dpop_token_params_t *
     /* nbf optional, RFC 7519 §4.1.5: valid from nbf - skew on */
     if (numeric_date(claims, "nbf", &nbf, &has, f) != DPOP_OK)
         goto done;
+    if (has) {
+        r->nbf = nbf;
+        r->has_nbf = 1;
+    }
     if (has && nbf > dpop_sat_add(now, skew)) {
         dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "token not valid for another %lld s (skew %lld s)",
                   (long long)dpop_sat_sub(nbf, now), (long long)skew);

@@ -41,6 +41,8 @@ typedef struct {
     char *kid; /* key that verified it */
     char *scope;
     int64_t exp;
+    int64_t nbf; /* when has_nbf */
+    int has_nbf;
     int64_t iat;
     dpop_alg_t alg;
 } dpop_token_result_t;
