@@ -1,10 +1,11 @@
 /*
  * dpop_tokencache.c: the verified-token cache (see dpop_tokencache.h).
  *
- * Key bytes: ath (43) | jwks generation (8) | alg mask (8) | issuer NUL |
- * audience NUL.  Value: a private copy of the verification result plus nbf.
- * A hit copies the strings out under the cache lock, so an eviction racing
- * with the request never frees what the request reads.
+ * Key bytes: ath (43) | jwks generation (8) | alg mask (8) | size limit (8)
+ * | presence flags (1) | issuer NUL | audience NUL: everything
+ * dpop_token_verify's verdict depends on apart from the clock.  Value: a private copy of the
+ * verification result plus nbf. A hit copies the strings out under the cache lock, so an eviction
+ * racing with the request never frees what the request reads.
  */
 #include "dpop_tokencache.h"
 #include "dpop_lru.h"
@@ -17,7 +18,8 @@
 
 /* issuer and audience are configuration strings; longer ones are simply
  * not cached. */
-#define TOKENCACHE_MAX_KEY (DPOP_JKT_LEN + 16 + 2 * 512 + 2)
+#define TOKENCACHE_KEY_FIXED (DPOP_JKT_LEN + 3 * 8 + 1)
+#define TOKENCACHE_MAX_KEY (TOKENCACHE_KEY_FIXED + 2 * 512 + 2)
 
 struct dpop_tokencache {
     dpop_lru_t *lru;
@@ -66,18 +68,21 @@ static size_t make_key(const char *ath, const dpop_token_params_t *p, unsigned c
 {
     uint64_t gen = dpop_jwks_generation(p->jwks);
     uint64_t algs = (uint64_t)(p->algs ? p->algs : DPOP_ALG_MASK_DEFAULT);
+    uint64_t max_size = (uint64_t)(p->max_size ? p->max_size : DPOP_TOKEN_MAX_DEFAULT);
     const char *iss = p->issuer ? p->issuer : "";
     const char *aud = p->audience ? p->audience : "";
     size_t il = strlen(iss) + 1, al = strlen(aud) + 1, n = 0;
     /* "no issuer check" and "issuer \"\"" differ: mark presence. */
     unsigned char present = (unsigned char)((p->issuer ? 1 : 0) | (p->audience ? 2 : 0));
-    if (strlen(ath) != DPOP_JKT_LEN || DPOP_JKT_LEN + 17 + il + al > cap)
+    if (strlen(ath) != DPOP_JKT_LEN || TOKENCACHE_KEY_FIXED + il + al > cap)
         return 0;
     memcpy(buf, ath, DPOP_JKT_LEN);
     n = DPOP_JKT_LEN;
     memcpy(buf + n, &gen, 8);
     n += 8;
     memcpy(buf + n, &algs, 8);
+    n += 8;
+    memcpy(buf + n, &max_size, 8);
     n += 8;
     buf[n++] = present;
     memcpy(buf + n, iss, il);

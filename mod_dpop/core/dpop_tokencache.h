@@ -7,8 +7,8 @@
  * a token, keyed by the token's SHA-256 (the ath value the request computes
  * anyway) together with everything the verdict depended on: the key set's
  * generation (dpop_jwks_generation: a reloaded JWKS, e.g. with a revoked key,
- * never hits an older set's entries), the algorithm allow-list, the issuer
- * and the audience.  The clock-dependent checks (exp, nbf, with the
+ * never hits an older set's entries), the algorithm allow-list, the size
+ * limit, the issuer and the audience.  The clock-dependent checks (exp, nbf, with the
  * caller's skew) are redone on every hit, and an expired entry is dropped.
  *
  * Only successes are cached (a failure costs an attacker nothing to repeat
