@@ -1,11 +1,12 @@
 /*
  * dpop_tokencache.c: the verified-token cache (see dpop_tokencache.h).
  *
- * Key bytes: ath (43) | jwks generation (8) | alg mask (8) | size limit (8)
- * | presence flags (1) | issuer NUL | audience NUL: everything
- * dpop_token_verify's verdict depends on apart from the clock.  Value: a private copy of the
- * verification result plus nbf. A hit copies the strings out under the cache lock, so an eviction
- * racing with the request never frees what the request reads.
+ * Key bytes: ath (43) | jwks generation (8) | alg mask (8) | size limit
+ * (8) | presence flags (1) | issuer NUL | audience NUL: everything the
+ * verdict of dpop_token_verify depends on apart from the clock.  Value: a
+ * private copy of the verification result plus nbf.  A hit copies the
+ * strings out under the cache lock, so an eviction racing with the request
+ * never frees what the request reads.
  */
 #include "dpop_tokencache.h"
 #include "dpop_lru.h"
