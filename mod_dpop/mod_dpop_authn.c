@@ -431,8 +431,9 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
     }
 
     proof_params(a, htu, &pp);
-    pp.access_token = token;  /* §4.3 (10): ath required */
-    pp.expected_jkt = tr.jkt; /* §6.1: cnf.jkt must be the proof key */
+    pp.access_token = token;                 /* §4.3 (10): ath required */
+    pp.access_token_ath = a->rq->token_hash; /* hashed once, in record_token_hash */
+    pp.expected_jkt = tr.jkt;                /* §6.1: cnf.jkt must be the proof key */
     memset(&nctx, 0, sizeof(nctx));
     if (dpop_conf_nonce_on(a->c)) {
         if (!a->sc->nonce_secret) {

@@ -9,6 +9,7 @@
  */
 #include "dpop_b64.h"
 #include "dpop_result.h"
+#include "dpop_sha256.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -158,10 +159,9 @@ int dpop_b64url_is_sha256(const char *s, size_t len)
 
 int dpop_b64url_sha256(const void *in, size_t n, char out[44])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
+    unsigned char md[32];
     out[0] = '\0';
-    if (!EVP_Digest(in, n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32 ||
+    if (dpop_sha256(in, n, NULL, 0, md) != DPOP_OK ||
         dpop_b64url_encode_buf(md, 32, out, 44) != 43) {
         out[0] = '\0';
         return DPOP_ERR;

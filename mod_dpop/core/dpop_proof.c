@@ -22,6 +22,7 @@
 #include "dpop_htu.h"
 #include "dpop_json.h"
 #include "dpop_jws.h"
+#include "dpop_sha256.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -78,22 +79,11 @@ int dpop_ath_compute(const char *token, size_t len, char out[DPOP_JKT_LEN + 1])
 
 int dpop_replay_key(const char *jkt, const char *jti, unsigned char out[32])
 {
-    EVP_MD_CTX *ctx = NULL;
-    unsigned int n = 0;
-    int rc = DPOP_ERR;
     /* jkt has a fixed length (43), so jkt || jti is unambiguous without a
      * separator: no (jkt, jti) pair can collide with another by shifting. */
     if (!jkt || !jti || !out || strlen(jkt) != DPOP_JKT_LEN)
         return DPOP_ERR;
-    if (!(ctx = EVP_MD_CTX_new()))
-        goto done;
-    if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) || !EVP_DigestUpdate(ctx, jkt, DPOP_JKT_LEN) ||
-        !EVP_DigestUpdate(ctx, jti, strlen(jti)) || !EVP_DigestFinal_ex(ctx, out, &n) || n != 32)
-        goto done;
-    rc = DPOP_OK;
-done:
-    EVP_MD_CTX_free(ctx);
-    return rc;
+    return dpop_sha256(jkt, DPOP_JKT_LEN, jti, strlen(jti), out);
 }
 
 /*
@@ -627,7 +617,11 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
             dpop_fail(f, DPOP_REASON_ATH_MISSING, "access token presented but proof has no ath");
             goto done;
         }
-        if (dpop_ath_compute(p->access_token, strlen(p->access_token), want) != DPOP_OK) {
+        /* The caller's hash of the same token, when it has one (the
+         * module computes it once per request). */
+        if (p->access_token_ath && strlen(p->access_token_ath) == DPOP_JKT_LEN)
+            memcpy(want, p->access_token_ath, DPOP_JKT_LEN + 1);
+        else if (dpop_ath_compute(p->access_token, strlen(p->access_token), want) != DPOP_OK) {
             dpop_fail(f, DPOP_REASON_ATH_MISMATCH, "internal error hashing the access token");
             goto done;
         }

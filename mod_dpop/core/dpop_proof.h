@@ -33,6 +33,9 @@ typedef struct {
     const char *method;       /* request method, compared exactly */
     const char *url;          /* request URI as the client saw it */
     const char *access_token; /* NULL: no token presented, ath not required */
+    /* Optional: base64url(SHA-256(access_token)) when the caller has it
+     * already; it must be the hash of access_token (never of another). */
+    const char *access_token_ath;
     const char *expected_jkt; /* NULL: any key */
     /* Nonce: expected_nonce (exact match) or nonce_check (callback); with
      * neither, a nonce in the proof is ignored. */
