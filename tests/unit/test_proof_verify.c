@@ -132,6 +132,19 @@ START_TEST(test_rfc_71)
     ck_assert_str_eq(r.htu, "https://resource.example.org/protectedresource");
     dpop_proof_result_clear(&r);
 
+    /* the caller's precomputed token hash (access_token_ath) decides like
+     * the hash computed here: the right one passes, another token's fails */
+    p.access_token = rfc_token_71;
+    p.access_token_ath = rfc_ath_71;
+    ck_assert_int_eq(dpop_proof_verify(rfc_proof_71, strlen(rfc_proof_71), &p, &r, &f), DPOP_OK);
+    dpop_proof_result_clear(&r);
+    ck_assert_int_eq(dpop_ath_compute("another", 7, ath), DPOP_OK);
+    p.access_token_ath = ath;
+    ck_assert_int_eq(dpop_proof_verify(rfc_proof_71, strlen(rfc_proof_71), &p, &r, &f), DPOP_ERR);
+    ck_assert_str_eq(f.reason, "ath_mismatch");
+    dpop_proof_result_clear(&r);
+    p.access_token_ath = NULL;
+
     /* equivalent request URI forms (RFC 9449 §4.3 (9)) */
     p.access_token = rfc_token_71;
     p.url = "HTTPS://Resource.Example.ORG:443/protectedresource?x=1#f";
