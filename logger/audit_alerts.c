@@ -5,11 +5,13 @@
  *                        caught a reused jti), or one (jkt, jti) pair seen
  *                        on two or more hosts (a proof replayed against
  *                        another server: only visible when several stores
- *                        are read together).  Once per (jkt, jti).
+ *                        are read together).  Subject: (jkt, jti); counts
+ *                        every event of that pair.
  *   dpop_token_theft     one token hash (ath) presented with two or more
  *                        distinct proof keys (jkt), or once with a key it is
  *                        not bound to (jkt_mismatch): the token left its
- *                        holder.  Once per token hash.
+ *                        holder.  Subject: the token hash; counts every
+ *                        event of that token (with a key or not).
  *   dpop_signature_burst >= signature_threshold bad_signature events from one
  *                        client IP, or against one jkt, within the sliding
  *                        window (an event at t counts the group's events in
@@ -18,14 +20,23 @@
  *                        jkt_mismatch / key_revoked events, grouped and
  *                        windowed the same way (key probing, a client
  *                        cycling keys, a revoked key still trying).
- * A burst fires when its window reaches the threshold and re-arms once the
- * window has dropped below it.  Groups idle longer than the horizon (and
- * the window) are forgotten so --follow runs in bounded memory.
+ *
+ * Incidents: one alert per (rule, subject, window).  For replay and theft
+ * the window stays open while the subject's events come less than the
+ * horizon (24 h) apart; a burst's incident holds the events in the window
+ * when it fired and every later one until the window drops below the
+ * threshold (it then re-arms: a new wave is a new incident).  An incident
+ * keeps the alert built from the event that made it fire (@timestamp,
+ * source, host, dpop.jkt/jti) and its own counts; audit_alerts_flush prints
+ * the new and changed ones.  Groups idle longer than the horizon (and the
+ * window) are forgotten so --follow runs in bounded memory; incidents that
+ * are over are printed (if they changed) and freed.
  */
 #include "audit_alerts.h"
 #include "audit_time.h"
 #include "dpop_result.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,13 +49,29 @@ enum { R_REPLAY, R_THEFT, R_SIG, R_KEY };
 static const char *const rule_names[] = {"dpop_replay", "dpop_token_theft", "dpop_signature_burst",
                                          "dpop_key_burst"};
 
+struct group;
+
+/* One alert: the JSON built when the rule fired, and the counts that
+ * change as the subject's events keep coming. */
+typedef struct incident {
+    struct incident *next; /* in the order the incidents opened */
+    struct group *g;       /* its subject's group; NULL once it is over */
+    json_t *alert;
+    const char *vals_name; /* "hosts", "jkts" or NULL */
+    size_t nvals;          /* values copied into the alert */
+    uint64_t count;
+    int64_t first_seen, last_seen;
+    int dirty; /* opened or updated since it was last emitted */
+} incident_t;
+
 typedef struct group {
     struct group *next;
     char *key;
     int64_t first_seen, last_seen;
     uint64_t count;
     int fired;
-    int64_t *win; /* ring of timestamps (burst rules) */
+    incident_t *inc; /* the open incident, if the rule fired */
+    int64_t *win;    /* ring of timestamps (burst rules) */
     size_t wcap, whead, wn;
     char *vals[MAX_VALS];
     size_t nvals;
@@ -55,6 +82,7 @@ struct audit_alerts {
     group_t *buckets[NBUCKETS];
     uint64_t fed;
     int64_t latest;
+    incident_t *inc_head, **inc_tail;
 };
 
 void audit_alert_cfg_default(audit_alert_cfg_t *cfg)
@@ -78,16 +106,38 @@ audit_alerts_t *audit_alerts_new(const audit_alert_cfg_t *cfg)
         a->cfg.signature_threshold = 1;
     if (a->cfg.key_threshold == 0)
         a->cfg.key_threshold = 1;
+    a->inc_tail = &a->inc_head;
     return a;
+}
+
+/* The incident is over: no later event belongs to it. */
+static void incident_close(group_t *g)
+{
+    if (g->inc)
+        g->inc->g = NULL;
+    g->inc = NULL;
 }
 
 static void group_free(group_t *g)
 {
+    incident_close(g);
     for (size_t i = 0; i < g->nvals; i++)
         free(g->vals[i]);
     free(g->win);
     free(g->key);
     free(g);
+}
+
+/* A replay/theft subject idle for longer than the horizon starts afresh:
+ * a new incident, values and counts. */
+static void group_reset(group_t *g)
+{
+    incident_close(g);
+    for (size_t i = 0; i < g->nvals; i++)
+        free(g->vals[i]);
+    g->nvals = 0;
+    g->count = 0;
+    g->fired = 0;
 }
 
 void audit_alerts_free(audit_alerts_t *a)
@@ -101,6 +151,12 @@ void audit_alerts_free(audit_alerts_t *a)
             group_free(g);
             g = n;
         }
+    }
+    while (a->inc_head) {
+        incident_t *n = a->inc_head->next;
+        json_decref(a->inc_head->alert);
+        free(a->inc_head);
+        a->inc_head = n;
     }
     free(a);
 }
@@ -191,20 +247,67 @@ static void set_ts(json_t *o, const char *k, int64_t ts)
         json_object_set_new(o, k, json_null());
 }
 
-/* Build and emit the alert for group g, triggered by rec. */
-static void emit(int rule, const group_t *g, const audit_record_t *rec, const char *group_by,
-                 const char *vals_name, const char *message, audit_alert_cb cb, void *arg)
+/* event.id: names the incident, the same in every run over the same
+ * events: SHA-256 over the rule, the subject and the time it fired. */
+static void incident_id(int rule, const group_t *g, int64_t ts, char out[33])
 {
+    static const char hexd[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char buf[64];
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int n = snprintf(buf, sizeof(buf), "|%d|%lld", rule, (long long)ts);
+    out[0] = '\0';
+    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+        EVP_DigestUpdate(ctx, g->key, strlen(g->key)) == 1 &&
+        EVP_DigestUpdate(ctx, buf, (size_t)n) == 1 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 &&
+        mdlen >= 16) {
+        for (int i = 0; i < 16; i++) {
+            out[2 * i] = hexd[md[i] >> 4];
+            out[2 * i + 1] = hexd[md[i] & 15];
+        }
+        out[32] = '\0';
+    }
+    EVP_MD_CTX_free(ctx);
+}
+
+/* Take the group's counts (and new distinct values) into its incident. */
+static void incident_update(incident_t *inc, uint64_t count, int64_t first, int64_t last)
+{
+    group_t *g = inc->g;
+    inc->count = count;
+    inc->first_seen = first;
+    inc->last_seen = last;
+    inc->dirty = 1;
+    if (inc->vals_name && g && g->nvals != inc->nvals) {
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < g->nvals; i++)
+            json_array_append_new(arr, json_string(g->vals[i]));
+        json_object_set_new(json_object_get(inc->alert, "dpop"), inc->vals_name,
+                            arr ? arr : json_null());
+        inc->nvals = g->nvals;
+    }
+}
+
+/* Open the incident for group g, which rec made fire: the alert's fixed
+ * part comes from rec.  Counts are filled in when it is emitted. */
+static incident_t *incident_open(audit_alerts_t *a, int rule, group_t *g, const audit_record_t *rec,
+                                 const char *group_by, const char *vals_name, const char *message)
+{
+    incident_t *inc = calloc(1, sizeof(*inc));
     json_t *al = json_object(), *event = json_object(), *r = json_object(), *src = json_object(),
            *host = json_object(), *d = json_object();
-    if (!al || !event || !r || !src || !host || !d)
-        goto done;
+    char id[33];
+    if (!inc || !al || !event || !r || !src || !host || !d)
+        goto fail;
+    incident_id(rule, g, rec->ts_us, id);
     set_ts(al, "@timestamp", rec->ts_us);
     json_object_set_new(event, "kind", json_string("alert"));
     json_object_set_new(event, "category", json_string("authentication"));
     json_object_set_new(event, "type", json_string("denied"));
     json_object_set_new(event, "dataset", json_string("dpop.audit"));
     set_str(event, "reason", audit_rec_str(rec, "reason"));
+    set_str(event, "id", id[0] ? id : NULL);
     json_object_set_new(al, "event", event);
     event = NULL;
     json_object_set_new(r, "name", json_string(rule_names[rule]));
@@ -221,27 +324,70 @@ static void emit(int rule, const group_t *g, const audit_record_t *rec, const ch
     set_str(d, "jti", audit_rec_str(rec, "jti"));
     set_str(d, "token_hash", audit_rec_str(rec, "token_hash"));
     set_str(d, "policy_client", audit_rec_str(rec, "policy_client"));
-    json_object_set_new(d, "event_count", json_integer((json_int_t)g->count));
-    set_ts(d, "first_seen", g->first_seen);
-    set_ts(d, "last_seen", g->last_seen);
+    /* placeholders, in their place in the output; set when emitted */
+    json_object_set_new(d, "event_count", json_integer(0));
+    json_object_set_new(d, "first_seen", json_null());
+    json_object_set_new(d, "last_seen", json_null());
     if (group_by)
         json_object_set_new(d, "group_by", json_string(group_by));
-    if (vals_name) {
-        json_t *arr = json_array();
-        for (size_t i = 0; arr && i < g->nvals; i++)
-            json_array_append_new(arr, json_string(g->vals[i]));
-        json_object_set_new(d, vals_name, arr ? arr : json_null());
-    }
+    if (vals_name)
+        json_object_set_new(d, vals_name, json_array());
     json_object_set_new(al, "dpop", d);
     d = NULL;
-    cb(al, arg);
-done:
+    inc->alert = al;
+    inc->vals_name = vals_name;
+    inc->g = g;
+    g->inc = inc;
+    *a->inc_tail = inc;
+    a->inc_tail = &inc->next;
+    return inc;
+fail:
+    free(inc);
     json_decref(al);
     json_decref(event);
     json_decref(r);
     json_decref(src);
     json_decref(host);
     json_decref(d);
+    return NULL;
+}
+
+static void incident_emit(incident_t *inc, audit_alert_cb cb, void *arg)
+{
+    json_t *d = json_object_get(inc->alert, "dpop");
+    json_object_set_new(d, "event_count", json_integer((json_int_t)inc->count));
+    set_ts(d, "first_seen", inc->first_seen);
+    set_ts(d, "last_seen", inc->last_seen);
+    inc->dirty = 0;
+    if (cb)
+        cb(inc->alert, arg);
+}
+
+/* Emit the changed incidents (only those that are over, when over_only)
+ * and free the ones that are over and emitted. */
+static void flush(audit_alerts_t *a, audit_alert_cb cb, void *arg, int over_only)
+{
+    incident_t **pp = &a->inc_head;
+    a->inc_tail = &a->inc_head;
+    while (*pp) {
+        incident_t *inc = *pp;
+        if (inc->dirty && cb && (!over_only || !inc->g))
+            incident_emit(inc, cb, arg);
+        if (!inc->g && !inc->dirty) {
+            *pp = inc->next;
+            json_decref(inc->alert);
+            free(inc);
+            continue;
+        }
+        pp = &inc->next;
+        a->inc_tail = pp;
+    }
+}
+
+void audit_alerts_flush(audit_alerts_t *a, audit_alert_cb cb, void *arg)
+{
+    if (a)
+        flush(a, cb, arg, 0);
 }
 
 /* Sliding-window burst on group g; returns 1 when it fires now. */
@@ -294,6 +440,17 @@ static void touch(group_t *g, int64_t ts)
     g->count++;
 }
 
+/* The replay/theft group for this subject, started afresh when its last
+ * event is more than the horizon before this one (a new window). */
+static group_t *subject(audit_alerts_t *a, int rule, const char *kind, const char *v1,
+                        const char *v2, int64_t ts)
+{
+    group_t *g = group_get(a, rule, kind, v1, v2);
+    if (g && g->count && ts > g->last_seen && ts - g->last_seen > a->cfg.horizon_us)
+        group_reset(g);
+    return g;
+}
+
 int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_cb cb, void *arg)
 {
     const char *reason = audit_rec_str(rec, "reason");
@@ -308,12 +465,14 @@ int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_
 
     if (ts > a->latest)
         a->latest = ts;
-    if (++a->fed % SWEEP_EVERY == 0)
+    if (++a->fed % SWEEP_EVERY == 0) {
         sweep(a);
+        flush(a, cb, arg, 1); /* incidents that are over: final, print and forget */
+    }
 
     /* dpop_replay */
     if (jti) {
-        if (!(g = group_get(a, R_REPLAY, "jti", jkt ? jkt : "-", jti)))
+        if (!(g = subject(a, R_REPLAY, "jti", jkt ? jkt : "-", jti, ts)))
             return DPOP_ERR;
         touch(g, ts);
         size_t hosts = group_add_val(g, host ? host : "-");
@@ -323,24 +482,32 @@ int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_
             snprintf(msg, sizeof(msg), "%s",
                      is_replay ? "DPoP proof replayed: jti already used with this key"
                                : "DPoP proof (same jkt and jti) presented on several hosts");
-            emit(R_REPLAY, g, rec, NULL, "hosts", msg, cb, arg);
+            if (!incident_open(a, R_REPLAY, g, rec, NULL, "hosts", msg))
+                return DPOP_ERR;
         }
+        if (g->inc)
+            incident_update(g->inc, g->count, g->first_seen, g->last_seen);
     }
-    /* dpop_token_theft */
-    if (th && jkt) {
-        if (!(g = group_get(a, R_THEFT, "token", th, NULL)))
+    /* dpop_token_theft: every event of the token counts, with a key or not
+     * (a stolen token sent without a proof or as Bearer is part of it) */
+    if (th) {
+        if (!(g = subject(a, R_THEFT, "token", th, NULL, ts)))
             return DPOP_ERR;
         touch(g, ts);
         /* jkt_mismatch already involves two keys: the proof's and the one
          * the token is bound to (cnf.jkt), so one such event is enough. */
-        int mismatch = reason && strcmp(reason, "jkt_mismatch") == 0;
-        if ((group_add_val(g, jkt) >= 2 || mismatch) && !g->fired) {
+        int mismatch = jkt && reason && strcmp(reason, "jkt_mismatch") == 0;
+        size_t keys = jkt ? group_add_val(g, jkt) : g->nvals;
+        if ((keys >= 2 || mismatch) && !g->fired) {
             g->fired = 1;
-            emit(R_THEFT, g, rec, NULL, "jkts",
-                 mismatch ? "access token presented with a DPoP key it is not bound to"
-                          : "one access token presented with two or more DPoP keys",
-                 cb, arg);
+            if (!incident_open(a, R_THEFT, g, rec, NULL, "jkts",
+                               mismatch ? "access token presented with a DPoP key it is not "
+                                          "bound to"
+                                        : "one access token presented with two or more DPoP keys"))
+                return DPOP_ERR;
         }
+        if (g->inc)
+            incident_update(g->inc, g->count, g->first_seen, g->last_seen);
     }
     /* bursts */
     int rule = -1;
@@ -363,10 +530,22 @@ int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_
             if (!(g = group_get(a, rule, by[i][0], by[i][1], NULL)))
                 return DPOP_ERR;
             if (burst(g, ts, a->cfg.window_us, threshold)) {
+                /* a new wave: the previous one (if any) is over */
+                incident_close(g);
                 snprintf(msg, sizeof(msg), "%u or more %s failures within %lld s (by %s)",
                          threshold, rule == R_SIG ? "bad_signature" : "bad key",
                          (long long)(a->cfg.window_us / 1000000), by[i][2]);
-                emit(rule, g, rec, by[i][2], NULL, msg, cb, arg);
+                if (!incident_open(a, rule, g, rec, by[i][2], NULL, msg))
+                    return DPOP_ERR;
+                /* the events in the window when it fired */
+                incident_update(g->inc, g->wn, g->first_seen, g->last_seen);
+            }
+            else if (g->fired && g->inc) {
+                /* the burst goes on: one more event of the same incident */
+                incident_update(g->inc, g->inc->count + 1, g->inc->first_seen, g->last_seen);
+            }
+            else if (!g->fired) {
+                incident_close(g); /* dropped below the threshold: over */
             }
         }
     }

@@ -370,6 +370,7 @@ int audit_report_build(audit_store_t *const *stores, size_t n, const audit_filte
     }
     if (r < 0)
         goto done;
+    audit_alerts_flush(al, on_alert, &a); /* one item per incident, final counts */
 
     rep = json_object();
     json_object_set_new(rep, "report",

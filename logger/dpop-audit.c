@@ -553,6 +553,8 @@ static int cmd_alerts(opts_t *o, audit_store_t **st, size_t n)
     it = NULL;
     if (r < 0)
         goto fail;
+    /* one line per incident, with the counts of every event read so far */
+    audit_alerts_flush(al, print_alert, NULL);
     fflush(stdout);
     if (o->follow) {
         signal(SIGINT, on_signal);
@@ -583,6 +585,9 @@ static int cmd_alerts(opts_t *o, audit_store_t **st, size_t n)
             if (got)
                 qsort(pend, npend, sizeof(*pend), pending_cmp);
             feed_due(al, pend, &npend, lag_us, 0);
+            /* new incidents, and the ones this poll added events to (same
+             * event.id, new counts): at most one line per incident per poll */
+            audit_alerts_flush(al, print_alert, NULL);
             fflush(stdout);
             if (got < FOLLOW_BATCH) {
                 struct timespec ts = {(time_t)o->interval, 0};
@@ -590,6 +595,7 @@ static int cmd_alerts(opts_t *o, audit_store_t **st, size_t n)
             }
         }
         feed_due(al, pend, &npend, lag_us, 1); /* stopping: what waits, in order */
+        audit_alerts_flush(al, print_alert, NULL);
         fflush(stdout);
     }
     ret = 0;

@@ -213,7 +213,7 @@ def test_alerts_rules(tmp_path):
     s = str(tmp_path / "s")
     events = [ev("2026-01-01T10:00:00Z", "htu_mismatch", jti="j1"),
               ev("2026-01-01T10:00:01Z", "replay", jti="j1"),
-              ev("2026-01-01T10:00:02Z", "replay", jti="j1"),           # not repeated
+              ev("2026-01-01T10:00:02Z", "replay", jti="j1"),           # same incident
               ev("2026-01-01T10:01:00Z", "jkt_mismatch", jkt=JKT_B, jti="j9")]  # theft
     # 10 bad signatures from one IP within 60 s (default threshold 10)
     events += [ev("2026-01-01T11:00:%02dZ" % (i * 6), "bad_signature", client_ip="203.0.113.5",
@@ -233,8 +233,10 @@ def test_alerts_rules(tmp_path):
         for k in ("jkt", "jti", "token_hash", "event_count", "first_seen", "last_seen"):
             assert k in a["dpop"]
         assert "ip" in a["source"] and "name" in a["host"] and "@timestamp" in a
-    assert al[0]["dpop"]["jti"] == "j1" and al[0]["dpop"]["event_count"] == 2
+    # every event of (JKT_A, j1): the htu_mismatch and both replays
+    assert al[0]["dpop"]["jti"] == "j1" and al[0]["dpop"]["event_count"] == 3
     assert al[1]["dpop"]["token_hash"] == TH and sorted(al[1]["dpop"]["jkts"]) == sorted([JKT_A, JKT_B])
+    assert al[1]["dpop"]["event_count"] == 4  # every event of that token
     assert al[2]["source"]["ip"] == "203.0.113.5" and al[2]["dpop"]["event_count"] == 10
     assert al[2]["dpop"]["first_seen"] == "2026-01-01T11:00:00.000000Z"
     assert al[2]["dpop"]["last_seen"] == "2026-01-01T11:00:54.000000Z"
@@ -247,6 +249,47 @@ def test_alerts_rules(tmp_path):
     # --since limits the events considered
     al = alerts_of("--store", s, "alerts", "--since", "2026-01-01T10:30:00Z")
     assert [a["rule"]["name"] for a in al] == ["dpop_signature_burst", "dpop_key_burst"]
+
+
+def test_alerts_count_what_they_summarise(tmp_path):
+    """issue 10 item 4: one alert per (rule, subject, window) whose
+    dpop.event_count, first_seen and last_seen cover every event of the
+    subject: a jti replayed three times is one alert counting 3; a token
+    used with two keys counts every event of that token; a sustained burst
+    counts all its events, not only the threshold that made it fire."""
+    s = str(tmp_path / "s")
+    events = [ev("2026-01-01T10:00:0%dZ" % i, "replay", jti="jR", token_hash="TR",
+                 client_ip="198.51.100.%d" % i) for i in (1, 2, 3)]
+    events += [ev("2026-01-01T10:01:00Z", "htu_mismatch", jti="t1", token_hash="TT"),
+               ev("2026-01-01T10:01:05Z", "ath_mismatch", jti="t2", token_hash="TT", jkt=JKT_B),
+               ev("2026-01-01T10:01:07Z", "htm_mismatch", jti="t3", token_hash="TT"),
+               ev("2026-01-01T10:01:09Z", "missing_proof", jti=None, jkt=None, token_hash="TT")]
+    events += [ev("2026-01-01T11:00:%02dZ" % i, "bad_signature", client_ip="203.0.113.5",
+                  jkt="k%d" % i, jti="s%d" % i, token_hash=None) for i in range(15)]
+    fill(s, events)
+    al = alerts_of("--store", s, "alerts")
+    assert [a["rule"]["name"] for a in al] == ["dpop_replay", "dpop_token_theft",
+                                               "dpop_signature_burst"], al
+    rep, theft, burst = (a["dpop"] for a in al)
+    assert rep["jti"] == "jR" and rep["event_count"] == 3
+    assert rep["first_seen"] == "2026-01-01T10:00:01.000000Z"
+    assert rep["last_seen"] == "2026-01-01T10:00:03.000000Z"
+    assert al[0]["@timestamp"] == "2026-01-01T10:00:01.000000Z"  # the event that fired it
+    assert theft["token_hash"] == "TT" and theft["event_count"] == 4
+    assert theft["first_seen"] == "2026-01-01T10:01:00.000000Z"
+    assert theft["last_seen"] == "2026-01-01T10:01:09.000000Z"
+    assert sorted(theft["jkts"]) == sorted([JKT_A, JKT_B])
+    assert burst["event_count"] == 15
+    assert burst["first_seen"] == "2026-01-01T11:00:00.000000Z"
+    assert burst["last_seen"] == "2026-01-01T11:00:14.000000Z"
+    assert len({a["event"]["id"] for a in al}) == 3  # each incident named
+    # the same store read again gives the same lines, byte for byte
+    r1 = audit("--store", s, "alerts", check=0).stdout
+    assert r1 == audit("--store", s, "alerts", check=0).stdout
+    # the report's alert section holds the same incidents
+    rep_json = json.loads(audit("--store", s, "report", "--format", "json", check=0).stdout)
+    assert rep_json["alerts"]["total"] == 3
+    assert [i["dpop"]["event_count"] for i in rep_json["alerts"]["items"]] == [3, 4, 15]
 
 
 def test_alerts_theft_and_replay_across_stores(tmp_path):
@@ -272,15 +315,21 @@ def test_alerts_follow(tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = json.loads(p.stdout.readline())
-        assert first["dpop"]["jti"] == "old"
-        fill(s, [ev("2026-01-01T10:00:10Z", "replay", jti="old"),      # same incident: silent
+        assert first["dpop"]["jti"] == "old" and first["dpop"]["event_count"] == 1
+        fill(s, [ev("2026-01-01T10:00:10Z", "replay", jti="old"),      # same incident: updated
                  ev("2026-01-01T10:00:11Z", "replay", jti="new")],
              "--writer")
         deadline = time.time() + 20
-        line = p.stdout.readline()
+        upd = json.loads(p.stdout.readline())
+        nxt = json.loads(p.stdout.readline())
         assert time.time() < deadline
-        nxt = json.loads(line)
-        assert nxt["dpop"]["jti"] == "new"
+        # the same incident again (same event.id), with the counts of both events
+        assert upd["dpop"]["jti"] == "old" and upd["event"]["id"] == first["event"]["id"]
+        assert upd["dpop"]["event_count"] == 2
+        assert upd["dpop"]["first_seen"] == "2026-01-01T10:00:00.000000Z"
+        assert upd["dpop"]["last_seen"] == "2026-01-01T10:00:10.000000Z"
+        assert upd["@timestamp"] == first["@timestamp"]
+        assert nxt["dpop"]["jti"] == "new" and nxt["event"]["id"] != first["event"]["id"]
         assert nxt["rule"]["name"] == "dpop_replay"
     finally:
         p.terminate()

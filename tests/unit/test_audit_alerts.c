@@ -3,7 +3,14 @@
  * each fires exactly when it should and once; sliding-window edges (an
  * event exactly one window after the first still counts, one microsecond
  * later does not); re-arming; the ECS shape of an alert; token theft and
- * cross-host replay across two stores read together.
+ * cross-host replay across two stores read together; one alert per
+ * incident whose counts cover every event of its subject (issue 10 item
+ * 4), printed once by a one-shot run and updated under one event.id by
+ * --follow-style flushes.
+ *
+ * The step tests flush after every event (as --follow does after a poll)
+ * into a sink that keeps the latest line per event.id, as a SIEM upserts:
+ * the number of alerts there is the number of incidents.
  */
 #include <jansson.h>
 
@@ -12,15 +19,53 @@
 
 typedef struct {
     json_t *alerts;
+    size_t lines; /* every line emitted, updates included */
 } sink_t;
 
+static const char *alert_id(json_t *alert)
+{
+    return json_string_value(json_object_get(json_object_get(alert, "event"), "id"));
+}
+
+/* Upsert by event.id (a copy: the engine keeps updating its own). */
 static void collect(json_t *alert, void *arg)
 {
     sink_t *s = arg;
-    json_array_append(s->alerts, alert);
+    const char *id = alert_id(alert);
+    ck_assert_ptr_nonnull(id);
+    s->lines++;
+    for (size_t i = 0; i < json_array_size(s->alerts); i++)
+        if (strcmp(alert_id(json_array_get(s->alerts, i)), id) == 0) {
+            json_array_set_new(s->alerts, i, json_deep_copy(alert));
+            return;
+        }
+    json_array_append_new(s->alerts, json_deep_copy(alert));
 }
 
-/* Feed one crafted event. */
+/* Every line as emitted, no upsert. */
+static void collect_lines(json_t *alert, void *arg)
+{
+    sink_t *s = arg;
+    s->lines++;
+    json_array_append_new(s->alerts, json_deep_copy(alert));
+}
+
+/* Feed one crafted event, without flushing. */
+static void feed_only(audit_alerts_t *a, sink_t *s, int64_t ts, const char *reason, const char *jkt,
+                      const char *jti, const char *th, const char *ip, const char *host)
+{
+    audit_record_t r = {0};
+    r.ts_us = ts;
+    r.ev = json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:o}", "reason", reason ? json_string(reason) : json_null(),
+        "jkt", jkt ? json_string(jkt) : json_null(), "jti", jti ? json_string(jti) : json_null(),
+        "token_hash", th ? json_string(th) : json_null(), "client_ip",
+        ip ? json_string(ip) : json_null(), "host", host ? json_string(host) : json_null());
+    ck_assert_int_eq(audit_alerts_feed(a, &r, collect_lines, s), DPOP_OK);
+    audit_record_clear(&r);
+}
+
+/* Feed one crafted event and flush (a --follow poll of one event). */
 static void feed(audit_alerts_t *a, sink_t *s, int64_t ts, const char *reason, const char *jkt,
                  const char *jti, const char *th, const char *ip, const char *host)
 {
@@ -33,6 +78,7 @@ static void feed(audit_alerts_t *a, sink_t *s, int64_t ts, const char *reason, c
         ip ? json_string(ip) : json_null(), "host", host ? json_string(host) : json_null());
     ck_assert_int_eq(audit_alerts_feed(a, &r, collect, s), DPOP_OK);
     audit_record_clear(&r);
+    audit_alerts_flush(a, collect, s);
 }
 
 static const char *rule(sink_t *s, size_t i)
@@ -83,6 +129,7 @@ static audit_alerts_t *A;
 static void setup(void)
 {
     S.alerts = json_array();
+    S.lines = 0;
     A = NULL;
 }
 
@@ -130,7 +177,10 @@ START_TEST(test_replay_once_per_jti)
     restart(10, 5, 60 * SEC);
     RUN_STEPS(steps);
     ck_assert_str_eq(rule(&S, 0), "dpop_replay");
-    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 2);
+    /* every event of (K1, j1): the htu_mismatch and both replays */
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 3);
+    ck_assert_str_eq(dpop_str(&S, 0, "first_seen"), "2026-01-01T10:00:00.000000Z");
+    ck_assert_str_eq(dpop_str(&S, 0, "last_seen"), "2026-01-01T10:00:00.000002Z");
     ck_assert_str_eq(dpop_str(&S, 0, "jti"), "j1");
 }
 END_TEST
@@ -167,9 +217,10 @@ START_TEST(test_token_theft)
     ck_assert_str_eq(rule(&S, 0), "dpop_token_theft");
     ck_assert_str_eq(dpop_str(&S, 0, "token_hash"), "TH");
     ck_assert_str_eq(dpop_str(&S, 0, "jkt"), "KB");
-    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 3);
+    /* every event of TH, the one without a key too */
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 5);
     ck_assert_str_eq(dpop_str(&S, 0, "first_seen"), "2026-01-01T10:00:00.000000Z");
-    ck_assert_str_eq(dpop_str(&S, 0, "last_seen"), "2026-01-01T10:00:03.000000Z");
+    ck_assert_str_eq(dpop_str(&S, 0, "last_seen"), "2026-01-01T10:00:04.000000Z");
     ck_assert_str_eq(rule(&S, 1), "dpop_token_theft");
     ck_assert_str_eq(dpop_str(&S, 1, "token_hash"), "TH2");
     ck_assert_str_eq(dpop_str(&S, 1, "jkt"), "KC");
@@ -215,10 +266,16 @@ START_TEST(test_burst_rearm)
     for (int i = 0; i < 10; i++) /* a sustained burst: one alert */
         feed(A, &S, T0 + i * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
     ck_assert_uint_eq(json_array_size(S.alerts), 1);
+    /* counting all ten, not the three that made it fire */
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 10);
+    ck_assert_str_eq(dpop_str(&S, 0, "first_seen"), "2026-01-01T10:00:00.000000Z");
+    ck_assert_str_eq(dpop_str(&S, 0, "last_seen"), "2026-01-01T10:00:09.000000Z");
     /* quiet for longer than the window, then a new burst: a new alert */
     for (int i = 0; i < 3; i++)
         feed(A, &S, T0 + 100 * SEC + i, "bad_signature", NULL, NULL, NULL, "10.0.0.1", "w");
     ck_assert_uint_eq(json_array_size(S.alerts), 2);
+    ck_assert_int_eq(dpop_int(&S, 1, "event_count"), 3);
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 10); /* the first wave is over */
 }
 END_TEST
 
@@ -271,6 +328,93 @@ START_TEST(test_ecs_shape)
     ck_assert_str_eq(dpop_str(&S, 0, "first_seen"), "2026-01-01T10:00:00.000005Z");
     ck_assert_str_eq(dpop_str(&S, 0, "last_seen"), "2026-01-01T10:00:00.000005Z");
     ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 1);
+    const char *id = alert_id(al);
+    ck_assert_uint_eq(strlen(id), 32);
+    ck_assert_uint_eq(strspn(id, "0123456789abcdef"), 32);
+}
+END_TEST
+
+/* issue 10 item 4: a jti replayed three times is one alert counting the
+ * three events, not an alert per event and not a count of one; a one-shot
+ * run (feed everything, flush once) prints each incident exactly once. */
+START_TEST(test_one_alert_per_incident)
+{
+    restart(3, 5, 60 * SEC);
+    for (int i = 0; i < 3; i++)
+        feed_only(A, &S, T0 + i * SEC, "replay", "K1", "j1", NULL, "10.0.0.1", "web1");
+    /* token theft: two keys, four events of that token (one without a key) */
+    feed_only(A, &S, T0 + 10 * SEC, "htu_mismatch", "KA", "t1", "TH", "10.0.0.1", "web1");
+    feed_only(A, &S, T0 + 11 * SEC, "ath_mismatch", "KB", "t2", "TH", "10.0.0.9", "web2");
+    feed_only(A, &S, T0 + 12 * SEC, "htm_mismatch", "KA", "t3", "TH", "10.0.0.1", "web1");
+    feed_only(A, &S, T0 + 13 * SEC, "missing_proof", NULL, NULL, "TH", "10.0.0.9", "web2");
+    /* a sustained burst: threshold 3, six events */
+    for (int i = 0; i < 6; i++)
+        feed_only(A, &S, T0 + (20 + i) * SEC, "bad_signature", NULL, NULL, NULL, "10.0.0.7", "w");
+    ck_assert_uint_eq(S.lines, 0); /* nothing before the flush */
+    audit_alerts_flush(A, collect_lines, &S);
+    ck_assert_uint_eq(S.lines, 3);
+    ck_assert_str_eq(rule(&S, 0), "dpop_replay");
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 3);
+    ck_assert_str_eq(dpop_str(&S, 0, "first_seen"), "2026-01-01T10:00:00.000000Z");
+    ck_assert_str_eq(dpop_str(&S, 0, "last_seen"), "2026-01-01T10:00:02.000000Z");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(S.alerts, 0), "@timestamp")),
+                     "2026-01-01T10:00:00.000000Z");
+    ck_assert_str_eq(rule(&S, 1), "dpop_token_theft");
+    ck_assert_int_eq(dpop_int(&S, 1, "event_count"), 4);
+    ck_assert_str_eq(dpop_str(&S, 1, "jkt"), "KB"); /* the event that made it fire */
+    ck_assert_str_eq(dpop_str(&S, 1, "first_seen"), "2026-01-01T10:00:10.000000Z");
+    ck_assert_str_eq(dpop_str(&S, 1, "last_seen"), "2026-01-01T10:00:13.000000Z");
+    ck_assert_str_eq(rule(&S, 2), "dpop_signature_burst");
+    ck_assert_int_eq(dpop_int(&S, 2, "event_count"), 6);
+    /* nothing changed: a second flush prints nothing */
+    audit_alerts_flush(A, collect_lines, &S);
+    ck_assert_uint_eq(S.lines, 3);
+}
+END_TEST
+
+/* --follow: an incident is printed when it opens and again, with the same
+ * event.id and new counts, after a poll that added events to it; a poll
+ * that added none prints nothing for it. */
+START_TEST(test_incident_updates_keep_their_id)
+{
+    restart(10, 5, 60 * SEC);
+    feed_only(A, &S, T0, "replay", "K1", "j1", NULL, "10.0.0.1", "web1");
+    audit_alerts_flush(A, collect_lines, &S);
+    ck_assert_uint_eq(S.lines, 1);
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 1);
+    feed_only(A, &S, T0 + SEC, "replay", "K1", "j1", NULL, "10.0.0.1", "web1");
+    feed_only(A, &S, T0 + 2 * SEC, "replay", "K1", "j1", NULL, "10.0.0.2", "web2");
+    feed_only(A, &S, T0 + 3 * SEC, "htu_mismatch", "K1", "other", NULL, "10.0.0.1", "web1");
+    audit_alerts_flush(A, collect_lines, &S);
+    ck_assert_uint_eq(S.lines, 2); /* one update for the three events */
+    ck_assert_str_eq(alert_id(json_array_get(S.alerts, 1)), alert_id(json_array_get(S.alerts, 0)));
+    ck_assert_int_eq(dpop_int(&S, 1, "event_count"), 3);
+    ck_assert_str_eq(dpop_str(&S, 1, "last_seen"), "2026-01-01T10:00:02.000000Z");
+    json_t *hosts = json_object_get(json_object_get(json_array_get(S.alerts, 1), "dpop"), "hosts");
+    ck_assert_uint_eq(json_array_size(hosts), 2);
+    /* the first line was not changed behind the SIEM's back */
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 1);
+    audit_alerts_flush(A, collect_lines, &S);
+    ck_assert_uint_eq(S.lines, 2);
+}
+END_TEST
+
+/* The same subject after a quiet horizon is a new incident (new id); the
+ * old one is printed once with its final counts and forgotten. */
+START_TEST(test_new_window_new_incident)
+{
+    audit_alert_cfg_t c;
+    audit_alert_cfg_default(&c);
+    c.horizon_us = 10 * SEC;
+    A = audit_alerts_new(&c);
+    feed_only(A, &S, T0, "replay", "K1", "j1", NULL, "10.0.0.1", "w");
+    feed_only(A, &S, T0 + SEC, "replay", "K1", "j1", NULL, "10.0.0.1", "w");
+    feed_only(A, &S, T0 + 20 * SEC, "replay", "K1", "j1", NULL, "10.0.0.1", "w");
+    audit_alerts_flush(A, collect_lines, &S);
+    ck_assert_uint_eq(S.lines, 2);
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 2);
+    ck_assert_int_eq(dpop_int(&S, 1, "event_count"), 1);
+    ck_assert_str_ne(alert_id(json_array_get(S.alerts, 0)), alert_id(json_array_get(S.alerts, 1)));
 }
 END_TEST
 
@@ -286,7 +430,7 @@ START_TEST(test_theft_across_two_stores)
     append_ok(st[1], &e2);
     char err[256];
     for (int pass = 0; pass < 3; pass++) {
-        sink_t s = {json_array()};
+        sink_t s = {json_array(), 0};
         audit_alerts_t *a = mk(10, 5, 60 * SEC);
         audit_iter_t *it = NULL;
         audit_record_t r = {0};
@@ -297,6 +441,7 @@ START_TEST(test_theft_across_two_stores)
             ck_assert_int_eq(audit_alerts_feed(a, &r, collect, &s), DPOP_OK);
             audit_record_clear(&r);
         }
+        audit_alerts_flush(a, collect, &s);
         audit_iter_close(it);
         ck_assert_uint_eq(json_array_size(s.alerts), pass == 2 ? 1 : 0);
         if (pass == 2) {
@@ -321,7 +466,7 @@ START_TEST(test_groups_forgotten_after_horizon)
     audit_alert_cfg_default(&c);
     c.horizon_us = 10 * SEC;
     audit_alerts_t *a = audit_alerts_new(&c);
-    sink_t s = {json_array()};
+    sink_t s = {json_array(), 0};
     feed(a, &s, T0, "replay", "K1", "j1", NULL, "10.0.0.1", "w");
     ck_assert_uint_eq(json_array_size(s.alerts), 1);
     /* push enough other events past the horizon to trigger a sweep */
@@ -353,6 +498,9 @@ static Suite *alerts_suite(void)
     tcase_add_test(tc, test_key_burst_reasons);
     tcase_add_test(tc, test_ecs_shape);
     tcase_add_test(tc, test_groups_forgotten_after_horizon);
+    tcase_add_test(tc, test_one_alert_per_incident);
+    tcase_add_test(tc, test_incident_updates_keep_their_id);
+    tcase_add_test(tc, test_new_window_new_incident);
     suite_add_tcase(s, tc);
     tc = tcase_create("multi_store");
     tcase_add_test(tc, test_theft_across_two_stores);
