@@ -14,6 +14,11 @@ and prints the ratios dpop-valid/open and reject+audit/reject: auditing must
 not stall request threads (the writer is asynchronous), so the second ratio
 should stay close to 1.  The box is noisy: read ratios, not absolute numbers.
 Proofs are minted before timing starts (dpopctl), so minting cost is excluded.
+
+Its client (Python http.client threads) is the bottleneck: it cannot drive
+httpd to saturation, so these rates say little about httpd's real throughput
+or mod_dpop's CPU cost per request.  For those, use bench/bench_e2e.sh (wrk,
+httpd CPU per request, p50/p99).
 """
 import argparse
 import http.client
