@@ -36,14 +36,21 @@
 #include "apr_global_mutex.h"
 #include "apr_memcache.h"
 #include "apr_hash.h"
+#include "apr_shm.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include "dpop_replayfill.h"
+
 APLOG_USE_MODULE(dpop);
 
-#define REPLAY_DEFAULT_SHMCB_BYTES 8388608 /* ~100k entries */
+/* 64 MiB: ~358,000 proofs that can still be replayed, i.e. ~1,170 new
+ * proofs/s sustained with DPoPProofLifetime 300 (docs/scaling.md). */
+#define REPLAY_DEFAULT_SHMCB_BYTES 67108864
+#define SHMCB_DEFAULT_BYTES 512000 /* mod_socache_shmcb without "(size)" */
 #define MEMCACHE_DEFAULT_PORT 11211
 #define MEMCACHE_MAX_SERVERS 16
 
@@ -63,6 +70,9 @@ struct dpop_replay {
     const char *provider_arg;
     const ap_socache_provider_t *provider;
     ap_socache_instance_t *instance;
+    /* shmcb: live-entry counter in shared memory (dpop_replayfill.h), so a
+     * full cache refuses proofs instead of evicting live ones. */
+    dpop_replayfill_t *fill;
     /* memcache: hosts parsed at config time, client per child process */
     apr_array_header_t *hosts;
     apr_memcache_t *mc;
@@ -74,6 +84,7 @@ typedef struct {
     const char *provider_name; /* looked up again in each generation */
     apr_pool_t *pool;          /* child of the process pool: instance + shm */
     ap_socache_instance_t *instance;
+    dpop_replayfill_t *fill; /* shmcb only: in shared memory of pool */
     unsigned int generation; /* last generation that configured it */
 } retained_cache_t;
 
@@ -259,6 +270,44 @@ static apr_status_t retained_exit_cleanup(void *data)
     return APR_SUCCESS;
 }
 
+/* The size of a shmcb spec argument ("/path(bytes)" or "/path"). */
+static apr_uint64_t shmcb_size(const char *arg)
+{
+    const char *open = arg ? strrchr(arg, '(') : NULL;
+    char *end = NULL;
+    apr_uint64_t v;
+    if (!open)
+        return SHMCB_DEFAULT_BYTES;
+    v = (apr_uint64_t)strtoull(open + 1, &end, 10);
+    return (end && *end == ')' && v) ? v : SHMCB_DEFAULT_BYTES;
+}
+
+/* The live-entry counter of a shmcb cache, in anonymous shared memory of
+ * pool (created in the parent before the children fork, so all of them
+ * and the next generations share it with the cache).  NULL on failure. */
+static dpop_replayfill_t *fill_create(dpop_replay_t *rc, server_rec *s, apr_pool_t *pool)
+{
+    apr_shm_t *shm = NULL;
+    dpop_replayfill_t *f;
+    apr_uint64_t cap = dpop_replayfill_shmcb_capacity(shmcb_size(rc->provider_arg));
+    apr_status_t rv = apr_shm_create(&shm, sizeof(*f), NULL, pool);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     "mod_dpop: cannot create shared memory for the replay cache %s", rc->spec);
+        return NULL;
+    }
+    f = apr_shm_baseaddr_get(shm);
+    dpop_replayfill_init(f, cap);
+    /* What the size means for an operator (docs/scaling.md). */
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "mod_dpop: replay cache capacity: %s holds %" APR_UINT64_T_FMT
+                 " proofs that can still be replayed: %" APR_UINT64_T_FMT
+                 " new proofs/s sustained with the default 300 s lifetime; beyond that new "
+                 "proofs are refused (503), never evicted",
+                 rc->spec, cap, cap / (DPOP_DEFAULT_PROOF_LIFETIME + DPOP_DEFAULT_CLOCK_SKEW + 1));
+    return f;
+}
+
 /* The retained instance for rc's spec: re-used when this spec was already
  * configured, else created and initialized in a pool of its own. */
 static apr_status_t retained_attach(replay_retained_t *rt, dpop_replay_t *rc, server_rec *s,
@@ -273,6 +322,7 @@ static apr_status_t retained_attach(replay_retained_t *rt, dpop_replay_t *rc, se
     if (c) {
         c->generation = rt->generation;
         rc->instance = c->instance;
+        rc->fill = c->fill;
         return APR_SUCCESS;
     }
     if (!rt->root)
@@ -299,6 +349,11 @@ static apr_status_t retained_attach(replay_retained_t *rt, dpop_replay_t *rc, se
         return rv;
     }
     c = apr_pcalloc(pool, sizeof(*c));
+    if (!strcasecmp(rc->provider_name, "shmcb") && !(c->fill = fill_create(rc, s, pool))) {
+        rc->provider->destroy(inst, s);
+        apr_pool_destroy(pool);
+        return APR_ENOMEM;
+    }
     c->spec = apr_pstrdup(pool, rc->spec);
     c->provider_name = apr_pstrdup(pool, rc->provider_name);
     c->pool = pool;
@@ -307,6 +362,7 @@ static apr_status_t retained_attach(replay_retained_t *rt, dpop_replay_t *rc, se
     apr_hash_set(rt->caches, c->spec, APR_HASH_KEY_STRING, c);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "mod_dpop: replay cache %s created", rc->spec);
     rc->instance = c->instance;
+    rc->fill = c->fill;
     return APR_SUCCESS;
 }
 
@@ -422,6 +478,18 @@ static dpop_replay_status_t socache_check_and_store(dpop_replay_t *rc, server_re
     rv = rc->provider->retrieve(rc->instance, s, key, 32, buf, &buflen, p);
     if (rv == APR_SUCCESS) {
         st = DPOP_REPLAY_SEEN;
+    }
+    else if (APR_STATUS_IS_NOTFOUND(rv) && rc->fill &&
+             !dpop_replayfill_admit(rc->fill, (int64_t)apr_time_sec(apr_time_now()),
+                                    (int64_t)apr_time_sec(expiry))) {
+        /* Storing would make shmcb evict a proof that can still be
+         * replayed: refuse this one instead (fail closed). */
+        *errmsg = apr_psprintf(p,
+                               "replay cache full (%" APR_UINT64_T_FMT " proofs that can still "
+                               "be replayed): enlarge DPoPReplayCache or lower "
+                               "DPoPProofLifetime (docs/scaling.md)",
+                               rc->fill->live);
+        st = DPOP_REPLAY_ERROR;
     }
     else if (APR_STATUS_IS_NOTFOUND(rv)) {
         rv = rc->provider->store(rc->instance, s, key, 32, expiry, &mark, 1, p);

@@ -217,3 +217,26 @@ def test_graceful_restart_keeps_working(env, httpd):
         assert h.request("GET", "/api/g", token=c.token, proof=p).status == 200
         assert h.request("GET", "/api/g", token=c.token, proof=p).status == 401
     assert "AH00493" in h.error_log()  # graceful restarts happened
+
+
+def test_full_shmcb_refuses_new_proofs_and_never_evicts_live_ones(env, httpd):
+    """A shmcb too small for the traffic would evict proofs that can still
+    be replayed (then accepted again).  The module counts what can still be
+    replayed and, when the cache is full, answers 503 (fail closed) instead
+    of storing; the first proof stays a replay throughout (docs/scaling.md)."""
+    h = httpd(server_conf='DPoPReplayCache "shmcb:%s/run/small(65536)"' % env.dir)
+    capacity = 65536 // 150 * 8 // 10
+    assert "holds %d proofs that can still be replayed" % capacity in h.error_log()
+    c = Client(env)
+    out = env.tools.run(env.tools.dpopctl, "proof", "--key", c.key.path, "--method", "GET",
+                        "--url", h.url("/api/full"), "--access-token", c.token,
+                        "--count", str(capacity + 40)).stdout.split()
+    proofs = [env.remember(p) for p in out]
+    statuses = [h.request("GET", "/api/full", token=c.token, proof=p).status for p in proofs]
+    assert statuses[:capacity] == [200] * capacity, statuses[:capacity]
+    assert statuses[capacity:] == [503] * 40, statuses[capacity:]
+    assert "replay cache full" in h.error_log()
+    # nothing accepted was evicted: every accepted proof is still a replay
+    for p in proofs[:5] + proofs[capacity - 5:capacity]:
+        r = h.request("GET", "/api/full", token=c.token, proof=p)
+        assert r.status == 401 and 'error="invalid_dpop_proof"' in r.header("WWW-Authenticate")
