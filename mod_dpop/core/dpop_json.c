@@ -16,8 +16,10 @@
 #include "dpop_json.h"
 #include "dpop_result.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void set_err(char *err, size_t errsz, const char *msg)
@@ -53,6 +55,145 @@ static int json_depth_ok(const json_t *v, int depth)
     return 1;
 }
 
+static size_t digits_at(const char *s, size_t len, size_t i)
+{
+    size_t j = i;
+    while (j < len && s[j] >= '0' && s[j] <= '9')
+        j++;
+    return j - i;
+}
+
+/* Length of the JSON number token at s[0..len), exactly by the RFC 8259 §6
+ * grammar (-? int frac? exp?), 0 when there is none. */
+static size_t number_len(const char *s, size_t len)
+{
+    size_t i = 0, d;
+    if (i < len && s[i] == '-')
+        i++;
+    if (!(d = digits_at(s, len, i)) || (s[i] == '0' && d > 1))
+        return 0;
+    i += d;
+    if (i < len && s[i] == '.') {
+        if (!(d = digits_at(s, len, i + 1)))
+            return 0;
+        i += 1 + d;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        size_t j = i + 1;
+        if (j < len && (s[j] == '+' || s[j] == '-'))
+            j++;
+        if (!(d = digits_at(s, len, j)))
+            return 0;
+        i = j + d;
+    }
+    return i;
+}
+
+/* Would jansson refuse this (well-formed) number token as too large
+ * (json_error_numeric_overflow): an integer outside json_int_t, or a real
+ * whose magnitude overflows a double?  The real is rebuilt as DIGITSeEXP
+ * without a decimal point, so the current locale cannot change the answer. */
+static int number_overflows(const char *s, size_t n)
+{
+    char tmp[64];
+    size_t i = 0, o = 0;
+    long long scale = 0, exp = 0;
+    int real = 0, in_frac = 0, eneg = 0;
+    for (i = 0; i < n; i++)
+        if (s[i] == '.' || s[i] == 'e' || s[i] == 'E')
+            real = 1;
+    if (!real) {
+        /* no leading zeros in JSON: 20 digits or more never fit 64 bits */
+        char *end = NULL;
+        if (n - (s[0] == '-') >= 20)
+            return 1;
+        memcpy(tmp, s, n);
+        tmp[n] = '\0';
+        errno = 0;
+        (void)strtoll(tmp, &end, 10);
+        return errno == ERANGE;
+    }
+    i = 0;
+    if (s[0] == '-')
+        tmp[o++] = s[i++];
+    for (; i < n && s[i] != 'e' && s[i] != 'E'; i++) {
+        if (s[i] == '.') {
+            in_frac = 1;
+        }
+        else if (o < 40) { /* enough digits to decide */
+            tmp[o++] = s[i];
+            scale -= in_frac;
+        }
+        else if (!in_frac) {
+            scale++; /* a dropped integer digit still scales the value */
+        }
+    }
+    if (i < n) {
+        i++;
+        if (s[i] == '+' || s[i] == '-')
+            eneg = s[i++] == '-';
+        for (; i < n; i++)
+            if (exp < 1000000) /* clamped: only its size matters */
+                exp = exp * 10 + (s[i] - '0');
+    }
+    snprintf(tmp + o, sizeof(tmp) - o, "e%lld", (eneg ? -exp : exp) + scale);
+    errno = 0;
+    return isinf(strtod(tmp, NULL)) && errno == ERANGE;
+}
+
+/*
+ * RFC 8259 §6 allows numbers of any size; jansson refuses the ones it cannot
+ * represent (json_error_numeric_overflow) although the text is well-formed
+ * JSON.  No member we read can hold such a number meaningfully (iat, exp,
+ * nbf are times), so a copy of the text is made in which each of them reads
+ * as null (the token overwritten by "null" and spaces): the member then
+ * fails its own type check (bad_claim, token_invalid, bad_jwk) or, unknown
+ * to us, is ignored, instead of the whole object being called malformed.
+ * NULL when there was nothing to replace (or on ENOMEM).
+ */
+static char *null_out_big_numbers(const char *buf, size_t len)
+{
+    char *copy = NULL;
+    size_t i = 0, n;
+    int in_str = 0, changed = 0;
+    if (!(copy = malloc(len ? len : 1)))
+        return NULL;
+    memcpy(copy, buf, len);
+    while (i < len) {
+        char c = copy[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+            i++;
+            continue;
+        }
+        if (c == '"') {
+            in_str = 1;
+            i++;
+            continue;
+        }
+        if ((c == '-' || (c >= '0' && c <= '9')) && (n = number_len(copy + i, len - i)) > 0) {
+            /* an overflowing token is at least 5 bytes ("1e309"): room for
+             * "null" */
+            if (n >= 4 && number_overflows(copy + i, n)) {
+                memcpy(copy + i, "null", 4);
+                memset(copy + i + 4, ' ', n - 4);
+                changed = 1;
+            }
+            i += n;
+            continue;
+        }
+        i++;
+    }
+    if (!changed) {
+        free(copy);
+        return NULL;
+    }
+    return copy;
+}
+
 json_t *dpop_json_parse_object_max(const char *buf, size_t len, size_t max_bytes, char *err,
                                    size_t errsz)
 {
@@ -79,6 +220,13 @@ json_t *dpop_json_parse_object_max(const char *buf, size_t len, size_t max_bytes
         }
     }
     v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    if (!v && json_error_code(&je) == json_error_numeric_overflow) {
+        char *copy = null_out_big_numbers(buf, len);
+        if (copy) {
+            v = json_loadb(copy, len, JSON_REJECT_DUPLICATES, &je);
+            free(copy);
+        }
+    }
     if (!v) {
         /* je.text may quote the input (e.g. a duplicate key name): keep
          * only the position, never the bytes. */

@@ -66,9 +66,11 @@ int dpop_jws_parse(const char *compact, size_t len, size_t max_len, dpop_jws_t *
     hl = (size_t)(d1 - compact);
     pl = (size_t)(d2 - d1 - 1);
     sl = len - (size_t)(d2 + 1 - compact);
-    /* An empty payload would be a detached JWS (RFC 7515 Appendix F) and an
-     * empty signature is "alg":"none" in disguise: neither is a proof. */
-    if (!hl || !pl || !sl)
+    /* An empty payload would be a detached JWS (RFC 7515 Appendix F): no
+     * JWT.  An empty signature is parsed like any other: "alg":"none" (or
+     * any alg we do not support) is then refused as bad_alg by the caller,
+     * and for a real alg zero bytes never verify (bad_signature). */
+    if (!hl || !pl)
         return dpop_fail(f, DPOP_REASON_MALFORMED, "empty JWS segment");
     if (!(j.header = segment_json(compact, hl, "JWS header", f)))
         goto fail;

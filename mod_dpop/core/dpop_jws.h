@@ -1,10 +1,12 @@
 /*
  * dpop_jws.h: compact JWS (RFC 7515 §7.1) parsing and creation.
  *
- * Parsing is strict: exactly three non-empty-header segments of canonical
- * base64url, header and payload JSON objects (dpop_json.h rules), "alg" a
- * string naming a known algorithm, "crit" rejected unless every name in it is
- * understood (we understand none, so any crit fails: RFC 7515 §4.1.11).
+ * Parsing is strict: exactly three segments of canonical base64url, non-empty
+ * header and payload that are JSON objects (dpop_json.h rules), "alg" a
+ * string, "crit" rejected unless every name in it is understood (we
+ * understand none, so any crit fails: RFC 7515 §4.1.11).  The signature
+ * segment may be empty: callers refuse it through their alg check (none ->
+ * bad_alg) or their signature check (bad_signature).
  */
 #ifndef DPOP_JWS_H
 #define DPOP_JWS_H
@@ -36,6 +38,7 @@ typedef struct {
  * the dpop_jws_t (header_b64 points into it). */
 int dpop_jws_parse(const char *compact, size_t len, size_t max_len, dpop_jws_t *out,
                    dpop_failure_t *f);
+
 void dpop_jws_clear(dpop_jws_t *jws);
 
 /* Create a compact JWS: header and payload serialized compactly.  *out

@@ -324,8 +324,9 @@ static void result_fill_claims(dpop_proof_result_t *r, const claims_t *c)
     }
 }
 
-/* Split a compact JWS into its three segments; every segment non-empty
- * (RFC 7515 §7.1; an empty signature is "none" in disguise). */
+/* Split a compact JWS into its three segments (RFC 7515 §7.1); header and
+ * payload non-empty.  An empty signature goes on to the header checks, so
+ * "alg":"none" (any case) is bad_alg, and for a real alg it never verifies. */
 static int split_compact(const char *s, size_t len, size_t *hl, size_t *pl, size_t *sl)
 {
     const char *d1, *d2;
@@ -338,7 +339,7 @@ static int split_compact(const char *s, size_t len, size_t *hl, size_t *pl, size
     *hl = (size_t)(d1 - s);
     *pl = (size_t)(d2 - d1 - 1);
     *sl = len - (size_t)(d2 + 1 - s);
-    if (!*hl || !*pl || !*sl)
+    if (!*hl || !*pl)
         return DPOP_ERR;
     return DPOP_OK;
 }

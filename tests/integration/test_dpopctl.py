@@ -240,7 +240,18 @@ def _bad_cases(ed, es_key):
         ("payload swapped", "%s.%s.%s" % (h, b64u_json({"jti": "x", "htm": "POST", "htu": URL,
                                                          "iat": NOW}), s), [], "bad_signature"),
         ("jkt mismatch", good, ["--jkt", RFC_JKT], "jkt_mismatch"),
+        # DESIGN.md's reason table: "bad_claim ... unknown crit"
         ("crit", base_proof(ed, {"crit": ["exp"]}), [], "bad_claim"),
+        # issue 10: alg none in any case, also with the signature left out
+        ("alg none, empty signature", unsigned(base_proof(ed, {"alg": "none"})), [], "bad_alg"),
+        ("alg NONE", base_proof(ed, {"alg": "NONE"}), [], "bad_alg"),
+        ("alg NONE, empty signature", unsigned(base_proof(ed, {"alg": "NONE"})), [], "bad_alg"),
+        ("alg None, empty signature", unsigned(base_proof(ed, {"alg": "None"})), [], "bad_alg"),
+        ("empty signature", unsigned(good), [], "bad_signature"),
+        # issue 10: well-formed JSON, numbers no int64 or double holds
+        ("iat 1e309", raw_iat(ed, "1e309"), [], "bad_claim"),
+        ("iat 2^63", raw_iat(ed, "9223372036854775808"), [], "bad_claim"),
+        ("iat -2^63-1", raw_iat(ed, "-9223372036854775809"), [], "bad_claim"),
         ("jti missing", base_proof(ed, drop=("jti",)), [], "missing_claim"),
         ("iat missing", base_proof(ed, drop=("iat",)), [], "missing_claim"),
         ("iat string", base_proof(ed, claims={"iat": str(NOW)}), [], "bad_claim"),
@@ -262,6 +273,18 @@ def _bad_cases(ed, es_key):
         ("nonce invalid", base_proof(ed, claims={"nonce": "n-2"}), ["--nonce", "n-1"],
          "nonce_invalid"),
     ]
+
+
+def unsigned(jws):
+    """header.payload. (the signature segment left empty)"""
+    return jws.rsplit(".", 1)[0] + "."
+
+
+def raw_iat(ed, iat_text):
+    """A proof signed over a payload whose iat is written as iat_text."""
+    raw = '{"jti":"jti-1","htm":"POST","htu":"%s","iat":%s}' % (URL, iat_text)
+    return ed.sign({"typ": "dpop+jwt", "alg": "EdDSA", "jwk": ed.jwk}, None,
+                   raw_claims=b64u(raw.encode()))
 
 
 def test_every_kind_of_bad_proof(ed, es_key):

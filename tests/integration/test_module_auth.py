@@ -230,6 +230,46 @@ def case_bad_alg_none(env, srv, c):
     return _craft(env, srv, c, hdr={"alg": "none"})
 
 
+def case_bad_alg_none_unsigned(env, srv, c):
+    # issue 10: "header.payload." with alg none in any letter case is bad_alg
+    # (as dpopctl verify says), not malformed
+    h, p = env.proof_claims(c.key, "GET", srv.url("/api/x"), token=c.token)
+    h["alg"] = "NONE"
+    proof = env.craft(c.key, h, p).rsplit(".", 1)[0] + "."
+    return srv.request("GET", "/api/x", token=c.token, proof=env.remember(proof))
+
+
+def _craft_raw_payload(env, srv, c, payload_text, hdr=None):
+    """A proof whose payload segment is exactly payload_text (JSON that the
+    test tool could not build: numbers no int64 or double holds)."""
+    import json
+    h, _ = env.proof_claims(c.key, "GET", srv.url("/api/x"), token=c.token)
+    h.update(hdr or {})
+    seg = base64.urlsafe_b64encode(payload_text.encode()).decode().rstrip("=")
+    proof = env.tools.run(env.tools.testtoken, "--key", c.key.path, "--jws-header",
+                          json.dumps(h), "--jws-payload-b64", seg).stdout.strip()
+    return srv.request("GET", "/api/x", token=c.token, proof=env.remember(proof))
+
+
+def _claims_text(env, srv, c, iat_text):
+    _, p = env.proof_claims(c.key, "GET", srv.url("/api/x"), token=c.token)
+    return '{"jti":"%s","htm":"GET","htu":"%s","iat":%s,"ath":"%s"}' % (
+        p["jti"], p["htu"], iat_text, p["ath"])
+
+
+def case_bad_claim_iat_1e309(env, srv, c):
+    return _craft_raw_payload(env, srv, c, _claims_text(env, srv, c, "1e309"))
+
+
+def case_bad_claim_iat_2p63(env, srv, c):
+    return _craft_raw_payload(env, srv, c, _claims_text(env, srv, c, "9223372036854775808"))
+
+
+def case_bad_claim_crit(env, srv, c):
+    # DESIGN.md's reason table: "bad_claim ... unknown crit"
+    return _craft(env, srv, c, hdr={"crit": ["exp"], "exp": 1})
+
+
 def case_bad_jwk(env, srv, c):
     return _craft(env, srv, c, hdr={"jwk": {"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}})
 
@@ -366,11 +406,15 @@ REASON_CASES = [
     ("bad_typ", "invalid_dpop_proof", case_bad_typ),
     ("bad_alg", "invalid_dpop_proof", case_bad_alg_not_allowed),
     ("bad_alg", "invalid_dpop_proof", case_bad_alg_none),
+    ("bad_alg", "invalid_dpop_proof", case_bad_alg_none_unsigned),
     ("bad_jwk", "invalid_dpop_proof", case_bad_jwk),
     ("private_key_in_jwk", "invalid_dpop_proof", case_private_key_in_jwk),
     ("bad_signature", "invalid_dpop_proof", case_bad_signature),
     ("missing_claim", "invalid_dpop_proof", case_missing_claim),
     ("bad_claim", "invalid_dpop_proof", case_bad_claim),
+    ("bad_claim", "invalid_dpop_proof", case_bad_claim_iat_1e309),
+    ("bad_claim", "invalid_dpop_proof", case_bad_claim_iat_2p63),
+    ("bad_claim", "invalid_dpop_proof", case_bad_claim_crit),
     ("htm_mismatch", "invalid_dpop_proof", case_htm_mismatch),
     ("htu_mismatch", "invalid_dpop_proof", case_htu_mismatch),
     ("htu_mismatch", "invalid_dpop_proof", case_htu_other_port),

@@ -11,6 +11,9 @@
  *   dpop_testtoken --key K.jwk [--alg ALG] --jws-header JSON --jws-payload JSON
  *                  -> any compact JWS signed with K exactly as given (the
  *                     integration tests craft bad DPoP proofs with it)
+ *   dpop_testtoken --key K.jwk [--alg ALG] --jws-header JSON --jws-payload-b64 SEG
+ *                  -> the same with the payload segment given as is (any
+ *                     bytes, not JSON, or empty: a detached payload)
  *
  * Must never: print the private key; messages name files, not contents.
  */
@@ -25,18 +28,22 @@
 #include <openssl/evp.h>
 
 #include "dpop_alg.h"
+#include "dpop_b64.h"
 #include "dpop_jwk.h"
 #include "dpop_jws.h"
+#include "dpop_sig.h"
 #include "dpop_token.h"
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: dpop_testtoken --key AS.jwk [--alg ALG] [--kid K] [--iss I] [--aud A]\n"
-            "                      [--sub S] [--client-id C] [--jkt J] [--now UNIX]\n"
-            "                      [--ttl S | --exp UNIX] [--nbf UNIX]\n"
-            "       dpop_testtoken --key AS.jwk --jwks-out FILE [--kid K]\n"
-            "       dpop_testtoken --key K.jwk [--alg ALG] --jws-header JSON --jws-payload JSON\n");
+    fprintf(
+        stderr,
+        "usage: dpop_testtoken --key AS.jwk [--alg ALG] [--kid K] [--iss I] [--aud A]\n"
+        "                      [--sub S] [--client-id C] [--jkt J] [--now UNIX]\n"
+        "                      [--ttl S | --exp UNIX] [--nbf UNIX]\n"
+        "       dpop_testtoken --key AS.jwk --jwks-out FILE [--kid K]\n"
+        "       dpop_testtoken --key K.jwk [--alg ALG] --jws-header JSON --jws-payload JSON\n"
+        "       dpop_testtoken --key K.jwk [--alg ALG] --jws-header JSON --jws-payload-b64 SEG\n");
 }
 
 static int parse_i64(const char *s, int64_t *out)
@@ -51,11 +58,41 @@ static int parse_i64(const char *s, int64_t *out)
     return 0;
 }
 
+/* header (JSON text, serialized compactly) "." payload segment as given,
+ * signed; caller frees. */
+static char *sign_raw(const char *header, const char *payload_b64, dpop_alg_t alg, EVP_PKEY *pkey)
+{
+    json_error_t jerr;
+    json_t *jh = json_loads(header, 0, &jerr);
+    char *hj = NULL, *hb = NULL, *input = NULL, *sb = NULL, *out = NULL;
+    unsigned char *sig = NULL;
+    size_t siglen = 0, n;
+    if (!json_is_object(jh) || !(hj = json_dumps(jh, JSON_COMPACT)) ||
+        !(hb = dpop_b64url_encode((const unsigned char *)hj, strlen(hj))))
+        goto done;
+    n = strlen(hb) + 1 + strlen(payload_b64);
+    if (!(input = malloc(n + 1)))
+        goto done;
+    snprintf(input, n + 1, "%s.%s", hb, payload_b64);
+    if (dpop_sig_sign(alg, pkey, (const unsigned char *)input, n, &sig, &siglen) != 0 ||
+        !(sb = dpop_b64url_encode(sig, siglen)) || !(out = malloc(n + 2 + strlen(sb))))
+        goto done;
+    snprintf(out, n + 2 + strlen(sb), "%s.%s", input, sb);
+done:
+    json_decref(jh);
+    free(hj);
+    free(hb);
+    free(input);
+    free(sig);
+    free(sb);
+    return out;
+}
+
 int main(int argc, char **argv)
 {
     const char *keyfile = NULL, *alg_name = NULL, *kid = NULL, *iss = NULL, *aud = NULL;
     const char *sub = NULL, *client_id = NULL, *jkt = NULL, *jwks_out = NULL;
-    const char *jws_header = NULL, *jws_payload = NULL;
+    const char *jws_header = NULL, *jws_payload = NULL, *jws_payload_b64 = NULL;
     json_t *jh = NULL, *jp = NULL;
     int64_t now = (int64_t)time(NULL), ttl = 300, exp = 0, nbf = 0;
     int have_exp = 0, have_nbf = 0, i, rc = 2;
@@ -89,6 +126,7 @@ int main(int argc, char **argv)
         OPT("--jwks-out", jwks_out)
         OPT("--jws-header", jws_header)
         OPT("--jws-payload", jws_payload)
+        OPT("--jws-payload-b64", jws_payload_b64)
 #undef OPT
         if ((!strcmp(a, "--now") || !strcmp(a, "--ttl") || !strcmp(a, "--exp") ||
              !strcmp(a, "--nbf")) &&
@@ -150,6 +188,16 @@ int main(int argc, char **argv)
     }
     if (!alg_name || (alg = dpop_alg_from_name(alg_name)) == DPOP_ALG_INVALID) {
         fprintf(stderr, "dpop_testtoken: unknown or missing --alg\n");
+        goto done;
+    }
+    if (jws_header && jws_payload_b64) {
+        token = sign_raw(jws_header, jws_payload_b64, alg, pkey);
+        if (!token) {
+            fprintf(stderr, "dpop_testtoken: --jws-header needs a JSON object; signing failed\n");
+            goto done;
+        }
+        printf("%s\n", token);
+        rc = 0;
         goto done;
     }
     if (jws_header || jws_payload) {

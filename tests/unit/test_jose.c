@@ -230,8 +230,12 @@ static const json_case_t json_cases[] = {
     {"{\"a\":1,}", 0, 0},
     {"{'a':1}", 0, 0},
     {"{\"a\":NaN}", 0, 0},
-    {"{\"a\":1e999}", 0, 0},                          /* real overflow */
-    {"{\"a\":123456789012345678901234567890}", 0, 0}, /* integer overflow */
+    /* well-formed, too big for a double / an int64: read as null (issue 10) */
+    {"{\"a\":1e999}", 0, 1},
+    {"{\"a\":123456789012345678901234567890}", 0, 1},
+    {"{\"a\":1e999,\"b\":1e3e9}", 0, 0}, /* still malformed elsewhere */
+    {"{\"a\":1e999,\"b\":01}", 0, 0},
+    {"{\"a\":1e999 1}", 0, 0},
 };
 
 START_TEST(test_json_table)
@@ -245,6 +249,51 @@ START_TEST(test_json_table)
         ck_assert_msg((v != NULL) == c->ok, "case %zu: got %s (%s)", i, v ? "ok" : "error", err);
         if (!v)
             ck_assert_msg(err[0] != '\0', "case %zu: no error text", i);
+        json_decref(v);
+    }
+}
+END_TEST
+
+/* RFC 8259 §6: a number may be of any size; the ones no int64 or double
+ * holds read as null (so a claim is "of the wrong type", not the whole
+ * object malformed); everything that fits, and strings, stay as written. */
+START_TEST(test_json_big_numbers)
+{
+    static const struct {
+        const char *text;
+        int is_null;
+    } cases[] = {
+        {"1e309", 1},
+        {"-1e309", 1},
+        {"1.7976931348623159e308", 1}, /* just above DBL_MAX */
+        {"1.7976931348623157e308", 0}, /* DBL_MAX */
+        {"0.00000000000000000000000000000000000000001e309", 0},
+        {"1000000000000000000000000000000000000000000000000e270", 1},
+        {"1E+400", 1},
+        {"1e-400", 0}, /* underflow is 0, not an error */
+        {"9223372036854775807", 0},
+        {"-9223372036854775808", 0},
+        {"9223372036854775808", 1},
+        {"-9223372036854775809", 1},
+        {"18446744073709551616", 1},
+        {"100000000000000000000000000000000000000000000000000000000000000000000", 1},
+    };
+    size_t i;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char in[256], err[128] = "";
+        json_t *v, *a;
+        snprintf(in, sizeof(in), "{\"s\":\"%s\",\"a\":%s,\"n\":[%s]}", cases[i].text, cases[i].text,
+                 cases[i].text);
+        v = dpop_json_parse_object(in, strlen(in), err, sizeof(err));
+        ck_assert_msg(v != NULL, "%s: %s", cases[i].text, err);
+        a = json_object_get(v, "a");
+        ck_assert_msg(json_is_null(a) == cases[i].is_null, "%s: null %d", cases[i].text,
+                      json_is_null(a));
+        ck_assert(json_is_null(json_array_get(json_object_get(v, "n"), 0)) == cases[i].is_null);
+        if (!cases[i].is_null)
+            ck_assert(json_is_number(a));
+        /* a string that looks like a number is never touched */
+        ck_assert_str_eq(json_string_value(json_object_get(v, "s")), cases[i].text);
         json_decref(v);
     }
 }
@@ -1203,9 +1252,10 @@ static const jws_case_t jws_cases[] = {
     {HDR_OK, PAY_OK, SIG_OK, DPOP_REASON_NONE},
     {"{\"alg\":\"HS256\"}", PAY_OK, SIG_OK, DPOP_REASON_NONE}, /* alg judged by caller */
     {"{\"alg\":\"none\"}", PAY_OK, SIG_OK, DPOP_REASON_NONE},
-    {NULL, PAY_OK, SIG_OK, DPOP_REASON_MALFORMED},    /* empty header */
-    {HDR_OK, NULL, SIG_OK, DPOP_REASON_MALFORMED},    /* empty payload */
-    {HDR_OK, PAY_OK, "", DPOP_REASON_MALFORMED},      /* empty signature */
+    {NULL, PAY_OK, SIG_OK, DPOP_REASON_MALFORMED}, /* empty header */
+    {HDR_OK, NULL, SIG_OK, DPOP_REASON_MALFORMED}, /* empty payload */
+    {HDR_OK, PAY_OK, "", DPOP_REASON_NONE},        /* empty signature: judged by alg and key */
+    {"{\"alg\":\"none\"}", PAY_OK, "", DPOP_REASON_NONE},
     {HDR_OK, PAY_OK, "AAAA=", DPOP_REASON_MALFORMED}, /* padded */
     {HDR_OK, PAY_OK, "AA+A", DPOP_REASON_MALFORMED},
     {HDR_OK, PAY_OK, "AB", DPOP_REASON_MALFORMED},        /* non-canonical bits */
@@ -1919,6 +1969,7 @@ static Suite *jose_suite(void)
 
     tc = tcase_create("json");
     tcase_add_test(tc, test_json_table);
+    tcase_add_test(tc, test_json_big_numbers);
     tcase_add_test(tc, test_json_error_no_echo);
     tcase_add_test(tc, test_json_depth);
     tcase_add_test(tc, test_json_size);

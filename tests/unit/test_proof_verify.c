@@ -291,7 +291,8 @@ typedef enum {
     RAW_OTHER_KEY,
     RAW_WHITESPACE,
     RAW_JUNK,
-    RAW_WEAK_RSA
+    RAW_WEAK_RSA,
+    RAW_IAT_TEXT /* the payload's "iat":NOW replaced by iat_text, verbatim */
 } raw_t;
 
 typedef struct {
@@ -309,8 +310,9 @@ typedef struct {
     const char *method;   /* request method */
     dpop_alg_mask_t algs; /* allow-list */
     size_t max_size;
-    int64_t now_delta; /* now = NOW + now_delta */
-    int jti_len;       /* jti of this many bytes */
+    int64_t now_delta;    /* now = NOW + now_delta */
+    int jti_len;          /* jti of this many bytes */
+    const char *iat_text; /* RAW_IAT_TEXT: what stands where "iat":NOW was */
     dpop_reason_t want;
 } vcase_t;
 
@@ -339,7 +341,15 @@ static const vcase_t vcases[] = {
     /* malformed */
     {"two parts", NULL, NULL, RAW_TWO_PARTS, .want = DPOP_REASON_MALFORMED},
     {"four parts", NULL, NULL, RAW_FOUR_PARTS, .want = DPOP_REASON_MALFORMED},
-    {"empty signature", NULL, NULL, RAW_EMPTY_SIG, .want = DPOP_REASON_MALFORMED},
+    /* an empty signature is judged like any other (issue 10): by the alg,
+     * then it does not verify */
+    {"empty signature", NULL, NULL, RAW_EMPTY_SIG, .want = DPOP_REASON_BAD_SIGNATURE},
+    {"alg none, empty signature", "{\"alg\":\"none\"}", NULL, RAW_EMPTY_SIG,
+     .want = DPOP_REASON_BAD_ALG},
+    {"alg NONE, empty signature", "{\"alg\":\"NONE\"}", NULL, RAW_EMPTY_SIG,
+     .want = DPOP_REASON_BAD_ALG},
+    {"alg None, empty signature", "{\"alg\":\"None\"}", NULL, RAW_EMPTY_SIG,
+     .want = DPOP_REASON_BAD_ALG},
     {"empty payload", NULL, NULL, RAW_EMPTY_PAYLOAD, .want = DPOP_REASON_MALFORMED},
     {"base64 '+' in header", NULL, NULL, RAW_HEADER_PLUS, .want = DPOP_REASON_MALFORMED},
     {"padded header", NULL, NULL, RAW_HEADER_PADDED, .want = DPOP_REASON_MALFORMED},
@@ -360,6 +370,8 @@ static const vcase_t vcases[] = {
     {"typ at+jwt", "{\"typ\":\"at+jwt\"}", NULL, 0, .want = DPOP_REASON_BAD_TYP},
     /* bad_alg */
     {"alg none", "{\"alg\":\"none\"}", NULL, 0, .want = DPOP_REASON_BAD_ALG},
+    {"alg NONE", "{\"alg\":\"NONE\"}", NULL, 0, .want = DPOP_REASON_BAD_ALG},
+    {"alg None", "{\"alg\":\"None\"}", NULL, 0, .want = DPOP_REASON_BAD_ALG},
     {"alg HS256", "{\"alg\":\"HS256\"}", NULL, 0, .want = DPOP_REASON_BAD_ALG},
     {"alg lower case", "{\"alg\":\"es256\"}", NULL, 0, .want = DPOP_REASON_BAD_ALG},
     {"alg unknown", "{\"alg\":\"ES257\"}", NULL, 0, .want = DPOP_REASON_BAD_ALG},
@@ -422,6 +434,25 @@ static const vcase_t vcases[] = {
     {"iat a float", NULL, "{\"iat\":1700000000.5}", 0, .want = DPOP_REASON_BAD_CLAIM},
     {"iat an integral real", NULL, "{\"iat\":1700000000.0}", 0, .want = DPOP_REASON_BAD_CLAIM},
     {"iat null", NULL, "{\"iat\":[1]}", 0, .want = DPOP_REASON_BAD_CLAIM},
+    /* numbers that well-formed JSON may hold but no int64 or double can
+     * (issue 10): a claim of the wrong type, not a malformed proof */
+    {"iat 1e309", NULL, NULL, RAW_IAT_TEXT, .iat_text = "\"iat\":1e309",
+     .want = DPOP_REASON_BAD_CLAIM},
+    {"iat -1e309", NULL, NULL, RAW_IAT_TEXT, .iat_text = "\"iat\":-1e309",
+     .want = DPOP_REASON_BAD_CLAIM},
+    {"iat 2^63", NULL, NULL, RAW_IAT_TEXT, .iat_text = "\"iat\":9223372036854775808",
+     .want = DPOP_REASON_BAD_CLAIM},
+    {"iat -2^63-1", NULL, NULL, RAW_IAT_TEXT, .iat_text = "\"iat\":-9223372036854775809",
+     .want = DPOP_REASON_BAD_CLAIM},
+    {"iat 2^64", NULL, NULL, RAW_IAT_TEXT, .iat_text = "\"iat\":18446744073709551616",
+     .want = DPOP_REASON_BAD_CLAIM},
+    {"iat 1.5e308000", NULL, NULL, RAW_IAT_TEXT, .iat_text = "\"iat\":1.5e308000",
+     .want = DPOP_REASON_BAD_CLAIM},
+    {"valid, huge number in an unknown claim", NULL, NULL, RAW_IAT_TEXT,
+     .iat_text = "\"iat\":1700000000,\"x\":[1e999,123456789012345678901234567890]",
+     .want = DPOP_REASON_NONE},
+    {"huge number next to bad JSON", NULL, NULL, RAW_IAT_TEXT,
+     .iat_text = "\"iat\":1e999,\"x\":1e3e999", .want = DPOP_REASON_MALFORMED},
     {"ath a number", NULL, "{\"ath\":5}", 0, .want = DPOP_REASON_BAD_CLAIM},
     {"nonce a number", NULL, "{\"nonce\":5}", 0, .nonce = "n-123", .want = DPOP_REASON_BAD_CLAIM},
     /* htm_mismatch */
@@ -635,6 +666,19 @@ static char *build_case(const vcase_t *c)
     case RAW_JUNK:
         proof = strdup("this is not a DPoP proof at all");
         break;
+    case RAW_IAT_TEXT: {
+        char *hs = json_dumps(h, JSON_COMPACT), *ps = json_dumps(p, JSON_COMPACT), *ps2 = NULL;
+        char *at = strstr(ps, "\"iat\":1700000000");
+        ck_assert_ptr_nonnull(at);
+        ck_assert_int_ne(asprintf(&ps2, "%.*s%s%s", (int)(at - ps), ps, c->iat_text,
+                                  at + strlen("\"iat\":1700000000")),
+                         -1);
+        proof = sign_raw(hs, ps2, g_key);
+        free(hs);
+        free(ps);
+        free(ps2);
+        break;
+    }
     case RAW_WEAK_RSA: {
         /* a 1024-bit modulus (top bit set, odd): a weak key */
         unsigned char n[128];
@@ -898,8 +942,10 @@ static const pcase_t pcases[] = {
     {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":-0}", DPOP_REASON_IAT_TOO_OLD},
     {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":9223372036854775807}",
      DPOP_REASON_IAT_IN_FUTURE},
+    /* well-formed JSON, a number no int64 holds: the wrong type (issue 10) */
     {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":92233720368547758070}",
-     DPOP_REASON_MALFORMED},
+     DPOP_REASON_BAD_CLAIM},
+    {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":1e309}", DPOP_REASON_BAD_CLAIM},
     {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d} x", DPOP_REASON_MALFORMED},
     {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d,}", DPOP_REASON_MALFORMED},
     {"{\"jti\":\"a\",\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%d}}", DPOP_REASON_MALFORMED},
