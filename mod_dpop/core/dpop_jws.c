@@ -45,6 +45,12 @@ static json_t *segment_json(const char *seg, size_t len, const char *what, dpop_
 int dpop_jws_parse(const char *compact, size_t len, size_t max_len, dpop_jws_t *out,
                    dpop_failure_t *f)
 {
+    return dpop_jws_parse_flags(compact, len, max_len, 0, out, f);
+}
+
+int dpop_jws_parse_flags(const char *compact, size_t len, size_t max_len, unsigned flags,
+                         dpop_jws_t *out, dpop_failure_t *f)
+{
     dpop_jws_t j;
     const char *d1, *d2;
     size_t hl, pl, sl;
@@ -66,16 +72,28 @@ int dpop_jws_parse(const char *compact, size_t len, size_t max_len, dpop_jws_t *
     hl = (size_t)(d1 - compact);
     pl = (size_t)(d2 - d1 - 1);
     sl = len - (size_t)(d2 + 1 - compact);
-    /* An empty payload would be a detached JWS (RFC 7515 Appendix F): no
-     * JWT.  An empty signature is parsed like any other: "alg":"none" (or
-     * any alg we do not support) is then refused as bad_alg by the caller,
-     * and for a real alg zero bytes never verify (bad_signature). */
-    if (!hl || !pl)
+    /* An empty payload is a detached JWS (RFC 7515 Appendix F): no JWT.
+     * An empty signature is parsed like any other: "alg":"none" (or any alg
+     * we do not support) is then refused as bad_alg by the caller, and for a
+     * real alg zero bytes never verify (bad_signature). */
+    if (!hl || (!pl && !(flags & DPOP_JWS_ANY_PAYLOAD)))
         return dpop_fail(f, DPOP_REASON_MALFORMED, "empty JWS segment");
     if (!(j.header = segment_json(compact, hl, "JWS header", f)))
         goto fail;
-    if (!(j.payload = segment_json(d1 + 1, pl, "JWS payload", f)))
+    if (flags & DPOP_JWS_ANY_PAYLOAD) {
+        /* RFC 7515 §2: the payload is any octet sequence; only its
+         * encoding is checked (strict base64url), then it is not kept */
+        unsigned char *raw = NULL;
+        size_t n = 0;
+        if (dpop_b64url_decode(d1 + 1, pl, &raw, &n) != DPOP_OK) {
+            dpop_fail(f, DPOP_REASON_MALFORMED, "JWS payload is not canonical base64url");
+            goto fail;
+        }
+        free(raw);
+    }
+    else if (!(j.payload = segment_json(d1 + 1, pl, "JWS payload", f))) {
         goto fail;
+    }
     if (dpop_b64url_decode(d2 + 1, sl, &j.sig, &j.siglen) != DPOP_OK) {
         dpop_fail(f, DPOP_REASON_MALFORMED, "JWS signature is not canonical base64url");
         goto fail;

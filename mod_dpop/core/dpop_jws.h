@@ -1,12 +1,14 @@
 /*
  * dpop_jws.h: compact JWS (RFC 7515 §7.1) parsing and creation.
  *
- * Parsing is strict: exactly three segments of canonical base64url, non-empty
- * header and payload that are JSON objects (dpop_json.h rules), "alg" a
- * string, "crit" rejected unless every name in it is understood (we
- * understand none, so any crit fails: RFC 7515 §4.1.11).  The signature
- * segment may be empty: callers refuse it through their alg check (none ->
- * bad_alg) or their signature check (bad_signature).
+ * Parsing is strict: exactly three segments of canonical base64url, a
+ * non-empty header that is a JSON object (dpop_json.h rules), "alg" a string,
+ * "crit" rejected unless every name in it is understood (we understand none,
+ * so any crit fails: RFC 7515 §4.1.11).  The payload is a JSON object (a JWT:
+ * proofs, access tokens) unless DPOP_JWS_ANY_PAYLOAD asks for the bare JWS
+ * layer, where it is any octet sequence, empty (detached) included.  The
+ * signature segment may be empty: callers refuse it through their alg check
+ * (none -> bad_alg) or their signature check (bad_signature).
  */
 #ifndef DPOP_JWS_H
 #define DPOP_JWS_H
@@ -20,7 +22,7 @@
 
 typedef struct {
     json_t *header;         /* owned */
-    json_t *payload;        /* owned */
+    json_t *payload;        /* owned; NULL with DPOP_JWS_ANY_PAYLOAD */
     const char *header_b64; /* points into the caller's compact string */
     size_t header_b64_len;
     size_t signing_input_len; /* compact[0..signing_input_len) = header.payload */
@@ -38,6 +40,15 @@ typedef struct {
  * the dpop_jws_t (header_b64 points into it). */
 int dpop_jws_parse(const char *compact, size_t len, size_t max_len, dpop_jws_t *out,
                    dpop_failure_t *f);
+
+/* RFC 7515 §2: a JWS payload is any octet sequence.  With this flag the
+ * payload segment is only checked to be canonical base64url (it may be
+ * empty) and out->payload stays NULL: dpopctl jws-verify, the signature
+ * layer alone.  Without it (dpop_jws_parse) the payload must be a JSON
+ * object. */
+#define DPOP_JWS_ANY_PAYLOAD 1u
+int dpop_jws_parse_flags(const char *compact, size_t len, size_t max_len, unsigned flags,
+                         dpop_jws_t *out, dpop_failure_t *f);
 
 void dpop_jws_clear(dpop_jws_t *jws);
 

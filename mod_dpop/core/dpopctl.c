@@ -711,6 +711,7 @@ static const char jws_verify_help[] =
     "usage: dpopctl jws-verify --jwks FILE [--algs ...] JWS|-\n"
     "Verify only the signature of a compact JWS against the JWK Set (or single JWK)\n"
     "in FILE.  A header kid selects the key, else every fitting key is tried.\n"
+    "The payload may be any bytes (it need not be JSON) or empty (detached).\n"
     "Prints {\"valid\":bool,\"alg\":..,\"kid\":..,\"reason\":..}: kid is the verifying\n"
     "key's kid (or, when invalid, the header's), reason null when valid.\n"
     "Exit 0 valid, 1 invalid, 2 usage or I/O error.\n";
@@ -735,7 +736,9 @@ static int cmd_jws_verify(int argc, char **argv)
     if ((rc = jwks_and_operand(cmd, jwks_path, "JWS", argc, argv, &jwks, &in)) != EXIT_VALID)
         return rc;
     dpop_failure_clear(&f);
-    if (dpop_jws_parse(in.buf, in.len, INPUT_MAX, &jws, &f) == DPOP_OK &&
+    /* the JWS layer only (RFC 7515 §2): any payload octets, empty included */
+    if (dpop_jws_parse_flags(in.buf, in.len, INPUT_MAX, DPOP_JWS_ANY_PAYLOAD, &jws, &f) ==
+            DPOP_OK &&
         dpop_jwks_verify(jwks, &jws, algs, &kid, &f) == DPOP_OK) {
         o = json_pack("{s:b, s:s?, s:o, s:n}", "valid", 1, "alg", jws.alg_name, "kid",
                       str_or_null(kid), "reason");

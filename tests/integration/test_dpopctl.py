@@ -18,6 +18,9 @@ import pytest
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("DPOP_BUILD", os.path.join(TOP, "build-release"))
 DPOPCTL = os.path.join(BUILD, "mod_dpop", "core", "dpopctl")
+TESTTOKEN = os.path.join(BUILD, "tests", "tools", "dpop_testtoken")
+WYCHEPROOF_DIR = os.environ.get("DPOP_WYCHEPROOF_DIR",
+                                os.path.join(TOP, "..", "shared", "testdata", "wycheproof"))
 
 ALGS = ["ES256", "ES384", "ES512", "PS256", "PS384", "PS512",
         "RS256", "RS384", "RS512", "EdDSA"]
@@ -438,6 +441,167 @@ def test_proof_count(es_key):
                 ["--count", 2, "--jti", "j"], ["--jti", "j", "--count", 50]):
         rc, out, err = run("proof", "--key", es_key, "--method", "GET", "--url", URL, *bad)
         assert rc == 2 and out == "" and err.strip(), (bad, rc, err)
+
+
+# ------------------------------------------- jws-verify: the JWS layer only
+
+def run_testtoken(*args):
+    p = subprocess.run([TESTTOKEN] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def sign_keys(work):
+    """alg -> (private JWK path, JWK Set path with kid "k-ALG")"""
+    if not os.access(TESTTOKEN, os.X_OK):
+        pytest.skip("dpop_testtoken not built at %s" % TESTTOKEN)
+    keys = {}
+    for alg in ALGS:
+        path = os.path.join(work, "sig-%s.jwk" % alg)
+        rc, _, err = run("keygen", "--alg", alg, "--out", path)
+        assert rc == 0, err
+        jwks = os.path.join(work, "sig-%s.jwks" % alg)
+        run_testtoken("--key", path, "--jwks-out", jwks, "--kid", "k-" + alg)
+        keys[alg] = (path, jwks)
+    return keys
+
+
+# payload segments: not JSON, arbitrary bytes, empty (detached), JSON
+PAYLOADS = [("foo", b64u(b"foo")), ("bytes", b64u(bytes(range(256)))), ("empty", ""),
+            ("json", b64u(b'{"a":1}')), ("text", b64u("It\u2019s a dangerous business".encode()))]
+
+
+@pytest.mark.parametrize("alg", ALGS)
+def test_jws_verify_any_payload(sign_keys, alg):
+    """issue 10: a JWS payload is any octet sequence (RFC 7515 §2): a validly
+    signed JWS is valid whatever its payload, empty (detached) included;
+    only the signature decides."""
+    key, jwks = sign_keys[alg]
+    for name, seg in PAYLOADS:
+        jws = run_testtoken("--key", key, "--jws-header",
+                            json.dumps({"alg": alg, "kid": "k-" + alg}), "--jws-payload-b64", seg)
+        rc, out, _ = run_json("jws-verify", "--jwks", jwks, jws)
+        assert (rc, out) == (0, {"valid": True, "alg": alg, "kid": "k-" + alg,
+                                 "reason": None}), (name, out)
+        h, p, sig = jws.split(".")
+        # another payload under the same signature
+        other = b64u(b"bar") if p != b64u(b"bar") else b64u(b"baz")
+        rc, out, _ = run_json("jws-verify", "--jwks", jwks, "%s.%s.%s" % (h, other, sig))
+        assert rc == 1 and out["reason"] == "bad_signature", (name, out)
+        # the signature left out
+        rc, out, _ = run_json("jws-verify", "--jwks", jwks, "%s.%s." % (h, p))
+        assert rc == 1 and out["reason"] == "bad_signature", (name, out)
+        # a payload that is not canonical base64url is still malformed
+        if p:
+            rc, out, _ = run_json("jws-verify", "--jwks", jwks, "%s.%s=.%s" % (h, p, sig))
+            assert rc == 1 and out["reason"] == "malformed", (name, out)
+
+
+def test_jws_verify_alg_none(sign_keys):
+    """issue 10: alg none (any letter case) is bad_alg, signed or not."""
+    key, jwks = sign_keys["ES256"]
+    for alg in ("none", "NONE", "None"):
+        hdr = b64u_json({"alg": alg, "kid": "k-ES256"})
+        for jws in ("%s.%s." % (hdr, b64u(b"foo")), "%s.%s.%s" % (hdr, b64u(b"foo"), b64u(b"x"))):
+            rc, out, _ = run_json("jws-verify", "--jwks", jwks, jws)
+            assert rc == 1 and out == {"valid": False, "alg": alg, "kid": "k-ES256",
+                                       "reason": "bad_alg"}, (jws, out)
+
+
+# RFC 7520 §4.1-4.3 (the JOSE cookbook): the same non-JSON payload (Figure 7,
+# a quote from "The Fellowship of the Ring") signed with RS256, PS384 and
+# ES512 by the keys of Figures 1 and 3 (public parts).
+RFC7520_PAYLOAD = (
+    "SXTigJlzIGEgZGFuZ2Vyb3VzIGJ1c2luZXNzLCBGcm9kbywgZ29pbmcgb3V0IHlvdXIgZG9vci4gWW91IHN0ZXAgb250"
+    "byB0aGUgcm9hZCwgYW5kIGlmIHlvdSBkb24ndCBrZWVwIHlvdXIgZmVldCwgdGhlcmXigJlzIG5vIGtub3dpbmcgd2hl"
+    "cmUgeW91IG1pZ2h0IGJlIHN3ZXB0IG9mZiB0by4")
+RFC7520_RSA = {  # Figure 3
+    "kty": "RSA", "kid": "bilbo.baggins@hobbiton.example", "use": "sig", "e": "AQAB",
+    "n": "n4EPtAOCc9AlkeQHPzHStgAbgs7bTZLwUBZdR8_KuKPEHLd4rHVTeT-O-XV2jRojdNhxJWTDvNd7nqQ0VEiZQ"
+         "Hz_AJmSCpMaJMRBSFKrKb2wqVwGU_NsYOYL-QtiWN2lbzcEe6XC0dApr5ydQLrHqkHHig3RBordaZ6Aj-oBHqF"
+         "EHYpPe7Tpe-OfVfHd1E6cS6M1FZcD1NNLYD5lFHpPI9bTwJlsde3uhGqC0ZCuEHg8lhzwOHrtIQbS0FVbb9k3-"
+         "tVTU4fg_3L_vniUFAKwuCLqKnS2BYwdq_mzSnbLY7h_qixoR7jig3__kRhuaxwUkRz5iaiQkqgc5gHdrNP5zw"}
+RFC7520_EC = {  # Figure 1
+    "kty": "EC", "kid": "bilbo.baggins@hobbiton.example", "use": "sig", "crv": "P-521",
+    "x": "AHKZLLOsCOzz5cY97ewNUajB957y-C-U88c3v13nmGZx6sYl_oJXu9A5RkTKqjqvjyekWF-7ytDyRXYgCF5cj0Kt",
+    "y": "AdymlHvOiLxXkEhayXQnNCvDX4h9htZaCJN34kfmC6pV5OhQHiraVySsUdaQkAgDPrwQrJmbnX9cwlGfP-HqHZR1"}
+RFC7520_JWS = [
+    ("RS256", RFC7520_RSA,  # Figure 13
+     "eyJhbGciOiJSUzI1NiIsImtpZCI6ImJpbGJvLmJhZ2dpbnNAaG9iYml0b24uZXhhbXBsZSJ9",
+     "MRjdkly7_-oTPTS3AXP41iQIGKa80A0ZmTuV5MEaHoxnW2e5CZ5NlKtainoFmKZopdHM1O2U4mwzJdQx996ivp83xu"
+     "glII7PNDi84wnB-BDkoBwA78185hX-Es4JIwmDLJK3lfWRa-XtL0RnltuYv746iYTh_qHRD68BNt1uSNCrUCTJDt5aA"
+     "E6x8wW1Kt9eRo4QPocSadnHXFxnt8Is9UzpERV0ePPQdLuW3IS_de3xyIrDaLGdjluPxUAhb6L2aXic1U12podGU0KL"
+     "UQSE_oI-ZnmKJ3F4uOZDnd6QZWJushZ41Axf_fcIe8u9ipH84ogoree7vjbU5y18kDquDg"),
+    ("PS384", RFC7520_RSA,  # Figure 20
+     "eyJhbGciOiJQUzM4NCIsImtpZCI6ImJpbGJvLmJhZ2dpbnNAaG9iYml0b24uZXhhbXBsZSJ9",
+     "cu22eBqkYDKgIlTpzDXGvaFfz6WGoz7fUDcfT0kkOy42miAh2qyBzk1xEsnk2IpN6-tPid6VrklHkqsGqDqHCdP6O8"
+     "TTB5dDDItllVo6_1OLPpcbUrhiUSMxbbXUvdvWXzg-UD8biiReQFlfz28zGWVsdiNAUf8ZnyPEgVFn442ZdNqiVJRmB"
+     "qrYRXe8P_ijQ7p8Vdz0TTrxUeT3lm8d9shnr2lfJT8ImUjvAA2Xez2Mlp8cBE5awDzT0qI0n6uiP1aCN_2_jLAeQTlq"
+     "RHtfa64QQSUmFAAjVKPbByi7xho0uTOcbH510a6GYmJUAfmWjwZ6oD4ifKo8DYM-X72Eaw"),
+    ("ES512", RFC7520_EC,  # Figure 27
+     "eyJhbGciOiJFUzUxMiIsImtpZCI6ImJpbGJvLmJhZ2dpbnNAaG9iYml0b24uZXhhbXBsZSJ9",
+     "AE_R_YZCChjn4791jSQCrdPZCNYqHXCTZH0-JZGYNlaAjP2kqaluUIIUnC9qvbu9Plon7KRTzoNEuT4Va2cmL1eJAQ"
+     "y3mtPBu_u_sDDyYjnAMDxXPn7XrT0lw-kvAD890jl8e2puQens_IEKBpHABlsbEPX6sFY8OcGDqoRuBomu9xQ2"),
+]
+
+
+@pytest.mark.parametrize("alg,key,hdr,sig", RFC7520_JWS, ids=[c[0] for c in RFC7520_JWS])
+def test_jws_verify_rfc7520(work, alg, key, hdr, sig):
+    jwks = os.path.join(work, "rfc7520-%s.json" % alg)
+    with open(jwks, "w") as f:
+        json.dump({"keys": [key]}, f)
+    rc, out, _ = run_json("jws-verify", "--jwks", jwks, "%s.%s.%s" % (hdr, RFC7520_PAYLOAD, sig))
+    assert (rc, out) == (0, {"valid": True, "alg": alg, "kid": key["kid"], "reason": None})
+    # the payload's first character changed ("It" -> "Mt"): invalid
+    tampered = "T" + RFC7520_PAYLOAD[1:]
+    rc, out, _ = run_json("jws-verify", "--jwks", jwks, "%s.%s.%s" % (hdr, tampered, sig))
+    assert rc == 1 and out["reason"] == "bad_signature", out
+
+
+def test_jws_verify_wycheproof(work):
+    """Project Wycheproof's JSON Web Signature vectors
+    (json_web_signature_test.json), when present in the shared test data:
+    for every group whose key is an asymmetric JWK we support, each "valid"
+    compact JWS must verify and each "invalid" one must not.  Groups with
+    symmetric keys (HS256: never accepted here) only need every vector to
+    fail.  Skipped with a note when the file is absent (the vectors are not
+    part of the project)."""
+    path = os.path.join(WYCHEPROOF_DIR, "json_web_signature_test.json")
+    if not os.path.exists(path):
+        print("wycheproof: %s not found; JWS vectors skipped" % path)
+        pytest.skip("Wycheproof JWS vectors not found at %s" % path)
+    with open(path) as f:
+        data = json.load(f)
+    counts = {"valid": 0, "invalid": 0, "groups_skipped": 0}
+    wrong = []
+    for i, g in enumerate(data["testGroups"]):
+        key = g.get("public") or g.get("private") or {}
+        if g.get("type") != "JsonWebSignature" or key.get("kty") not in ("RSA", "EC", "OKP"):
+            counts["groups_skipped"] += 1
+            key = None
+        jwks = os.path.join(work, "wycheproof-jws-%d.json" % i)
+        with open(jwks, "w") as f:
+            if key:
+                json.dump({"keys": [{k: v for k, v in key.items()
+                                     if k not in ("d", "p", "q", "dp", "dq", "qi")}]}, f)
+            else:  # no usable key: nothing may verify
+                json.dump({"keys": [RFC7520_EC]}, f)
+        for t in g["tests"]:
+            rc, out, err = run("jws-verify", "--jwks", jwks, t["jws"])
+            if rc == 2 and not key:
+                continue
+            want = 0 if (t["result"] == "valid" and key) else 1
+            if t["result"] == "acceptable":
+                continue
+            counts["valid" if want == 0 else "invalid"] += 1
+            if rc != want:
+                wrong.append((t["tcId"], t["comment"], rc, out.strip()))
+    print("wycheproof json_web_signature: %d valid, %d invalid; %d groups without a usable key"
+          % (counts["valid"], counts["invalid"], counts["groups_skipped"]))
+    assert not wrong, wrong[:10]
+    assert counts["valid"] > 0
 
 
 # ---------------------------------------------------------------- usage

@@ -1303,6 +1303,74 @@ START_TEST(test_jws_table)
 }
 END_TEST
 
+/* DPOP_JWS_ANY_PAYLOAD (dpopctl jws-verify, RFC 7515 §2): the payload is
+ * any octets, empty included, only its base64url encoding is checked; the
+ * JWT profile (no flag) still wants a JSON object. */
+START_TEST(test_jws_any_payload)
+{
+    static const struct {
+        const char *payload_b64; /* as is */
+        int ok_any, ok_jwt;
+    } cases[] = {
+        {"Zm9v", 1, 0},       /* "foo" */
+        {"", 1, 0},           /* detached (RFC 7515 Appendix F) */
+        {"AP8A_w", 1, 0},     /* 00 ff 00 ff */
+        {"eyJhIjoxfQ", 1, 1}, /* {"a":1} */
+        {"W10", 1, 0},        /* [] */
+        {"Zm9v=", 0, 0},      /* padded */
+        {"Zm9+", 0, 0},       /* not base64url */
+        {"Zm9w", 1, 0},       /* "fop" */
+        {"Zg", 1, 0},         /* "f" */
+        {"Zh", 0, 0},         /* stray bits: not canonical */
+    };
+    char *hb = dpop_b64url_encode((const unsigned char *)HDR_OK, strlen(HDR_OK));
+    size_t i;
+    ck_assert_ptr_nonnull(hb);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char s[256];
+        dpop_jws_t j;
+        dpop_failure_t f;
+        int rc;
+        snprintf(s, sizeof(s), "%s.%s.AAAA", hb, cases[i].payload_b64);
+        dpop_failure_clear(&f);
+        rc = dpop_jws_parse_flags(s, strlen(s), 8192, DPOP_JWS_ANY_PAYLOAD, &j, &f);
+        ck_assert_msg((rc == DPOP_OK) == cases[i].ok_any, "any %zu: %s", i, f.detail);
+        if (rc == DPOP_OK) {
+            ck_assert_ptr_null(j.payload);
+            ck_assert_ptr_nonnull(j.header);
+            ck_assert_int_eq(j.alg, DPOP_ALG_ES256);
+            ck_assert_uint_eq(j.signing_input_len, strlen(hb) + 1 + strlen(cases[i].payload_b64));
+            ck_assert_uint_eq(j.siglen, 3);
+            dpop_jws_clear(&j);
+        }
+        else {
+            ck_assert_int_eq(f.code, DPOP_REASON_MALFORMED);
+        }
+        dpop_failure_clear(&f);
+        rc = dpop_jws_parse(s, strlen(s), 8192, &j, &f);
+        ck_assert_msg((rc == DPOP_OK) == cases[i].ok_jwt, "jwt %zu: %s", i, f.detail);
+        if (rc == DPOP_OK)
+            dpop_jws_clear(&j);
+        else
+            ck_assert_int_eq(f.code, DPOP_REASON_MALFORMED);
+    }
+    /* the header stays strict with the flag */
+    {
+        static const char *const bad[] = {".Zm9v.AAAA", "Zm9v.Zm9v.AAAA", "Zm9v.AAAA", "a.b.c.d"};
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            dpop_jws_t j;
+            dpop_failure_t f;
+            dpop_failure_clear(&f);
+            ck_assert_int_eq(
+                dpop_jws_parse_flags(bad[i], strlen(bad[i]), 8192, DPOP_JWS_ANY_PAYLOAD, &j, &f),
+                DPOP_ERR);
+            ck_assert_int_eq(f.code, DPOP_REASON_MALFORMED);
+        }
+    }
+    free(hb);
+}
+END_TEST
+
 START_TEST(test_jws_structure)
 {
     static const char *const bad[] = {"",          ".",       "..",  "abc",
@@ -2014,6 +2082,7 @@ static Suite *jose_suite(void)
     tc = tcase_create("jws");
     tcase_add_test(tc, test_jws_table);
     tcase_add_test(tc, test_jws_structure);
+    tcase_add_test(tc, test_jws_any_payload);
     tcase_add_test(tc, test_jws_fields_and_size);
     tcase_add_loop_test(tc, test_jws_sign_verify, 1, DPOP_ALG__COUNT);
     suite_add_tcase(s, tc);
