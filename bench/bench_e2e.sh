@@ -214,10 +214,15 @@ httpd_cpu_ticks() {
 }
 CLK_TCK=$(getconf CLK_TCK)
 
-children_rss() { # "pid:KB pid:KB ..." of the httpd children
+# Memory of the httpd children: "pid:VmRSS:RssAnon ..." in KB.  VmRSS
+# counts the pages of the shared replay cache a child has touched, which
+# grow as the cache fills; RssAnon is the child's private memory, where a
+# leak would show.
+children_rss() {
     local pid out=""
     for pid in $(pgrep -P "$HTTPD_PID" | sort -n); do
-        out="$out $pid:$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)"
+        out="$out $pid:$(awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } END { print r ":" a }' \
+            "/proc/$pid/status" 2>/dev/null)"
     done
     echo "${out# }"
 }
@@ -362,7 +367,7 @@ DocumentRoot "$WORK/htdocs"
 </Directory>
 EOF
     [ "$sc" = a ] && return 0
-    local jwks="$m/jwks-es.json" cache="shmcb:$root/run/dpop-replay(33554432)"
+    local jwks="$m/jwks-es.json" cache="shmcb:$root/run/dpop-replay($REPLAY_BYTES)"
     local require="dpop-policy"
     [ "$sc" = e ] && jwks="$m/jwks-rsa.json"
     [ "$sc" = c ] && cache="memcache:127.0.0.1:$MC_PORT"
@@ -453,6 +458,19 @@ stop_httpd() {
         cp "$HTTPD_ROOT/error.log" "$WORK/logs/$(basename "$HTTPD_ROOT").error.log"
     fi
 }
+
+# shmcb bytes for a replay cache that holds ENTRIES live proofs.  mod_dpop
+# refuses new proofs (503) rather than evict one that could still be
+# replayed (dpop_replayfill.h), and every proof of a run stays live for its
+# 300 s lifetime, so the cache must hold all of them: mod_dpop admits
+# size / 150 * 0.8 entries; 25% headroom, 64 MiB at least (its default).
+replay_bytes() {
+    local b
+    b=$(calc "$1 * 150 / 0.8 * 1.25" "%.0f")
+    [ "$b" -ge 67108864 ] || b=67108864
+    echo $(((b + 1048575) / 1048576 * 1048576))
+}
+REPLAY_BYTES=67108864
 
 start_memcached() {
     MC_PORT=$(free_port)
@@ -628,9 +646,10 @@ proofs_needed() {
 run_x() {
     local sc=$1 n key="$WORK/material/client-es.jwk" token="$WORK/material/token-es" url note=""
     local proofs="$WORK/proofs.txt" chall="$WORK/challenges.txt" nonce="" left
+    n=$(proofs_needed "$sc")
+    REPLAY_BYTES=$(replay_bytes $((n + OPEN_CONNS)))
     start_httpd "$sc" "run$((ROWNUM + 1))-$sc"
     url="http://127.0.0.1:$PORT$FILE_PATH"
-    n=$(proofs_needed "$sc")
     if [ "$sc" = e ]; then
         key="$WORK/material/client-ps.jwk"
         token="$WORK/material/token-ps"
@@ -723,20 +742,37 @@ scan_logs() {
 # -------------------------------------------------------------------- soak
 
 soak() {
-    local total=0 chunk=0 n start_rss rss url pid kb maxgrow=0 growth warmgrow=0
-    declare -A first max warm
-    echo "soak: (b) for $SOAK_TOTAL requests in chunks of $SOAK_CHUNK, RSS of every httpd child"
+    local total=0 chunk=0 n rss url kv pid what kb key grow
+    # KB per "pid.rss" / "pid.anon": at the start, after chunk 1, the largest
+    declare -A first warm max
+    declare -A growth=([rss.start]=0 [rss.warm]=0 [anon.start]=0 [anon.warm]=0)
+    # every proof of the soak is still live at its end (it lasts < 300 s)
+    REPLAY_BYTES=$(replay_bytes $((SOAK_TOTAL + SOAK_TOTAL / 10)))
+    echo "soak: (b) for $SOAK_TOTAL requests in chunks of $SOAK_CHUNK;" \
+        "replay cache shmcb $((REPLAY_BYTES / 1048576)) MiB;" \
+        "memory of every httpd child as pid:VmRSS:RssAnon (KB)"
     start_httpd b soak-b
     url="http://127.0.0.1:$PORT$FILE_PATH"
-    start_rss=$(children_rss)
-    echo "  start: RSS (pid:KB) $start_rss"
-    for kv in $start_rss; do
-        first[${kv%%:*}]=${kv#*:}
-        max[${kv%%:*}]=${kv#*:}
-    done
+    rss=$(children_rss)
+    echo "  start: $rss"
     header
     A_RPS=""
-    while [ "$total" -lt "$SOAK_TOTAL" ]; do
+    while :; do
+        for kv in $rss; do
+            IFS=: read -r pid kb what <<<"$kv"
+            for key in "$pid.rss:$kb" "$pid.anon:$what"; do
+                kb=${key#*:}
+                key=${key%%:*}
+                [ -n "${first[$key]:-}" ] || first[$key]=$kb
+                if [ "$chunk" = 1 ]; then
+                    warm[$key]=$kb
+                fi
+                if [ "$kb" -gt "${max[$key]:-0}" ]; then
+                    max[$key]=$kb
+                fi
+            done
+        done
+        [ "$total" -lt "$SOAK_TOTAL" ] || break
         chunk=$((chunk + 1))
         # A run ends a few requests short of its proofs (the other thread
         # stops with its last ones unsent): the last chunk has 1,000 spare.
@@ -748,38 +784,22 @@ soak() {
         total=$((total + R[requests]))
         [ "${R[requests]}" -gt 0 ] || die "soak chunk $chunk got no response"
         rss=$(children_rss)
-        row b "chunk $chunk, $total requests; RSS $rss"
-        for kv in $rss; do
-            pid=${kv%%:*}
-            kb=${kv#*:}
-            if [ -z "${first[$pid]:-}" ]; then
-                first[$pid]=$kb
-            fi
-            if [ "$kb" -gt "${max[$pid]:-0}" ]; then
-                max[$pid]=$kb
-            fi
-            if [ "$chunk" = 1 ]; then
-                warm[$pid]=$kb
-            fi
-        done
-        # a run that stops short (a thread's share sent) leaves a few
-        # hundred proofs unsent: the loop simply goes on
+        row b "chunk $chunk, $total requests; $rss"
     done
     stop_httpd
-    for pid in "${!first[@]}"; do
-        growth=$((max[$pid] - first[$pid]))
-        if [ "$growth" -gt "$maxgrow" ]; then
-            maxgrow=$growth
-        fi
-        growth=$((max[$pid] - ${warm[$pid]:-${first[$pid]}}))
-        if [ "$growth" -gt "$warmgrow" ]; then
-            warmgrow=$growth
-        fi
+    for key in "${!first[@]}"; do
+        what=${key#*.}
+        grow=$((max[$key] - first[$key]))
+        [ "$grow" -le "${growth[$what.start]}" ] || growth[$what.start]=$grow
+        grow=$((max[$key] - ${warm[$key]:-${first[$key]}}))
+        [ "$grow" -le "${growth[$what.warm]}" ] || growth[$what.warm]=$grow
     done
     # The first chunk warms a child up (threads, caches, the LMDB map); a
-    # leak shows as growth after it.
-    echo "  max RSS growth of a child over $total requests: ${maxgrow} KB from the start," \
-        "${warmgrow} KB after the first chunk (warm)"
+    # leak shows as RssAnon growth after it.
+    echo "  largest growth of a child over $total requests (KB): VmRSS ${growth[rss.start]}" \
+        "from the start, ${growth[rss.warm]} after chunk 1; RssAnon ${growth[anon.start]} from" \
+        "the start, ${growth[anon.warm]} after chunk 1 (VmRSS includes the shared replay" \
+        "cache pages a child touched)"
 }
 
 # -------------------------------------------------------------------- main
@@ -801,7 +821,8 @@ t0=$(date +%s.%N)
 PS_MINT_RATE=$(calc "300 / ($(date +%s.%N) - $t0)" "%.0f")
 echo "one bare verification, measured now: ES256 ${VERIFY_ES}us, PS256 ${VERIFY_PS}us" \
     "($VERIFY_SRC); PS256 minting ${PS_MINT_RATE}/s per process, (e) mints with 2"
-echo "policy: 1,000 clients; replay cache: shmcb (c: memcached 127.0.0.1:$MC_PORT)"
+echo "policy: 1,000 clients; replay cache: shmcb sized to hold every proof of a run" \
+    "(64 MiB at least), (c) memcached 127.0.0.1:$MC_PORT"
 echo
 
 if [ "$SOAK" = 1 ]; then
