@@ -375,6 +375,7 @@ EOF
     cat <<EOF
 
 LoadModule dpop_module $MODULE_SO
+LogLevel warn dpop:info
 DPoPTokenJWKS "$jwks"
 DPoPTokenIssuer $ISSUER
 DPoPTokenAudience $AUDIENCE
@@ -691,6 +692,17 @@ run_x() {
     rm -f "$proofs" "$chall"
     RATE[$sc]=${R[rps]}
     row "$sc" "$note"
+    if [ "${R[bad]}" != 0 ]; then
+        reasons "$sc"
+    fi
+}
+
+# Why requests of the last run were refused: mod_dpop's reason codes in its
+# error log (identifiers only: the module never logs a credential).
+reasons() {
+    local log="$HTTPD_ROOT/error.log"
+    grep -o 'reason=[a-z_]*\|replay cache full' "$log" 2>/dev/null |
+        sort | uniq -c | sort -rn | head -5 | sed "s/^/    ($1) error log: /" >&2 || true
 }
 
 # ----------------------------------------------------------------- summary
@@ -785,6 +797,9 @@ soak() {
         [ "${R[requests]}" -gt 0 ] || die "soak chunk $chunk got no response"
         rss=$(children_rss)
         row b "chunk $chunk, $total requests; $rss"
+        if [ "${R[bad]}" != 0 ]; then
+            reasons b
+        fi
     done
     stop_httpd
     for key in "${!first[@]}"; do
