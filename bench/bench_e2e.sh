@@ -628,13 +628,13 @@ run_a() {
 }
 
 # How many proofs a run of x needs: x cannot outrun bare httpd, so the (a)
-# run just before bounds it; after a first run of x, its own rate (with 50%
-# headroom) is enough.
+# run just before bounds it; after a first run of x, three times its own
+# rate is enough (noise can slow the first run down a lot) and mints less.
 proofs_needed() {
     local sc=$1 bound n
     bound=$(calc "$A_RPS * $SECONDS_PER_RUN * 1.15 + 1000" "%.0f")
     if [ -n "${RATE[$sc]:-}" ]; then
-        n=$(calc "${RATE[$sc]} * $SECONDS_PER_RUN * 1.5 + 1000" "%.0f")
+        n=$(calc "${RATE[$sc]} * $SECONDS_PER_RUN * 3 + 1000" "%.0f")
         if [ "$n" -lt "$bound" ]; then
             bound=$n
         fi
