@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "dpop_replayfill.h"
+#include "dpop_sha256.h"
 
 APLOG_USE_MODULE(dpop);
 
@@ -73,6 +74,9 @@ struct dpop_replay {
     /* shmcb: live-entry counter in shared memory (dpop_replayfill.h), so a
      * full cache refuses proofs instead of evicting live ones. */
     dpop_replayfill_t *fill;
+    /* socache: a random salt of the instance; the stored key is
+     * SHA-256(salt || key), see socache_check_and_store. */
+    const unsigned char *salt;
     /* memcache: hosts parsed at config time, client per child process */
     apr_array_header_t *hosts;
     apr_memcache_t *mc;
@@ -85,6 +89,7 @@ typedef struct {
     apr_pool_t *pool;          /* child of the process pool: instance + shm */
     ap_socache_instance_t *instance;
     dpop_replayfill_t *fill; /* shmcb only: in shared memory of pool */
+    unsigned char salt[32];  /* random, made with the instance */
     unsigned int generation; /* last generation that configured it */
 } retained_cache_t;
 
@@ -323,6 +328,7 @@ static apr_status_t retained_attach(replay_retained_t *rt, dpop_replay_t *rc, se
         c->generation = rt->generation;
         rc->instance = c->instance;
         rc->fill = c->fill;
+        rc->salt = c->salt;
         return APR_SUCCESS;
     }
     if (!rt->root)
@@ -349,6 +355,13 @@ static apr_status_t retained_attach(replay_retained_t *rt, dpop_replay_t *rc, se
         return rv;
     }
     c = apr_pcalloc(pool, sizeof(*c));
+    if (apr_generate_random_bytes(c->salt, sizeof(c->salt)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                     "mod_dpop: replay cache %s: no random bytes for its salt", rc->spec);
+        rc->provider->destroy(inst, s);
+        apr_pool_destroy(pool);
+        return APR_EGENERAL;
+    }
     if (!strcasecmp(rc->provider_name, "shmcb") && !(c->fill = fill_create(rc, s, pool))) {
         rc->provider->destroy(inst, s);
         apr_pool_destroy(pool);
@@ -363,6 +376,7 @@ static apr_status_t retained_attach(replay_retained_t *rt, dpop_replay_t *rc, se
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "mod_dpop: replay cache %s created", rc->spec);
     rc->instance = c->instance;
     rc->fill = c->fill;
+    rc->salt = c->salt;
     return APR_SUCCESS;
 }
 
@@ -460,16 +474,25 @@ static dpop_replay_status_t socache_check_and_store(dpop_replay_t *rc, server_re
                                                     const unsigned char key[32], apr_time_t expiry,
                                                     apr_pool_t *p, const char **errmsg)
 {
-    unsigned char buf[8];
+    unsigned char buf[8], salted[32];
     unsigned int buflen = sizeof(buf);
     unsigned char mark = 1;
     dpop_replay_status_t st;
     apr_status_t rv;
 
-    if (!replay_mutex || !rc->instance) {
+    if (!replay_mutex || !rc->instance || !rc->salt) {
         *errmsg = "replay cache not initialized";
         return DPOP_REPLAY_ERROR;
     }
+    /* Salted with the instance's secret: shmcb picks a sub-cache from the
+     * key bytes, and a client who knows SHA-256(jkt || jti) of a captured
+     * proof could otherwise grind jtis of its own into that sub-cache until
+     * it evicts the captured one.  Outside the lock. */
+    if (dpop_sha256(rc->salt, 32, key, 32, salted) != DPOP_OK) {
+        *errmsg = "cannot hash the replay key";
+        return DPOP_REPLAY_ERROR;
+    }
+    key = salted;
     rv = apr_global_mutex_lock(replay_mutex);
     if (rv != APR_SUCCESS) {
         *errmsg = apr_psprintf(p, "cannot lock the replay cache mutex (%d)", rv);
