@@ -17,13 +17,15 @@
  *                LMDB environment or lock ever crosses fork());
  *   check_authn  verifies token + proof (mod_dpop_authn.c);
  *   authz        `Require dpop-policy` (mod_dpop_authz.c);
- *   insert_error_filter  turns a policy denial into insufficient_scope.
+ *   insert_error_filter  turns a policy denial into insufficient_scope;
+ *   handler      SetHandler dpop-metrics (mod_dpop_metrics.c).
  *
  * Must never: log or forward credentials (see the glue files).
  */
 #include "mod_dpop.h"
 #include "mod_dpop_config.h"
 #include "mod_dpop_replay.h"
+#include "mod_dpop_metrics.h"
 
 #include "http_config.h"
 #include "http_core.h"
@@ -53,6 +55,9 @@ static int dpop_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
      * memory and mutexes are created on the real one. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;
+    rc = dpop_metrics_post_config(pconf, s);
+    if (rc != OK)
+        return rc;
     rc = dpop_replay_post_config(pconf, ptemp, s);
     if (rc != OK)
         return rc;
@@ -86,6 +91,7 @@ static void dpop_register_hooks(apr_pool_t *p)
      * subrequests with the same auth config (the proof is single-use). */
     ap_hook_check_authn(dpop_check_authn, NULL, NULL, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_insert_error_filter(dpop_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(dpop_metrics_handler, NULL, NULL, APR_HOOK_MIDDLE);
     dpop_authz_register(p);
 }
 

@@ -15,6 +15,7 @@
  */
 #include "mod_dpop.h"
 #include "mod_dpop_config.h"
+#include "mod_dpop_metrics.h"
 
 #include "http_config.h"
 #include "http_core.h"
@@ -158,6 +159,7 @@ static void report_errors(request_rec *r, struct dpop_audit_glue *g)
     else
         apr_cpystrn(last_err, g->start_err, sizeof(last_err));
     n += (size_t)apr_atomic_xchg32(&g->pending_start_failures, 0);
+    dpop_metrics_add(DPOP_M_AUDIT_ERRORS, (apr_uint64_t)n);
     if (n == 0) {
         /* nothing to say: let the next failure report without waiting */
         apr_atomic_set32(&g->last_report, last);
@@ -216,7 +218,7 @@ void dpop_audit_failure(request_rec *r, const dpop_req_t *rq, const dpop_failure
     /* A writer's own drops (queue full) are counted by the writer. */
     if (!g->writer)
         apr_atomic_inc32(&g->pending_start_failures);
-    else
-        (void)audit_writer_submit(g->writer, &ev);
+    else if (audit_writer_submit(g->writer, &ev) == DPOP_OK)
+        dpop_metrics_add(DPOP_M_AUDIT_SUBMITTED, 1);
     report_errors(r, g);
 }

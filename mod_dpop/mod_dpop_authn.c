@@ -18,6 +18,7 @@
 #include "mod_dpop_config.h"
 #include "mod_dpop_replay.h"
 #include "mod_dpop_respond.h"
+#include "mod_dpop_metrics.h"
 
 #include "http_core.h"
 #include "http_log.h"
@@ -236,7 +237,9 @@ typedef struct {
  * log + audit and let the request through (unauthenticated identity). */
 static int reject(authn_ctx_t *a, const dpop_failure_t *f)
 {
+    const char *nonce;
     request_rec *r = a->r;
+    dpop_metrics_rejected(f->code, dpop_conf_report_only(a->c));
     if (dpop_conf_report_only(a->c)) {
         dpop_respond_log(r, APLOG_WARNING, "report-only, would reject", f, a->rq->jkt, a->rq->jti);
         dpop_audit_failure(r, a->rq, f, 1);
@@ -250,7 +253,10 @@ static int reject(authn_ctx_t *a, const dpop_failure_t *f)
     }
     dpop_respond_log(r, APLOG_ERR, "rejected", f, a->rq->jkt, a->rq->jti);
     dpop_audit_failure(r, a->rq, f, 0);
-    return dpop_respond_failure(r, a->c, f, make_nonce(r, a->sc, a->c, a->now));
+    nonce = make_nonce(r, a->sc, a->c, a->now);
+    if (nonce && (f->code == DPOP_REASON_NONCE_MISSING || f->code == DPOP_REASON_NONCE_INVALID))
+        dpop_metrics_add(DPOP_M_NONCE_CHALLENGES, 1);
+    return dpop_respond_failure(r, a->c, f, nonce);
 }
 
 static int fail(authn_ctx_t *a, dpop_reason_t reason, const char *detail)
@@ -327,6 +333,7 @@ static int verify_token(authn_ctx_t *a, const char *token, dpop_token_result_t *
                         dpop_failure_t *f)
 {
     dpop_token_params_t tp;
+    int hit = 0;
     if (!*token) {
         dpop_fail(f, DPOP_REASON_MISSING_TOKEN, "empty credentials after the scheme");
         return DPOP_ERR;
@@ -341,10 +348,12 @@ static int verify_token(authn_ctx_t *a, const char *token, dpop_token_result_t *
      * cache (its exp/nbf rechecked against now); a->rq->token_hash is its
      * ath, computed once by record_token_hash. */
     if (dpop_token_verify_cached(token_cache, token, strlen(token), a->rq->token_hash, &tp, tr, f,
-                                 NULL) != DPOP_OK) {
+                                 &hit) != DPOP_OK) {
+        dpop_metrics_add(DPOP_M_TOKEN_CACHE_MISSES, 1);
         copy_token_fields(a->r, a->rq, tr);
         return DPOP_ERR;
     }
+    dpop_metrics_add(hit ? DPOP_M_TOKEN_CACHE_HITS : DPOP_M_TOKEN_CACHE_MISSES, 1);
     copy_token_fields(a->r, a->rq, tr);
     a->token_ok = 1;
     return DPOP_OK;
@@ -391,6 +400,7 @@ static int authn_bearer(authn_ctx_t *a, const char *token)
     rc = accept_user(a, &tr);
     if (rc == OK && a->rq->authenticated) {
         a->rq->bearer = 1;
+        dpop_metrics_add(DPOP_M_VERIFIED_BEARER, 1);
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, a->r,
                       "mod_dpop: unbound Bearer token accepted (DPoPAllowBearer On) for %s",
                       ap_escape_logitem(a->r->pool, a->r->user));
@@ -467,6 +477,10 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
         a->sc->replay, r->server, key,
         apr_time_from_sec(pr.iat + dpop_conf_lifetime(a->c) + dpop_conf_skew(a->c) + 1), r->pool,
         &errmsg);
+    dpop_metrics_add(st == DPOP_REPLAY_FRESH  ? DPOP_M_REPLAY_INSERTS
+                     : st == DPOP_REPLAY_SEEN ? DPOP_M_REPLAY_HITS
+                                              : DPOP_M_REPLAY_ERRORS,
+                     1);
     if (st == DPOP_REPLAY_SEEN) {
         rc = fail(a, DPOP_REASON_REPLAY, "jti already used with this key");
         goto done;
@@ -492,6 +506,7 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
     rc = accept_user(a, &tr);
     if (rc != OK || !a->rq->authenticated)
         goto done; /* rejected (report-only lets it through unverified) */
+    dpop_metrics_add(DPOP_M_VERIFIED_DPOP, 1);
     /* RFC 9449 §8.2: a nonce from the previous bucket still passes, and the
      * response carries the next one so the client rotates in time. */
     if (nctx.checked && !nctx.fresh) {
@@ -573,7 +588,12 @@ int dpop_check_authn(request_rec *r)
             return fail(&a, DPOP_REASON_MULTIPLE_PROOFS, "more than one DPoP header value");
         if (hc.count == 0 || !hc.value || !*hc.value)
             return fail(&a, DPOP_REASON_MISSING_PROOF, "DPoP scheme without a DPoP header");
-        return authn_dpop(&a, p, hc.value);
+        {
+            apr_time_t t0 = apr_time_now();
+            int rc = authn_dpop(&a, p, hc.value);
+            dpop_metrics_observe_verification(apr_time_now() - t0);
+            return rc;
+        }
     }
     if (!strcasecmp(scheme, "Bearer")) {
         record_token_hash(&a, p);

@@ -28,6 +28,7 @@
 #include "mod_dpop.h"
 #include "mod_dpop_config.h"
 #include "mod_dpop_respond.h"
+#include "mod_dpop_metrics.h"
 
 #include "http_config.h"
 #include "http_core.h"
@@ -35,6 +36,7 @@
 #include "http_request.h"
 #include "ap_provider.h"
 #include "mod_auth.h"
+#include "apr_atomic.h"
 #include "apr_hash.h"
 #include "apr_strings.h"
 
@@ -49,6 +51,7 @@ APLOG_USE_MODULE(dpop);
 struct dpop_policy_glue {
     const char *path;
     policy_watch_t *watch;
+    volatile void *last; /* the policy this child last served (reload metric) */
 };
 
 static void log_policy_errors(server_rec *s, request_rec *r, const char *what,
@@ -177,6 +180,7 @@ static const char *policy_parse(cmd_parms *cmd, const char *req_args,
 static authz_status deny(request_rec *r, dpop_req_t *rq, const dpop_failure_t *f, int report_only,
                          const char *jkt, const char *jti)
 {
+    dpop_metrics_rejected(f->code, report_only);
     if (report_only) {
         dpop_respond_log(r, APLOG_WARNING, "report-only, would deny", f, jkt, jti);
         dpop_audit_failure(r, rq, f, 1);
@@ -224,8 +228,19 @@ static authz_status policy_check(request_rec *r, const char *req_args,
 
     policy_errors_init(&errs);
     pol = policy_watch_acquire(sc->policy->watch, now, &errs);
-    if (errs.count > 0)
+    if (errs.count > 0) {
+        dpop_metrics_add(DPOP_M_POLICY_LOAD_ERRORS, 1);
         log_policy_errors(r->server, r, "policy reload failed, previous policy kept", &errs);
+    }
+    {
+        /* A policy other than the one this child served last: a reload,
+         * counted once (by the thread whose swap succeeds).  The pointer is
+         * only compared, never dereferenced. */
+        void *seen = apr_atomic_casptr(&sc->policy->last, NULL, NULL);
+        if (pol && seen != (const void *)pol &&
+            apr_atomic_casptr(&sc->policy->last, (void *)pol, seen) == seen && seen)
+            dpop_metrics_add(DPOP_M_POLICY_RELOADS, 1);
+    }
     policy_errors_clear(&errs);
     if (!pol) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_dpop: no policy in force");

@@ -23,6 +23,7 @@
 #include "mod_dpop_replay.h"
 #include "mod_dpop_config.h"
 #include "mod_dpop.h"
+#include "mod_dpop_metrics.h"
 
 #include "http_config.h"
 #include "http_main.h"
@@ -303,6 +304,7 @@ static dpop_replayfill_t *fill_create(dpop_replay_t *rc, server_rec *s, apr_pool
     }
     f = apr_shm_baseaddr_get(shm);
     dpop_replayfill_init(f, cap);
+    dpop_metrics_replay_fill(0, cap);
     /* What the size means for an operator (docs/scaling.md). */
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                  "mod_dpop: replay cache capacity: %s holds %" APR_UINT64_T_FMT
@@ -329,6 +331,8 @@ static apr_status_t retained_attach(replay_retained_t *rt, dpop_replay_t *rc, se
         rc->instance = c->instance;
         rc->fill = c->fill;
         rc->salt = c->salt;
+        if (c->fill)
+            dpop_metrics_replay_fill(c->fill->live, c->fill->capacity);
         return APR_SUCCESS;
     }
     if (!rt->root)
@@ -515,6 +519,8 @@ static dpop_replay_status_t socache_check_and_store(dpop_replay_t *rc, server_re
         st = DPOP_REPLAY_ERROR;
     }
     else if (APR_STATUS_IS_NOTFOUND(rv)) {
+        if (rc->fill)
+            dpop_metrics_replay_fill(rc->fill->live, rc->fill->capacity);
         rv = rc->provider->store(rc->instance, s, key, 32, expiry, &mark, 1, p);
         if (rv == APR_SUCCESS) {
             st = DPOP_REPLAY_FRESH;
