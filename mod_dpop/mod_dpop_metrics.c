@@ -135,9 +135,11 @@ static const counter_desc_t counters[] = {
      "counted when reported, at most once a minute per process)."},
 };
 
-static void print_counter(request_rec *r, const char *name, const char *help, apr_uint64_t v)
+/* One single-sample family: HELP, TYPE (counter or gauge), value. */
+static void print_single(request_rec *r, const char *type, const char *name, const char *help,
+                         apr_uint64_t v)
 {
-    ap_rprintf(r, "# HELP %s %s\n# TYPE %s counter\n%s %" APR_UINT64_T_FMT "\n", name, help, name,
+    ap_rprintf(r, "# HELP %s %s\n# TYPE %s %s\n%s %" APR_UINT64_T_FMT "\n", name, help, name, type,
                name, v);
 }
 
@@ -170,21 +172,16 @@ static void print_metrics(request_rec *r)
     }
 
     for (i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-        print_counter(r, counters[i].name, counters[i].help,
-                      apr_atomic_read64(&metrics->counters[counters[i].m]));
+        print_single(r, "counter", counters[i].name, counters[i].help,
+                     apr_atomic_read64(&metrics->counters[counters[i].m]));
 
-    ap_rputs("# HELP dpop_replay_cache_entries Proofs in the shmcb replay cache that can still "
-             "be replayed (as last seen by a request).\n"
-             "# TYPE dpop_replay_cache_entries gauge\n",
-             r);
-    ap_rprintf(r, "dpop_replay_cache_entries %" APR_UINT64_T_FMT "\n",
-               apr_atomic_read64(&metrics->replay_live));
-    ap_rputs("# HELP dpop_replay_cache_capacity Proofs the shmcb replay cache admits before "
-             "it refuses new ones (503).\n"
-             "# TYPE dpop_replay_cache_capacity gauge\n",
-             r);
-    ap_rprintf(r, "dpop_replay_cache_capacity %" APR_UINT64_T_FMT "\n",
-               apr_atomic_read64(&metrics->replay_capacity));
+    print_single(r, "gauge", "dpop_replay_cache_entries",
+                 "Proofs in the shmcb replay cache that can still be replayed (as last seen by a "
+                 "request).",
+                 apr_atomic_read64(&metrics->replay_live));
+    print_single(r, "gauge", "dpop_replay_cache_capacity",
+                 "Proofs the shmcb replay cache admits before it refuses new ones (503).",
+                 apr_atomic_read64(&metrics->replay_capacity));
 
     ap_rputs("# HELP dpop_verification_seconds Time to verify a DPoP request (token, proof, "
              "replay cache).\n"
