@@ -53,6 +53,7 @@ APLOG_USE_MODULE(dpop);
  * proofs/s sustained with DPoPProofLifetime 300 (docs/scaling.md). */
 #define REPLAY_DEFAULT_SHMCB_BYTES 67108864
 #define SHMCB_DEFAULT_BYTES 512000 /* mod_socache_shmcb without "(size)" */
+#define SHMCB_MIN_BYTES 1048576
 #define MEMCACHE_DEFAULT_PORT 11211
 #define MEMCACHE_MAX_SERVERS 16
 
@@ -145,6 +146,18 @@ static const char *configure_memcache(apr_pool_t *p, const char *list, dpop_repl
     return NULL;
 }
 
+/* The size of a shmcb spec argument ("/path(bytes)" or "/path"). */
+static apr_uint64_t shmcb_size(const char *arg)
+{
+    const char *open = arg ? strrchr(arg, '(') : NULL;
+    char *end = NULL;
+    apr_uint64_t v;
+    if (!open)
+        return SHMCB_DEFAULT_BYTES;
+    v = (apr_uint64_t)strtoull(open + 1, &end, 10);
+    return (end && *end == ')' && v) ? v : SHMCB_DEFAULT_BYTES;
+}
+
 const char *dpop_replay_configure(apr_pool_t *p, apr_pool_t *ptemp, const char *spec,
                                   dpop_replay_t **out)
 {
@@ -183,6 +196,16 @@ const char *dpop_replay_configure(apr_pool_t *p, apr_pool_t *ptemp, const char *
         if (err)
             return apr_psprintf(p, "%s", err);
     }
+    /* shmcb spreads entries over sub-caches by their first byte and evicts
+     * within a sub-cache; the fill counter (dpop_replayfill.h) keeps the
+     * fullest sub-cache below eviction with a wide margin only when each
+     * holds enough entries: from 1 MiB on (docs/scaling.md). */
+    if (!strcasecmp(name, "shmcb") && shmcb_size(arg) < SHMCB_MIN_BYTES)
+        return apr_psprintf(p,
+                            "the shmcb size must be given and at least %d bytes: a smaller "
+                            "cache could evict proofs that can still be replayed "
+                            "(docs/scaling.md)",
+                            SHMCB_MIN_BYTES);
     rc->provider_name = apr_pstrdup(p, name);
     rc->provider_arg = arg ? apr_pstrdup(p, arg) : NULL;
     *out = rc;
@@ -274,18 +297,6 @@ static apr_status_t retained_exit_cleanup(void *data)
         apr_pool_destroy(rt->root);
     rt->root = NULL;
     return APR_SUCCESS;
-}
-
-/* The size of a shmcb spec argument ("/path(bytes)" or "/path"). */
-static apr_uint64_t shmcb_size(const char *arg)
-{
-    const char *open = arg ? strrchr(arg, '(') : NULL;
-    char *end = NULL;
-    apr_uint64_t v;
-    if (!open)
-        return SHMCB_DEFAULT_BYTES;
-    v = (apr_uint64_t)strtoull(open + 1, &end, 10);
-    return (end && *end == ')' && v) ? v : SHMCB_DEFAULT_BYTES;
 }
 
 /* The live-entry counter of a shmcb cache, in anonymous shared memory of

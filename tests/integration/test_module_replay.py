@@ -224,19 +224,45 @@ def test_full_shmcb_refuses_new_proofs_and_never_evicts_live_ones(env, httpd):
     be replayed (then accepted again).  The module counts what can still be
     replayed and, when the cache is full, answers 503 (fail closed) instead
     of storing; the first proof stays a replay throughout (docs/scaling.md)."""
-    h = httpd(server_conf='DPoPReplayCache "shmcb:%s/run/small(65536)"' % env.dir)
-    capacity = 65536 // 150 * 8 // 10
+    h = httpd(server_conf='DPoPReplayCache "shmcb:%s/run/small(1048576)"' % env.dir)
+    capacity = 1048576 // 150 * 8 // 10
     assert "holds %d proofs that can still be replayed" % capacity in h.error_log()
     c = Client(env)
     out = env.tools.run(env.tools.dpopctl, "proof", "--key", c.key.path, "--method", "GET",
                         "--url", h.url("/api/full"), "--access-token", c.token,
                         "--count", str(capacity + 40)).stdout.split()
     proofs = [env.remember(p) for p in out]
-    statuses = [h.request("GET", "/api/full", token=c.token, proof=p).status for p in proofs]
+    statuses = send_keepalive(h, "/api/full", c.token, proofs)
     assert statuses[:capacity] == [200] * capacity, statuses[:capacity]
     assert statuses[capacity:] == [503] * 40, statuses[capacity:]
     assert "replay cache full" in h.error_log()
     # nothing accepted was evicted: every accepted proof is still a replay
-    for p in proofs[:5] + proofs[capacity - 5:capacity]:
-        r = h.request("GET", "/api/full", token=c.token, proof=p)
-        assert r.status == 401 and 'error="invalid_dpop_proof"' in r.header("WWW-Authenticate")
+    replays = proofs[:capacity:97] + proofs[capacity - 5:capacity]
+    assert send_keepalive(h, "/api/full", c.token, replays) == [401] * len(replays)
+    assert h.error_log().count("reason=replay ") == len(replays)
+
+
+def test_shmcb_smaller_than_1mib_is_refused_at_configtest(env, httpd):
+    """Below 1 MiB shmcb's sub-caches hold too few entries for the fill
+    counter's margin: apache2 -t refuses the size (and a missing one)."""
+    from harness import Httpd
+    for spec in ("shmcb:%s/run/t(524288)" % env.dir, "shmcb:%s/run/t" % env.dir):
+        h = Httpd(env, server_conf='DPoPReplayCache "%s"' % spec)
+        rc, out = h.configtest()
+        assert rc != 0 and "at least 1048576 bytes" in out, out
+
+
+def send_keepalive(h, path, token, proofs):
+    """Statuses of GETs over one keep-alive connection, one proof each."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", h.port, timeout=20)
+    out = []
+    try:
+        for p in proofs:
+            conn.request("GET", path, headers={"Authorization": "DPoP " + token, "DPoP": p})
+            r = conn.getresponse()
+            r.read()
+            out.append(r.status)
+    finally:
+        conn.close()
+    return out
