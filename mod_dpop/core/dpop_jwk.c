@@ -5,7 +5,8 @@
  * Import of public keys is strict because the jwk in a DPoP proof is
  * attacker-chosen (RFC 9449 §4.3 (7)): exact coordinate lengths, the EC
  * point on the curve, minimal big-endian integers for RSA, a modulus of at
- * least 2048 bits, and no private member at all.  Keys are built with
+ * least 2048 bits, Ed25519 keys canonical and not of small order, and no
+ * private member at all.  Keys are built with
  * OSSL_PARAM / EVP_PKEY_fromdata only (no deprecated EC_KEY/RSA API).
  *
  * Never writes key material to error text: details name the member that is
@@ -333,10 +334,57 @@ done:
     return rc;
 }
 
+/* The points of small order on edwards25519 (8 points, 5 y-coordinates),
+ * as RFC 8032 §5.1.2 encodings with the sign bit of x cleared: y = 0 (x =
+ * +-sqrt(-1), order 4), y = 1 (the identity), the y of the four points of
+ * order 8, and y = p - 1 (order 2).  The same list as libsodium's
+ * has_small_order. */
+static const unsigned char ed25519_small_order[][32] = {
+    {0},
+    {0x01},
+    {0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4,
+     0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6,
+     0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
+    {0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b,
+     0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39,
+     0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
+    {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+};
+
+/* Why: OpenSSL takes any 32 bytes as an Ed25519 public key and verifies
+ * without a cofactor, so for a small-order key A the "signature" R =
+ * identity, S = 0 satisfies [S]B = R + [k]A whenever [k]A is the identity
+ * (always for the identity key): a proof anyone can make for any message,
+ * i.e. no proof of possession at all.  Also refuses y >= p, which RFC 8032
+ * §5.1.3 (1) says is not a valid encoding (and would give one key two
+ * thumbprints).  The key is public: plain comparisons are fine here.
+ * Returns the failure detail, or NULL for an acceptable key. */
+static const char *ed25519_weak_key(const unsigned char x[32])
+{
+    unsigned char y[32];
+    size_t i;
+    int ge_p;
+
+    memcpy(y, x, sizeof(y));
+    y[31] &= 0x7f; /* the sign bit of x */
+    /* p = 2^255 - 19: little-endian ed ff .. ff 7f */
+    ge_p = y[31] == 0x7f && y[0] >= 0xed;
+    for (i = 1; ge_p && i < 31; i++)
+        ge_p = y[i] == 0xff;
+    if (ge_p)
+        return "Ed25519 public key is not a canonical encoding (y >= p)";
+    for (i = 0; i < sizeof(ed25519_small_order) / sizeof(ed25519_small_order[0]); i++)
+        if (memcmp(y, ed25519_small_order[i], sizeof(y)) == 0)
+            return "Ed25519 public key is a point of small order";
+    return NULL;
+}
+
 /* OKP (RFC 8037 §2): only Ed25519, x is the 32-byte public key. */
 static int import_okp(const json_t *jwk, struct dpop_jwk *k, dpop_failure_t *f)
 {
-    const char *crv = NULL, *xs = NULL;
+    const char *crv = NULL, *xs = NULL, *weak = NULL;
     unsigned char *x = NULL;
     size_t xl = 0;
     int rc = DPOP_ERR;
@@ -353,6 +401,10 @@ static int import_okp(const json_t *jwk, struct dpop_jwk *k, dpop_failure_t *f)
         goto done;
     if (xl != 32) {
         dpop_fail(f, DPOP_REASON_BAD_JWK, "Ed25519 public key is not 32 bytes");
+        goto done;
+    }
+    if ((weak = ed25519_weak_key(x)) != NULL) {
+        dpop_fail(f, DPOP_REASON_BAD_JWK, "%s", weak);
         goto done;
     }
     if (!(k->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, x, xl))) {
