@@ -7,10 +7,12 @@
  * EVP_MAC.  Every server holding the secret issues and accepts the same
  * nonces without shared state.  The secret is never copied anywhere but the
  * EVP_MAC context, never logged, and is wiped when freed; tags are compared
- * with CRYPTO_memcmp so the check leaks no timing about the expected value.
+ * in constant time (dpop_ct_equal) so the check leaks no timing about the
+ * expected value.
  */
 #include "dpop_nonce.h"
 #include "dpop_b64.h"
+#include "dpop_ct.h"
 #include "dpop_result.h"
 
 #include <errno.h>
@@ -139,7 +141,7 @@ int dpop_nonce_check(const unsigned char *secret, size_t secretlen, int64_t now,
         return 0;
     if (nonce_tag(secret, secretlen, raw, tag) != DPOP_OK)
         goto done; /* fail closed */
-    if (CRYPTO_memcmp(tag, raw + 8, NONCE_TAG_LEN) != 0)
+    if (!dpop_ct_equal(tag, NONCE_TAG_LEN, raw + 8, NONCE_TAG_LEN))
         goto done;
     ok = 1;
     if (fresh)

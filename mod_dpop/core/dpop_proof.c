@@ -19,6 +19,7 @@
 #include "dpop_proof.h"
 #include "dpop_sat.h"
 #include "dpop_b64.h"
+#include "dpop_ct.h"
 #include "dpop_htu.h"
 #include "dpop_json.h"
 #include "dpop_jws.h"
@@ -28,7 +29,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -529,8 +529,9 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
             dpop_keycache_put(p->cache, proof, hl, key, alg);
     }
 
-    /* 6. expected key (the token's cnf.jkt), RFC 9449 §6.1 */
-    if (p->expected_jkt && strcmp(p->expected_jkt, r->jkt) != 0) {
+    /* 6. expected key (the token's cnf.jkt), RFC 9449 §6.1; constant time
+     * like every comparison of a token-derived value (dpop_ct.h) */
+    if (p->expected_jkt && !dpop_ct_streq(p->expected_jkt, r->jkt)) {
         dpop_fail(f, DPOP_REASON_JKT_MISMATCH, "proof key thumbprint does not match cnf.jkt");
         goto done;
     }
@@ -626,7 +627,7 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
             dpop_fail(f, DPOP_REASON_ATH_MISMATCH, "internal error hashing the access token");
             goto done;
         }
-        if (cl.ath.len != DPOP_JKT_LEN || CRYPTO_memcmp(ath, want, DPOP_JKT_LEN) != 0) {
+        if (!dpop_ct_equal(ath, cl.ath.len, want, DPOP_JKT_LEN)) {
             dpop_fail(f, DPOP_REASON_ATH_MISMATCH, "ath is not the hash of the access token");
             goto done;
         }
@@ -639,8 +640,7 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
             goto done;
         }
         if (p->expected_nonce) {
-            size_t el = strlen(p->expected_nonce), nl = cl.nonce.len;
-            if (el != nl || CRYPTO_memcmp(p->expected_nonce, nonce, el) != 0) {
+            if (!dpop_ct_equal(p->expected_nonce, strlen(p->expected_nonce), nonce, cl.nonce.len)) {
                 dpop_fail(f, DPOP_REASON_NONCE_INVALID, "nonce does not match");
                 goto done;
             }
