@@ -6,6 +6,8 @@
 #   3. the same unit tests under ASan+UBSan (clang)
 #   4. libFuzzer targets, briefly (DPOP_FUZZ_SECONDS per target, default 20)
 #   5. integration tests against a real httpd (and memcached) on loopback
+#   6. packaging: make install DESTDIR, man pages, the .deb packages
+#      (tests/packaging; scripts/build-deb.sh, lintian)
 # Stops at the first failing stage; prints each stage's own summary.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,3 +43,6 @@ scripts/fuzz.sh build-fuzz "${DPOP_FUZZ_SECONDS:-20}"
 
 stage "integration tests (real httpd on 127.0.0.1)"
 DPOP_BUILD="$top/build-release" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+
+stage "packaging (make install, man pages, .deb)"
+/usr/bin/python3 -m pytest -q -rs -p no:cacheprovider tests/packaging
