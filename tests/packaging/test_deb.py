@@ -134,6 +134,11 @@ def test_load_file_and_module(unpacked):
     m = re.search(r"^LoadModule dpop_module (\S+)$", load, re.M)
     assert m and m.group(1) == "/usr/lib/apache2/modules/mod_dpop.so", load
     assert os.path.exists(os.path.join(unpacked, m.group(1).lstrip("/")))
+    # dpop.conf is included by a2enmod dpop as it is: it must protect
+    # nothing and need no file by itself (everything else commented out).
+    conf = open(os.path.join(unpacked, "etc/apache2/mods-available/dpop.conf")).read()
+    active = [l.strip() for l in conf.splitlines() if l.strip() and not l.strip().startswith("#")]
+    assert active == ["<IfModule dpop_module>", "TraceEnable Off", "</IfModule>"], active
 
 
 def _public_jwks(dpopctl, path):
