@@ -323,6 +323,7 @@ static int cmd_thumbprints(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    int i;
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
@@ -331,6 +332,14 @@ int main(int argc, char **argv)
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return 0;
+    }
+    /* "dpop-policy CMD --help" (or -h anywhere after the command) prints
+     * the usage, as operators expect, instead of taking it for a FILE. */
+    for (i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
     }
     if (strcmp(argv[1], "check") == 0)
         return cmd_check(argc - 2, argv + 2);

@@ -171,6 +171,17 @@ START_TEST(test_help_and_usage)
     ck_assert_str_eq(g_out, "");
     ck_assert_int_eq(run(unknown), 2);
     ck_assert_ptr_nonnull(strstr(g_err, "unknown command frobnicate"));
+    {
+        /* CMD --help prints the usage too (it is not a FILE) */
+        const char *sub[][4] = {{"check", "--help", NULL, NULL},
+                                {"explain", "p.yaml", "-h", NULL},
+                                {"thumbprints", "--help", NULL, NULL}};
+        size_t i;
+        for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+            ck_assert_int_eq(run(sub[i]), 0);
+            ck_assert_ptr_nonnull(strstr(g_out, "usage: dpop-policy check FILE"));
+        }
+    }
 }
 END_TEST
 
