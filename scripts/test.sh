@@ -8,6 +8,8 @@
 #   5. integration tests against a real httpd (and memcached) on loopback
 #   6. packaging: make install DESTDIR, man pages, the .deb packages
 #      (tests/packaging; scripts/build-deb.sh, lintian)
+#   7. fault injection under load (tests/faults): memcached killed, audit
+#      store full and read-only, broken policy, graceful restarts, SIGKILL
 # Stops at the first failing stage; prints each stage's own summary.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,3 +48,6 @@ DPOP_BUILD="$top/build-release" /usr/bin/python3 -m pytest -q -p no:cacheprovide
 
 stage "packaging (make install, man pages, .deb)"
 /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider tests/packaging
+
+stage "fault injection (tests/faults)"
+DPOP_BUILD="$top/build-release" /usr/bin/python3 -m pytest -q -s -p no:cacheprovider tests/faults
