@@ -446,6 +446,66 @@ int dpop_replay_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     return OK;
 }
 
+/* How soon a memcached marked dead is tried again, and how many pooled
+ * connections one try may burn through. */
+#define MEMCACHE_RETRY_DEAD apr_time_from_msec(100)
+#define MEMCACHE_PING_TRIES 3
+
+/*
+ * Server selection for apr_memcache (mc->server_func).  The default
+ * (apr_memcache_find_server_hash_default) pings a dead server again only
+ * every 5 s, over a pooled connection that the outage may have broken; a
+ * failed ping marks it dead for another 5 s, once per broken connection,
+ * so a memcached back after a restart kept children answering 503 for
+ * 3 to 30 s (tests/faults, memcached-kill).  Here a dead server is pinged
+ * after 100 ms, up to MEMCACHE_PING_TRIES times in a row: each failed ping
+ * drops the connection it used (apr_memcache invalidates it), so stale
+ * connections are flushed at once.  While memcached is down a ping fails
+ * fast (connection refused) and the request fails closed with 503.  Keys
+ * are spread by hash over the servers in the configured order, skipping
+ * dead ones, as the default does.
+ */
+static apr_memcache_server_t *pick_server(void *baton, apr_memcache_t *mc, const apr_uint32_t hash)
+{
+    apr_uint32_t h = hash ? hash : 1, i;
+    for (i = 0; i < mc->ntotal; i++, h++) {
+        apr_memcache_server_t *ms = mc->live_servers[h % mc->ntotal];
+        apr_time_t now;
+        int alive = 0, t;
+        if (ms->status == APR_MC_SERVER_LIVE)
+            return ms;
+        now = apr_time_now();
+        if (now - ms->btime <= MEMCACHE_RETRY_DEAD)
+            continue;
+#if APR_HAS_THREADS
+        apr_thread_mutex_lock(ms->lock);
+#endif
+        if (ms->status != APR_MC_SERVER_LIVE && now - ms->btime > MEMCACHE_RETRY_DEAD) {
+            ms->btime = now;
+            for (t = 0; t < MEMCACHE_PING_TRIES && !alive; t++) {
+                /* An unmanaged pool: safe to create from any thread. */
+                apr_pool_t *tmp = NULL;
+                char *version = NULL;
+                if (apr_pool_create_unmanaged_ex(&tmp, NULL, NULL) != APR_SUCCESS)
+                    break;
+                alive = apr_memcache_version(ms, tmp, &version) == APR_SUCCESS;
+                apr_pool_destroy(tmp);
+            }
+            if (alive)
+                apr_memcache_enable_server(mc, ms);
+        }
+        else {
+            alive = ms->status == APR_MC_SERVER_LIVE;
+        }
+#if APR_HAS_THREADS
+        apr_thread_mutex_unlock(ms->lock);
+#endif
+        if (alive)
+            return ms;
+    }
+    return NULL;
+}
+
 void dpop_replay_child_init(apr_pool_t *p, server_rec *s)
 {
     server_rec *vs;
@@ -469,6 +529,8 @@ void dpop_replay_child_init(apr_pool_t *p, server_rec *s)
             rc->mc = NULL;
             continue;
         }
+        rc->mc->server_func = pick_server;
+        rc->mc->server_baton = NULL;
         for (i = 0; i < rc->hosts->nelts; i++) {
             const mc_host_t *h = &APR_ARRAY_IDX(rc->hosts, i, mc_host_t);
             apr_memcache_server_t *ms = NULL;
