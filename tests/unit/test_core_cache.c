@@ -40,6 +40,7 @@
 #include "dpop_sig.h"
 #include "dpop_token.h"
 #include "dpop_tokencache.h"
+#include "test_core_util.h"
 
 /* ==================================================================== */
 /* dpop_lru                                                             */
@@ -602,26 +603,6 @@ static void free_fixtures(void)
     json_decref(g_as2_pub);
     json_decref(g_pk_es_pub);
     json_decref(g_pk_ed_pub);
-}
-
-/* Set or (null) delete members of obj from a JSON object text. */
-static void apply_patch(json_t *obj, const char *patch)
-{
-    json_t *pt, *v;
-    const char *k;
-    json_error_t e;
-    if (!patch)
-        return;
-    pt = json_loads(patch, 0, &e);
-    ck_assert_msg(pt != NULL, "bad patch %s: %s", patch, e.text);
-    json_object_foreach(pt, k, v)
-    {
-        if (json_is_null(v))
-            json_object_del(obj, k);
-        else
-            json_object_set(obj, k, v);
-    }
-    json_decref(pt);
 }
 
 /* exp NOW+300, nbf and iat NOW-10, bound to JKT. */

@@ -17,6 +17,7 @@
 #include "dpop_jwks.h"
 #include "dpop_jws.h"
 #include "dpop_token.h"
+#include "test_core_util.h"
 
 #define NOW 1700000000
 #define ISS "https://as.example.com"
@@ -73,25 +74,6 @@ static void teardown(void)
     EVP_PKEY_free(g_as);
     EVP_PKEY_free(g_as_rsa);
     EVP_PKEY_free(g_evil);
-}
-
-static void apply_patch(json_t *obj, const char *patch)
-{
-    json_t *pt, *v;
-    const char *k;
-    json_error_t e;
-    if (!patch)
-        return;
-    pt = json_loads(patch, 0, &e);
-    ck_assert_msg(pt != NULL, "bad patch %s: %s", patch, e.text);
-    json_object_foreach(pt, k, v)
-    {
-        if (json_is_null(v))
-            json_object_del(obj, k);
-        else
-            json_object_set(obj, k, v);
-    }
-    json_decref(pt);
 }
 
 typedef enum { K_AS = 0, K_AS_RSA, K_EVIL } key_t_;

@@ -28,6 +28,7 @@
 #include "dpop_keycache.h"
 #include "dpop_proof.h"
 #include "dpop_sig.h"
+#include "test_core_util.h"
 
 /* ---- RFC 9449 examples (public test vectors, copied from the RFC) ---- */
 
@@ -204,26 +205,6 @@ static void teardown_keys(void)
     EVP_PKEY_free(g_other_key);
     json_decref(g_pub);
     json_decref(g_other_pub);
-}
-
-/* Apply a patch object: members set, JSON null deletes. */
-static void apply_patch(json_t *obj, const char *patch)
-{
-    json_t *pt, *v;
-    const char *k;
-    json_error_t e;
-    if (!patch)
-        return;
-    pt = json_loads(patch, JSON_REJECT_DUPLICATES, &e);
-    ck_assert_msg(pt != NULL, "bad patch %s: %s", patch, e.text);
-    json_object_foreach(pt, k, v)
-    {
-        if (json_is_null(v))
-            json_object_del(obj, k);
-        else
-            json_object_set(obj, k, v);
-    }
-    json_decref(pt);
 }
 
 static json_t *base_header(void)
