@@ -87,6 +87,26 @@ static int aud_matches(const json_t *aud, const char *want)
     return 0;
 }
 
+/* The token's validity window with the clock skew (RFC 7519 §4.1.4/5):
+ * valid while now < exp + skew, and from nbf - skew on.  The one place the
+ * rule is written: dpop_token_verify and the token cache both use it. */
+static int expired(int64_t exp, int64_t now, int64_t skew)
+{
+    return dpop_sat_add(exp, skew) <= now;
+}
+
+static int not_yet_valid(int64_t nbf, int64_t now, int64_t skew)
+{
+    return nbf > dpop_sat_add(now, skew);
+}
+
+int dpop_token_in_window(const dpop_token_result_t *r, int64_t now, int64_t skew)
+{
+    if (skew < 0)
+        skew = 0;
+    return r && !expired(r->exp, now, skew) && !(r->has_nbf && not_yet_valid(r->nbf, now, skew));
+}
+
 int dpop_token_verify(const char *token, size_t len, const dpop_token_params_t *p,
                       dpop_token_result_t *r, dpop_failure_t *f)
 {
@@ -183,7 +203,7 @@ int dpop_token_verify(const char *token, size_t len, const dpop_token_params_t *
         goto done;
     }
     r->exp = exp;
-    if (dpop_sat_add(exp, skew) <= now) {
+    if (expired(exp, now, skew)) {
         dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "token expired %lld s ago (skew %lld s)",
                   (long long)dpop_sat_sub(now, exp), (long long)skew);
         goto done;
@@ -195,7 +215,7 @@ int dpop_token_verify(const char *token, size_t len, const dpop_token_params_t *
         r->nbf = nbf;
         r->has_nbf = 1;
     }
-    if (has && nbf > dpop_sat_add(now, skew)) {
+    if (has && not_yet_valid(nbf, now, skew)) {
         dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "token not valid for another %lld s (skew %lld s)",
                   (long long)dpop_sat_sub(nbf, now), (long long)skew);
         goto done;

@@ -53,6 +53,11 @@ void dpop_token_result_clear(dpop_token_result_t *r);
 int dpop_token_verify(const char *token, size_t len, const dpop_token_params_t *p,
                       dpop_token_result_t *r, dpop_failure_t *f);
 
+/* 1 when a verified token (r, from dpop_token_verify) is still inside its
+ * exp/nbf window at now with this skew (a negative skew counts as 0), by the
+ * same rule dpop_token_verify applies: the token cache rechecks with it. */
+int dpop_token_in_window(const dpop_token_result_t *r, int64_t now, int64_t skew);
+
 /* Sign a token (tests, demo, bench): claims JSON object, private key, alg,
  * optional kid.  *out caller frees. */
 int dpop_token_create(EVP_PKEY *key, dpop_alg_t alg, const char *kid, const json_t *claims,

@@ -11,7 +11,6 @@
 #include "dpop_tokencache.h"
 #include "dpop_lru.h"
 #include "dpop_proof.h"
-#include "dpop_sat.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -126,10 +125,7 @@ static int still_valid(void *v, void *ctx)
 {
     const cached_t *e = v;
     lookup_t *l = ctx;
-    int64_t skew = l->p->skew > 0 ? l->p->skew : 0;
-    if (dpop_sat_add(e->r.exp, skew) <= l->p->now)
-        return 0;
-    if (e->r.has_nbf && e->r.nbf > dpop_sat_add(l->p->now, skew))
+    if (!dpop_token_in_window(&e->r, l->p->now, l->p->skew))
         return 0;
     return result_copy(l->out, &e->r) == 0;
 }
