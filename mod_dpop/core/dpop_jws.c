@@ -42,6 +42,19 @@ static json_t *segment_json(const char *seg, size_t len, const char *what, dpop_
     return v;
 }
 
+int dpop_jws_split(const char *compact, size_t len, size_t *hl, size_t *pl, size_t *sl)
+{
+    const char *d1, *d2;
+    if (!compact || !(d1 = memchr(compact, '.', len)) ||
+        !(d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - compact))) ||
+        memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - compact)))
+        return DPOP_ERR;
+    *hl = (size_t)(d1 - compact);
+    *pl = (size_t)(d2 - d1 - 1);
+    *sl = len - (size_t)(d2 + 1 - compact);
+    return DPOP_OK;
+}
+
 int dpop_jws_parse(const char *compact, size_t len, size_t max_len, dpop_jws_t *out,
                    dpop_failure_t *f)
 {
@@ -52,7 +65,7 @@ int dpop_jws_parse_flags(const char *compact, size_t len, size_t max_len, unsign
                          dpop_jws_t *out, dpop_failure_t *f)
 {
     dpop_jws_t j;
-    const char *d1, *d2;
+    const char *payload, *sig;
     size_t hl, pl, sl;
     int r;
 
@@ -64,14 +77,10 @@ int dpop_jws_parse_flags(const char *compact, size_t len, size_t max_len, unsign
     if (len > max_len)
         return dpop_fail(f, DPOP_REASON_TOO_LARGE, "JWS of %zu bytes exceeds the limit of %zu", len,
                          max_len);
-    /* RFC 7515 §7.1: exactly three dot-separated parts. */
-    if (!(d1 = memchr(compact, '.', len)) ||
-        !(d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - compact))) ||
-        memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - compact)))
+    if (dpop_jws_split(compact, len, &hl, &pl, &sl) != DPOP_OK)
         return dpop_fail(f, DPOP_REASON_MALFORMED, "not a three-part compact JWS");
-    hl = (size_t)(d1 - compact);
-    pl = (size_t)(d2 - d1 - 1);
-    sl = len - (size_t)(d2 + 1 - compact);
+    payload = compact + hl + 1;
+    sig = payload + pl + 1;
     /* An empty payload is a detached JWS (RFC 7515 Appendix F): no JWT.
      * An empty signature is parsed like any other: "alg":"none" (or any alg
      * we do not support) is then refused as bad_alg by the caller, and for a
@@ -85,16 +94,16 @@ int dpop_jws_parse_flags(const char *compact, size_t len, size_t max_len, unsign
          * encoding is checked (strict base64url), then it is not kept */
         unsigned char *raw = NULL;
         size_t n = 0;
-        if (dpop_b64url_decode(d1 + 1, pl, &raw, &n) != DPOP_OK) {
+        if (dpop_b64url_decode(payload, pl, &raw, &n) != DPOP_OK) {
             dpop_fail(f, DPOP_REASON_MALFORMED, "JWS payload is not canonical base64url");
             goto fail;
         }
         free(raw);
     }
-    else if (!(j.payload = segment_json(d1 + 1, pl, "JWS payload", f))) {
+    else if (!(j.payload = segment_json(payload, pl, "JWS payload", f))) {
         goto fail;
     }
-    if (dpop_b64url_decode(d2 + 1, sl, &j.sig, &j.siglen) != DPOP_OK) {
+    if (dpop_b64url_decode(sig, sl, &j.sig, &j.siglen) != DPOP_OK) {
         dpop_fail(f, DPOP_REASON_MALFORMED, "JWS signature is not canonical base64url");
         goto fail;
     }
@@ -113,7 +122,7 @@ int dpop_jws_parse_flags(const char *compact, size_t len, size_t max_len, unsign
     j.alg = dpop_alg_from_name(j.alg_name);
     j.header_b64 = compact;
     j.header_b64_len = hl;
-    j.signing_input_len = (size_t)(d2 - compact);
+    j.signing_input_len = hl + 1 + pl;
     *out = j;
     return DPOP_OK;
 fail:

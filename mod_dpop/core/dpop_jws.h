@@ -50,6 +50,11 @@ int dpop_jws_parse(const char *compact, size_t len, size_t max_len, dpop_jws_t *
 int dpop_jws_parse_flags(const char *compact, size_t len, size_t max_len, unsigned flags,
                          dpop_jws_t *out, dpop_failure_t *f);
 
+/* RFC 7515 §7.1: exactly three dot-separated parts.  DPOP_OK with the
+ * lengths of header, payload and signature (any may be 0: callers decide
+ * which may be empty), DPOP_ERR for two dots too few or too many. */
+int dpop_jws_split(const char *compact, size_t len, size_t *hl, size_t *pl, size_t *sl);
+
 void dpop_jws_clear(dpop_jws_t *jws);
 
 /* Create a compact JWS: header and payload serialized compactly.  *out

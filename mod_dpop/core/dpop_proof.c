@@ -324,26 +324,6 @@ static void result_fill_claims(dpop_proof_result_t *r, const claims_t *c)
     }
 }
 
-/* Split a compact JWS into its three segments (RFC 7515 §7.1); header and
- * payload non-empty.  An empty signature goes on to the header checks, so
- * "alg":"none" (any case) is bad_alg, and for a real alg it never verifies. */
-static int split_compact(const char *s, size_t len, size_t *hl, size_t *pl, size_t *sl)
-{
-    const char *d1, *d2;
-    if (!(d1 = memchr(s, '.', len)))
-        return DPOP_ERR;
-    if (!(d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - s))))
-        return DPOP_ERR;
-    if (memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - s)))
-        return DPOP_ERR;
-    *hl = (size_t)(d1 - s);
-    *pl = (size_t)(d2 - d1 - 1);
-    *sl = len - (size_t)(d2 + 1 - s);
-    if (!*hl || !*pl)
-        return DPOP_ERR;
-    return DPOP_OK;
-}
-
 /* Decode and parse the payload segment (cache-hit path; the full path gets
  * it from dpop_jws_parse with the same rules): the fast scanner, else the
  * strict jansson parser.  *buf and *json (either may stay NULL) back the
@@ -486,8 +466,10 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
                   max_size);
         goto done;
     }
-    /* 2. structure (RFC 9449 §4.3 (2)) */
-    if (split_compact(proof, len, &hl, &pl, &sl) != DPOP_OK) {
+    /* 2. structure (RFC 9449 §4.3 (2)): header and payload non-empty.  An
+     * empty signature goes on to the header checks, so "alg":"none" (any
+     * case) is bad_alg, and for a real alg it never verifies. */
+    if (dpop_jws_split(proof, len, &hl, &pl, &sl) != DPOP_OK || !hl || !pl) {
         dpop_fail(f, DPOP_REASON_MALFORMED, "not a three-part compact JWS");
         goto done;
     }
