@@ -34,9 +34,10 @@
  */
 #include "audit_alerts.h"
 #include "audit_time.h"
+#include "dpop_b64.h"
 #include "dpop_result.h"
+#include "dpop_sha256.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,24 +252,13 @@ static void set_ts(json_t *o, const char *k, int64_t ts)
  * events: SHA-256 over the rule, the subject and the time it fired. */
 static void incident_id(int rule, const group_t *g, int64_t ts, char out[33])
 {
-    static const char hexd[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
+    unsigned char md[32];
     char buf[64];
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int n = snprintf(buf, sizeof(buf), "|%d|%lld", rule, (long long)ts);
     out[0] = '\0';
-    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-        EVP_DigestUpdate(ctx, g->key, strlen(g->key)) == 1 &&
-        EVP_DigestUpdate(ctx, buf, (size_t)n) == 1 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 &&
-        mdlen >= 16) {
-        for (int i = 0; i < 16; i++) {
-            out[2 * i] = hexd[md[i] >> 4];
-            out[2 * i + 1] = hexd[md[i] & 15];
-        }
-        out[32] = '\0';
-    }
-    EVP_MD_CTX_free(ctx);
+    /* the first 16 bytes, as 32 hex digits */
+    if (dpop_sha256(g->key, strlen(g->key), buf, (size_t)n, md) == DPOP_OK)
+        dpop_hex_encode(md, 16, out);
 }
 
 /* Take the group's counts (and new distinct values) into its incident. */

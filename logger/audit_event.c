@@ -8,10 +8,10 @@
  */
 #include "audit_event.h"
 #include "audit_time.h"
+#include "dpop_b64.h"
 #include "dpop_result.h"
 
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,14 +152,10 @@ static size_t next_jws(const unsigned char *p, size_t n, size_t from, size_t *le
  * never stored.  Without a hash (EVP failure) just the word. */
 static size_t jws_marker(const unsigned char *jws, size_t len, char *out)
 {
-    unsigned char md[32], b64[48];
-    unsigned int mdlen = 0;
-    if (EVP_Digest(jws, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+    char ath[44];
+    if (dpop_b64url_sha256(jws, len, ath) != DPOP_OK)
         return (size_t)snprintf(out, AUDIT_JWS_MARKER_MAX, "[redacted JWS]");
-    int n = EVP_EncodeBlock(b64, md, 32); /* 44 chars, one '=' */
-    for (int k = 0; k < n; k++)
-        b64[k] = b64[k] == '+' ? '-' : b64[k] == '/' ? '_' : b64[k];
-    return (size_t)snprintf(out, AUDIT_JWS_MARKER_MAX, "[redacted JWS sha256:%.43s]", b64);
+    return (size_t)snprintf(out, AUDIT_JWS_MARKER_MAX, "[redacted JWS sha256:%s]", ath);
 }
 
 size_t audit_field_clean(const char *in, size_t inlen, size_t limit, char *out, size_t outsz)

@@ -44,6 +44,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "dpop_b64.h"
 #include "dpop_replayfill.h"
 #include "dpop_sha256.h"
 
@@ -615,24 +616,18 @@ static dpop_replay_status_t memcache_check_and_store(dpop_replay_t *rc, const un
                                                      apr_time_t expiry, apr_pool_t *p,
                                                      const char **errmsg)
 {
-    static const char hex[] = "0123456789abcdef";
     char mkey[5 + 64 + 1];
     char mark[] = "1";
     apr_time_t ttl_us = expiry - apr_time_now();
     apr_uint32_t ttl;
     apr_status_t rv;
-    int i;
 
     if (!rc->mc) {
         *errmsg = "memcache client not initialized";
         return DPOP_REPLAY_ERROR;
     }
     memcpy(mkey, "dpop:", 5);
-    for (i = 0; i < 32; i++) {
-        mkey[5 + 2 * i] = hex[key[i] >> 4];
-        mkey[5 + 2 * i + 1] = hex[key[i] & 15];
-    }
-    mkey[5 + 64] = '\0';
+    dpop_hex_encode(key, 32, mkey + 5);
     /* memcached: an expiry up to 30 days is relative seconds. */
     ttl = (apr_uint32_t)(ttl_us <= 0 ? 1 : apr_time_sec(ttl_us) + 1);
     rv = apr_memcache_add(rc->mc, mkey, mark, 1, ttl, 0);

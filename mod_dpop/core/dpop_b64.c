@@ -157,6 +157,17 @@ int dpop_b64url_is_sha256(const char *s, size_t len)
     return dpop_b64url_decode_buf(s, len, tmp, sizeof(tmp), &n) == DPOP_OK && n == 32;
 }
 
+void dpop_hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+    for (i = 0; i < n; i++) {
+        out[2 * i] = hex[in[i] >> 4];
+        out[2 * i + 1] = hex[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
 int dpop_b64url_sha256(const void *in, size_t n, char out[44])
 {
     unsigned char md[32];

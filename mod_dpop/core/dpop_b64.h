@@ -5,11 +5,18 @@
  * whitespace, no '+' or '/', and the unused low bits of the last character
  * must be zero (so every byte string has exactly one encoding; otherwise two
  * different proofs could carry the same signature bytes).
+ *
+ * Also lower-case hex (dpop_hex_encode), the other encoding of hash bytes
+ * the project prints (memcached keys, audit alert ids).
  */
 #ifndef DPOP_B64_H
 #define DPOP_B64_H
 
 #include <stddef.h>
+
+/* Lower-case hex of in[0..n) into out, which holds 2n + 1 bytes
+ * (NUL-terminated). */
+void dpop_hex_encode(const unsigned char *in, size_t n, char *out);
 
 /* Length of the encoding of n bytes (without terminator). */
 size_t dpop_b64url_encoded_len(size_t n);
