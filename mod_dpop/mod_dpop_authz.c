@@ -51,7 +51,7 @@ APLOG_USE_MODULE(dpop);
 struct dpop_policy_glue {
     const char *path;
     policy_watch_t *watch;
-    volatile void *last; /* the policy this child last served (reload metric) */
+    volatile apr_uint32_t reloads_seen; /* policy_watch_reloads() already counted */
 };
 
 static void log_policy_errors(server_rec *s, request_rec *r, const char *what,
@@ -173,6 +173,20 @@ static const char *policy_parse(cmd_parms *cmd, const char *req_args,
     return NULL;
 }
 
+/* Add this child's reloads not yet counted to the shared metric: the watch
+ * counts its swaps; the thread whose CAS moves the mark adds the
+ * difference, so each reload is counted exactly once. */
+static void count_reloads(struct dpop_policy_glue *g)
+{
+    apr_uint32_t now = (apr_uint32_t)policy_watch_reloads(g->watch), seen;
+    while ((seen = apr_atomic_read32(&g->reloads_seen)) < now) {
+        if (apr_atomic_cas32(&g->reloads_seen, now, seen) == seen) {
+            dpop_metrics_add(DPOP_M_POLICY_RELOADS, now - seen);
+            break;
+        }
+    }
+}
+
 /* A policy denial of f.  report-only: logged and audited now, and the
  * request goes on.  enforce: logged now; the challenge and the audit event
  * follow only if the request really ends in the error (insert_error_filter).
@@ -232,15 +246,7 @@ static authz_status policy_check(request_rec *r, const char *req_args,
         dpop_metrics_add(DPOP_M_POLICY_LOAD_ERRORS, 1);
         log_policy_errors(r->server, r, "policy reload failed, previous policy kept", &errs);
     }
-    {
-        /* A policy other than the one this child served last: a reload,
-         * counted once (by the thread whose swap succeeds).  The pointer is
-         * only compared, never dereferenced. */
-        void *seen = apr_atomic_casptr(&sc->policy->last, NULL, NULL);
-        if (pol && seen != (const void *)pol &&
-            apr_atomic_casptr(&sc->policy->last, (void *)pol, seen) == seen && seen)
-            dpop_metrics_add(DPOP_M_POLICY_RELOADS, 1);
-    }
+    count_reloads(sc->policy);
     policy_errors_clear(&errs);
     if (!pol) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_dpop: no policy in force");

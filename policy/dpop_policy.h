@@ -78,6 +78,9 @@ int policy_watch_open(const char *path, int64_t interval, policy_watch_t **out,
                       policy_errors_t *errs);
 const policy_t *policy_watch_acquire(policy_watch_t *w, int64_t now, policy_errors_t *reload_errs);
 void policy_watch_release(policy_watch_t *w, const policy_t *p);
+/* Changed files swapped in since open (the first load not counted; a
+ * broken file never counted).  Lock-free, for metrics. */
+uint64_t policy_watch_reloads(policy_watch_t *w);
 /* Frees the watch; policies still acquired stay valid until released. */
 void policy_watch_close(policy_watch_t *w);
 

@@ -14,6 +14,7 @@
 #include "policy_internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,10 +32,11 @@ struct policy_watch {
     char *path;
     int64_t interval;
     int64_t last_check;
-    policy_t *cur;    /* holds one reference */
-    file_id_t loaded; /* the file cur came from */
-    file_id_t failed; /* the last file that failed, not retried until it changes */
-    int reloading;    /* a thread is loading outside the mutex */
+    policy_t *cur;                /* holds one reference */
+    file_id_t loaded;             /* the file cur came from */
+    file_id_t failed;             /* the last file that failed, not retried until it changes */
+    int reloading;                /* a thread is loading outside the mutex */
+    atomic_uint_fast64_t reloads; /* changed files swapped in (metrics) */
 };
 
 static void file_id(const char *path, file_id_t *id)
@@ -134,6 +136,7 @@ static void reload(policy_watch_t *w, policy_errors_t *reload_errs)
         old = w->cur;
         w->cur = p;
         w->loaded = id;
+        atomic_fetch_add_explicit(&w->reloads, 1, memory_order_relaxed);
         memset(&w->failed, 0, sizeof w->failed);
     }
     else {
@@ -171,6 +174,11 @@ const policy_t *policy_watch_acquire(policy_watch_t *w, int64_t now, policy_erro
     policy_ref(p);
     pthread_mutex_unlock(&w->mu);
     return p;
+}
+
+uint64_t policy_watch_reloads(policy_watch_t *w)
+{
+    return w ? (uint64_t)atomic_load_explicit(&w->reloads, memory_order_relaxed) : 0;
 }
 
 void policy_watch_release(policy_watch_t *w, const policy_t *p)

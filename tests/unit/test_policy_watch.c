@@ -136,9 +136,12 @@ START_TEST(test_reload_on_change_and_interval)
     policy_watch_release(w, p);
     ck_assert_uint_eq(errs.count, 0);
 
+    ck_assert_uint_eq(policy_watch_reloads(w), 1);
+
     /* a clock that went backwards checks again rather than never */
     write_policy("three");
     expect_client(w, 50, &errs, "three");
+    ck_assert_uint_eq(policy_watch_reloads(w), 2);
     policy_watch_close(w);
 }
 END_TEST
@@ -201,11 +204,13 @@ START_TEST(test_broken_file_keeps_old)
     /* unchanged broken file: not parsed again, no repeated errors */
     expect_client(w, 20, &errs, "good");
     ck_assert_uint_eq(errs.count, 0);
+    ck_assert_uint_eq(policy_watch_reloads(w), 0); /* a broken file is no reload */
 
     /* fixed: picked up */
     write_policy("fixed");
     expect_client(w, 30, &errs, "fixed");
     ck_assert_uint_eq(errs.count, 0);
+    ck_assert_uint_eq(policy_watch_reloads(w), 1);
 
     /* NULL reload_errs is allowed */
     write_policy_text("not: [valid\n");
