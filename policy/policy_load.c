@@ -133,6 +133,24 @@ typedef struct {
     int oom;
 } loader_t;
 
+/* One positioned entry (FILE:LINE:COLUMN: message) in to: an error of the
+ * load (lerr) or a warning of a policy that loads (lwarn).  policy_errors_add
+ * caps how many a list keeps. */
+static int lnote(policy_errors_t *to, const loader_t *L, const pnode_t *n, const char *fmt,
+                 va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 0)))
+#endif
+    ;
+
+static int lnote(policy_errors_t *to, const loader_t *L, const pnode_t *n, const char *fmt,
+                 va_list ap)
+{
+    char buf[480];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    return policy_errors_add(to, L->name, n ? n->line : 0, n ? n->column : 0, "%s", buf);
+}
+
 static int lerr(loader_t *L, const pnode_t *n, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -141,12 +159,12 @@ static int lerr(loader_t *L, const pnode_t *n, const char *fmt, ...)
 
 static int lerr(loader_t *L, const pnode_t *n, const char *fmt, ...)
 {
-    char buf[480];
     va_list ap;
+    int rc;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    rc = lnote(L->errs, L, n, fmt, ap);
     va_end(ap);
-    return policy_errors_add(L->errs, L->name, n ? n->line : 0, n ? n->column : 0, "%s", buf);
+    return rc;
 }
 
 /* A warning: the policy loads, but `dpop-policy check` points at this. */
@@ -158,19 +176,10 @@ static void lwarn(loader_t *L, const pnode_t *n, const char *fmt, ...)
 
 static void lwarn(loader_t *L, const pnode_t *n, const char *fmt, ...)
 {
-    policy_errors_t *w = &L->p->warnings;
-    char buf[480];
     va_list ap;
-    if (w->count >= POLICY_MAX_ERRORS)
-        return;
-    if (w->count == POLICY_MAX_ERRORS - 1) {
-        policy_errors_add(w, L->name, 0, 0, "too many warnings; stopped reporting");
-        return;
-    }
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    (void)lnote(&L->p->warnings, L, n, fmt, ap);
     va_end(ap);
-    policy_errors_add(w, L->name, n ? n->line : 0, n ? n->column : 0, "%s", buf);
 }
 
 static int oom(loader_t *L)
