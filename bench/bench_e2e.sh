@@ -118,7 +118,7 @@ CONNS_PER_THREAD=$((CONNS / THREADS)) # wrk's split; it opens THREADS * this
 OPEN_CONNS=$((CONNS_PER_THREAD * THREADS))
 
 MODULE_SO="$BUILD/mod_dpop/.libs/mod_dpop.so"
-DPOPCTL="$BUILD/mod_dpop/core/dpopctl"
+DPOPCTL="$BUILD/core/dpopctl"
 TESTTOKEN="$BUILD/tests/tools/dpop_testtoken"
 E2E_NONCE="$BUILD/bench/e2e_nonce"
 BENCH_VERIFY="$BUILD/bench/bench_verify"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The tree shows the design (README "Source layout"); this fails when an
 # include points up:
-#   - mod_dpop/core/ includes no httpd or APR header and nothing from
+#   - core/ includes no httpd or APR header and nothing from
 #     policy/, logger/ or the glue;
 #   - policy/ and logger/ include no httpd or APR header, no glue header, and
 #     not each other;
 #   - no file outside mod_dpop/ includes a mod_dpop*.h;
+#   - libdpopcore is compiled from core/ files only;
 #   - mod_dpop_config.c, the bottom of the glue, includes no other glue header.
 # Prints one line per violation and exits 1, or one summary line and exits 0.
 set -euo pipefail
@@ -23,11 +24,11 @@ includes() { # FILE... -> "file:line:header" for each quoted or angled include
         sed -E 's/^([^:]+:[0-9]+):[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]([^>"]+)[>"].*/\1:\2/'
 }
 
-mapfile -t core < <(git ls-files 'mod_dpop/core/*.c' 'mod_dpop/core/*.h')
+mapfile -t core < <(git ls-files 'core/*.c' 'core/*.h')
 mapfile -t policy < <(git ls-files 'policy/*.c' 'policy/*.h')
 mapfile -t logger < <(git ls-files 'logger/*.c' 'logger/*.h')
 mapfile -t outside < <(git ls-files '*.c' '*.h' | grep -v -E '^mod_dpop/mod_dpop[^/]*$')
-[ ${#core[@]} -gt 0 ] || fail "no source under mod_dpop/core/"
+[ ${#core[@]} -gt 0 ] || fail "no source under core/"
 
 for f in $(grep -lE "$HTTPD_RE" "${core[@]}" "${policy[@]}" "${logger[@]}" || true); do
     fail "$f includes an httpd/APR header: $(grep -nE "$HTTPD_RE" "$f" | head -1)"
@@ -41,7 +42,7 @@ is_in() { printf '%s\n' "$2" | grep -qxF "$1"; }
 while IFS=: read -r file line hdr; do
     base=$(basename "$hdr")
     case "$file" in
-    mod_dpop/core/*)
+    core/*)
         if is_in "$base" "$policy_names" || is_in "$base" "$logger_names"; then
             fail "$file:$line: the core includes $hdr (policy/logger sit above it)"
         fi ;;
@@ -58,6 +59,17 @@ while IFS=: read -r file line hdr; do
         esac ;;
     esac
 done < <(includes "${outside[@]}" mod_dpop/mod_dpop*.[ch])
+
+# libdpopcore is built from core/ alone: a source from another folder in its
+# list (the glue, policy/, logger/) would make the core depend on it.
+while read -r src; do
+    case "$src" in
+    core/*) ;;
+    *) fail "core/core.am: libdpopcore is built from $src (only core/ may be)" ;;
+    esac
+done < <(sed -n '/^core_libdpopcore_la_SOURCES/,/^[^[:space:]]/p' core/core.am |
+    grep -v '^core_libdpopcore_la_[A-Z]*[[:space:]]*=[[:space:]]*\\$' |
+    tr ' \t\\' '\n\n\n' | grep -E '\.[ch]$' | grep -v '^core_libdpopcore')
 
 # The config is the bottom of the glue: it reads no other glue file.
 while IFS=: read -r file line hdr; do

@@ -24,7 +24,7 @@ fi
 rm -f "$buildlog"
 note "built: build-release/mod_dpop/.libs/mod_dpop.so, dpopctl, dpop-policy, dpop-audit"
 B="$top/build-release"
-DPOPCTL="$B/mod_dpop/core/dpopctl"
+DPOPCTL="$B/core/dpopctl"
 TOKEN="$B/tests/tools/dpop_testtoken"
 AUDIT="$B/logger/dpop-audit"
 POLICY="$B/policy/dpop-policy"

@@ -102,7 +102,7 @@ class Tools:
 
     def __init__(self, build):
         self.build = os.path.abspath(build)
-        self.dpopctl = os.path.join(self.build, "mod_dpop", "core", "dpopctl")
+        self.dpopctl = os.path.join(self.build, "core", "dpopctl")
         self.testtoken = os.path.join(self.build, "tests", "tools", "dpop_testtoken")
         self.module = os.path.join(self.build, "mod_dpop", ".libs", "mod_dpop.so")
         self.dpop_policy = os.path.join(self.build, "policy", "dpop-policy")

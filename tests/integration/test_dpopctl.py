@@ -17,7 +17,7 @@ import pytest
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("DPOP_BUILD", os.path.join(TOP, "build-release"))
-DPOPCTL = os.path.join(BUILD, "mod_dpop", "core", "dpopctl")
+DPOPCTL = os.path.join(BUILD, "core", "dpopctl")
 TESTTOKEN = os.path.join(BUILD, "tests", "tools", "dpop_testtoken")
 WYCHEPROOF_DIR = os.environ.get("DPOP_WYCHEPROOF_DIR",
                                 os.path.join(TOP, "..", "shared", "testdata", "wycheproof"))

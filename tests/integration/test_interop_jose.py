@@ -18,7 +18,7 @@ import pytest
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("DPOP_BUILD", os.path.join(TOP, "build-release"))
-DPOPCTL = os.path.join(BUILD, "mod_dpop", "core", "dpopctl")
+DPOPCTL = os.path.join(BUILD, "core", "dpopctl")
 INTEROP = os.path.join(TOP, "tests", "interop")
 
 

@@ -1,9 +1,9 @@
 #!/bin/sh
 # make check: secret-derived values are compared in constant time, through
-# dpop_ct_equal / dpop_ct_streq (mod_dpop/core/dpop_ct.h), and nowhere with
+# dpop_ct_equal / dpop_ct_streq (core/dpop_ct.h), and nowhere with
 # memcmp, strcmp, strncmp or strcasecmp (issue 11 item 3).
 #
-# Scans the core (mod_dpop/core/*.c) and the Apache glue
+# Scans the core (core/*.c) and the Apache glue
 # (mod_dpop/mod_dpop_*.c):
 #  1. no memcmp/strcmp/strncmp/strcasecmp/bcmp call whose line names an ath,
 #     a jkt/thumbprint, a MAC, a tag or a nonce;
@@ -34,7 +34,7 @@ for line in \
     fi
 done
 
-files=$(ls mod_dpop/core/*.c mod_dpop/mod_dpop_*.c 2>/dev/null)
+files=$(ls core/*.c mod_dpop/mod_dpop_*.c 2>/dev/null)
 if [ -z "$files" ]; then
     echo "FAIL: no sources found under $top/mod_dpop"
     exit 1
@@ -44,20 +44,20 @@ fi
 hits=$(grep -nE "$cmp" $files | grep -Ev ':[0-9]+:[[:space:]]*(/?\*|//)' | grep -Ei "$secret")
 if [ -n "$hits" ]; then
     echo "FAIL: secret-derived values compared with a variable-time function"
-    echo "      (use dpop_ct_equal/dpop_ct_streq from mod_dpop/core/dpop_ct.h):"
+    echo "      (use dpop_ct_equal/dpop_ct_streq from core/dpop_ct.h):"
     printf '%s\n' "$hits"
     fail=1
 fi
 
 # 2.
-hits=$(grep -n 'CRYPTO_memcmp' $files | grep -v '^mod_dpop/core/dpop_ct\.c:' |
+hits=$(grep -n 'CRYPTO_memcmp' $files | grep -v '^core/dpop_ct\.c:' |
        grep -Ev ':[0-9]+:[[:space:]]*(/?\*|//)')
 if [ -n "$hits" ]; then
     echo "FAIL: CRYPTO_memcmp outside dpop_ct.c (go through dpop_ct_equal):"
     printf '%s\n' "$hits"
     fail=1
 fi
-if ! grep -qs 'CRYPTO_memcmp' mod_dpop/core/dpop_ct.c; then
+if ! grep -qs 'CRYPTO_memcmp' core/dpop_ct.c; then
     echo "FAIL: dpop_ct.c does not use CRYPTO_memcmp"
     fail=1
 fi
@@ -69,10 +69,10 @@ need() { # file pattern what
         fail=1
     fi
 }
-need mod_dpop/core/dpop_proof.c 'dpop_ct_equal\(ath,' 'ath'
-need mod_dpop/core/dpop_proof.c 'dpop_ct_equal\(p->expected_nonce,' 'the expected nonce'
-need mod_dpop/core/dpop_proof.c 'dpop_ct_streq\(p->expected_jkt,' 'the expected jkt'
-need mod_dpop/core/dpop_nonce.c 'dpop_ct_equal\(tag,' 'the nonce MAC tag'
+need core/dpop_proof.c 'dpop_ct_equal\(ath,' 'ath'
+need core/dpop_proof.c 'dpop_ct_equal\(p->expected_nonce,' 'the expected nonce'
+need core/dpop_proof.c 'dpop_ct_streq\(p->expected_jkt,' 'the expected jkt'
+need core/dpop_nonce.c 'dpop_ct_equal\(tag,' 'the nonce MAC tag'
 
 if [ "$fail" -eq 0 ]; then
     n=$(echo $files | wc -w)

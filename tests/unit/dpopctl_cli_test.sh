@@ -4,8 +4,8 @@
 # build directory make check runs in (or $DPOP_BUILD).  Exit 77 = skipped.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${DPOP_BUILD:-$(pwd)}
-if [ ! -x "$build/mod_dpop/core/dpopctl" ]; then
-    echo "SKIP: $build/mod_dpop/core/dpopctl not built"
+if [ ! -x "$build/core/dpopctl" ]; then
+    echo "SKIP: $build/core/dpopctl not built"
     exit 77
 fi
 if ! /usr/bin/python3 -c 'import pytest' 2>/dev/null; then
