@@ -70,8 +70,10 @@ static int in_time(const audit_iter_t *it, int64_t ts)
     return (!it->f.has_since || ts >= it->f.since_us) && (!it->f.has_until || ts < it->f.until_us);
 }
 
-/* Load event seq; 1 loaded and matching, 0 not matching / unreadable, -1 error. */
-static int load(audit_iter_t *it, src_t *src, size_t idx, uint64_t seq, audit_record_t *rec)
+/* Load event seq; 1 loaded and matching, 0 not matching / unreadable, -1
+ * error (*mrc: the LMDB code). */
+static int load(audit_iter_t *it, src_t *src, size_t idx, uint64_t seq, audit_record_t *rec,
+                int *mrc)
 {
     unsigned char sb[8];
     audit_put_be64(sb, seq);
@@ -81,8 +83,10 @@ static int load(audit_iter_t *it, src_t *src, size_t idx, uint64_t seq, audit_re
         it->skipped++; /* an index entry without its event: verify reports it */
         return 0;
     }
-    if (rc)
+    if (rc) {
+        *mrc = rc;
         return -1;
+    }
     int64_t ts = (int64_t)audit_get_be64((const unsigned char *)v.mv_data + AUDIT_VAL_TS);
     if (!in_time(it, ts))
         return 0;
@@ -292,9 +296,10 @@ static int advance(audit_iter_t *it, src_t *src, size_t idx, char *err, size_t e
             }
             seq = src->cands[src->pos++].seq;
         }
-        int r = load(it, src, idx, seq, &src->rec);
+        int mrc = 0;
+        int r = load(it, src, idx, seq, &src->rec, &mrc);
         if (r < 0) {
-            audit_set_err(src->s, err, errsz, "read event", 0);
+            audit_set_err(src->s, err, errsz, "read event", mrc);
             return DPOP_ERR;
         }
         src->has = r == 1;

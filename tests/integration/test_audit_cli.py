@@ -440,6 +440,140 @@ def test_prune(store):
     audit("--store", store, "prune", check=2)  # --before is required
 
 
+# ------------------------------------------------- integrity (issue 19 item 1)
+
+def tamper_bytes(store, needle, repl):
+    """Edit one event in place in data.mdb (LMDB pages carry no checksum)."""
+    path = os.path.join(store, "data.mdb")
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data.count(needle) == 1 and len(repl) == len(needle)
+    with open(path, "r+b") as f:
+        f.seek(data.index(needle))
+        f.write(repl)
+
+
+def list_count(store):
+    return len(audit("--store", store, "list", "--format", "json", check=0).stdout.splitlines())
+
+
+def test_prune_refuses_tampered_store(store):
+    """The documented cron line `prune --before 400d && verify` must not
+    erase an altered event and then say ok: prune recomputes the chain over
+    what it deletes and refuses, deleting nothing."""
+    tamper_bytes(store, b'"req-2026-01-01T10:00:01.5Z"', b'"req-2026-01-01T10:00:01.6Z"')  # event 2, inside the pruned range
+    r = audit("--store", store, "prune", "--before", "2026-01-02T00:00:00Z")
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "event seq 2" in r.stderr and "refusing to prune" in r.stderr
+    assert r.stdout == ""
+    assert list_count(store) == 6  # nothing deleted
+    r = audit("--store", store, "verify", check=1)
+    assert "FAILED" in r.stdout and "event seq 2" in r.stdout
+
+
+def test_prune_checkpoint_and_verify_head(store):
+    head0 = audit("--store", store, "verify", check=0).stdout.split("head ")[1].split()[0]
+    assert len(head0) == 64
+    r = audit("--store", store, "prune", "--before", "2026-01-02T00:00:00Z", check=0)
+    assert r.stdout.startswith("pruned 4 events")
+    r = audit("--store", store, "verify", check=0)
+    assert r.stdout.startswith("ok: ") and "2 events, chain 5..6" in r.stdout
+    ckpt = [l for l in r.stdout.splitlines() if l.startswith("checkpoint: ")]
+    assert len(ckpt) == 1 and "seq 4 hash " in ckpt[0]
+    ck_hash = ckpt[0].split("hash ")[1].split()[0]
+    # a head recorded before the prune is still on the chain, so is the checkpoint
+    r = audit("--store", store, "verify", "--head", head0, "--head", ck_hash, check=0)
+    assert "head %s: on the chain of" % head0 in r.stdout and "at seq 6" in r.stdout
+    assert "head %s: on the chain of" % ck_hash in r.stdout and "at seq 4" in r.stdout
+    # a head that was never on this chain fails
+    r = audit("--store", store, "verify", "--head", "ab" * 32, check=1)
+    assert "FAILED: head " + "ab" * 32 in r.stdout
+
+
+def test_verify_head_detects_rewritten_store(tmp_path):
+    """Someone with write access rewrites the whole store (every hash
+    recomputed): verify alone passes, verify --head with the head recorded
+    earlier (e.g. in the SIEM) fails."""
+    s = str(tmp_path / "s")
+    events = base_events()
+    fill(s, events)
+    head = audit("--store", s, "verify", check=0).stdout.split("head ")[1].split()[0]
+    import shutil
+    shutil.rmtree(s)
+    events[1]["client_ip"] = "10.9.9.9"  # the rewritten history
+    fill(s, events)
+    audit("--store", s, "verify", check=0)
+    r = audit("--store", s, "verify", "--head", head, check=1)
+    assert "FAILED: head %s is not on the chain" % head in r.stdout
+
+
+@pytest.mark.parametrize("bad", ["", "xyz", "ab" * 31, "zz" * 32])
+def test_verify_head_usage(store, bad):
+    r = audit("--store", store, "verify", "--head", bad, check=2)
+    assert "--head" in r.stderr and r.stdout == ""
+
+
+def test_report_prints_verification(store):
+    for fmt in ("json", "md", "html"):
+        r = audit("--store", store, "report", "--format", fmt, check=0)
+        if fmt == "json":
+            ver = json.loads(r.stdout)["verification"]
+            assert ver["ok"] is True and ver["stores"][0]["events"] == 6
+            assert len(ver["stores"][0]["head"]) == 64
+        elif fmt == "md":
+            assert "## Integrity (dpop-audit verify)" in r.stdout and "**Verified**" in r.stdout
+        else:
+            assert 'id="verification" class="verify ok"' in r.stdout
+    tamper_bytes(store, b'"req-2026-01-01T10:00:01.5Z"', b'"req-2026-01-01T10:00:01.6Z"')
+    for fmt in ("json", "md", "html"):
+        r = audit("--store", store, "report", "--format", fmt)
+        assert r.returncode == 1, (fmt, r.stderr)
+        assert "verify FAILED" in r.stderr
+        if fmt == "json":
+            ver = json.loads(r.stdout)["verification"]
+            assert ver["ok"] is False and ver["stores"][0]["bad_seq"] == 2
+            assert "altered" in ver["stores"][0]["problem"]
+        elif fmt == "md":
+            assert "**FAILED**" in r.stdout and "event seq 2" in r.stdout
+        else:
+            assert 'class="verify failed"' in r.stdout and "FAILED at seq 2" in r.stdout
+
+
+@pytest.fixture(scope="module")
+def big_store(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("big") / "store")
+    fill(d, [ev("2026-01-01T%02d:%02d:%02dZ" % (i // 3600, i // 60 % 60, i % 60), "replay",
+                jti="jti-%d" % i, client_ip="10.0.%d.%d" % (i // 250, i % 250))
+             for i in range(3000)])
+    return d
+
+
+COMMANDS = [["verify"], ["list"], ["list", "--format", "json"], ["report", "--format", "html"],
+            ["report", "--format", "json"], ["alerts"], ["prune", "--before", "2026-01-01T01:00:00Z"],
+            ["verify", "--head", "ab" * 32]]
+
+
+@pytest.mark.parametrize("cut", ["third", "empty", "header"])
+@pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: "-".join(c[:2]))
+def test_truncated_store_exits_1(big_store, tmp_path, cut, cmd):
+    """A data.mdb cut short (a partial rsync copy) crashed verify/list/report
+    with SIGBUS (exit 135, no message): every command must end with exit 1
+    and say what is wrong."""
+    import shutil
+    copy = str(tmp_path / "copy")
+    shutil.copytree(big_store, copy)
+    data = os.path.join(copy, "data.mdb")
+    size = os.path.getsize(data)
+    assert size > 100 * 4096
+    subprocess.run(["truncate", "-s", {"third": str(size // 3), "empty": "0",
+                                       "header": "5000"}[cut], data], check=True)
+    r = audit("--store", copy, *cmd)
+    assert r.returncode == 1, (r.returncode, r.stderr)  # never a signal (negative)
+    assert "truncated" in r.stderr or "too short" in r.stderr, r.stderr
+    assert copy in r.stderr
+    assert os.path.getsize(data) == {"third": size // 3, "empty": 0, "header": 5000}[cut]
+
+
 def test_report_json_and_md(store):
     r = audit("--store", store, "report", "--format", "json", check=0)
     rep = json.loads(r.stdout)
