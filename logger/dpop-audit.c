@@ -2,11 +2,16 @@
  * dpop-audit.c: the operators' CLI over the audit store (DESIGN.md "Audit
  * store"): list, report, alerts, verify, prune; --store repeatable (stores
  * of several servers read as one).  Output to stdout; diagnostics to
- * stderr; JSON output is ASCII only (\u escapes); exit 0 ok, 1 verify found tampering (or prune
- * failed), 2 usage or I/O error.  Read-only except prune.  Table output replaces control characters
+ * stderr; JSON output is ASCII only (\u escapes).  Exit status, the table
+ * dpopctl and dpop-policy share: 0 ok, 1 a failed check (verify or
+ * verify --head found tampering, report over a store failing verify, prune
+ * refused an altered store, a damaged or truncated store file), 2 usage
+ * (unknown option or reason code, bad value, empty time range) or I/O
+ * error.  Read-only except prune.  Table output replaces control characters
  * so a hostile user agent cannot drive the analyst's terminal.
  */
 #include "audit_alerts.h"
+#include "audit_args.h"
 #include "audit_buf.h"
 #include "audit_event.h"
 #include "audit_query.h"
@@ -15,6 +20,7 @@
 #include "dpop_audit.h"
 #include "dpop_result.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -66,6 +72,7 @@ static void usage(FILE *f)
     fputs("usage: dpop-audit [--store DIR]... COMMAND [options]\n"
           "  list    [--since T] [--until T] [--jkt J] [--jti J] [--token-hash H] [--ip IP]\n"
           "          [--reason R] [--format table|json|csv] [--csv-raw]\n"
+          "          (filters repeat and --jkt/--token-hash/--ip/--reason take a,b lists: OR)\n"
           "  report  [--since T] [--until T] --format html|json|md\n"
           "  alerts  [--since T] [--follow] [--interval S] [--window S]\n"
           "          [--signature-threshold N] [--key-threshold N]\n"
@@ -114,7 +121,51 @@ typedef struct {
     unsigned seen;                      /* bit per option given, for per-command validation */
     unsigned char heads[MAX_HEADS][32]; /* verify --head */
     size_t nheads;
+    char ips[AUDIT_FILTER_MAX][INET6_ADDRSTRLEN]; /* --ip values, canonical */
+    size_t nips;
 } opts_t;
+
+/* --jkt/--jti/--token-hash/--ip/--reason: repeated options and (except
+ * --jti, whose values may hold any character) comma lists give several
+ * values, OR'ed by the query.  Values are checked here so that a typo is
+ * a usage error, not an empty result.  Splits arg in place (argv is
+ * writable).  0 or 2 (usage error, message printed). */
+static int add_filter(opts_t *o, int x, const char *opt, char *arg)
+{
+    char msg[1024];
+    int split = x != AUDIT_IX_JTI;
+    char *p = arg;
+    for (;;) {
+        char *comma = split ? strchr(p, ',') : NULL;
+        if (comma)
+            *comma = '\0';
+        const char *v = p;
+        if (!*v) {
+            fprintf(stderr, "dpop-audit: %s: empty value\n", opt);
+            return 2;
+        }
+        if (x == AUDIT_IX_REASON && audit_args_reason(v, msg, sizeof(msg)) != DPOP_OK) {
+            fprintf(stderr, "dpop-audit: %s: %s\n", opt, msg);
+            return 2;
+        }
+        if (x == AUDIT_IX_IP) {
+            if (o->nips == AUDIT_FILTER_MAX ||
+                audit_args_ip(v, o->ips[o->nips], sizeof(o->ips[0])) != DPOP_OK) {
+                fprintf(stderr, "dpop-audit: %s: '%s' is not an IPv4 or IPv6 address\n", opt, v);
+                return 2;
+            }
+            v = o->ips[o->nips++];
+        }
+        if (o->f.nany[x] == AUDIT_FILTER_MAX) {
+            fprintf(stderr, "dpop-audit: %s: at most %d values\n", opt, AUDIT_FILTER_MAX);
+            return 2;
+        }
+        o->f.any[x][o->f.nany[x]++] = v;
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
 
 /* 64 hex digits (verify prints the head so) -> 32 bytes. */
 static int parse_hash(const char *s, unsigned char *out)
@@ -197,8 +248,22 @@ static int parse_args(int argc, char **argv, opts_t *o)
             o->cmd = argv[optind++];
             continue;
         }
-        if (c >= O_STORE && c <= O_HELP)
+        if (c >= O_STORE && c <= O_HELP) {
+            /* an option that takes one value, given twice: which one was
+             * meant?  (filters and --store, --head are lists) */
+            static const int once[] = {O_SINCE,    O_UNTIL,  O_BEFORE, O_FORMAT,
+                                       O_INTERVAL, O_WINDOW, O_SIGTH,  O_KEYTH};
+            for (size_t k = 0; k < sizeof(once) / sizeof(once[0]); k++)
+                if (c == once[k] && (o->seen & (1u << (c - O_STORE)))) {
+                    const char *name = "?";
+                    for (const struct option *l = lo; l->name; l++)
+                        if (l->val == c)
+                            name = l->name;
+                    fprintf(stderr, "dpop-audit: --%s given twice\n", name);
+                    return 2;
+                }
             o->seen |= 1u << (c - O_STORE);
+        }
         switch (c) {
         case O_STORE:
             if (o->nstores == MAX_STORES) {
@@ -223,20 +288,23 @@ static int parse_args(int argc, char **argv, opts_t *o)
             o->has_before = 1;
             break;
         case O_JKT:
-            o->f.jkt = optarg;
-            break;
         case O_JTI:
-            o->f.jti = optarg;
-            break;
         case O_TOKEN_HASH:
-            o->f.token_hash = optarg;
-            break;
         case O_IP:
-            o->f.ip = optarg;
+        case O_REASON: {
+            static const struct {
+                int opt, ix;
+                const char *name;
+            } keys[] = {{O_JKT, AUDIT_IX_JKT, "--jkt"},
+                        {O_JTI, AUDIT_IX_JTI, "--jti"},
+                        {O_TOKEN_HASH, AUDIT_IX_TOKEN_HASH, "--token-hash"},
+                        {O_IP, AUDIT_IX_IP, "--ip"},
+                        {O_REASON, AUDIT_IX_REASON, "--reason"}};
+            for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+                if (keys[k].opt == c && add_filter(o, keys[k].ix, keys[k].name, optarg))
+                    return 2;
             break;
-        case O_REASON:
-            o->f.reason = optarg;
-            break;
+        }
         case O_FORMAT:
             o->format = optarg;
             break;
@@ -322,6 +390,19 @@ static int parse_args(int argc, char **argv, opts_t *o)
     if (o->seen & ~cmds[i].allowed) {
         fprintf(stderr, "dpop-audit %s: option not valid for this command\n", o->cmd);
         usage(stderr);
+        return 2;
+    }
+    if (o->f.has_since && o->f.has_until && o->f.since_us >= o->f.until_us) {
+        /* since <= ts < until: nothing can match (e.g. --since 1h --until 2h) */
+        char a[AUDIT_TS_MAX], b[AUDIT_TS_MAX];
+        if (!audit_time_format(o->f.since_us, a, sizeof(a)))
+            snprintf(a, sizeof(a), "?");
+        if (!audit_time_format(o->f.until_us, b, sizeof(b)))
+            snprintf(b, sizeof(b), "?");
+        fprintf(stderr,
+                "dpop-audit: empty time range: --since %s is not before --until %s (relative "
+                "times are ages: --since 2h --until 1h)\n",
+                a, b);
         return 2;
     }
     if (o->nstores == 0) {

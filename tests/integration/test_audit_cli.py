@@ -173,6 +173,76 @@ def test_list_filters(store, args, count):
             assert e["reason"] == args[args.index("--reason") + 1]
 
 
+@pytest.mark.parametrize("args,count", [
+    # repeated options and comma lists are OR'ed within a key (issue 19 item 2)
+    (["--reason", "replay", "--reason", "htu_mismatch"], 3),
+    (["--reason", "replay,htu_mismatch"], 3),
+    (["--reason", "replay,htu_mismatch", "--reason", "missing_proof"], 4),
+    (["--reason", "replay,replay"], 2),
+    (["--ip", "192.0.2.10,198.51.100.7"], 6),
+    (["--ip", "198.51.100.7", "--ip", "203.0.113.1"], 2),
+    (["--jkt", JKT_A + "," + JKT_B], 5),
+    (["--token-hash", TH, "--token-hash", "othertoken"], 5),
+    (["--jti", "jti-X", "--jti", "jti-2026-01-01T10:00:00Z"], 3),
+    # ... and AND'ed across keys
+    (["--reason", "replay,jkt_mismatch", "--ip", "198.51.100.7"], 2),
+    (["--reason", "replay", "--reason", "jkt_mismatch", "--jkt", JKT_B], 1),
+])
+def test_list_filters_or(store, args, count):
+    r = audit("--store", store, "list", "--format", "json", *args, check=0)
+    got = [json.loads(l) for l in r.stdout.splitlines()]
+    assert len(got) == count, (args, got)
+    opts = {}
+    for i in range(0, len(args), 2):
+        opts.setdefault(args[i], []).extend(args[i + 1].split(",") if args[i] != "--jti"
+                                            else [args[i + 1]])
+    field = {"--reason": "reason", "--ip": "client_ip", "--jkt": "jkt", "--jti": "jti",
+             "--token-hash": "token_hash"}
+    for e in got:
+        for opt, vals in opts.items():
+            assert e[field[opt]] in vals
+
+
+def test_list_ip_canonical_form(tmp_path):
+    s = str(tmp_path / "s")
+    fill(s, [ev("2026-01-01T10:00:00Z", "replay", client_ip="2001:db8::1")])
+    for ip in ("2001:db8::1", "2001:DB8:0:0::1", "2001:0db8::0001"):
+        r = audit("--store", s, "list", "--format", "json", "--ip", ip, check=0)
+        assert len(r.stdout.splitlines()) == 1, ip
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--reason", "replya"], "unknown reason 'replya' (did you mean 'replay'?)"),
+    (["--reason", "htu_mismatc"], "(did you mean 'htu_mismatch'?)"),
+    (["--reason", "Replay"], "(did you mean 'replay'?)"),
+    (["--reason", "replay,bad_sig"], "unknown reason 'bad_sig'"),
+    (["--reason", "replay", "--reason", "nope"], "unknown reason 'nope'; reasons: missing_proof"),
+    (["--reason", ""], "empty value"),
+    (["--reason", "replay,"], "empty value"),
+    (["--ip", "999.1.1.1"], "'999.1.1.1' is not an IPv4 or IPv6 address"),
+    (["--ip", "10.0.0.0/8"], "not an IPv4 or IPv6 address"),
+    (["--ip", "web1.example.com"], "not an IPv4 or IPv6 address"),
+    (["--ip", "1.2.3"], "not an IPv4 or IPv6 address"),
+    (["--ip", "192.0.2.10,2001:db8::g"], "'2001:db8::g' is not"),
+    (["--since", "1h", "--until", "2h"], "empty time range"),
+    (["--since", "2026-01-02", "--until", "2026-01-02"], "empty time range"),
+    (["--since", "2026-01-03", "--until", "2026-01-02T23:59:59Z"], "empty time range"),
+    (["--since", "1h", "--since", "2h"], "--since given twice"),
+    (["--format", "json", "--format", "csv"], "--format given twice"),
+])
+def test_list_bad_filters_refused(store, args, msg):
+    """Used to exit 0 with no output (a typo looked like "no such events")."""
+    r = audit("--store", store, "list", *args)
+    assert r.returncode == 2, (args, r.returncode, r.stderr)
+    assert msg in r.stderr, r.stderr
+    assert r.stdout == ""
+
+
+def test_empty_range_refused_for_report(store):
+    r = audit("--store", store, "report", "--format", "json", "--since", "1h", "--until", "2h")
+    assert r.returncode == 2 and "empty time range" in r.stderr and r.stdout == ""
+
+
 @pytest.mark.parametrize("fmt", ["table", "json", "csv"])
 def test_list_no_match_prints_nothing(store, fmt):
     r = audit("--store", store, "list", "--format", fmt, "--jkt", "no-such-key", check=0)

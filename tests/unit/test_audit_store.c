@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "audit_args.h"
 #include "audit_event.h"
 #include "audit_time.h"
 #include "test_audit_util.h"
@@ -272,6 +273,117 @@ START_TEST(test_index_lookups)
     }
     audit_close(s);
     rm_store(dir);
+}
+END_TEST
+
+/* Several values for one key are OR'ed, keys are AND'ed (issue 19 item 2:
+ * the CLI's repeated --reason and comma lists). */
+#define ANY(x, ...)                                                                                \
+    .any[x] = {__VA_ARGS__}, .nany[x] = sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)
+
+START_TEST(test_index_or)
+{
+    char *dir = tmp_store();
+    fill5(dir);
+    audit_store_t *s = NULL;
+    char err[256];
+    ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDONLY, &s, err, sizeof(err)), DPOP_OK);
+    const ix_case_t cases[] = {
+        {{ANY(AUDIT_IX_JKT, "JB", "JC")}, AUDIT_PLAN_JKT, 2},
+        {{.jkt = "JA", ANY(AUDIT_IX_JKT, "JB")}, AUDIT_PLAN_JKT, 4},
+        {{ANY(AUDIT_IX_REASON, "replay", "bad_signature")}, AUDIT_PLAN_REASON, 5},
+        {{ANY(AUDIT_IX_JKT, "JA", "JC"), ANY(AUDIT_IX_IP, "10.0.0.2")}, AUDIT_PLAN_IP, 1},
+        {{ANY(AUDIT_IX_JKT, "nope", "JB")}, AUDIT_PLAN_JKT, 1},
+        {{ANY(AUDIT_IX_JKT, "nope", "")}, AUDIT_PLAN_EMPTY, 0},
+        {{ANY(AUDIT_IX_JKT, "")}, AUDIT_PLAN_EMPTY, 0},
+        {{ANY(AUDIT_IX_JTI, "jti-1", "jti-1")}, AUDIT_PLAN_JTI, 1}, /* no duplicate rows */
+        {{ANY(AUDIT_IX_TOKEN_HASH, "TH1", "TH2"), ANY(AUDIT_IX_REASON, "replay")},
+         AUDIT_PLAN_REASON,
+         1},
+        {{ANY(AUDIT_IX_IP, "10.0.0.1", "10.0.0.2"), .has_since = 1, .since_us = T0 + 2 * SEC},
+         AUDIT_PLAN_IP,
+         3},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        audit_plan_t plan;
+        size_t n = count_query(&s, 1, &cases[i].f, &plan, NULL, 0);
+        ck_assert_msg(n == cases[i].count, "case %zu: %zu results, want %zu", i, n, cases[i].count);
+        ck_assert_msg(plan == cases[i].plan, "case %zu: plan %d, want %d", i, plan, cases[i].plan);
+    }
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+/* Filter values the CLI refuses (audit_args.c). */
+static const struct {
+    const char *in, *suggest; /* NULL: no suggestion */
+    int known;
+} reason_cases[] = {
+    {"replay", NULL, 1},
+    {"key_revoked", NULL, 1},
+    {"replya", "replay", 0}, /* transposition */
+    {"Replay", "replay", 0}, /* case */
+    {"htu_mismatc", "htu_mismatch", 0},
+    {"bad_signatur", "bad_signature", 0},
+    {"jkt_missmatch", "jkt_mismatch", 0},
+    {"xyz", NULL, 0}, /* not close to anything */
+    {"re", NULL, 0},  /* too short to guess */
+    {"", NULL, 0},
+};
+
+START_TEST(test_args_reason)
+{
+    for (size_t i = 0; i < sizeof(reason_cases) / sizeof(reason_cases[0]); i++) {
+        char msg[1024] = "";
+        int rc = audit_args_reason(reason_cases[i].in, msg, sizeof(msg));
+        ck_assert_msg((rc == DPOP_OK) == reason_cases[i].known, "case %zu", i);
+        if (reason_cases[i].known)
+            continue;
+        const char *sug = audit_args_reason_suggest(reason_cases[i].in);
+        if (reason_cases[i].suggest) {
+            ck_assert_msg(sug && strcmp(sug, reason_cases[i].suggest) == 0, "case %zu: %s", i,
+                          sug ? sug : "(none)");
+            char want[128];
+            snprintf(want, sizeof(want), "(did you mean '%s'?)", reason_cases[i].suggest);
+            ck_assert_msg(strstr(msg, want), "case %zu: %s", i, msg);
+        }
+        else {
+            ck_assert_msg(sug == NULL, "case %zu: suggested %s", i, sug);
+            ck_assert_msg(strstr(msg, "reasons: missing_proof") && strstr(msg, "key_revoked"),
+                          "case %zu: %s", i, msg);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_args_ip)
+{
+    static const struct {
+        const char *in, *out; /* out NULL: refused */
+    } cases[] = {
+        {"192.0.2.10", "192.0.2.10"},
+        {"::1", "::1"},
+        {"2001:DB8:0:0::1", "2001:db8::1"},
+        {"::ffff:192.0.2.1", "::ffff:192.0.2.1"},
+        {"999.1.1.1", NULL},
+        {"1.2.3", NULL},
+        {"10.0.0.0/8", NULL},
+        {"web1", NULL},
+        {"", NULL},
+        {"1.2.3.4 ", NULL},
+        {"2001:db8::g", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[64] = "";
+        int rc = audit_args_ip(cases[i].in, out, sizeof(out));
+        if (!cases[i].out) {
+            ck_assert_msg(rc == DPOP_ERR, "case %zu accepted", i);
+            continue;
+        }
+        ck_assert_msg(rc == DPOP_OK, "case %zu refused", i);
+        ck_assert_str_eq(out, cases[i].out);
+    }
 }
 END_TEST
 
@@ -1123,6 +1235,11 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_index_lookups);
     tcase_add_test(tc, test_key_plan_orders_by_time);
     tcase_add_test(tc, test_multi_store_merge);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("args");
+    tcase_add_test(tc, test_index_or);
+    tcase_add_test(tc, test_args_reason);
+    tcase_add_test(tc, test_args_ip);
     suite_add_tcase(s, tc);
     tc = tcase_create("chain");
     tcase_add_test(tc, test_verify_intact);
