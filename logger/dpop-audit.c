@@ -1,6 +1,6 @@
 /*
  * dpop-audit.c: the operators' CLI over the audit store (DESIGN.md "Audit
- * store"): list, report, alerts, verify, prune; --store repeatable (stores
+ * store"): list, report, alerts, export, verify, prune; --store repeatable (stores
  * of several servers read as one).  Output to stdout; diagnostics to
  * stderr; JSON output is ASCII only (\u escapes).  Exit status, the table
  * dpopctl and dpop-policy share: 0 ok, 1 a failed check (verify or
@@ -14,6 +14,7 @@
 #include "audit_args.h"
 #include "audit_buf.h"
 #include "audit_event.h"
+#include "audit_export.h"
 #include "audit_query.h"
 #include "audit_report.h"
 #include "audit_time.h"
@@ -76,6 +77,7 @@ static void usage(FILE *f)
           "  report  [--since T] [--until T] --format html|json|md\n"
           "  alerts  [--since T] [--follow] [--interval S] [--window S]\n"
           "          [--signature-threshold N] [--key-threshold N]\n"
+          "  export  [--since T] [--follow] [--interval S] [--cursor FILE] [--batch N]\n"
           "  verify  [--head HASH]...\n"
           "  prune   --before T\n"
           "T: RFC 3339 (2026-01-02T03:04:05Z) or relative (15m, 24h, 30d).\n"
@@ -101,6 +103,8 @@ enum {
     O_KEYTH,
     O_CSV_RAW,
     O_HEAD,
+    O_CURSOR,
+    O_BATCH,
     O_HELP
 };
 
@@ -121,6 +125,8 @@ typedef struct {
     unsigned seen;                      /* bit per option given, for per-command validation */
     unsigned char heads[MAX_HEADS][32]; /* verify --head */
     size_t nheads;
+    const char *cursor;                           /* export --cursor */
+    size_t batch;                                 /* export --batch */
     char ips[AUDIT_FILTER_MAX][INET6_ADDRSTRLEN]; /* --ip values, canonical */
     size_t nips;
 } opts_t;
@@ -230,6 +236,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
                                        {"key-threshold", required_argument, NULL, O_KEYTH},
                                        {"csv-raw", no_argument, NULL, O_CSV_RAW},
                                        {"head", required_argument, NULL, O_HEAD},
+                                       {"cursor", required_argument, NULL, O_CURSOR},
+                                       {"batch", required_argument, NULL, O_BATCH},
                                        {"help", no_argument, NULL, O_HELP},
                                        {NULL, 0, NULL, 0}};
     int64_t now = audit_now_us();
@@ -251,8 +259,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
         if (c >= O_STORE && c <= O_HELP) {
             /* an option that takes one value, given twice: which one was
              * meant?  (filters and --store, --head are lists) */
-            static const int once[] = {O_SINCE,    O_UNTIL,  O_BEFORE, O_FORMAT,
-                                       O_INTERVAL, O_WINDOW, O_SIGTH,  O_KEYTH};
+            static const int once[] = {O_SINCE,  O_UNTIL, O_BEFORE, O_FORMAT, O_INTERVAL,
+                                       O_WINDOW, O_SIGTH, O_KEYTH,  O_CURSOR, O_BATCH};
             for (size_t k = 0; k < sizeof(once) / sizeof(once[0]); k++)
                 if (c == once[k] && (o->seen & (1u << (c - O_STORE)))) {
                     const char *name = "?";
@@ -339,6 +347,20 @@ static int parse_args(int argc, char **argv, opts_t *o)
         case O_CSV_RAW:
             o->csv_raw = 1;
             break;
+        case O_BATCH:
+            if (parse_uint(optarg, 100000, &v) || v == 0) {
+                fprintf(stderr, "dpop-audit: --batch: events per flush, 1..100000\n");
+                return 2;
+            }
+            o->batch = (size_t)v;
+            break;
+        case O_CURSOR:
+            if (!*optarg) {
+                fprintf(stderr, "dpop-audit: --cursor: a file name\n");
+                return 2;
+            }
+            o->cursor = optarg;
+            break;
         case O_HEAD:
             if (o->nheads == MAX_HEADS || parse_hash(optarg, o->heads[o->nheads]) != DPOP_OK) {
                 fprintf(stderr,
@@ -374,6 +396,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
                        B(O_KEYTH)},
         {"alerts", B(O_STORE) | B(O_SINCE) | B(O_FOLLOW) | B(O_INTERVAL) | B(O_WINDOW) |
                        B(O_SIGTH) | B(O_KEYTH)},
+        {"export",
+         B(O_STORE) | B(O_SINCE) | B(O_FOLLOW) | B(O_CURSOR) | B(O_INTERVAL) | B(O_BATCH)},
         {"verify", B(O_STORE) | B(O_HEAD)},
         {"prune", B(O_STORE) | B(O_BEFORE)},
 #undef B
@@ -770,6 +794,39 @@ done:
     return ret;
 }
 
+/* ---------------------------------------------------------------- export */
+
+static int cmd_export(opts_t *o, audit_store_t **st, size_t n)
+{
+    static char names[MAX_STORES][PATH_MAX];
+    const char *np[MAX_STORES];
+    char err[1024];
+    for (size_t i = 0; i < n; i++) {
+        /* the cursor knows a store by its real path, however it is named */
+        if (!realpath(audit_store_dir(st[i]), names[i]))
+            snprintf(names[i], sizeof(names[i]), "%s", audit_store_dir(st[i]));
+        np[i] = names[i];
+    }
+    audit_export_cfg_t cfg = {.stores = st,
+                              .n = n,
+                              .names = np,
+                              .has_since = o->f.has_since,
+                              .since_us = o->f.since_us,
+                              .follow = o->follow,
+                              .interval_s = (unsigned)o->interval,
+                              .cursor_path = o->cursor,
+                              .out = stdout,
+                              .stop = &stop_flag};
+    cfg.batch = o->batch;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN); /* a closed pipe is a write error (exit 2), not a kill */
+    int ret = audit_export_run(&cfg, err, sizeof(err));
+    if (ret)
+        fprintf(stderr, "dpop-audit: %s\n", err);
+    return ret;
+}
+
 /* ---------------------------------------------------------------- verify */
 
 static void hex(const unsigned char *h, char *out)
@@ -905,6 +962,8 @@ int main(int argc, char **argv)
         ret = cmd_report(&o, st, n);
     else if (strcmp(o.cmd, "alerts") == 0)
         ret = cmd_alerts(&o, st, n);
+    else if (strcmp(o.cmd, "export") == 0)
+        ret = cmd_export(&o, st, n);
     else if (strcmp(o.cmd, "verify") == 0)
         ret = cmd_verify(&o, st, n);
     else
