@@ -69,6 +69,38 @@ void audit_set_err(audit_store_t *s, char *err, size_t errsz, const char *what, 
                      : "");
 }
 
+/* LMDB checks some page invariants with assertions that abort(): a page of
+ * the wrong type met while walking a damaged file.  A CLI (audit_exit_on_damage)
+ * turns that into a message and exit status 1 like every other damaged-file
+ * error; a server keeps LMDB's abort (and its core dump).  The hook must not
+ * return into LMDB, which would abort anyway, so it ends the process with
+ * async-signal-safe calls only. */
+static volatile int exit_on_damage;
+
+void audit_exit_on_damage(int on)
+{
+    exit_on_damage = on;
+}
+
+static void on_lmdb_assert(MDB_env *env, const char *msg)
+{
+    static const char head[] = "dpop-audit: the audit store file is damaged (LMDB: ";
+    static const char tail[] = "); restore the store from a good copy\n";
+    const char *dir = NULL;
+    (void)env;
+    if (!exit_on_damage)
+        return;
+    if (mdb_env_get_path(env, &dir) != 0)
+        dir = NULL;
+    ssize_t w = write(STDERR_FILENO, head, sizeof(head) - 1);
+    if (dir)
+        w = write(STDERR_FILENO, dir, strlen(dir)), w = write(STDERR_FILENO, ": ", 2);
+    w = write(STDERR_FILENO, msg, strlen(msg));
+    w = write(STDERR_FILENO, tail, sizeof(tail) - 1);
+    (void)w;
+    _exit(1);
+}
+
 int audit_store_damaged(const audit_store_t *s)
 {
     return s ? s->damaged : 0;
@@ -315,6 +347,7 @@ int audit_open(const char *dir, size_t mapsize, int flags, audit_store_t **out, 
         audit_set_err(s, err, errsz, "create environment", rc);
         goto fail;
     }
+    mdb_env_set_assert(s->env, on_lmdb_assert);
     if ((rc = mdb_env_set_maxdbs(s->env, 16)) || (rc = mdb_env_set_maxreaders(s->env, 1024)) ||
         (!s->rdonly &&
          (rc = mdb_env_set_mapsize(s->env, mapsize ? mapsize : AUDIT_DEFAULT_MAPSIZE)))) {
@@ -333,6 +366,7 @@ int audit_open(const char *dir, size_t mapsize, int flags, audit_store_t **out, 
         s->env = NULL;
         if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 16)))
             goto envfail;
+        mdb_env_set_assert(s->env, on_lmdb_assert);
         rc = mdb_env_open(s->env, dir, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0660);
     }
     if (rc) {

@@ -944,6 +944,7 @@ int main(int argc, char **argv)
     if ((ret = parse_args(argc, argv, &o)) != 0)
         return ret;
     signal(SIGBUS, on_sigbus);
+    audit_exit_on_damage(1);
     int rw = strcmp(o.cmd, "prune") == 0;
     if (rw) {
         /* prune never creates a store that is not there */

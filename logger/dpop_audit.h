@@ -138,6 +138,11 @@ int audit_find_hash(audit_store_t *s, const unsigned char *hash, uint64_t *seq, 
  * corrupted pages): the CLI then exits 1 (a failed check), not 2 (I/O). */
 int audit_store_damaged(const audit_store_t *s);
 
+/* For CLIs: when LMDB meets a damaged page it would abort(); with on set,
+ * the process instead prints a message naming the store and exits 1.
+ * Process-wide; off by default (a server keeps LMDB's abort). */
+void audit_exit_on_damage(int on);
+
 /* audit_open's return when the store exists but its file is damaged
  * (truncated or not an LMDB file); err says what.  Other failures are
  * DPOP_ERR. */
