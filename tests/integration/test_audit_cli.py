@@ -1094,3 +1094,16 @@ def test_export_ends_a_cut_line(tmp_path, store):
         subprocess.run([AUDIT, "--store", store, "export", "--since", "2026-01-03"], stdout=f,
                        check=True, timeout=60)
     assert open(out, "rb").read()[size:size + 1] == b"{"
+
+
+def test_hostile_export(hostile_store):
+    r = audit("--store", hostile_store, "export", check=0)
+    lines = r.stdout.split("\n")
+    assert lines[-1] == "" and len(lines) == len(HOSTILE) + 1
+    assert r.stdout.isascii()
+    for i, line in enumerate(lines[:-1]):
+        e = json.loads(line)  # one object per line whatever the strings held
+        h = HOSTILE[i]
+        if len(h) < 400 and "eyJ" not in h:
+            assert e["user_agent"]["original"] == h and e["dpop"]["detail"] == h
+    no_secret(r.stdout)
