@@ -1107,3 +1107,14 @@ def test_hostile_export(hostile_store):
         if len(h) < 400 and "eyJ" not in h:
             assert e["user_agent"]["original"] == h and e["dpop"]["detail"] == h
     no_secret(r.stdout)
+
+
+def test_exported_event_id_is_a_verifiable_head(store):
+    """What a SIEM fed by export holds is enough to anchor the chain."""
+    ids = [g["event"]["id"] for g in export_lines("--store", store, "export")]
+    r = audit("--store", store, "verify", "--head", ids[3], check=0)
+    assert "head %s: on the chain of" % ids[3] in r.stdout and "at seq 4" in r.stdout
+    audit("--store", store, "prune", "--before", "2026-01-02T00:00:00Z", check=0)
+    r = audit("--store", store, "verify", "--head", ids[3], check=0)  # now the checkpoint
+    assert "at seq 4" in r.stdout
+    audit("--store", store, "verify", "--head", ids[2], check=1)  # pruned past: not provable
