@@ -9,7 +9,10 @@
  *                  field value -> seq (MDB_DUPSORT|MDB_DUPFIXED)
  *   ix_time        ts_us (8 BE) || seq (8 BE) -> empty
  *   meta           "format" "1", "next_seq", "head", "chain_start",
- *                  "chain_prev", "pruned_before", "pruned_count"
+ *                  "chain_prev", "pruned_before", "pruned_count",
+ *                  "ckpt" || seq (8 BE) -> hash (32) || ts_us (8 BE): the
+ *                  checkpoints prune leaves, one per pruned chunk; the one at
+ *                  chain_start - 1 is the hash the first stored event links to
  * Event value: [0] format 1, [1..8] ts_us BE, [9..40] prev hash,
  *              [41..72] hash, [73..] canonical JSON (audit_event.c).
  * hash = SHA-256(prev || seq BE || ts_us BE || JSON).
@@ -37,6 +40,8 @@ struct audit_store {
     MDB_dbi ix_time;
     MDB_dbi meta;
     int rdonly;
+    int nocreate; /* AUDIT_OPEN_NOCREATE */
+    int damaged;  /* an error said the file is damaged (audit_store_damaged) */
     char *dir;
 };
 
@@ -63,6 +68,15 @@ int audit_append_encoded(audit_store_t *s, audit_enc_t *const *encs, size_t n, c
 /* A failure that has no LMDB/errno code (a hash that failed, ENOMEM
  * handled as such): reported as "failed". */
 #define AUDIT_RC_FAILED (-1)
+/* data.mdb is shorter than the pages its meta page claims (a partial copy):
+ * reading those pages through the map would raise SIGBUS. */
+#define AUDIT_RC_TRUNCATED (-2)
+
+/* Checkpoint keys in meta: "ckpt" || seq BE. */
+#define AUDIT_CKPT_PREFIX "ckpt"
+#define AUDIT_CKPT_KEY_LEN 12
+#define AUDIT_CKPT_VAL_LEN (AUDIT_HASH_LEN + 8)
+void audit_ckpt_key(unsigned char *key, uint64_t seq);
 
 /* End a transaction: commit it when rc is 0, else abort it (txn may be NULL
  * when begin failed).  DPOP_OK only when committed; otherwise err says what
@@ -70,7 +84,10 @@ int audit_append_encoded(audit_store_t *s, audit_enc_t *const *encs, size_t n, c
 int audit_txn_end(audit_store_t *s, MDB_txn *txn, int rc, const char *what, char *err,
                   size_t errsz);
 
-/* Format "audit store DIR: what: mdb error" into err. */
-void audit_set_err(const audit_store_t *s, char *err, size_t errsz, const char *what, int rc);
+/* Format "audit store DIR: what: mdb error" into err; an error that says
+ * the file is damaged (MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_INVALID,
+ * truncated...) also marks the store damaged. */
+void audit_set_err(audit_store_t *s, char *err, size_t errsz, const char *what, int rc);
+int audit_rc_damaged(int rc);
 
 #endif /* AUDIT_INTERNAL_H */

@@ -39,10 +39,21 @@ struct audit_iter {
     src_t *src;
     size_t n;
     audit_filter_t f;
-    char keys[AUDIT_IX_KEYS][512]; /* cleaned filter values */
+    /* cleaned filter values per key, distinct, "" dropped (matches nothing) */
+    char keys[AUDIT_IX_KEYS][AUDIT_FILTER_MAX + 1][512];
+    size_t nkeys[AUDIT_IX_KEYS];
     int has_key[AUDIT_IX_KEYS];
     size_t skipped;
 };
+
+/* The event's field matches one of the key's values. */
+static int key_match(const audit_iter_t *it, int x, const char *f)
+{
+    for (size_t j = 0; f && j < it->nkeys[x]; j++)
+        if (strcmp(f, it->keys[x][j]) == 0)
+            return 1;
+    return 0;
+}
 
 void audit_record_clear(audit_record_t *r)
 {
@@ -70,8 +81,10 @@ static int in_time(const audit_iter_t *it, int64_t ts)
     return (!it->f.has_since || ts >= it->f.since_us) && (!it->f.has_until || ts < it->f.until_us);
 }
 
-/* Load event seq; 1 loaded and matching, 0 not matching / unreadable, -1 error. */
-static int load(audit_iter_t *it, src_t *src, size_t idx, uint64_t seq, audit_record_t *rec)
+/* Load event seq; 1 loaded and matching, 0 not matching / unreadable, -1
+ * error (*mrc: the LMDB code). */
+static int load(audit_iter_t *it, src_t *src, size_t idx, uint64_t seq, audit_record_t *rec,
+                int *mrc)
 {
     unsigned char sb[8];
     audit_put_be64(sb, seq);
@@ -81,8 +94,10 @@ static int load(audit_iter_t *it, src_t *src, size_t idx, uint64_t seq, audit_re
         it->skipped++; /* an index entry without its event: verify reports it */
         return 0;
     }
-    if (rc)
+    if (rc) {
+        *mrc = rc;
         return -1;
+    }
     int64_t ts = (int64_t)audit_get_be64((const unsigned char *)v.mv_data + AUDIT_VAL_TS);
     if (!in_time(it, ts))
         return 0;
@@ -96,8 +111,7 @@ static int load(audit_iter_t *it, src_t *src, size_t idx, uint64_t seq, audit_re
     for (int x = 0; x < AUDIT_IX_KEYS; x++) {
         if (!it->has_key[x])
             continue;
-        const char *f = json_string_value(json_object_get(o, audit_ix_field(x)));
-        if (!f || strcmp(f, it->keys[x]) != 0) {
+        if (!key_match(it, x, json_string_value(json_object_get(o, audit_ix_field(x))))) {
             json_decref(o);
             return 0;
         }
@@ -107,6 +121,21 @@ static int load(audit_iter_t *it, src_t *src, size_t idx, uint64_t seq, audit_re
     rec->ts_us = ts;
     rec->ev = o;
     return 1;
+}
+
+/* Duplicates of key x's value j (0 when absent). */
+static int key_count(src_t *src, const audit_iter_t *it, int x, size_t j, size_t *count)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k = {strlen(it->keys[x][j]), (void *)it->keys[x][j]}, v;
+    int rc = mdb_cursor_open(src->txn, src->s->ix[x], &c);
+    *count = 0;
+    if (rc == 0)
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET);
+    if (rc == 0)
+        rc = mdb_cursor_count(c, count);
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 static int plan_store(audit_iter_t *it, src_t *src, char *err, size_t errsz)
@@ -119,21 +148,18 @@ static int plan_store(audit_iter_t *it, src_t *src, char *err, size_t errsz)
     for (int x = 0; x < AUDIT_IX_KEYS; x++) {
         if (!it->has_key[x])
             continue;
-        MDB_val k = {strlen(it->keys[x]), it->keys[x]}, v;
+        /* the key's values are OR'ed: its matches are the sum */
         size_t count = 0;
-        if ((rc = mdb_cursor_open(src->txn, src->s->ix[x], &c)))
-            goto fail;
-        rc = mdb_cursor_get(c, &k, &v, MDB_SET);
-        if (rc == 0)
-            rc = mdb_cursor_count(c, &count);
-        mdb_cursor_close(c);
-        c = NULL;
-        if (rc == MDB_NOTFOUND) {
+        for (size_t j = 0; j < it->nkeys[x]; j++) {
+            size_t cj;
+            if ((rc = key_count(src, it, x, j, &cj)))
+                goto fail;
+            count += cj;
+        }
+        if (count == 0) {
             src->plan = AUDIT_PLAN_EMPTY;
             return DPOP_OK;
         }
-        if (rc)
-            goto fail;
         if (best < 0 || count < best_count) {
             best = x;
             best_count = count;
@@ -150,32 +176,38 @@ static int plan_store(audit_iter_t *it, src_t *src, char *err, size_t errsz)
         snprintf(err, errsz, "audit store %s: out of memory", src->s->dir);
         return DPOP_ERR;
     }
-    MDB_val k = {strlen(it->keys[best]), it->keys[best]}, v;
-    if ((rc = mdb_cursor_open(src->txn, src->s->ix[best], &c)))
-        goto fail;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc == 0 && src->ncand < best_count;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
-        if (v.mv_size != 8)
-            continue;
-        uint64_t seq = audit_get_be64(v.mv_data);
-        unsigned char sb[8];
-        audit_put_be64(sb, seq);
-        MDB_val ek = {8, sb}, ev;
-        if (mdb_get(src->txn, src->s->events, &ek, &ev) != 0 || ev.mv_size <= AUDIT_VAL_HDR) {
-            it->skipped++;
-            continue;
+    for (size_t j = 0; j < it->nkeys[best]; j++) {
+        MDB_val k = {strlen(it->keys[best][j]), it->keys[best][j]}, v;
+        if ((rc = mdb_cursor_open(src->txn, src->s->ix[best], &c)))
+            goto fail;
+        for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc == 0 && src->ncand < best_count;
+             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+            if (v.mv_size != 8)
+                continue;
+            uint64_t seq = audit_get_be64(v.mv_data);
+            unsigned char sb[8];
+            audit_put_be64(sb, seq);
+            MDB_val ek = {8, sb}, ev;
+            int grc = mdb_get(src->txn, src->s->events, &ek, &ev);
+            if (grc && grc != MDB_NOTFOUND) {
+                rc = grc;
+                break;
+            }
+            if (grc || ev.mv_size <= AUDIT_VAL_HDR) {
+                it->skipped++;
+                continue;
+            }
+            int64_t ts = (int64_t)audit_get_be64((const unsigned char *)ev.mv_data + AUDIT_VAL_TS);
+            if (!in_time(it, ts))
+                continue;
+            src->cands[src->ncand].ts = ts;
+            src->cands[src->ncand].seq = seq;
+            src->ncand++;
         }
-        int64_t ts = (int64_t)audit_get_be64((const unsigned char *)ev.mv_data + AUDIT_VAL_TS);
-        if (!in_time(it, ts))
-            continue;
-        src->cands[src->ncand].ts = ts;
-        src->cands[src->ncand].seq = seq;
-        src->ncand++;
-    }
-    mdb_cursor_close(c);
-    if (rc && rc != MDB_NOTFOUND) {
+        mdb_cursor_close(c);
         c = NULL;
-        goto fail;
+        if (rc && rc != MDB_NOTFOUND)
+            goto fail;
     }
     qsort(src->cands, src->ncand, sizeof(*src->cands), cand_cmp);
     return DPOP_OK;
@@ -183,6 +215,25 @@ fail:
     mdb_cursor_close(c);
     audit_set_err(src->s, err, errsz, "query", rc);
     return DPOP_ERR;
+}
+
+/* Clean and collect key x's values (shorthand first), dropping
+ * duplicates and "" (stored as null: matches nothing). */
+static void add_key(audit_iter_t *it, int x, const char *v)
+{
+    char clean[512];
+    if (!v)
+        return;
+    it->has_key[x] = 1;
+    /* same cleaning as storage, so an over-long value finds its truncated
+     * stored form */
+    audit_field_clean(v, strlen(v), audit_field_limit(audit_ix_field(x)), clean, sizeof(clean));
+    if (!clean[0] || it->nkeys[x] > AUDIT_FILTER_MAX)
+        return;
+    for (size_t j = 0; j < it->nkeys[x]; j++)
+        if (strcmp(it->keys[x][j], clean) == 0)
+            return;
+    memcpy(it->keys[x][it->nkeys[x]++], clean, sizeof(clean));
 }
 
 int audit_iter_open(audit_store_t *const *stores, size_t n, const audit_filter_t *f,
@@ -205,18 +256,13 @@ int audit_iter_open(audit_store_t *const *stores, size_t n, const audit_filter_t
     keys[AUDIT_IX_TOKEN_HASH] = it->f.token_hash;
     keys[AUDIT_IX_IP] = it->f.ip;
     keys[AUDIT_IX_REASON] = it->f.reason;
-    for (int x = 0; x < AUDIT_IX_KEYS; x++) {
-        if (!keys[x])
-            continue;
-        /* same cleaning as storage, so an over-long value finds its
-         * truncated stored form; "" matches nothing (stored as null) */
-        audit_field_clean(keys[x], strlen(keys[x]), audit_field_limit(audit_ix_field(x)),
-                          it->keys[x], sizeof(it->keys[x]));
-        it->has_key[x] = 1;
-    }
     int empty_key = 0;
-    for (int x = 0; x < AUDIT_IX_KEYS; x++)
-        empty_key |= it->has_key[x] && !it->keys[x][0];
+    for (int x = 0; x < AUDIT_IX_KEYS; x++) {
+        add_key(it, x, keys[x]);
+        for (size_t j = 0; j < it->f.nany[x] && j < AUDIT_FILTER_MAX; j++)
+            add_key(it, x, it->f.any[x][j]);
+        empty_key |= it->has_key[x] && it->nkeys[x] == 0;
+    }
     for (size_t i = 0; i < n; i++) {
         src_t *src = &it->src[i];
         src->s = stores[i];
@@ -292,9 +338,10 @@ static int advance(audit_iter_t *it, src_t *src, size_t idx, char *err, size_t e
             }
             seq = src->cands[src->pos++].seq;
         }
-        int r = load(it, src, idx, seq, &src->rec);
+        int mrc = 0;
+        int r = load(it, src, idx, seq, &src->rec, &mrc);
         if (r < 0) {
-            audit_set_err(src->s, err, errsz, "read event", 0);
+            audit_set_err(src->s, err, errsz, "read event", mrc);
             return DPOP_ERR;
         }
         src->has = r == 1;

@@ -8,18 +8,28 @@
 #ifndef AUDIT_QUERY_H
 #define AUDIT_QUERY_H
 
+#include "audit_event.h"
 #include "dpop_audit.h"
 
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Filters combine (AND).  NULL / has_* = 0 means "any".  Time range is
+/* Values one key filter may list (the CLI's repeated options and comma
+ * lists). */
+#define AUDIT_FILTER_MAX 64
+
+/* Filters on different keys combine with AND; the values given for one key
+ * with OR: an event matches the key when its field equals the shorthand
+ * (jkt, jti, ...) or any value of any[key] (key = AUDIT_IX_JKT ...).
+ * NULL / no value / has_* = 0 means "any".  Time range is
  * since <= ts < until. */
 typedef struct {
     int has_since, has_until;
     int64_t since_us, until_us;
     const char *jkt, *jti, *token_hash, *ip, *reason;
+    const char *any[AUDIT_IX_KEYS][AUDIT_FILTER_MAX];
+    size_t nany[AUDIT_IX_KEYS];
 } audit_filter_t;
 
 /* One event read back.  ev is the event's JSON object (DESIGN.md names);

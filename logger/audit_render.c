@@ -73,6 +73,42 @@ static void md_count_table(audit_buf_t *b, const json_t *rows, const char *field
     audit_buf_str(b, "\n");
 }
 
+/* The verify result: one line per store, the failure spelled out. */
+static void md_verification(audit_buf_t *b, const json_t *ver)
+{
+    size_t i;
+    json_t *r;
+    audit_buf_str(b, "## Integrity (dpop-audit verify)\n\n");
+    audit_buf_str(b, json_is_true(json_object_get(ver, "ok"))
+                         ? "**Verified**: every store's hash chain and indexes are intact.\n\n"
+                         : "**FAILED**: the store was altered or damaged; the figures below "
+                           "cannot be relied on.\n\n");
+    json_array_foreach(json_object_get(ver, "stores"), i, r)
+    {
+        audit_buf_str(b, "- ");
+        audit_buf_md(b, str(r, "store"));
+        if (json_is_true(json_object_get(r, "ok"))) {
+            audit_buf_printf(b, ": ok, %" JSON_INTEGER_FORMAT " events, head `", num(r, "events"));
+            audit_buf_md(b, str(r, "head"));
+            audit_buf_printf(b, "` (seq %" JSON_INTEGER_FORMAT ")", num(r, "head_seq"));
+            const json_t *ck = json_object_get(r, "checkpoint");
+            if (json_is_object(ck)) {
+                audit_buf_printf(b, ", pruned up to checkpoint seq %" JSON_INTEGER_FORMAT " `",
+                                 num(ck, "seq"));
+                audit_buf_md(b, str(ck, "hash"));
+                audit_buf_str(b, "`");
+            }
+        }
+        else {
+            audit_buf_printf(b, ": **FAILED** at event seq %" JSON_INTEGER_FORMAT ": ",
+                             num(r, "bad_seq"));
+            audit_buf_md(b, str(r, "problem"));
+        }
+        audit_buf_str(b, "\n");
+    }
+    audit_buf_str(b, "\n");
+}
+
 char *audit_report_md(const json_t *rep)
 {
     audit_buf_t b = {0};
@@ -96,6 +132,7 @@ char *audit_report_md(const json_t *rep)
                      num(tot, "events"), num(tot, "keys"), num(tot, "client_ips"),
                      num(tot, "hosts"), num(tot, "alerts"));
 
+    md_verification(&b, json_object_get(rep, "verification"));
     audit_buf_str(
         &b,
         "## Stores (hash chain heads)\n\n| store | events | chain | head |\n|---|---:|---|---|\n");
@@ -196,7 +233,9 @@ static const char css[] =
     "family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em;word-break:break-all}.kpi{"
     "display:flex;gap:1em;flex-wrap:wrap}.kpi div{border:1px solid #d5d9e0;border-radius:6px;"
     "padding:.6em 1em;min-width:8em}.kpi b{display:block;font-size:1.5em}svg text{font-size:11px;"
-    "fill:#1d2330}.muted{color:#667}@media print{body{margin:0}}";
+    "fill:#1d2330}.muted{color:#667}.verify{border-left:6px solid;padding:.2em 1em;margin:1em 0}"
+    ".verify.ok{border-color:#2e7d32;background:#f1f8f1}.verify.failed{border-color:#c62828;"
+    "background:#fdf0f0}@media print{body{margin:0}}";
 
 static void td(audit_buf_t *b, const char *v, int mono)
 {
@@ -331,6 +370,46 @@ static void html_count_table(audit_buf_t *b, const json_t *rows, const char *fie
     audit_buf_str(b, "</tbody></table>\n");
 }
 
+static void html_verification(audit_buf_t *b, const json_t *ver)
+{
+    size_t i;
+    json_t *r;
+    int ok = json_is_true(json_object_get(ver, "ok"));
+    audit_buf_str(b, ok ? "<div id=\"verification\" class=\"verify ok\"><h3>Integrity: "
+                          "verified</h3><p>dpop-audit verify: every store's hash chain and "
+                          "indexes are intact.</p>"
+                        : "<div id=\"verification\" class=\"verify failed\"><h3>Integrity: "
+                          "FAILED</h3><p>dpop-audit verify found the store altered or damaged: "
+                          "the figures below cannot be relied on.</p>");
+    audit_buf_str(b, "<table><thead><tr><th>store</th><th>result</th><th class=\"n\">events"
+                     "</th><th>head (SHA-256) or problem</th><th>checkpoint</th></tr></thead>"
+                     "<tbody>");
+    json_array_foreach(json_object_get(ver, "stores"), i, r)
+    {
+        int sok = json_is_true(json_object_get(r, "ok"));
+        const json_t *ck = json_object_get(r, "checkpoint");
+        char ckb[128] = "";
+        if (json_is_object(ck))
+            snprintf(ckb, sizeof(ckb), "seq %" JSON_INTEGER_FORMAT " %s", num(ck, "seq"),
+                     str(ck, "hash") ? str(ck, "hash") : "");
+        audit_buf_str(b, "<tr>");
+        td(b, str(r, "store"), 1);
+        if (sok) {
+            td(b, "ok", 0);
+        }
+        else {
+            char bad[64];
+            snprintf(bad, sizeof(bad), "FAILED at seq %" JSON_INTEGER_FORMAT, num(r, "bad_seq"));
+            td(b, bad, 0);
+        }
+        tdn(b, num(r, "events"));
+        td(b, sok ? str(r, "head") : str(r, "problem"), sok);
+        td(b, ckb[0] ? ckb : NULL, 1);
+        audit_buf_str(b, "</tr>");
+    }
+    audit_buf_str(b, "</tbody></table></div>\n");
+}
+
 char *audit_report_html(const json_t *rep)
 {
     audit_buf_t b = {0};
@@ -363,7 +442,9 @@ char *audit_report_html(const json_t *rep)
     for (size_t k = 0; k < sizeof(kpis) / sizeof(kpis[0]); k++)
         audit_buf_printf(&b, "<div><b>%" JSON_INTEGER_FORMAT "</b>%s</div>", num(tot, kpis[k][0]),
                          kpis[k][1]);
-    audit_buf_str(&b, "</div>\n<h3>Stores and hash-chain heads</h3><table><thead><tr><th>store"
+    audit_buf_str(&b, "</div>\n");
+    html_verification(&b, json_object_get(rep, "verification"));
+    audit_buf_str(&b, "<h3>Stores and hash-chain heads</h3><table><thead><tr><th>store"
                       "</th><th class=\"n\">events</th><th>chain</th><th>head (SHA-256)</th></tr>"
                       "</thead><tbody>");
     json_array_foreach(json_object_get(rep, "stores"), i, r)

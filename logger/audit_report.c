@@ -322,6 +322,56 @@ static json_t *stores_json(audit_store_t *const *stores, size_t n)
     return arr;
 }
 
+static void hex32(const unsigned char *h, char *out)
+{
+    for (int j = 0; j < 32; j++)
+        snprintf(out + 2 * j, 3, "%02x", h[j]);
+}
+
+/* dpop-audit verify over every store, as the report's "verification":
+ * {"ok", "stores": [{"store", "ok", "events", "head", "head_seq",
+ * "checkpoint": {"seq", "hash"} | null, "bad_seq", "problem"}]}.  NULL
+ * when a store could not be read (err set). */
+static json_t *verification_json(audit_store_t *const *stores, size_t n, char *err, size_t errsz)
+{
+    json_t *arr = json_array(), *ver = NULL;
+    int all_ok = 1;
+    for (size_t i = 0; arr && i < n; i++) {
+        audit_verify_t v;
+        char hex[2 * 32 + 1];
+        if (audit_verify(stores[i], &v, err, errsz) != DPOP_OK) {
+            json_decref(arr);
+            return NULL;
+        }
+        json_t *o = json_pack("{s:s, s:b, s:I}", "store", audit_store_dir(stores[i]), "ok", v.ok,
+                              "events", (json_int_t)v.events);
+        if (o && v.ok) {
+            hex32(v.head, hex);
+            json_object_set_new(o, "head", json_string(hex));
+            json_object_set_new(o, "head_seq", json_integer((json_int_t)v.head_seq));
+            json_t *ck = json_null();
+            if (v.has_ckpt) {
+                hex32(v.ckpt, hex);
+                json_decref(ck);
+                ck = json_pack("{s:I, s:s}", "seq", (json_int_t)v.ckpt_seq, "hash", hex);
+            }
+            json_object_set_new(o, "checkpoint", ck);
+        }
+        else if (o) {
+            json_object_set_new(o, "bad_seq", json_integer((json_int_t)v.bad_seq));
+            json_object_set_new(o, "problem", json_string(v.problem));
+            all_ok = 0;
+        }
+        audit_verify_clear(&v);
+        json_array_append_new(arr, o);
+    }
+    if (arr)
+        ver = json_pack("{s:b, s:o}", "ok", all_ok, "stores", arr);
+    if (!ver)
+        snprintf(err, errsz, "report: out of memory");
+    return ver;
+}
+
 int audit_report_build(audit_store_t *const *stores, size_t n, const audit_filter_t *range,
                        const audit_alert_cfg_t *cfg, int64_t now_us, json_t **out, char *err,
                        size_t errsz)
@@ -391,6 +441,10 @@ int audit_report_build(audit_store_t *const *stores, size_t n, const audit_filte
     }
     json_object_set_new(rep, "period", period);
     json_object_set_new(rep, "stores", stores_json(stores, n));
+    json_t *ver = verification_json(stores, n, err, errsz);
+    if (!ver)
+        goto done;
+    json_object_set_new(rep, "verification", ver);
     json_object_set_new(rep, "totals",
                         json_pack("{s:I, s:I, s:I, s:I, s:I, s:O, s:O, s:I}", "events",
                                   (json_int_t)a.total, "keys", (json_int_t)json_object_size(a.keys),

@@ -1,8 +1,9 @@
 /*
  * audit_report.h: the compliance report (dpop-audit report): aggregates a
  * period's events into one JSON document (totals by reason, by key and
- * policy client, by client IP, per day, top replay attempts, alerts, and
- * the controls mapping), then renders it as JSON, Markdown or one
+ * policy client, by client IP, per day, top replay attempts, alerts, the
+ * controls mapping, and "verification": the result of dpop-audit verify
+ * over every store, which every format prints), then renders it as JSON, Markdown or one
  * self-contained HTML file with inline SVG charts (no script, no external
  * resource).  Read-only over the stores.
  */

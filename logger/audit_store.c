@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const ix_names[AUDIT_IX_KEYS] = {"ix_jkt", "ix_jti", "ix_token_hash",
                                                     "ix_client_ip", "ix_reason"};
@@ -43,11 +44,95 @@ uint64_t audit_get_be64(const unsigned char *p)
     return v;
 }
 
-void audit_set_err(const audit_store_t *s, char *err, size_t errsz, const char *what, int rc)
+int audit_rc_damaged(int rc)
 {
+    /* what LMDB says when the pages it reads are not what the meta page
+     * promised: the file was cut, overwritten or is not an LMDB file */
+    return rc == AUDIT_RC_TRUNCATED || rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND ||
+           rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_BAD_VALSIZE ||
+           rc == MDB_INCOMPATIBLE;
+}
+
+void audit_set_err(audit_store_t *s, char *err, size_t errsz, const char *what, int rc)
+{
+    const char *why = rc == AUDIT_RC_TRUNCATED
+                          ? "data.mdb is shorter than the pages its meta page names "
+                            "(truncated, e.g. a partial copy); restore a complete copy"
+                      : rc && rc != AUDIT_RC_FAILED ? mdb_strerror(rc)
+                                                    : "failed";
+    if (s && audit_rc_damaged(rc))
+        s->damaged = 1;
     if (err && errsz)
-        snprintf(err, errsz, "audit store %s: %s: %s", s && s->dir ? s->dir : "?", what,
-                 rc && rc != AUDIT_RC_FAILED ? mdb_strerror(rc) : "failed");
+        snprintf(err, errsz, "audit store %s: %s: %s%s", s && s->dir ? s->dir : "?", what, why,
+                 audit_rc_damaged(rc) && rc != AUDIT_RC_TRUNCATED
+                     ? " (the store file is damaged; run dpop-audit verify)"
+                     : "");
+}
+
+/* LMDB checks some page invariants with assertions that abort(): a page of
+ * the wrong type met while walking a damaged file.  A CLI (audit_exit_on_damage)
+ * turns that into a message and exit status 1 like every other damaged-file
+ * error; a server keeps LMDB's abort (and its core dump).  The hook must not
+ * return into LMDB, which would abort anyway, so it ends the process with
+ * async-signal-safe calls only. */
+static volatile int exit_on_damage;
+
+void audit_exit_on_damage(int on)
+{
+    exit_on_damage = on;
+}
+
+static void on_lmdb_assert(MDB_env *env, const char *msg)
+{
+    static const char head[] = "dpop-audit: the audit store file is damaged (LMDB: ";
+    static const char tail[] = "); restore the store from a good copy\n";
+    const char *dir = NULL;
+    (void)env;
+    if (!exit_on_damage)
+        return;
+    if (mdb_env_get_path(env, &dir) != 0)
+        dir = NULL;
+    ssize_t w = write(STDERR_FILENO, head, sizeof(head) - 1);
+    if (dir)
+        w = write(STDERR_FILENO, dir, strlen(dir)), w = write(STDERR_FILENO, ": ", 2);
+    w = write(STDERR_FILENO, msg, strlen(msg));
+    w = write(STDERR_FILENO, tail, sizeof(tail) - 1);
+    (void)w;
+    _exit(1);
+}
+
+int audit_store_damaged(const audit_store_t *s)
+{
+    return s ? s->damaged : 0;
+}
+
+void audit_ckpt_key(unsigned char *key, uint64_t seq)
+{
+    memcpy(key, AUDIT_CKPT_PREFIX, 4);
+    audit_put_be64(key + 4, seq);
+}
+
+/* LMDB maps data.mdb and reads pages through the map: a page past the end
+ * of the file raises SIGBUS instead of an error.  Every page the current
+ * meta page names (0..me_last_pgno) must therefore be inside the file
+ * before any of them is touched.  The file only grows (a writer writes
+ * pages before the meta page that names them), so a check at the start of
+ * each transaction covers what that transaction can reach. */
+static int check_file_size(audit_store_t *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    struct stat fs;
+    mdb_filehandle_t fd;
+    int rc;
+    if ((rc = mdb_env_info(s->env, &info)) || (rc = mdb_env_stat(s->env, &st)) ||
+        (rc = mdb_env_get_fd(s->env, &fd)))
+        return rc;
+    if (fstat(fd, &fs) != 0)
+        return errno;
+    if ((uint64_t)fs.st_size < ((uint64_t)info.me_last_pgno + 1) * st.ms_psize)
+        return AUDIT_RC_TRUNCATED;
+    return 0;
 }
 
 int audit_txn_end(audit_store_t *s, MDB_txn *txn, int rc, const char *what, char *err, size_t errsz)
@@ -121,6 +206,12 @@ int audit_txn_begin(audit_store_t *s, unsigned flags, MDB_txn **txn)
         if ((rc = mdb_env_set_mapsize(s->env, 0)) == 0)
             rc = mdb_txn_begin(s->env, NULL, flags, txn);
     }
+    if (rc == 0 && (rc = check_file_size(s)) != 0) {
+        mdb_txn_abort(*txn);
+        *txn = NULL;
+        if (rc == AUDIT_RC_TRUNCATED)
+            s->damaged = 1;
+    }
     return rc;
 }
 
@@ -185,12 +276,25 @@ end:
 static int open_dbs(audit_store_t *s, char *err, size_t errsz)
 {
     int rc = open_dbs_txn(s, 0, err, errsz);
-    if (rc == MDB_NOTFOUND && !s->rdonly)
+    if (rc == MDB_NOTFOUND && !s->rdonly && !s->nocreate)
         rc = open_dbs_txn(s, 1, err, errsz);
     else if (rc == MDB_NOTFOUND)
         snprintf(err, errsz, "audit store %s: no audit store here (empty or not created yet)",
                  s->dir);
     return rc == DPOP_OK ? DPOP_OK : DPOP_ERR;
+}
+
+/* data.mdb exists but cannot hold LMDB's two meta pages (LMDB's page
+ * size is the OS page size of the host that created it). */
+static int data_file_short(const char *dir)
+{
+    char path[4096];
+    struct stat st;
+    long page = sysconf(_SC_PAGESIZE);
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (stat(path, &st) != 0)
+        return -1; /* absent */
+    return S_ISREG(st.st_mode) && st.st_size < 2 * (page > 0 ? page : 4096);
 }
 
 int audit_open(const char *dir, size_t mapsize, int flags, audit_store_t **out, char *err,
@@ -210,7 +314,8 @@ int audit_open(const char *dir, size_t mapsize, int flags, audit_store_t **out, 
         snprintf(err, errsz, "audit store %s: out of memory", dir);
         goto fail;
     }
-    s->rdonly = flags != AUDIT_OPEN_RDWR;
+    s->rdonly = !(flags & AUDIT_OPEN_RDWR);
+    s->nocreate = (flags & AUDIT_OPEN_NOCREATE) != 0;
     if (stat(dir, &st) != 0) {
         /* group-readable so analysts' CLI can read with proper LMDB locking */
         if (s->rdonly || errno != ENOENT || mkdir(dir, 0750) != 0) {
@@ -222,10 +327,27 @@ int audit_open(const char *dir, size_t mapsize, int flags, audit_store_t **out, 
         snprintf(err, errsz, "audit store %s: not a directory", dir);
         goto fail;
     }
+    int short_file = data_file_short(dir);
+    if (s->nocreate && short_file < 0) {
+        snprintf(err, errsz, "audit store %s: no audit store here (no data.mdb)", dir);
+        goto fail;
+    }
+    if ((s->rdonly || s->nocreate) && short_file > 0) {
+        /* read-write LMDB would take an empty data.mdb for a new
+         * environment and initialise it: a damaged store must not be
+         * silently replaced by an empty one */
+        snprintf(err, errsz,
+                 "audit store %s: data.mdb is too short to hold its meta pages "
+                 "(truncated or not an LMDB file)",
+                 dir);
+        s->damaged = 1;
+        goto fail;
+    }
     if ((rc = mdb_env_create(&s->env))) {
         audit_set_err(s, err, errsz, "create environment", rc);
         goto fail;
     }
+    mdb_env_set_assert(s->env, on_lmdb_assert);
     if ((rc = mdb_env_set_maxdbs(s->env, 16)) || (rc = mdb_env_set_maxreaders(s->env, 1024)) ||
         (!s->rdonly &&
          (rc = mdb_env_set_mapsize(s->env, mapsize ? mapsize : AUDIT_DEFAULT_MAPSIZE)))) {
@@ -244,11 +366,21 @@ int audit_open(const char *dir, size_t mapsize, int flags, audit_store_t **out, 
         s->env = NULL;
         if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 16)))
             goto envfail;
+        mdb_env_set_assert(s->env, on_lmdb_assert);
         rc = mdb_env_open(s->env, dir, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0660);
     }
     if (rc) {
     envfail:
         audit_set_err(s, err, errsz, "open environment", rc);
+        if (!s->damaged && data_file_short(dir) > 0) {
+            /* LMDB reads the two meta pages with read(): a data.mdb too
+             * short to hold them fails with whatever errno follows */
+            snprintf(err, errsz,
+                     "audit store %s: data.mdb is too short to hold its meta pages "
+                     "(truncated or not an LMDB file)",
+                     dir);
+            s->damaged = 1;
+        }
         goto fail;
     }
     /* clear reader slots left by crashed processes so they pin no pages */
@@ -259,8 +391,9 @@ int audit_open(const char *dir, size_t mapsize, int flags, audit_store_t **out, 
     *out = s;
     return DPOP_OK;
 fail:
+    rc = s && s->damaged ? AUDIT_ERR_DAMAGED : DPOP_ERR;
     audit_close(s);
-    return DPOP_ERR;
+    return rc;
 }
 
 void audit_close(audit_store_t *s)

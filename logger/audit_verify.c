@@ -8,8 +8,13 @@
  *   2. every event has its entry in every index its fields call for;
  *   3. every index holds exactly as many entries as the events call for, so
  *      (with 2) there is no stray entry; when the counts differ the stray
- *      entry is located and reported.
- * Reads only; never repairs anything.
+ *      entry is located and reported;
+ *   0. before the walk, a pruned store's checkpoint: the one prune left at
+ *      chain_start - 1 must exist and hold the hash the chain starts from
+ *      (chain_prev), which step 1 then links to the first stored event; no
+ *      checkpoint may lie at or past the chain start.
+ * audit_find_hash looks a recorded head up among the stored events and the
+ * checkpoints (verify --head).  Reads only; never repairs anything.
  */
 #include "audit_internal.h"
 #include "audit_time.h"
@@ -120,6 +125,133 @@ static void find_stray(MDB_txn *txn, audit_store_t *s, int x, audit_verify_t *ou
     mdb_cursor_close(c);
 }
 
+/* Step 0: the checkpoints.  1 = fine, 0 = bad (out filled), -1 = error. */
+static int check_ckpts(MDB_txn *txn, audit_store_t *s, uint64_t start, const unsigned char *prev,
+                       audit_verify_t *out, char *err, size_t errsz)
+{
+    static const unsigned char zero[AUDIT_HASH_LEN] = {0};
+    MDB_cursor *c = NULL;
+    unsigned char key[AUDIT_CKPT_KEY_LEN];
+    MDB_val k = {AUDIT_CKPT_KEY_LEN, key}, v;
+    char msg[200];
+    int rc, found = 0, ret = 1;
+
+    audit_ckpt_key(key, 0);
+    if ((rc = mdb_cursor_open(txn, s->meta, &c))) {
+        audit_set_err(s, err, errsz, "open cursor", rc);
+        return -1;
+    }
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != AUDIT_CKPT_KEY_LEN || memcmp(k.mv_data, AUDIT_CKPT_PREFIX, 4) != 0)
+            break;
+        uint64_t seq = audit_get_be64((const unsigned char *)k.mv_data + 4);
+        if (seq >= start || v.mv_size != AUDIT_CKPT_VAL_LEN) {
+            snprintf(msg, sizeof(msg),
+                     "checkpoint %llu is malformed or not before the chain start %llu (meta "
+                     "altered)",
+                     (unsigned long long)seq, (unsigned long long)start);
+            ret = 0;
+            bad(out, seq, NULL, "%s", msg);
+            goto done;
+        }
+        if (seq == start - 1) {
+            found = 1;
+            if (memcmp(v.mv_data, prev, AUDIT_HASH_LEN) != 0) {
+                snprintf(msg, sizeof(msg),
+                         "checkpoint %llu does not hold the hash the chain starts from (chain "
+                         "start or checkpoint altered)",
+                         (unsigned long long)seq);
+                ret = 0;
+                bad(out, seq, NULL, "%s", msg);
+                goto done;
+            }
+        }
+    }
+    if (rc && rc != MDB_NOTFOUND) {
+        audit_set_err(s, err, errsz, "read checkpoints", rc);
+        ret = -1;
+        goto done;
+    }
+    if (start > 1 && !found) {
+        snprintf(msg, sizeof(msg),
+                 "the chain starts at %llu but prune left no checkpoint at %llu (events "
+                 "removed from the start, or meta altered)",
+                 (unsigned long long)start, (unsigned long long)(start - 1));
+        ret = 0;
+        bad(out, start - 1, NULL, "%s", msg);
+    }
+    else if (start == 1 && memcmp(prev, zero, AUDIT_HASH_LEN) != 0) {
+        ret = 0;
+        bad(out, 1, NULL, "the chain starts at 1 but not from the zero hash (meta altered)%s",
+            NULL);
+    }
+    else if (start > 1) {
+        out->has_ckpt = 1;
+        out->ckpt_seq = start - 1;
+        memcpy(out->ckpt, prev, AUDIT_HASH_LEN);
+    }
+done:
+    mdb_cursor_close(c);
+    return ret;
+}
+
+int audit_find_hash(audit_store_t *s, const unsigned char *hash, uint64_t *seq, char *err,
+                    size_t errsz)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    int rc, ret = DPOP_ERR;
+    unsigned char key[AUDIT_CKPT_KEY_LEN];
+
+    if ((rc = audit_txn_begin(s, MDB_RDONLY, &txn))) {
+        audit_set_err(s, err, errsz, "begin read transaction", rc);
+        return DPOP_ERR;
+    }
+    if ((rc = mdb_cursor_open(txn, s->events, &c)))
+        goto fail;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_LAST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_PREV)) {
+        /* newest first: a recorded head is usually recent */
+        if (k.mv_size == 8 && v.mv_size > AUDIT_VAL_HDR &&
+            memcmp((const unsigned char *)v.mv_data + AUDIT_VAL_HASH, hash, AUDIT_HASH_LEN) == 0) {
+            *seq = audit_get_be64(k.mv_data);
+            ret = 1;
+            goto done;
+        }
+    }
+    if (rc != MDB_NOTFOUND)
+        goto fail;
+    mdb_cursor_close(c);
+    c = NULL;
+    if ((rc = mdb_cursor_open(txn, s->meta, &c)))
+        goto fail;
+    audit_ckpt_key(key, 0);
+    k.mv_size = AUDIT_CKPT_KEY_LEN;
+    k.mv_data = key;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != AUDIT_CKPT_KEY_LEN || memcmp(k.mv_data, AUDIT_CKPT_PREFIX, 4) != 0)
+            break;
+        if (v.mv_size == AUDIT_CKPT_VAL_LEN && memcmp(v.mv_data, hash, AUDIT_HASH_LEN) == 0) {
+            *seq = audit_get_be64((const unsigned char *)k.mv_data + 4);
+            ret = 1;
+            goto done;
+        }
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        goto fail;
+    ret = 0;
+    goto done;
+fail:
+    audit_set_err(s, err, errsz, "look up head", rc);
+done:
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return ret;
+}
+
 int audit_verify(audit_store_t *s, audit_verify_t *out, char *err, size_t errsz)
 {
     MDB_txn *txn = NULL;
@@ -144,6 +276,11 @@ int audit_verify(audit_store_t *s, audit_verify_t *out, char *err, size_t errsz)
     uint64_t next = audit_meta_u64(txn, s, "next_seq", 1);
     audit_meta_hash(txn, s, "chain_prev", prev);
     audit_meta_hash(txn, s, "head", head);
+    int ck = check_ckpts(txn, s, expect, prev, out, err, errsz);
+    if (ck <= 0) {
+        ret = ck == 0 ? DPOP_OK : DPOP_ERR;
+        goto done;
+    }
     if ((rc = mdb_cursor_open(txn, s->events, &c))) {
         audit_set_err(s, err, errsz, "open cursor", rc);
         goto done;
@@ -246,6 +383,7 @@ int audit_verify(audit_store_t *s, audit_verify_t *out, char *err, size_t errsz)
         goto done;
     }
     memcpy(out->head, prev, AUDIT_HASH_LEN);
+    out->head_seq = next - 1;
     /* counts: with every event found in its indexes, equal totals mean no
      * entry is stray (ms_entries counts every duplicate of a DUPSORT db) */
     for (int x = 0; x <= AUDIT_IX_KEYS; x++) {

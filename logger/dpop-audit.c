@@ -1,20 +1,27 @@
 /*
  * dpop-audit.c: the operators' CLI over the audit store (DESIGN.md "Audit
- * store"): list, report, alerts, verify, prune; --store repeatable (stores
+ * store"): list, report, alerts, export, verify, prune; --store repeatable (stores
  * of several servers read as one).  Output to stdout; diagnostics to
- * stderr; JSON output is ASCII only (\u escapes); exit 0 ok, 1 verify found tampering (or prune
- * failed), 2 usage or I/O error.  Read-only except prune.  Table output replaces control characters
+ * stderr; JSON output is ASCII only (\u escapes).  Exit status, the table
+ * dpopctl and dpop-policy share: 0 ok, 1 a failed check (verify or
+ * verify --head found tampering, report over a store failing verify, prune
+ * refused an altered store, a damaged or truncated store file), 2 usage
+ * (unknown option or reason code, bad value, empty time range) or I/O
+ * error.  Read-only except prune.  Table output replaces control characters
  * so a hostile user agent cannot drive the analyst's terminal.
  */
 #include "audit_alerts.h"
+#include "audit_args.h"
 #include "audit_buf.h"
 #include "audit_event.h"
+#include "audit_export.h"
 #include "audit_query.h"
 #include "audit_report.h"
 #include "audit_time.h"
 #include "dpop_audit.h"
 #include "dpop_result.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -37,15 +44,41 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
+/* Last resort: the size check before each transaction keeps LMDB's reads
+ * inside data.mdb, but a file truncated while we read it still raises
+ * SIGBUS on the mapped page.  End as a damaged store does: a message and
+ * exit 1, never a signal (async-signal-safe: write and _exit only). */
+static void on_sigbus(int sig)
+{
+    static const char msg[] = "dpop-audit: the audit store file was truncated while being read "
+                              "(SIGBUS on its map); run dpop-audit verify on a complete copy\n";
+    (void)sig;
+    ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)w;
+    _exit(1);
+}
+
+/* Exit status after a store could not be read: 1 when a store said its
+ * file is damaged (a failed check), 2 for an I/O or usage problem. */
+static int read_fail(audit_store_t *const *st, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (audit_store_damaged(st[i]))
+            return 1;
+    return 2;
+}
+
 static void usage(FILE *f)
 {
     fputs("usage: dpop-audit [--store DIR]... COMMAND [options]\n"
           "  list    [--since T] [--until T] [--jkt J] [--jti J] [--token-hash H] [--ip IP]\n"
           "          [--reason R] [--format table|json|csv] [--csv-raw]\n"
+          "          (filters repeat and --jkt/--token-hash/--ip/--reason take a,b lists: OR)\n"
           "  report  [--since T] [--until T] --format html|json|md\n"
           "  alerts  [--since T] [--follow] [--interval S] [--window S]\n"
           "          [--signature-threshold N] [--key-threshold N]\n"
-          "  verify\n"
+          "  export  [--since T] [--follow] [--interval S] [--cursor FILE] [--batch N]\n"
+          "  verify  [--head HASH]...\n"
           "  prune   --before T\n"
           "T: RFC 3339 (2026-01-02T03:04:05Z) or relative (15m, 24h, 30d).\n"
           "--store DIR may be repeated; default $DPOP_AUDIT_STORE, else " DEFAULT_STORE ".\n",
@@ -69,8 +102,13 @@ enum {
     O_SIGTH,
     O_KEYTH,
     O_CSV_RAW,
+    O_HEAD,
+    O_CURSOR,
+    O_BATCH,
     O_HELP
 };
+
+#define MAX_HEADS 16
 
 typedef struct {
     const char *cmd;
@@ -84,8 +122,78 @@ typedef struct {
     int64_t before;
     double interval;
     audit_alert_cfg_t cfg;
-    unsigned seen; /* bit per option given, for per-command validation */
+    unsigned seen;                      /* bit per option given, for per-command validation */
+    unsigned char heads[MAX_HEADS][32]; /* verify --head */
+    size_t nheads;
+    const char *cursor;                           /* export --cursor */
+    size_t batch;                                 /* export --batch */
+    char ips[AUDIT_FILTER_MAX][INET6_ADDRSTRLEN]; /* --ip values, canonical */
+    size_t nips;
 } opts_t;
+
+/* --jkt/--jti/--token-hash/--ip/--reason: repeated options and (except
+ * --jti, whose values may hold any character) comma lists give several
+ * values, OR'ed by the query.  Values are checked here so that a typo is
+ * a usage error, not an empty result.  Splits arg in place (argv is
+ * writable).  0 or 2 (usage error, message printed). */
+static int add_filter(opts_t *o, int x, const char *opt, char *arg)
+{
+    char msg[1024];
+    int split = x != AUDIT_IX_JTI;
+    char *p = arg;
+    for (;;) {
+        char *comma = split ? strchr(p, ',') : NULL;
+        if (comma)
+            *comma = '\0';
+        const char *v = p;
+        if (!*v) {
+            fprintf(stderr, "dpop-audit: %s: empty value\n", opt);
+            return 2;
+        }
+        if (x == AUDIT_IX_REASON && audit_args_reason(v, msg, sizeof(msg)) != DPOP_OK) {
+            fprintf(stderr, "dpop-audit: %s: %s\n", opt, msg);
+            return 2;
+        }
+        if (x == AUDIT_IX_IP) {
+            if (o->nips == AUDIT_FILTER_MAX ||
+                audit_args_ip(v, o->ips[o->nips], sizeof(o->ips[0])) != DPOP_OK) {
+                fprintf(stderr, "dpop-audit: %s: '%s' is not an IPv4 or IPv6 address\n", opt, v);
+                return 2;
+            }
+            v = o->ips[o->nips++];
+        }
+        if (o->f.nany[x] == AUDIT_FILTER_MAX) {
+            fprintf(stderr, "dpop-audit: %s: at most %d values\n", opt, AUDIT_FILTER_MAX);
+            return 2;
+        }
+        o->f.any[x][o->f.nany[x]++] = v;
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
+/* 64 hex digits (verify prints the head so) -> 32 bytes. */
+static int parse_hash(const char *s, unsigned char *out)
+{
+    if (strlen(s) != 64)
+        return DPOP_ERR;
+    for (int i = 0; i < 32; i++) {
+        unsigned v = 0;
+        for (int j = 0; j < 2; j++) {
+            char c = s[2 * i + j];
+            int d = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+            if (d < 0)
+                return DPOP_ERR;
+            v = v * 16 + (unsigned)d;
+        }
+        out[i] = (unsigned char)v;
+    }
+    return DPOP_OK;
+}
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
@@ -127,6 +235,9 @@ static int parse_args(int argc, char **argv, opts_t *o)
                                        {"signature-threshold", required_argument, NULL, O_SIGTH},
                                        {"key-threshold", required_argument, NULL, O_KEYTH},
                                        {"csv-raw", no_argument, NULL, O_CSV_RAW},
+                                       {"head", required_argument, NULL, O_HEAD},
+                                       {"cursor", required_argument, NULL, O_CURSOR},
+                                       {"batch", required_argument, NULL, O_BATCH},
                                        {"help", no_argument, NULL, O_HELP},
                                        {NULL, 0, NULL, 0}};
     int64_t now = audit_now_us();
@@ -145,8 +256,22 @@ static int parse_args(int argc, char **argv, opts_t *o)
             o->cmd = argv[optind++];
             continue;
         }
-        if (c >= O_STORE && c <= O_HELP)
+        if (c >= O_STORE && c <= O_HELP) {
+            /* an option that takes one value, given twice: which one was
+             * meant?  (filters and --store, --head are lists) */
+            static const int once[] = {O_SINCE,  O_UNTIL, O_BEFORE, O_FORMAT, O_INTERVAL,
+                                       O_WINDOW, O_SIGTH, O_KEYTH,  O_CURSOR, O_BATCH};
+            for (size_t k = 0; k < sizeof(once) / sizeof(once[0]); k++)
+                if (c == once[k] && (o->seen & (1u << (c - O_STORE)))) {
+                    const char *name = "?";
+                    for (const struct option *l = lo; l->name; l++)
+                        if (l->val == c)
+                            name = l->name;
+                    fprintf(stderr, "dpop-audit: --%s given twice\n", name);
+                    return 2;
+                }
             o->seen |= 1u << (c - O_STORE);
+        }
         switch (c) {
         case O_STORE:
             if (o->nstores == MAX_STORES) {
@@ -171,20 +296,23 @@ static int parse_args(int argc, char **argv, opts_t *o)
             o->has_before = 1;
             break;
         case O_JKT:
-            o->f.jkt = optarg;
-            break;
         case O_JTI:
-            o->f.jti = optarg;
-            break;
         case O_TOKEN_HASH:
-            o->f.token_hash = optarg;
-            break;
         case O_IP:
-            o->f.ip = optarg;
+        case O_REASON: {
+            static const struct {
+                int opt, ix;
+                const char *name;
+            } keys[] = {{O_JKT, AUDIT_IX_JKT, "--jkt"},
+                        {O_JTI, AUDIT_IX_JTI, "--jti"},
+                        {O_TOKEN_HASH, AUDIT_IX_TOKEN_HASH, "--token-hash"},
+                        {O_IP, AUDIT_IX_IP, "--ip"},
+                        {O_REASON, AUDIT_IX_REASON, "--reason"}};
+            for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+                if (keys[k].opt == c && add_filter(o, keys[k].ix, keys[k].name, optarg))
+                    return 2;
             break;
-        case O_REASON:
-            o->f.reason = optarg;
-            break;
+        }
         case O_FORMAT:
             o->format = optarg;
             break;
@@ -219,6 +347,30 @@ static int parse_args(int argc, char **argv, opts_t *o)
         case O_CSV_RAW:
             o->csv_raw = 1;
             break;
+        case O_BATCH:
+            if (parse_uint(optarg, 100000, &v) || v == 0) {
+                fprintf(stderr, "dpop-audit: --batch: events per flush, 1..100000\n");
+                return 2;
+            }
+            o->batch = (size_t)v;
+            break;
+        case O_CURSOR:
+            if (!*optarg) {
+                fprintf(stderr, "dpop-audit: --cursor: a file name\n");
+                return 2;
+            }
+            o->cursor = optarg;
+            break;
+        case O_HEAD:
+            if (o->nheads == MAX_HEADS || parse_hash(optarg, o->heads[o->nheads]) != DPOP_OK) {
+                fprintf(stderr,
+                        "dpop-audit: --head: the 64 hex digits verify prints (at most "
+                        "%d)\n",
+                        MAX_HEADS);
+                return 2;
+            }
+            o->nheads++;
+            break;
         case O_HELP:
             usage(stdout);
             exit(0);
@@ -244,7 +396,9 @@ static int parse_args(int argc, char **argv, opts_t *o)
                        B(O_KEYTH)},
         {"alerts", B(O_STORE) | B(O_SINCE) | B(O_FOLLOW) | B(O_INTERVAL) | B(O_WINDOW) |
                        B(O_SIGTH) | B(O_KEYTH)},
-        {"verify", B(O_STORE)},
+        {"export",
+         B(O_STORE) | B(O_SINCE) | B(O_FOLLOW) | B(O_CURSOR) | B(O_INTERVAL) | B(O_BATCH)},
+        {"verify", B(O_STORE) | B(O_HEAD)},
         {"prune", B(O_STORE) | B(O_BEFORE)},
 #undef B
     };
@@ -262,6 +416,19 @@ static int parse_args(int argc, char **argv, opts_t *o)
         usage(stderr);
         return 2;
     }
+    if (o->f.has_since && o->f.has_until && o->f.since_us >= o->f.until_us) {
+        /* since <= ts < until: nothing can match (e.g. --since 1h --until 2h) */
+        char a[AUDIT_TS_MAX], b[AUDIT_TS_MAX];
+        if (!audit_time_format(o->f.since_us, a, sizeof(a)))
+            snprintf(a, sizeof(a), "?");
+        if (!audit_time_format(o->f.until_us, b, sizeof(b)))
+            snprintf(b, sizeof(b), "?");
+        fprintf(stderr,
+                "dpop-audit: empty time range: --since %s is not before --until %s (relative "
+                "times are ages: --since 2h --until 1h)\n",
+                a, b);
+        return 2;
+    }
     if (o->nstores == 0) {
         const char *env = getenv("DPOP_AUDIT_STORE");
         o->stores[o->nstores++] = env && *env ? env : DEFAULT_STORE;
@@ -275,6 +442,7 @@ static int open_stores(opts_t *o, int flags, audit_store_t **st, size_t *n)
 {
     char paths[MAX_STORES][PATH_MAX];
     char err[512];
+    int ret = 2, rc;
     *n = 0;
     for (size_t i = 0; i < o->nstores; i++) {
         if (!realpath(o->stores[i], paths[*n])) {
@@ -286,18 +454,20 @@ static int open_stores(opts_t *o, int flags, audit_store_t **st, size_t *n)
             dup |= strcmp(paths[j], paths[*n]) == 0;
         if (dup)
             continue;
-        if (audit_open(o->stores[i], 0, flags, &st[*n], err, sizeof(err)) != DPOP_OK) {
+        if ((rc = audit_open(o->stores[i], 0, flags, &st[*n], err, sizeof(err))) != DPOP_OK) {
             fprintf(stderr, "dpop-audit: %s\n", err);
+            if (rc == AUDIT_ERR_DAMAGED)
+                ret = 1;
             goto fail;
         }
         (*n)++;
     }
-    return DPOP_OK;
+    return 0;
 fail:
     for (size_t j = 0; j < *n; j++)
         audit_close(st[j]);
     *n = 0;
-    return DPOP_ERR;
+    return ret;
 }
 
 /* ------------------------------------------------------------------ list */
@@ -392,7 +562,7 @@ static int cmd_list(opts_t *o, audit_store_t **st, size_t n)
     }
     if (audit_iter_open(st, n, &o->f, &it, err, sizeof(err)) != DPOP_OK) {
         fprintf(stderr, "dpop-audit: %s\n", err);
-        return 2;
+        return read_fail(st, n);
     }
     while ((r = audit_iter_next(it, &rec, err, sizeof(err))) == 1) {
         /* no match prints nothing at all: the header comes with the first row */
@@ -425,8 +595,9 @@ static int cmd_list(opts_t *o, audit_store_t **st, size_t n)
                 audit_iter_skipped(it));
     audit_iter_close(it);
     if (r < 0) {
+        fflush(stdout);
         fprintf(stderr, "dpop-audit: %s\n", err);
-        return 2;
+        return read_fail(st, n);
     }
     return fflush(stdout) == 0 ? 0 : 2;
 }
@@ -445,8 +616,11 @@ static int cmd_report(opts_t *o, audit_store_t **st, size_t n)
     if (audit_report_build(st, n, &o->f, &o->cfg, audit_now_us(), &rep, err, sizeof(err)) !=
         DPOP_OK) {
         fprintf(stderr, "dpop-audit: %s\n", err);
-        return 2;
+        return read_fail(st, n);
     }
+    /* the report carries verify's result (every format prints it); a
+     * failed check makes the report's exit status 1 too */
+    int verified = json_is_true(json_object_get(json_object_get(rep, "verification"), "ok"));
     if (strcmp(o->format, "html") == 0)
         out = audit_report_html(rep);
     else if (strcmp(o->format, "md") == 0)
@@ -462,7 +636,14 @@ static int cmd_report(opts_t *o, audit_store_t **st, size_t n)
     if (out[0] && out[strlen(out) - 1] != '\n')
         putchar('\n');
     free(out);
-    return fflush(stdout) == 0 ? 0 : 2;
+    if (fflush(stdout) != 0)
+        return 2;
+    if (!verified) {
+        fprintf(stderr, "dpop-audit: verify FAILED: the report covers an altered or damaged "
+                        "store (see its Integrity section)\n");
+        return 1;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- alerts */
@@ -601,13 +782,48 @@ static int cmd_alerts(opts_t *o, audit_store_t **st, size_t n)
     ret = 0;
     goto done;
 fail:
+    fflush(stdout);
     fprintf(stderr, "dpop-audit: %s\n", err);
+    ret = read_fail(st, n);
 done:
     for (size_t j = 0; j < npend; j++)
         audit_record_clear(&pend[j].rec);
     free(pend);
     audit_iter_close(it);
     audit_alerts_free(al);
+    return ret;
+}
+
+/* ---------------------------------------------------------------- export */
+
+static int cmd_export(opts_t *o, audit_store_t **st, size_t n)
+{
+    static char names[MAX_STORES][PATH_MAX];
+    const char *np[MAX_STORES];
+    char err[1024];
+    for (size_t i = 0; i < n; i++) {
+        /* the cursor knows a store by its real path, however it is named */
+        if (!realpath(audit_store_dir(st[i]), names[i]))
+            snprintf(names[i], sizeof(names[i]), "%s", audit_store_dir(st[i]));
+        np[i] = names[i];
+    }
+    audit_export_cfg_t cfg = {.stores = st,
+                              .n = n,
+                              .names = np,
+                              .has_since = o->f.has_since,
+                              .since_us = o->f.since_us,
+                              .follow = o->follow,
+                              .interval_s = (unsigned)o->interval,
+                              .cursor_path = o->cursor,
+                              .out = stdout,
+                              .stop = &stop_flag};
+    cfg.batch = o->batch;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN); /* a closed pipe is a write error (exit 2), not a kill */
+    int ret = audit_export_run(&cfg, err, sizeof(err));
+    if (ret)
+        fprintf(stderr, "dpop-audit: %s\n", err);
     return ret;
 }
 
@@ -625,17 +841,23 @@ static int cmd_verify(opts_t *o, audit_store_t **st, size_t n)
     char err[512], hx[65];
     for (size_t i = 0; i < n; i++) {
         audit_verify_t v;
-        audit_info_t info;
         if (audit_verify(st[i], &v, err, sizeof(err)) != DPOP_OK) {
+            fflush(stdout);
             fprintf(stderr, "dpop-audit: %s\n", err);
-            return 2;
+            return read_fail(st, n);
         }
         if (v.ok) {
-            audit_info(st[i], &info, err, sizeof(err));
             hex(v.head, hx);
             printf("ok: %s: %llu events, chain %llu..%llu, head %s\n", audit_store_dir(st[i]),
-                   (unsigned long long)v.events, (unsigned long long)info.chain_start,
-                   (unsigned long long)(info.next_seq - 1), hx);
+                   (unsigned long long)v.events, (unsigned long long)(v.head_seq - v.events + 1),
+                   (unsigned long long)v.head_seq, hx);
+            if (v.has_ckpt) {
+                hex(v.ckpt, hx);
+                printf("checkpoint: %s: seq %llu hash %s (events up to %llu pruned; the chain "
+                       "continues from it)\n",
+                       audit_store_dir(st[i]), (unsigned long long)v.ckpt_seq, hx,
+                       (unsigned long long)v.ckpt_seq);
+            }
         }
         else {
             printf("FAILED: %s: event seq %llu: %s\n", audit_store_dir(st[i]),
@@ -645,6 +867,34 @@ static int cmd_verify(opts_t *o, audit_store_t **st, size_t n)
             ret = 1;
         }
         audit_verify_clear(&v);
+    }
+    /* --head: a head recorded earlier (in a SIEM, a ticket) must still be
+     * on a verified chain; a store rewritten from scratch (every hash
+     * recomputed) passes the chain check but not this one */
+    for (size_t h = 0; h < o->nheads; h++) {
+        int found = 0;
+        hex(o->heads[h], hx);
+        for (size_t i = 0; i < n && !found; i++) {
+            uint64_t seq = 0;
+            int r = audit_find_hash(st[i], o->heads[h], &seq, err, sizeof(err));
+            if (r < 0) {
+                fflush(stdout);
+                fprintf(stderr, "dpop-audit: %s\n", err);
+                return read_fail(st, n);
+            }
+            if (r == 1) {
+                printf("head %s: on the chain of %s at seq %llu\n", hx, audit_store_dir(st[i]),
+                       (unsigned long long)seq);
+                found = 1;
+            }
+        }
+        if (!found) {
+            printf("FAILED: head %s is not on the chain of %s: the store was rewritten or "
+                   "replaced, or the head was pruned past (only prune checkpoints of pruned "
+                   "events are kept)\n",
+                   hx, n == 1 ? audit_store_dir(st[0]) : "any store given");
+            ret = 1;
+        }
     }
     return ret;
 }
@@ -665,11 +915,17 @@ static int cmd_prune(opts_t *o, audit_store_t **st, size_t n)
         audit_info_t info;
         int rc = audit_prune(st[i], o->before, &deleted, err, sizeof(err));
         if (rc != DPOP_OK) {
+            fflush(stdout);
             fprintf(stderr, "dpop-audit: %s (%llu events pruned before the error)\n", err,
                     (unsigned long long)deleted);
-            return 1;
+            /* an altered or damaged store is a failed check (1); a disk or
+             * lock error is an I/O error (2) */
+            return rc == AUDIT_ERR_TAMPERED ? 1 : read_fail(&st[i], 1);
         }
-        audit_info(st[i], &info, err, sizeof(err));
+        if (audit_info(st[i], &info, err, sizeof(err)) != DPOP_OK) {
+            fprintf(stderr, "dpop-audit: %s\n", err);
+            return read_fail(&st[i], 1);
+        }
         printf("pruned %llu events before %s from %s; chain starts at seq %llu (%llu events "
                "kept)\n",
                (unsigned long long)deleted, ts, audit_store_dir(st[i]),
@@ -687,6 +943,8 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     if ((ret = parse_args(argc, argv, &o)) != 0)
         return ret;
+    signal(SIGBUS, on_sigbus);
+    audit_exit_on_damage(1);
     int rw = strcmp(o.cmd, "prune") == 0;
     if (rw) {
         /* prune never creates a store that is not there */
@@ -696,14 +954,17 @@ int main(int argc, char **argv)
                 return 2;
             }
     }
-    if (open_stores(&o, rw ? AUDIT_OPEN_RDWR : AUDIT_OPEN_RDONLY, st, &n) != DPOP_OK)
-        return 2;
+    if ((ret = open_stores(&o, rw ? AUDIT_OPEN_RDWR | AUDIT_OPEN_NOCREATE : AUDIT_OPEN_RDONLY, st,
+                           &n)) != 0)
+        return ret;
     if (strcmp(o.cmd, "list") == 0)
         ret = cmd_list(&o, st, n);
     else if (strcmp(o.cmd, "report") == 0)
         ret = cmd_report(&o, st, n);
     else if (strcmp(o.cmd, "alerts") == 0)
         ret = cmd_alerts(&o, st, n);
+    else if (strcmp(o.cmd, "export") == 0)
+        ret = cmd_export(&o, st, n);
     else if (strcmp(o.cmd, "verify") == 0)
         ret = cmd_verify(&o, st, n);
     else

@@ -43,6 +43,9 @@ typedef struct {
 
 #define AUDIT_OPEN_RDONLY 0
 #define AUDIT_OPEN_RDWR 1
+/* With RDWR: open an existing store only, never create or initialise one
+ * (dpop-audit prune: a damaged data.mdb is refused, not replaced). */
+#define AUDIT_OPEN_NOCREATE 2
 
 /* mapsize 0 -> default.  Creates dir's environment when RDWR and absent.
  * *out: caller frees with audit_close(). */
@@ -95,7 +98,14 @@ int audit_info(audit_store_t *s, audit_info_t *out, char *err, size_t errsz);
 /* Retention: delete the events older than before_us from the start of the
  * chain (stopping at the first event at or after before_us, so the chain
  * stays contiguous), with their index entries, in bounded transactions;
- * records the new chain start so audit_verify still passes. */
+ * records the new chain start and a checkpoint (seq and hash of the last
+ * pruned event, which the first kept event links to) so audit_verify
+ * proves continuity.  Before deleting anything it recomputes the chain over
+ * every event it would delete and the first one it keeps: on any mismatch
+ * it deletes nothing and returns AUDIT_ERR_TAMPERED (err names the event);
+ * each chunk re-checks what it deletes, so only verified events are ever
+ * deleted. */
+#define AUDIT_ERR_TAMPERED (-3)
 int audit_prune(audit_store_t *s, int64_t before_us, uint64_t *deleted, char *err, size_t errsz);
 
 /* Integrity check: recompute the hash chain from the chain start, check
@@ -109,9 +119,34 @@ typedef struct {
     char problem[256];      /* what is wrong, for humans */
     char *bad_event;        /* JSON of the bad (or next surviving) event, or NULL */
     unsigned char head[32]; /* chain head as recomputed */
+    uint64_t head_seq;      /* its seq (0: no event ever stored) */
+    int has_ckpt;           /* the store was pruned: the checkpoint below */
+    uint64_t ckpt_seq;      /* last pruned event (chain start - 1) */
+    unsigned char ckpt[32]; /* its hash, which the first stored event links to */
 } audit_verify_t;
 int audit_verify(audit_store_t *s, audit_verify_t *out, char *err, size_t errsz);
 void audit_verify_clear(audit_verify_t *v);
+
+/* Is hash on this store's chain?  1 with *seq set when it is the hash of a
+ * stored event or of a checkpoint prune left (so an audit_verify that
+ * passes proves the chain runs from it to the current head), 0 when not,
+ * DPOP_ERR when the store cannot be read. */
+int audit_find_hash(audit_store_t *s, const unsigned char *hash, uint64_t *seq, char *err,
+                    size_t errsz);
+
+/* 1 when an error of this store said its file is damaged (truncated,
+ * corrupted pages): the CLI then exits 1 (a failed check), not 2 (I/O). */
+int audit_store_damaged(const audit_store_t *s);
+
+/* For CLIs: when LMDB meets a damaged page it would abort(); with on set,
+ * the process instead prints a message naming the store and exits 1.
+ * Process-wide; off by default (a server keeps LMDB's abort). */
+void audit_exit_on_damage(int on);
+
+/* audit_open's return when the store exists but its file is damaged
+ * (truncated or not an LMDB file); err says what.  Other failures are
+ * DPOP_ERR. */
+#define AUDIT_ERR_DAMAGED (-2)
 
 /* The directory this store was opened from. */
 const char *audit_store_dir(const audit_store_t *s);

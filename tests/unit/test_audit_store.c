@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "audit_args.h"
 #include "audit_event.h"
 #include "audit_time.h"
 #include "test_audit_util.h"
@@ -275,6 +276,117 @@ START_TEST(test_index_lookups)
 }
 END_TEST
 
+/* Several values for one key are OR'ed, keys are AND'ed (issue 19 item 2:
+ * the CLI's repeated --reason and comma lists). */
+#define ANY(x, ...)                                                                                \
+    .any[x] = {__VA_ARGS__}, .nany[x] = sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)
+
+START_TEST(test_index_or)
+{
+    char *dir = tmp_store();
+    fill5(dir);
+    audit_store_t *s = NULL;
+    char err[256];
+    ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDONLY, &s, err, sizeof(err)), DPOP_OK);
+    const ix_case_t cases[] = {
+        {{ANY(AUDIT_IX_JKT, "JB", "JC")}, AUDIT_PLAN_JKT, 2},
+        {{.jkt = "JA", ANY(AUDIT_IX_JKT, "JB")}, AUDIT_PLAN_JKT, 4},
+        {{ANY(AUDIT_IX_REASON, "replay", "bad_signature")}, AUDIT_PLAN_REASON, 5},
+        {{ANY(AUDIT_IX_JKT, "JA", "JC"), ANY(AUDIT_IX_IP, "10.0.0.2")}, AUDIT_PLAN_IP, 1},
+        {{ANY(AUDIT_IX_JKT, "nope", "JB")}, AUDIT_PLAN_JKT, 1},
+        {{ANY(AUDIT_IX_JKT, "nope", "")}, AUDIT_PLAN_EMPTY, 0},
+        {{ANY(AUDIT_IX_JKT, "")}, AUDIT_PLAN_EMPTY, 0},
+        {{ANY(AUDIT_IX_JTI, "jti-1", "jti-1")}, AUDIT_PLAN_JTI, 1}, /* no duplicate rows */
+        {{ANY(AUDIT_IX_TOKEN_HASH, "TH1", "TH2"), ANY(AUDIT_IX_REASON, "replay")},
+         AUDIT_PLAN_REASON,
+         1},
+        {{ANY(AUDIT_IX_IP, "10.0.0.1", "10.0.0.2"), .has_since = 1, .since_us = T0 + 2 * SEC},
+         AUDIT_PLAN_IP,
+         3},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        audit_plan_t plan;
+        size_t n = count_query(&s, 1, &cases[i].f, &plan, NULL, 0);
+        ck_assert_msg(n == cases[i].count, "case %zu: %zu results, want %zu", i, n, cases[i].count);
+        ck_assert_msg(plan == cases[i].plan, "case %zu: plan %d, want %d", i, plan, cases[i].plan);
+    }
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+/* Filter values the CLI refuses (audit_args.c). */
+static const struct {
+    const char *in, *suggest; /* NULL: no suggestion */
+    int known;
+} reason_cases[] = {
+    {"replay", NULL, 1},
+    {"key_revoked", NULL, 1},
+    {"replya", "replay", 0}, /* transposition */
+    {"Replay", "replay", 0}, /* case */
+    {"htu_mismatc", "htu_mismatch", 0},
+    {"bad_signatur", "bad_signature", 0},
+    {"jkt_missmatch", "jkt_mismatch", 0},
+    {"xyz", NULL, 0}, /* not close to anything */
+    {"re", NULL, 0},  /* too short to guess */
+    {"", NULL, 0},
+};
+
+START_TEST(test_args_reason)
+{
+    for (size_t i = 0; i < sizeof(reason_cases) / sizeof(reason_cases[0]); i++) {
+        char msg[1024] = "";
+        int rc = audit_args_reason(reason_cases[i].in, msg, sizeof(msg));
+        ck_assert_msg((rc == DPOP_OK) == reason_cases[i].known, "case %zu", i);
+        if (reason_cases[i].known)
+            continue;
+        const char *sug = audit_args_reason_suggest(reason_cases[i].in);
+        if (reason_cases[i].suggest) {
+            ck_assert_msg(sug && strcmp(sug, reason_cases[i].suggest) == 0, "case %zu: %s", i,
+                          sug ? sug : "(none)");
+            char want[128];
+            snprintf(want, sizeof(want), "(did you mean '%s'?)", reason_cases[i].suggest);
+            ck_assert_msg(strstr(msg, want), "case %zu: %s", i, msg);
+        }
+        else {
+            ck_assert_msg(sug == NULL, "case %zu: suggested %s", i, sug);
+            ck_assert_msg(strstr(msg, "reasons: missing_proof") && strstr(msg, "key_revoked"),
+                          "case %zu: %s", i, msg);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_args_ip)
+{
+    static const struct {
+        const char *in, *out; /* out NULL: refused */
+    } cases[] = {
+        {"192.0.2.10", "192.0.2.10"},
+        {"::1", "::1"},
+        {"2001:DB8:0:0::1", "2001:db8::1"},
+        {"::ffff:192.0.2.1", "::ffff:192.0.2.1"},
+        {"999.1.1.1", NULL},
+        {"1.2.3", NULL},
+        {"10.0.0.0/8", NULL},
+        {"web1", NULL},
+        {"", NULL},
+        {"1.2.3.4 ", NULL},
+        {"2001:db8::g", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[64] = "";
+        int rc = audit_args_ip(cases[i].in, out, sizeof(out));
+        if (!cases[i].out) {
+            ck_assert_msg(rc == DPOP_ERR, "case %zu accepted", i);
+            continue;
+        }
+        ck_assert_msg(rc == DPOP_OK, "case %zu refused", i);
+        ck_assert_str_eq(out, cases[i].out);
+    }
+}
+END_TEST
+
 START_TEST(test_key_plan_orders_by_time)
 {
     /* events appended out of time order come back sorted by time */
@@ -492,10 +604,251 @@ START_TEST(test_prune_refuses_broken_chain)
     audit_store_t *s = open_rw(dir, 0);
     char err[256];
     uint64_t deleted = 0;
-    ck_assert_int_eq(audit_prune(s, T0 + 100 * SEC, &deleted, err, sizeof(err)), DPOP_ERR);
+    ck_assert_int_eq(audit_prune(s, T0 + 100 * SEC, &deleted, err, sizeof(err)),
+                     AUDIT_ERR_TAMPERED);
     ck_assert_ptr_nonnull(strstr(err, "not contiguous"));
     ck_assert_uint_eq(deleted, 0);
     audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+/* Prune over an altered event: issue 19 item 1.  Before the fix prune
+ * checked only that seqs were contiguous, deleted the altered event, and
+ * verify then passed. */
+typedef struct {
+    uint64_t seq; /* event altered (fill5: seq i at T0 + (i-1) s) */
+    long off;     /* byte flipped in its value (negative: from the end) */
+    int64_t before_s;
+    int refused;         /* prune must delete nothing and say which event */
+    uint64_t left;       /* events stored afterwards */
+    uint64_t verify_bad; /* verify afterwards fails here (0: intact) */
+} prune_tamper_t;
+
+static const prune_tamper_t prune_tampers[] = {
+    {2, -5, 4, 1, 5, 2},  /* JSON of a deleted event */
+    {3, 8, 4, 1, 5, 3},   /* its ts header (decides what is pruned) */
+    {4, 9, 4, 1, 5, 4},   /* the prev link of the last deleted one */
+    {5, -5, 4, 1, 5, 5},  /* the first event kept: the checkpoint links to it */
+    {5, -5, 2, 0, 3, 5},  /* outside the pruned range: pruned, and still reported */
+    {1, 41, 100, 1, 5, 1} /* the stored hash of the first event, pruning all */
+};
+
+START_TEST(test_prune_refuses_tampered)
+{
+    const prune_tamper_t *t = &prune_tampers[_i];
+    char *dir = tmp_store();
+    char err[256] = "";
+    uint64_t deleted = 99;
+    fill5(dir);
+    flip_event_byte(dir, t->seq, t->off);
+    audit_store_t *s = open_rw(dir, 0);
+    int rc = audit_prune(s, T0 + t->before_s * SEC, &deleted, err, sizeof(err));
+    if (t->refused) {
+        ck_assert_msg(rc == AUDIT_ERR_TAMPERED, "case %d: prune returned %d", _i, rc);
+        ck_assert_uint_eq(deleted, 0);
+        char want[32];
+        snprintf(want, sizeof(want), "event seq %llu", (unsigned long long)t->seq);
+        ck_assert_msg(strstr(err, want), "case %d: %s", _i, err);
+    }
+    else {
+        ck_assert_msg(rc == DPOP_OK, "case %d: %s", _i, err);
+    }
+    audit_info_t info;
+    ck_assert_int_eq(audit_info(s, &info, err, sizeof(err)), DPOP_OK);
+    ck_assert_uint_eq(info.events, t->left);
+    audit_verify_t v;
+    ck_assert_int_eq(audit_verify(s, &v, err, sizeof(err)), DPOP_OK);
+    ck_assert_msg(v.ok == 0, "case %d: verify passes after prune", _i);
+    ck_assert_uint_eq(v.bad_seq, t->verify_bad);
+    audit_verify_clear(&v);
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+/* Raw meta edit: put (val != NULL) or delete key. */
+static void edit_meta(const char *dir, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    raw_t r;
+    MDB_dbi dbi = raw_open(&r, dir, "meta");
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    ck_assert_int_eq(val ? mdb_put(r.txn, dbi, &k, &v, 0) : mdb_del(r.txn, dbi, &k, NULL), 0);
+    raw_close(&r);
+}
+
+static void ckpt_key(unsigned char *k, uint64_t seq)
+{
+    memcpy(k, "ckpt", 4);
+    seq_key(k + 4, seq);
+}
+
+/* 6 events, the head after each (heads[i] = hash of seq i + 1). */
+static void fill6_heads(const char *dir, unsigned char heads[6][32])
+{
+    audit_store_t *s = open_rw(dir, 0);
+    char err[256];
+    for (int i = 0; i < 6; i++) {
+        audit_event_t e = mk_event(T0 + i * SEC, "replay", "JK", NULL, NULL, NULL, NULL);
+        audit_info_t info;
+        append_ok(s, &e);
+        ck_assert_int_eq(audit_info(s, &info, err, sizeof(err)), DPOP_OK);
+        memcpy(heads[i], info.head, 32);
+    }
+    audit_close(s);
+}
+
+START_TEST(test_prune_checkpoint)
+{
+    char *dir = tmp_store();
+    unsigned char heads[6][32], other[32] = {1};
+    char err[256];
+    uint64_t deleted = 0, seq = 0;
+    fill6_heads(dir, heads);
+    audit_store_t *s = open_rw(dir, 0);
+    /* every stored event's hash is on the chain */
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(audit_find_hash(s, heads[i], &seq, err, sizeof(err)), 1);
+        ck_assert_uint_eq(seq, (uint64_t)i + 1);
+    }
+    ck_assert_int_eq(audit_find_hash(s, other, &seq, err, sizeof(err)), 0);
+    audit_verify_t v;
+    ck_assert_int_eq(audit_verify(s, &v, err, sizeof(err)), DPOP_OK);
+    ck_assert_int_eq(v.has_ckpt, 0);
+    ck_assert_uint_eq(v.head_seq, 6);
+    /* prune 1..3: the checkpoint is seq 3, and the chain continues from it */
+    ck_assert_int_eq(audit_prune(s, T0 + 3 * SEC, &deleted, err, sizeof(err)), DPOP_OK);
+    ck_assert_uint_eq(deleted, 3);
+    ck_assert_int_eq(audit_verify(s, &v, err, sizeof(err)), DPOP_OK);
+    ck_assert_msg(v.ok, "%s", v.problem);
+    ck_assert_int_eq(v.has_ckpt, 1);
+    ck_assert_uint_eq(v.ckpt_seq, 3);
+    ck_assert_int_eq(memcmp(v.ckpt, heads[2], 32), 0);
+    ck_assert_int_eq(memcmp(v.head, heads[5], 32), 0);
+    ck_assert_uint_eq(v.head_seq, 6);
+    /* a head recorded before the prune: found as the checkpoint or as an
+     * event kept; one pruned past is no longer provable */
+    ck_assert_int_eq(audit_find_hash(s, heads[2], &seq, err, sizeof(err)), 1);
+    ck_assert_uint_eq(seq, 3);
+    ck_assert_int_eq(audit_find_hash(s, heads[4], &seq, err, sizeof(err)), 1);
+    ck_assert_uint_eq(seq, 5);
+    ck_assert_int_eq(audit_find_hash(s, heads[1], &seq, err, sizeof(err)), 0);
+    /* a second prune keeps the first checkpoint too */
+    ck_assert_int_eq(audit_prune(s, T0 + 5 * SEC, &deleted, err, sizeof(err)), DPOP_OK);
+    ck_assert_uint_eq(deleted, 2);
+    ck_assert_int_eq(audit_find_hash(s, heads[2], &seq, err, sizeof(err)), 1);
+    ck_assert_int_eq(audit_find_hash(s, heads[4], &seq, err, sizeof(err)), 1);
+    ck_assert_uint_eq(seq, 5);
+    assert_intact(s, 1);
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
+/* The checkpoint is part of what verify checks: altering, removing or
+ * faking one is caught. */
+typedef enum { CK_ALTER, CK_DELETE, CK_FUTURE, CK_FAKE_PRUNE } ck_tamper_t;
+
+START_TEST(test_checkpoint_tampering)
+{
+    char *dir = tmp_store();
+    unsigned char heads[6][32], key[12], val[40] = {0};
+    char err[256];
+    uint64_t deleted = 0;
+    fill6_heads(dir, heads);
+    if (_i != CK_FAKE_PRUNE) {
+        audit_store_t *s = open_rw(dir, 0);
+        ck_assert_int_eq(audit_prune(s, T0 + 3 * SEC, &deleted, err, sizeof(err)), DPOP_OK);
+        audit_close(s);
+    }
+    switch ((ck_tamper_t)_i) {
+    case CK_ALTER: /* another hash at the checkpoint */
+        ckpt_key(key, 3);
+        memset(val, 0x42, 32);
+        edit_meta(dir, key, 12, val, 40);
+        break;
+    case CK_DELETE:
+        ckpt_key(key, 3);
+        edit_meta(dir, key, 12, NULL, 0);
+        break;
+    case CK_FUTURE: /* a checkpoint claiming events still stored */
+        ckpt_key(key, 5);
+        memcpy(val, heads[4], 32);
+        edit_meta(dir, key, 12, val, 40);
+        break;
+    case CK_FAKE_PRUNE: { /* remove event 1 and move the chain start by hand */
+        unsigned char b[8];
+        delete_event(dir, 1);
+        seq_key(b, 2);
+        edit_meta(dir, "chain_start", 11, b, 8);
+        edit_meta(dir, "chain_prev", 10, heads[0], 32);
+        break;
+    }
+    }
+    audit_verify_t v = verify_store(dir);
+    ck_assert_msg(v.ok == 0, "case %d: not detected", _i);
+    ck_assert_msg(strstr(v.problem, "checkpoint"), "case %d: %s", _i, v.problem);
+    audit_verify_clear(&v);
+    rm_store(dir);
+}
+END_TEST
+
+/* A data.mdb cut short (a partial rsync copy): LMDB would read the missing
+ * pages through its map and die of SIGBUS; the store must instead refuse
+ * with a message and say it is damaged.  Forked so a SIGBUS fails the test
+ * rather than killing the runner. */
+typedef enum { CUT_THIRD, CUT_EMPTY, CUT_AFTER_OPEN } cut_t;
+
+static void cut_file(const char *dir, cut_t how)
+{
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(truncate(path, how == CUT_EMPTY ? 0 : st.st_size / 3), 0);
+}
+
+START_TEST(test_truncated_store)
+{
+    char *dir = tmp_store();
+    audit_store_t *s = open_rw(dir, 0);
+    char err[256];
+    enum { N = 3000 };
+    audit_event_t *evs = calloc(N, sizeof(*evs));
+    const audit_event_t **p = calloc(N, sizeof(*p));
+    for (int i = 0; i < N; i++) {
+        evs[i] = mk_event(T0 + i, "bad_signature", "KK", NULL, NULL, "10.0.0.9", "h");
+        p[i] = &evs[i];
+    }
+    ck_assert_int_eq(audit_append_batch(s, p, N, err, sizeof(err)), DPOP_OK);
+    audit_close(s);
+    free(evs);
+    free(p);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        audit_store_t *r = NULL;
+        audit_verify_t v;
+        int rc;
+        if (_i != CUT_AFTER_OPEN) {
+            cut_file(dir, (cut_t)_i);
+            rc = audit_open(dir, 0, AUDIT_OPEN_RDONLY, &r, err, sizeof(err));
+            _exit(rc == AUDIT_ERR_DAMAGED && !r &&
+                          (strstr(err, "truncated") || strstr(err, "too short"))
+                      ? 0
+                      : 10);
+        }
+        if (audit_open(dir, 0, AUDIT_OPEN_RDONLY, &r, err, sizeof(err)) != DPOP_OK)
+            _exit(11);
+        cut_file(dir, CUT_THIRD);
+        rc = audit_verify(r, &v, err, sizeof(err));
+        _exit(rc == DPOP_ERR && audit_store_damaged(r) && strstr(err, "truncated") ? 0 : 12);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status), "case %d: killed by signal %d", _i,
+                  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    ck_assert_msg(WEXITSTATUS(status) == 0, "case %d: exit %d", _i, WEXITSTATUS(status));
     rm_store(dir);
 }
 END_TEST
@@ -883,6 +1236,11 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_key_plan_orders_by_time);
     tcase_add_test(tc, test_multi_store_merge);
     suite_add_tcase(s, tc);
+    tc = tcase_create("args");
+    tcase_add_test(tc, test_index_or);
+    tcase_add_test(tc, test_args_reason);
+    tcase_add_test(tc, test_args_ip);
+    suite_add_tcase(s, tc);
     tc = tcase_create("chain");
     tcase_add_test(tc, test_verify_intact);
     tcase_add_loop_test(tc, test_verify_catches_tampering, 0,
@@ -892,6 +1250,11 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_prune_then_verify);
     tcase_add_test(tc, test_prune_large_in_chunks);
     tcase_add_test(tc, test_prune_refuses_broken_chain);
+    tcase_add_loop_test(tc, test_prune_refuses_tampered, 0,
+                        (int)(sizeof(prune_tampers) / sizeof(prune_tampers[0])));
+    tcase_add_test(tc, test_prune_checkpoint);
+    tcase_add_loop_test(tc, test_checkpoint_tampering, CK_ALTER, CK_FAKE_PRUNE + 1);
+    tcase_add_loop_test(tc, test_truncated_store, CUT_THIRD, CUT_AFTER_OPEN + 1);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_set_timeout(tc, 60);
