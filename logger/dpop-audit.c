@@ -43,6 +43,7 @@ static void usage(FILE *f)
           "  list    [--since T] [--until T] [--jkt J] [--jti J] [--token-hash H] [--ip IP]\n"
           "          [--reason R] [--format table|json|csv] [--csv-raw]\n"
           "  report  [--since T] [--until T] --format html|json|md\n"
+          "          [--window S] [--signature-threshold N] [--key-threshold N]\n"
           "  alerts  [--since T] [--follow] [--interval S] [--window S]\n"
           "          [--signature-threshold N] [--key-threshold N]\n"
           "  verify\n"
