@@ -413,8 +413,9 @@ static int proof_check_begin(proof_check_t *c, const char *proof, size_t len,
     return DPOP_OK;
 }
 
-/* The verified key is known: its thumbprint goes into the result (the
- * audit store records it, also for proofs rejected later). */
+/* The proof's key is known (imported and fit for the alg, or cached): its
+ * thumbprint goes into the result (the audit store records it, also for
+ * proofs rejected later). */
 static void note_key(proof_check_t *c)
 {
     memcpy(c->r->jkt, dpop_jwk_thumbprint(c->key), DPOP_JKT_LEN + 1);
