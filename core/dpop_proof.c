@@ -2,8 +2,11 @@
  * dpop_proof.c: verification (and, for dpopctl/tests/bench, creation) of
  * DPoP proof JWTs, RFC 9449 §4.2/§4.3.
  *
- * dpop_proof_verify() runs the checks in the fixed order documented in
- * dpop_proof.h; the first failure wins and carries one reason code.  Failure
+ * dpop_proof_verify() reads as the checklist of RFC 9449 §4.3: one small
+ * function per step, named after it and citing it, defined below in the
+ * RFC's numbering, called in the fixed order documented in dpop_proof.h
+ * (the RFC sets none; see dpop_proof_verify).  The first failure wins and
+ * carries one reason code.  Failure
  * details name what is wrong, never the bytes of the proof, a key or an
  * access token (claimed htm/htu/jti values are not secrets and may appear,
  * truncated; URIs only in normalized form, i.e. without their query, which
@@ -15,6 +18,8 @@
  * thumbprint are skipped; only the payload is decoded and parsed.  Only
  * headers that passed every header check are ever inserted, and the
  * per-request judgements (alg allow-list, expected jkt) are redone on hits.
+ * A hit runs the same step functions as a miss: each header step knows
+ * what a hit has already proven (proof_check_t.cached).
  */
 #include "dpop_proof.h"
 #include "dpop_sat.h"
@@ -346,57 +351,129 @@ static int payload_claims(const char *seg, size_t len, claims_t *c, unsigned cha
 }
 
 /*
- * Header checks on a parsed JWS (cache miss): typ, alg, jwk.
+ * One proof under verification: what the steps of RFC 9449 §4.3 share.
  *
- * typ: compared exactly and case-sensitively with "dpop+jwt".  RFC 7515
- * §4.1.9 calls typ a media type (so "application/dpop+jwt" or "DPoP+JWT"
- * would name the same type), but RFC 9449 §4.2/§4.3 (4) specify the value
- * "dpop+jwt" and every conforming client sends exactly that.  Accepting
- * variants would only widen what an attacker can feed us, so we fail closed
- * (RFC 8725 §3.11: explicit typing is there to prevent confusion).
+ * The header segment is either parsed here (jws) or known from the key
+ * cache (cached): these exact header bytes passed the header steps (4),
+ * (5) and (7) before, so the key and alg come from the cache and the header
+ * is neither decoded nor parsed.  Each header step says what it skips on a
+ * hit; the per-request judgements (the alg allow-list, the expected key)
+ * run on both paths, and every step after the header is the same code.
  */
-static int check_header(const dpop_jws_t *jws, dpop_alg_mask_t algs, dpop_jwk_t **key,
-                        dpop_failure_t *f)
-{
-    const char *typ = NULL;
-    json_t *jwk;
-    int r;
+typedef struct {
+    const char *proof;
+    size_t len, hl, pl, sl; /* dpop_jws_split of proof */
+    const dpop_proof_params_t *p;
+    dpop_proof_result_t *r;
+    dpop_alg_mask_t algs; /* the allow-list, defaults applied */
+    size_t max_size;
+    int64_t max_age, skew;
+    int cached;                 /* header from the key cache */
+    dpop_jws_t jws;             /* miss: the whole proof, parsed */
+    unsigned char *payload_buf; /* hit: decoded payload backing cl */
+    json_t *payload_json;       /* hit: the jansson fallback backing cl */
+    unsigned char *sig_buf;     /* hit: decoded signature */
+    const unsigned char *sig;   /* sig_buf or jws.sig */
+    size_t siglen;
+    claims_t cl;
+    dpop_jwk_t *key; /* owned reference */
+    dpop_alg_t alg;
+} proof_check_t;
 
-    r = dpop_json_get_string(jws->header, "typ", &typ);
-    if (r == 0)
-        return dpop_fail(f, DPOP_REASON_BAD_TYP, "typ header parameter missing");
-    if (r < 0)
-        return dpop_fail(f, DPOP_REASON_BAD_TYP, "typ header parameter is not a string");
-    if (strcmp(typ, "dpop+jwt") != 0)
-        return dpop_fail(f, DPOP_REASON_BAD_TYP, "typ is \"%.*s\", not \"dpop+jwt\"", DETAIL_QUOTE,
-                         typ);
-    /* RFC 9449 §4.3 (5): an asymmetric algorithm we support and allow */
-    if (jws->alg == DPOP_ALG_INVALID)
-        return dpop_fail(f, DPOP_REASON_BAD_ALG, "alg \"%.*s\" is not supported", DETAIL_QUOTE,
-                         jws->alg_name ? jws->alg_name : "");
-    if (!(algs & DPOP_ALG_BIT(jws->alg)))
-        return dpop_fail(f, DPOP_REASON_BAD_ALG, "alg %s is not allowed", dpop_alg_name(jws->alg));
-    /* RFC 9449 §4.2: jwk is required, a public key (§4.3 (7)) */
-    jwk = json_object_get(jws->header, "jwk");
-    if (!jwk)
-        return dpop_fail(f, DPOP_REASON_BAD_JWK, "jwk header parameter missing");
-    if (!json_is_object(jwk))
-        return dpop_fail(f, DPOP_REASON_BAD_JWK, "jwk header parameter is not a JSON object");
-    if (dpop_jwk_import_public(jwk, key, f) != DPOP_OK) {
-        /* keep the jwk layer's reason (bad_jwk / private_key_in_jwk); make
-         * sure a failure is always recorded */
+static void proof_check_clear(proof_check_t *c)
+{
+    free(c->sig_buf);
+    json_decref(c->payload_json);
+    free(c->payload_buf);
+    dpop_jws_clear(&c->jws);
+    if (c->key)
+        dpop_jwk_free(c->key);
+}
+
+/* A proof to check, with the parameters' defaults applied; a missing
+ * proof (no DPoP header value) is missing_proof. */
+static int proof_check_begin(proof_check_t *c, const char *proof, size_t len,
+                             const dpop_proof_params_t *p, dpop_proof_result_t *r,
+                             dpop_failure_t *f)
+{
+    memset(c, 0, sizeof(*c));
+    c->alg = DPOP_ALG_INVALID;
+    if (!p)
+        return dpop_fail(f, DPOP_REASON_MALFORMED, "no verification parameters");
+    if (!proof || len == 0)
+        return dpop_fail(f, DPOP_REASON_MISSING_PROOF, "no DPoP proof");
+    c->proof = proof;
+    c->len = len;
+    c->p = p;
+    c->r = r;
+    c->algs = p->algs ? p->algs : DPOP_ALG_MASK_DEFAULT;
+    c->max_size = p->max_size ? p->max_size : DPOP_PROOF_MAX_DEFAULT;
+    c->max_age = p->max_age > 0 ? p->max_age : 0;
+    c->skew = p->skew > 0 ? p->skew : 0;
+    return DPOP_OK;
+}
+
+/* The proof's key is known (imported and fit for the alg, or cached): its
+ * thumbprint goes into the result (the audit store records it, also for
+ * proofs rejected later). */
+static void note_key(proof_check_t *c)
+{
+    memcpy(c->r->jkt, dpop_jwk_thumbprint(c->key), DPOP_JKT_LEN + 1);
+}
+
+/* Before any parsing: a bound on hostile input (DPoPMaxProofSize). */
+static int check_size(const proof_check_t *c, dpop_failure_t *f)
+{
+    if (c->len > c->max_size)
+        return dpop_fail(f, DPOP_REASON_TOO_LARGE, "proof of %zu bytes exceeds the limit of %zu",
+                         c->len, c->max_size);
+    return DPOP_OK;
+}
+
+/*
+ * RFC 9449 §4.3 (1): not more than one DPoP header field.  The core sees
+ * one value; the caller judges the header fields (mod_dpop_authn.c:
+ * multiple_proofs).
+ */
+
+/*
+ * RFC 9449 §4.3 (2): a single, well-formed JWT.  Three segments, header and
+ * payload non-empty; an empty signature goes on to the header steps, so
+ * "alg":"none" (any case) is bad_alg, and for a real alg it never verifies.
+ * On a cache hit only the payload and signature segments are decoded (the
+ * header bytes are known); a miss parses all three (dpop_jws_parse, the
+ * same rules).  The claims are recorded as soon as they parsed.
+ */
+static int check_well_formed_jwt(proof_check_t *c, dpop_failure_t *f)
+{
+    const char *payload, *sig;
+    if (dpop_jws_split(c->proof, c->len, &c->hl, &c->pl, &c->sl) != DPOP_OK || !c->hl || !c->pl)
+        return dpop_fail(f, DPOP_REASON_MALFORMED, "not a three-part compact JWS");
+    payload = c->proof + c->hl + 1;
+    sig = payload + c->pl + 1;
+    if (c->p->cache && (c->key = dpop_keycache_get(c->p->cache, c->proof, c->hl, &c->alg))) {
+        c->cached = 1;
+        if (payload_claims(payload, c->pl, &c->cl, &c->payload_buf, &c->payload_json, f) != DPOP_OK)
+            return DPOP_ERR;
+        if (dpop_b64url_decode(sig, c->sl, &c->sig_buf, &c->siglen) != DPOP_OK)
+            return dpop_fail(f, DPOP_REASON_MALFORMED, "JWS signature is not canonical base64url");
+        c->sig = c->sig_buf;
+        result_fill_claims(c->r, &c->cl);
+        c->r->alg = c->alg;
+        note_key(c);
+        return DPOP_OK;
+    }
+    if (dpop_jws_parse(c->proof, c->len, c->max_size, &c->jws, f) != DPOP_OK) {
         if (f && f->code == DPOP_REASON_NONE)
-            dpop_fail(f, DPOP_REASON_BAD_JWK, "jwk could not be imported");
-        *key = NULL;
+            dpop_fail(f, DPOP_REASON_MALFORMED, "not a valid compact JWS");
         return DPOP_ERR;
     }
-    /* RFC 9449 §4.3 (6): the key must be usable with the alg */
-    if (!dpop_jwk_fits_alg(*key, jws->alg)) {
-        dpop_jwk_free(*key);
-        *key = NULL;
-        return dpop_fail(f, DPOP_REASON_BAD_ALG, "alg %s does not fit the jwk key type",
-                         dpop_alg_name(jws->alg));
-    }
+    c->sig = c->jws.sig;
+    c->siglen = c->jws.siglen;
+    c->alg = c->jws.alg;
+    claims_from_json(c->jws.payload, &c->cl);
+    result_fill_claims(c->r, &c->cl);
+    c->r->alg = c->alg;
     return DPOP_OK;
 }
 
@@ -424,223 +501,277 @@ static int opt_string(const claim_t *cl, const char *name, dpop_failure_t *f)
     return 1;
 }
 
+/*
+ * RFC 9449 §4.3 (3): the claims of §4.2 are there, and typed: jti, htm,
+ * htu non-empty strings (jti bounded: it keys the replay cache), iat an
+ * integer NumericDate.  Only integers: proofs are made by code, never by
+ * hand, and a float or string iat is a sign of a broken or hostile client.
+ * ath and nonce are required only by steps (12) and (10), but when present
+ * they must be non-empty strings here already.
+ */
+static int check_required_claims(const proof_check_t *c, dpop_failure_t *f)
+{
+    const claims_t *cl = &c->cl;
+    if (!need_string(&cl->jti, "jti", f) || !need_string(&cl->htm, "htm", f) ||
+        !need_string(&cl->htu, "htu", f))
+        return DPOP_ERR;
+    if (cl->jti.len > DPOP_JTI_MAX)
+        return dpop_fail(f, DPOP_REASON_BAD_CLAIM, "jti longer than %d bytes", DPOP_JTI_MAX);
+    if (cl->iat.t == CL_ABSENT)
+        return dpop_fail(f, DPOP_REASON_MISSING_CLAIM, "iat claim missing");
+    if (cl->iat.t != CL_INT)
+        return dpop_fail(f, DPOP_REASON_BAD_CLAIM, "iat claim is not an integer");
+    if (!opt_string(&cl->ath, "ath", f) || !opt_string(&cl->nonce, "nonce", f))
+        return DPOP_ERR;
+    return DPOP_OK;
+}
+
+/*
+ * RFC 9449 §4.3 (4): typ is "dpop+jwt", compared exactly and
+ * case-sensitively.  RFC 7515 §4.1.9 calls typ a media type (so
+ * "application/dpop+jwt" or "DPoP+JWT" would name the same type), but RFC
+ * 9449 §4.2/§4.3 (4) specify the value "dpop+jwt" and every conforming
+ * client sends exactly that.  Accepting variants would only widen what an
+ * attacker can feed us, so we fail closed (RFC 8725 §3.11: explicit typing
+ * is there to prevent confusion).  Cache hit: these header bytes passed.
+ */
+static int check_typ(const proof_check_t *c, dpop_failure_t *f)
+{
+    const char *typ = NULL;
+    int t;
+    if (c->cached)
+        return DPOP_OK;
+    t = dpop_json_get_string(c->jws.header, "typ", &typ);
+    if (t == 0)
+        return dpop_fail(f, DPOP_REASON_BAD_TYP, "typ header parameter missing");
+    if (t < 0)
+        return dpop_fail(f, DPOP_REASON_BAD_TYP, "typ header parameter is not a string");
+    if (strcmp(typ, "dpop+jwt") != 0)
+        return dpop_fail(f, DPOP_REASON_BAD_TYP, "typ is \"%.*s\", not \"dpop+jwt\"", DETAIL_QUOTE,
+                         typ);
+    return DPOP_OK;
+}
+
+/*
+ * RFC 9449 §4.3 (5): an asymmetric algorithm we support (never none, never
+ * a MAC: dpop_alg.h knows no other) and allow.  Support is a property of
+ * the header bytes (skipped on a cache hit); the allow-list is per request
+ * (per-directory DPoPAlgorithms), judged on both paths.
+ */
+static int check_alg(const proof_check_t *c, dpop_failure_t *f)
+{
+    if (!c->cached && c->alg == DPOP_ALG_INVALID)
+        return dpop_fail(f, DPOP_REASON_BAD_ALG, "alg \"%.*s\" is not supported", DETAIL_QUOTE,
+                         c->jws.alg_name ? c->jws.alg_name : "");
+    if (!(c->algs & DPOP_ALG_BIT(c->alg)))
+        return dpop_fail(f, DPOP_REASON_BAD_ALG, "alg %s is not allowed", dpop_alg_name(c->alg));
+    return DPOP_OK;
+}
+
+/*
+ * RFC 9449 §4.3 (6): the signature verifies with the jwk.  Through the
+ * key's prepared (and, for a cached key, reused) verify context: same
+ * checks and results as dpop_sig_verify, without the per-call digest fetch
+ * and PSS setup.
+ */
+static int check_signature(const proof_check_t *c, dpop_failure_t *f)
+{
+    int sv = dpop_jwk_verify(c->key, c->alg, (const unsigned char *)c->proof, c->hl + 1 + c->pl,
+                             c->sig, c->siglen);
+    if (sv != 1)
+        return dpop_fail(f, DPOP_REASON_BAD_SIGNATURE,
+                         sv == 0 ? "signature does not verify with the jwk"
+                                 : "internal error verifying the signature");
+    return DPOP_OK;
+}
+
+/*
+ * RFC 9449 §4.3 (7): the jwk header parameter (required, §4.2) is a public
+ * key: the jwk layer refuses private members (private_key_in_jwk) and keys
+ * it cannot import strictly (bad_jwk).  Cache hit: the key is the cached
+ * import of these very header bytes.
+ */
+static int check_jwk_public(proof_check_t *c, dpop_failure_t *f)
+{
+    json_t *jwk;
+    if (c->cached)
+        return DPOP_OK;
+    jwk = json_object_get(c->jws.header, "jwk");
+    if (!jwk)
+        return dpop_fail(f, DPOP_REASON_BAD_JWK, "jwk header parameter missing");
+    if (!json_is_object(jwk))
+        return dpop_fail(f, DPOP_REASON_BAD_JWK, "jwk header parameter is not a JSON object");
+    if (dpop_jwk_import_public(jwk, &c->key, f) != DPOP_OK) {
+        /* keep the jwk layer's reason (bad_jwk / private_key_in_jwk); make
+         * sure a failure is always recorded */
+        if (f && f->code == DPOP_REASON_NONE)
+            dpop_fail(f, DPOP_REASON_BAD_JWK, "jwk could not be imported");
+        c->key = NULL;
+        return DPOP_ERR;
+    }
+    return DPOP_OK;
+}
+
+/*
+ * RFC 9449 §4.3 (5)/(6): the key must be usable with the alg (kty, curve,
+ * RSA size), else the signature step would judge a key/alg pair the alg
+ * step never allowed.  Then the header has passed every header step: its
+ * key is recorded and, with a cache, remembered for these header bytes.
+ */
+static int check_jwk_fits_alg(proof_check_t *c, dpop_failure_t *f)
+{
+    if (c->cached)
+        return DPOP_OK;
+    if (!dpop_jwk_fits_alg(c->key, c->alg))
+        return dpop_fail(f, DPOP_REASON_BAD_ALG, "alg %s does not fit the jwk key type",
+                         dpop_alg_name(c->alg));
+    note_key(c);
+    if (c->p->cache)
+        dpop_keycache_put(c->p->cache, c->proof, c->hl, c->key, c->alg);
+    return DPOP_OK;
+}
+
+/* RFC 9449 §4.3 (8): htm is the request method, exactly: methods are
+ * case-sensitive (RFC 9110 §9.1). */
+static int check_htm(const proof_check_t *c, dpop_failure_t *f)
+{
+    const char *method = c->p->method;
+    if (!method || strcmp(c->cl.htm.s, method) != 0)
+        return dpop_fail(f, DPOP_REASON_HTM_MISMATCH, "htm \"%.*s\" does not match method \"%.*s\"",
+                         DETAIL_QUOTE, c->cl.htm.s, DETAIL_QUOTE, method ? method : "");
+    return DPOP_OK;
+}
+
+/* RFC 9449 §4.3 (9): htu is the request URI, both in the normalized form of
+ * dpop_htu.h (RFC 3986 §6, query and fragment ignored). */
+static int check_htu(const proof_check_t *c, dpop_failure_t *f)
+{
+    char nclaim[DPOP_HTU_MAX + 64], nreq[DPOP_HTU_MAX + 64];
+    if (dpop_htu_normalize(c->cl.htu.s, nclaim, sizeof(nclaim)) != DPOP_OK)
+        return dpop_fail(f, DPOP_REASON_HTU_MISMATCH, "htu is not an absolute http(s) URI");
+    if (!c->p->url || dpop_htu_normalize(c->p->url, nreq, sizeof(nreq)) != DPOP_OK)
+        return dpop_fail(f, DPOP_REASON_HTU_MISMATCH, "request URI is not an absolute http(s) URI");
+    /* normalized forms only in the detail: the query (possibly a
+     * credential) is gone */
+    if (strcmp(nclaim, nreq) != 0)
+        return dpop_fail(f, DPOP_REASON_HTU_MISMATCH, "htu %.*s does not match %.*s", 100, nclaim,
+                         100, nreq);
+    return DPOP_OK;
+}
+
+/*
+ * RFC 9449 §4.3 (10) / §8 / §9: when the server provided a nonce (an
+ * expected value, or a callback that judges the nonces it issued), the
+ * proof carries it.  Constant time against the expected value (dpop_ct.h).
+ */
+static int check_nonce(const proof_check_t *c, dpop_failure_t *f)
+{
+    const dpop_proof_params_t *p = c->p;
+    const claim_t *nonce = &c->cl.nonce;
+    if (!p->expected_nonce && !p->nonce_check)
+        return DPOP_OK;
+    if (nonce->t != CL_STRING)
+        return dpop_fail(f, DPOP_REASON_NONCE_MISSING, "server requires a nonce, proof has none");
+    if (p->expected_nonce &&
+        !dpop_ct_equal(p->expected_nonce, strlen(p->expected_nonce), nonce->s, nonce->len))
+        return dpop_fail(f, DPOP_REASON_NONCE_INVALID, "nonce does not match");
+    if (p->nonce_check && p->nonce_check(p->nonce_ctx, nonce->s, nonce->len) != 1)
+        return dpop_fail(f, DPOP_REASON_NONCE_INVALID, "nonce invalid or expired");
+    return DPOP_OK;
+}
+
+/* RFC 9449 §4.3 (11) / §11.1: iat within [now - max_age - skew, now +
+ * skew], bounds inclusive, in saturating arithmetic (hostile iat). */
+static int check_iat_window(const proof_check_t *c, dpop_failure_t *f)
+{
+    int64_t iat = c->cl.iat.i, now = c->p->now;
+    if (iat < dpop_sat_sub(dpop_sat_sub(now, c->max_age), c->skew))
+        return dpop_fail(
+            f, DPOP_REASON_IAT_TOO_OLD, "iat is %lld s before now (limit %lld + %lld s)",
+            (long long)dpop_sat_sub(now, iat), (long long)c->max_age, (long long)c->skew);
+    if (iat > dpop_sat_add(now, c->skew))
+        return dpop_fail(f, DPOP_REASON_IAT_IN_FUTURE, "iat is %lld s after now (skew %lld s)",
+                         (long long)dpop_sat_sub(iat, now), (long long)c->skew);
+    return DPOP_OK;
+}
+
+/*
+ * RFC 9449 §4.3 (12), first half: with an access token, ath is
+ * base64url(SHA-256(token)) (§4.2), compared in constant time.  The
+ * caller's hash of the same token is used when it has one (the module
+ * computes it once per request).
+ */
+static int check_ath(const proof_check_t *c, dpop_failure_t *f)
+{
+    const dpop_proof_params_t *p = c->p;
+    const char *ath = c->cl.ath.t == CL_STRING ? c->cl.ath.s : NULL;
+    char want[DPOP_JKT_LEN + 1];
+    if (!p->access_token)
+        return DPOP_OK;
+    if (!ath)
+        return dpop_fail(f, DPOP_REASON_ATH_MISSING, "access token presented but proof has no ath");
+    if (p->access_token_ath && strlen(p->access_token_ath) == DPOP_JKT_LEN)
+        memcpy(want, p->access_token_ath, DPOP_JKT_LEN + 1);
+    else if (dpop_ath_compute(p->access_token, strlen(p->access_token), want) != DPOP_OK)
+        return dpop_fail(f, DPOP_REASON_ATH_MISMATCH, "internal error hashing the access token");
+    if (!dpop_ct_equal(ath, c->cl.ath.len, want, DPOP_JKT_LEN))
+        return dpop_fail(f, DPOP_REASON_ATH_MISMATCH, "ath is not the hash of the access token");
+    return DPOP_OK;
+}
+
+/*
+ * RFC 9449 §4.3 (12), second half, and §6.1: the proof key is the key the
+ * access token is bound to (its cnf.jkt), by RFC 7638 thumbprint, in
+ * constant time like every comparison of a token-derived value.
+ */
+static int check_jkt_binding(const proof_check_t *c, dpop_failure_t *f)
+{
+    const dpop_proof_params_t *p = c->p;
+    if (p->expected_jkt && !dpop_ct_streq(p->expected_jkt, c->r->jkt))
+        return dpop_fail(f, DPOP_REASON_JKT_MISMATCH,
+                         "proof key thumbprint does not match cnf.jkt");
+    return DPOP_OK;
+}
+
+/*
+ * RFC 9449 §4.3 lists conditions that must all hold; it sets no order.
+ * Ours is the contract of dpop_proof.h (the first failure gives the reason
+ * code): the header before the signature (no crypto for a header refused
+ * anyway), the bound key before the signature (no crypto for a key that
+ * cannot be the token's), the signature before any claim is believed, the
+ * request (htm, htu) before the clock, and ath, then the nonce, last (a
+ * nonce callback may consult state).  Replay (jti) is the caller's.
+ */
 int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *p,
                       dpop_proof_result_t *r, dpop_failure_t *f)
 {
     dpop_proof_result_t local;
-    dpop_jws_t jws;
-    claims_t cl;
-    json_t *payload_json = NULL;       /* hit path, fallback parse */
-    unsigned char *payload_buf = NULL; /* hit path: decoded payload */
-    unsigned char *sig = NULL;         /* hit path only */
-    size_t siglen = 0, hl, pl, sl, max_size;
-    dpop_jwk_t *key = NULL;
-    dpop_alg_t alg = DPOP_ALG_INVALID;
-    dpop_alg_mask_t algs;
-    const char *htm, *htu, *ath, *nonce;
-    int64_t iat, max_age, skew;
-    int sv, rc = DPOP_ERR;
+    proof_check_t c;
+    int rc = DPOP_ERR;
 
-    memset(&jws, 0, sizeof(jws));
-    memset(&cl, 0, sizeof(cl));
     dpop_failure_clear(f);
     if (!r)
         r = &local;
     dpop_proof_result_init(r);
-    if (!p) {
-        dpop_fail(f, DPOP_REASON_MALFORMED, "no verification parameters");
+    if (proof_check_begin(&c, proof, len, p, r, f) != DPOP_OK ||
+        check_size(&c, f) != DPOP_OK ||            /* bounded input */
+        check_well_formed_jwt(&c, f) != DPOP_OK || /* (2) */
+        check_typ(&c, f) != DPOP_OK ||             /* (4) */
+        check_alg(&c, f) != DPOP_OK ||             /* (5) */
+        check_jwk_public(&c, f) != DPOP_OK ||      /* (7) */
+        check_jwk_fits_alg(&c, f) != DPOP_OK ||    /* (5)/(6) */
+        check_jkt_binding(&c, f) != DPOP_OK ||     /* (12) cnf.jkt */
+        check_signature(&c, f) != DPOP_OK ||       /* (6) */
+        check_required_claims(&c, f) != DPOP_OK || /* (3) */
+        check_htm(&c, f) != DPOP_OK ||             /* (8) */
+        check_htu(&c, f) != DPOP_OK ||             /* (9) */
+        check_iat_window(&c, f) != DPOP_OK ||      /* (11) */
+        check_ath(&c, f) != DPOP_OK ||             /* (12) ath */
+        check_nonce(&c, f) != DPOP_OK)             /* (10) */
         goto done;
-    }
-    if (!proof || len == 0) {
-        dpop_fail(f, DPOP_REASON_MISSING_PROOF, "no DPoP proof");
-        goto done;
-    }
-    algs = p->algs ? p->algs : DPOP_ALG_MASK_DEFAULT;
-    max_size = p->max_size ? p->max_size : DPOP_PROOF_MAX_DEFAULT;
-    max_age = p->max_age > 0 ? p->max_age : 0;
-    skew = p->skew > 0 ? p->skew : 0;
-
-    /* 1. size, before any parsing */
-    if (len > max_size) {
-        dpop_fail(f, DPOP_REASON_TOO_LARGE, "proof of %zu bytes exceeds the limit of %zu", len,
-                  max_size);
-        goto done;
-    }
-    /* 2. structure (RFC 9449 §4.3 (2)): header and payload non-empty.  An
-     * empty signature goes on to the header checks, so "alg":"none" (any
-     * case) is bad_alg, and for a real alg it never verifies. */
-    if (dpop_jws_split(proof, len, &hl, &pl, &sl) != DPOP_OK || !hl || !pl) {
-        dpop_fail(f, DPOP_REASON_MALFORMED, "not a three-part compact JWS");
-        goto done;
-    }
-
-    if (p->cache && (key = dpop_keycache_get(p->cache, proof, hl, &alg)) != NULL) {
-        /* Hit: these exact header bytes passed typ/alg/jwk before. */
-        if (payload_claims(proof + hl + 1, pl, &cl, &payload_buf, &payload_json, f) != DPOP_OK)
-            goto done;
-        if (dpop_b64url_decode(proof + hl + 1 + pl + 1, sl, &sig, &siglen) != DPOP_OK) {
-            dpop_fail(f, DPOP_REASON_MALFORMED, "JWS signature is not canonical base64url");
-            goto done;
-        }
-        result_fill_claims(r, &cl);
-        r->alg = alg;
-        memcpy(r->jkt, dpop_jwk_thumbprint(key), DPOP_JKT_LEN + 1);
-        /* the allow-list is per request (per-directory DPoPAlgorithms) */
-        if (!(algs & DPOP_ALG_BIT(alg))) {
-            dpop_fail(f, DPOP_REASON_BAD_ALG, "alg %s is not allowed", dpop_alg_name(alg));
-            goto done;
-        }
-    }
-    else {
-        key = NULL;
-        if (dpop_jws_parse(proof, len, max_size, &jws, f) != DPOP_OK) {
-            if (f && f->code == DPOP_REASON_NONE)
-                dpop_fail(f, DPOP_REASON_MALFORMED, "not a valid compact JWS");
-            goto done;
-        }
-        sig = NULL;
-        claims_from_json(jws.payload, &cl);
-        result_fill_claims(r, &cl);
-        r->alg = jws.alg;
-        alg = jws.alg;
-        /* 3-5. typ, alg, jwk */
-        if (check_header(&jws, algs, &key, f) != DPOP_OK)
-            goto done;
-        memcpy(r->jkt, dpop_jwk_thumbprint(key), DPOP_JKT_LEN + 1);
-        if (p->cache)
-            dpop_keycache_put(p->cache, proof, hl, key, alg);
-    }
-
-    /* 6. expected key (the token's cnf.jkt), RFC 9449 §6.1; constant time
-     * like every comparison of a token-derived value (dpop_ct.h) */
-    if (p->expected_jkt && !dpop_ct_streq(p->expected_jkt, r->jkt)) {
-        dpop_fail(f, DPOP_REASON_JKT_MISMATCH, "proof key thumbprint does not match cnf.jkt");
-        goto done;
-    }
-
-    /* 7. signature, RFC 9449 §4.3 (7).  Through the key's prepared (and,
-     * for a cached key, reused) verify context: same checks and results as
-     * dpop_sig_verify, without the per-call digest fetch and PSS setup. */
-    sv = dpop_jwk_verify(key, alg, (const unsigned char *)proof, hl + 1 + pl, sig ? sig : jws.sig,
-                         sig ? siglen : jws.siglen);
-    if (sv != 1) {
-        dpop_fail(f, DPOP_REASON_BAD_SIGNATURE,
-                  sv == 0 ? "signature does not verify with the jwk"
-                          : "internal error verifying the signature");
-        goto done;
-    }
-
-    /* 8. claims present and typed, RFC 9449 §4.2 / §4.3 (3) */
-    if (!need_string(&cl.jti, "jti", f) || !need_string(&cl.htm, "htm", f) ||
-        !need_string(&cl.htu, "htu", f))
-        goto done;
-    htm = cl.htm.s;
-    htu = cl.htu.s;
-    if (cl.jti.len > DPOP_JTI_MAX) {
-        dpop_fail(f, DPOP_REASON_BAD_CLAIM, "jti longer than %d bytes", DPOP_JTI_MAX);
-        goto done;
-    }
-    if (cl.iat.t == CL_ABSENT) {
-        dpop_fail(f, DPOP_REASON_MISSING_CLAIM, "iat claim missing");
-        goto done;
-    }
-    /* An integer NumericDate only: proofs are made by code, never by hand,
-     * and a float or string iat is a sign of a broken or hostile client. */
-    if (cl.iat.t != CL_INT) {
-        dpop_fail(f, DPOP_REASON_BAD_CLAIM, "iat claim is not an integer");
-        goto done;
-    }
-    iat = cl.iat.i;
-    if (!opt_string(&cl.ath, "ath", f) || !opt_string(&cl.nonce, "nonce", f))
-        goto done;
-    ath = cl.ath.t == CL_STRING ? cl.ath.s : NULL;
-    nonce = cl.nonce.t == CL_STRING ? cl.nonce.s : NULL;
-
-    /* 9. htm: exact, methods are case-sensitive (RFC 9110 §9.1) */
-    if (!p->method || strcmp(htm, p->method) != 0) {
-        dpop_fail(f, DPOP_REASON_HTM_MISMATCH, "htm \"%.*s\" does not match method \"%.*s\"",
-                  DETAIL_QUOTE, htm, DETAIL_QUOTE, p->method ? p->method : "");
-        goto done;
-    }
-
-    /* 10. htu, RFC 9449 §4.3 (9) */
-    {
-        char nclaim[DPOP_HTU_MAX + 64], nreq[DPOP_HTU_MAX + 64];
-        if (dpop_htu_normalize(htu, nclaim, sizeof(nclaim)) != DPOP_OK) {
-            dpop_fail(f, DPOP_REASON_HTU_MISMATCH, "htu is not an absolute http(s) URI");
-            goto done;
-        }
-        if (!p->url || dpop_htu_normalize(p->url, nreq, sizeof(nreq)) != DPOP_OK) {
-            dpop_fail(f, DPOP_REASON_HTU_MISMATCH, "request URI is not an absolute http(s) URI");
-            goto done;
-        }
-        if (strcmp(nclaim, nreq) != 0) {
-            /* normalized forms only: the query (possibly a credential) is gone */
-            dpop_fail(f, DPOP_REASON_HTU_MISMATCH, "htu %.*s does not match %.*s", 100, nclaim, 100,
-                      nreq);
-            goto done;
-        }
-    }
-
-    /* 11. iat window, RFC 9449 §4.3 (11) / §11.1, bounds inclusive */
-    if (iat < dpop_sat_sub(dpop_sat_sub(p->now, max_age), skew)) {
-        dpop_fail(f, DPOP_REASON_IAT_TOO_OLD, "iat is %lld s before now (limit %lld + %lld s)",
-                  (long long)dpop_sat_sub(p->now, iat), (long long)max_age, (long long)skew);
-        goto done;
-    }
-    if (iat > dpop_sat_add(p->now, skew)) {
-        dpop_fail(f, DPOP_REASON_IAT_IN_FUTURE, "iat is %lld s after now (skew %lld s)",
-                  (long long)dpop_sat_sub(iat, p->now), (long long)skew);
-        goto done;
-    }
-
-    /* 12. ath, RFC 9449 §4.3 (10) */
-    if (p->access_token) {
-        char want[DPOP_JKT_LEN + 1];
-        if (!ath) {
-            dpop_fail(f, DPOP_REASON_ATH_MISSING, "access token presented but proof has no ath");
-            goto done;
-        }
-        /* The caller's hash of the same token, when it has one (the
-         * module computes it once per request). */
-        if (p->access_token_ath && strlen(p->access_token_ath) == DPOP_JKT_LEN)
-            memcpy(want, p->access_token_ath, DPOP_JKT_LEN + 1);
-        else if (dpop_ath_compute(p->access_token, strlen(p->access_token), want) != DPOP_OK) {
-            dpop_fail(f, DPOP_REASON_ATH_MISMATCH, "internal error hashing the access token");
-            goto done;
-        }
-        if (!dpop_ct_equal(ath, cl.ath.len, want, DPOP_JKT_LEN)) {
-            dpop_fail(f, DPOP_REASON_ATH_MISMATCH, "ath is not the hash of the access token");
-            goto done;
-        }
-    }
-
-    /* 13. nonce, RFC 9449 §4.3 (8) / §8 */
-    if (p->expected_nonce || p->nonce_check) {
-        if (!nonce) {
-            dpop_fail(f, DPOP_REASON_NONCE_MISSING, "server requires a nonce, proof has none");
-            goto done;
-        }
-        if (p->expected_nonce) {
-            if (!dpop_ct_equal(p->expected_nonce, strlen(p->expected_nonce), nonce, cl.nonce.len)) {
-                dpop_fail(f, DPOP_REASON_NONCE_INVALID, "nonce does not match");
-                goto done;
-            }
-        }
-        if (p->nonce_check && p->nonce_check(p->nonce_ctx, nonce, cl.nonce.len) != 1) {
-            dpop_fail(f, DPOP_REASON_NONCE_INVALID, "nonce invalid or expired");
-            goto done;
-        }
-    }
-
     rc = DPOP_OK;
 done:
-    free(sig);
-    json_decref(payload_json);
-    free(payload_buf);
-    dpop_jws_clear(&jws);
-    if (key)
-        dpop_jwk_free(key);
+    proof_check_clear(&c);
     if (r == &local)
         dpop_proof_result_clear(&local);
     return rc;

@@ -1,16 +1,20 @@
 /*
  * dpop_proof.h: the DPoP proof check of RFC 9449 §4.3.
  *
- * Order of checks (first failure wins; reasons from dpop_result.h):
- *   size (too_large) -> compact JWS + JSON (malformed) -> typ (bad_typ) ->
- *   alg in allow-list (bad_alg) -> jwk (bad_jwk / private_key_in_jwk; kty/crv
- *   must fit alg: bad_alg) -> expected jkt (jkt_mismatch) -> signature
- *   (bad_signature) -> claims present and typed (missing_claim / bad_claim) ->
- *   htm (htm_mismatch) -> htu (htu_mismatch) -> iat window (iat_too_old /
- *   iat_in_future) -> ath (ath_missing / ath_mismatch) -> nonce
- *   (nonce_missing / nonce_invalid).
- * Replay (jti) is NOT checked here: it needs shared state; the caller does it
- * with dpop_replay_key() after a successful verify.
+ * Order of checks (first failure wins; reasons from dpop_result.h; the
+ * step of RFC 9449 §4.3 in brackets):
+ *   size (too_large) -> compact JWS + JSON [2] (malformed) -> typ [4]
+ *   (bad_typ) -> alg in allow-list [5] (bad_alg) -> jwk [7] (bad_jwk /
+ *   private_key_in_jwk; kty/crv must fit alg: bad_alg) -> expected jkt [12]
+ *   (jkt_mismatch) -> signature [6] (bad_signature) -> claims present and
+ *   typed [3] (missing_claim / bad_claim) -> htm [8] (htm_mismatch) -> htu
+ *   [9] (htu_mismatch) -> iat window [11] (iat_too_old / iat_in_future) ->
+ *   ath [12] (ath_missing / ath_mismatch) -> nonce [10] (nonce_missing /
+ *   nonce_invalid).
+ * Step 1 (one DPoP header) is the caller's: it sees the header fields
+ * (multiple_proofs).  Replay (jti) is NOT checked here: it needs shared
+ * state; the caller does it with dpop_replay_key() after a successful
+ * verify.
  */
 #ifndef DPOP_PROOF_H
 #define DPOP_PROOF_H

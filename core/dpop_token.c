@@ -69,24 +69,6 @@ static int numeric_date(const json_t *claims, const char *name, int64_t *out, in
     return DPOP_OK;
 }
 
-/* RFC 7519 §4.1.3: aud is a string or an array of strings; the token is
- * for us when one of them equals our audience exactly. */
-static int aud_matches(const json_t *aud, const char *want)
-{
-    size_t i;
-    json_t *v;
-    if (json_is_string(aud))
-        return strcmp(json_string_value(aud), want) == 0;
-    if (!json_is_array(aud))
-        return 0;
-    json_array_foreach(aud, i, v)
-    {
-        if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* The token's validity window with the clock skew (RFC 7519 §4.1.4/5):
  * valid while now < exp + skew, and from nbf - skew on.  The one place the
  * rule is written: dpop_token_verify and the token cache both use it. */
@@ -107,21 +89,232 @@ int dpop_token_in_window(const dpop_token_result_t *r, int64_t now, int64_t skew
     return r && !expired(r->exp, now, skew) && !(r->has_nbf && not_yet_valid(r->nbf, now, skew));
 }
 
+/*
+ * RFC 7519 §7.2 (1)-(10) / RFC 7515 §5.2: a well-formed JWT, i.e. a compact
+ * JWS (a JWE, five segments, is refused: RFC 9068 §4 (2) never applies)
+ * whose header and claims set are JSON objects, within the size limit.
+ */
+static int check_well_formed_jwt(const char *token, size_t len, size_t max_size, dpop_jws_t *jws,
+                                 dpop_failure_t *f)
+{
+    dpop_failure_t sub;
+    dpop_failure_clear(&sub);
+    if (dpop_jws_parse(token, len, max_size, jws, &sub) != DPOP_OK)
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "token is not a valid JWT (%s: %s)",
+                         sub.reason ? sub.reason : "malformed", sub.detail);
+    return DPOP_OK;
+}
+
+/*
+ * RFC 9068 §4 (1) / §2.1, RFC 8725 §3.11: an explicitly typed token must be
+ * an access token; in particular a DPoP proof (dpop+jwt) is never one.  An
+ * untyped token and the generic "JWT" are accepted too (authorization
+ * servers that predate RFC 9068 send them).  Media types compare
+ * case-insensitively (RFC 7515 §4.1.9).
+ */
+static int check_typ(const dpop_jws_t *jws, dpop_failure_t *f)
+{
+    const char *typ = NULL;
+    int t = dpop_json_get_string(jws->header, "typ", &typ);
+    if (t < 0 || (t == 1 && strcasecmp(typ, "at+jwt") != 0 && strcasecmp(typ, "JWT") != 0 &&
+                  strcasecmp(typ, "application/at+jwt") != 0))
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "token typ is not at+jwt or JWT");
+    return DPOP_OK;
+}
+
+/*
+ * RFC 9068 §4 (5): the signature verifies with a key of the authorization
+ * server (the configured JWK Set) under an allowed alg (never none).  The
+ * key that verified it is recorded (kid).
+ */
+static int check_signature(const dpop_jws_t *jws, const dpop_token_params_t *p,
+                           dpop_token_result_t *r, dpop_failure_t *f)
+{
+    dpop_failure_t sub;
+    const char *kid = NULL;
+    dpop_failure_clear(&sub);
+    if (dpop_jwks_verify(p->jwks, jws, p->algs ? p->algs : DPOP_ALG_MASK_DEFAULT, &kid, &sub) !=
+        DPOP_OK)
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "token signature rejected (%s: %s)",
+                         sub.reason ? sub.reason : "bad_signature", sub.detail);
+    if (kid && !(r->kid = strdup(kid)))
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "out of memory");
+    return DPOP_OK;
+}
+
+/* RFC 9068 §4 (3), RFC 7519 §4.1.1: iss, when present a non-empty string,
+ * equals the configured issuer exactly (required when one is configured). */
+static int check_iss(const json_t *claims, const char *issuer, dpop_token_result_t *r,
+                     dpop_failure_t *f)
+{
+    const char *iss = NULL;
+    int t = dpop_json_get_string(claims, "iss", &iss);
+    if (t < 0)
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "iss claim is not a non-empty string");
+    if (issuer && (t != 1 || strcmp(iss, issuer) != 0))
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID,
+                         t == 1 ? "iss does not match the configured issuer" : "iss claim missing");
+    if (t == 1 && !(r->iss = strdup(iss)))
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "out of memory");
+    return DPOP_OK;
+}
+
+/* RFC 7519 §4.1.3: aud is a string or an array of strings; the token is
+ * for us when one of them equals our audience exactly. */
+static int aud_matches(const json_t *aud, const char *want)
+{
+    size_t i;
+    json_t *v;
+    if (json_is_string(aud))
+        return strcmp(json_string_value(aud), want) == 0;
+    if (!json_is_array(aud))
+        return 0;
+    json_array_foreach(aud, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* RFC 9068 §4 (4), RFC 7519 §4.1.3: aud, when present a string or an
+ * array, contains the configured audience (required when one is
+ * configured). */
+static int check_aud(const json_t *claims, const char *audience, dpop_failure_t *f)
+{
+    const json_t *aud = json_object_get(claims, "aud");
+    if (aud && !json_is_string(aud) && !json_is_array(aud))
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID,
+                         "aud claim is neither a string nor an array");
+    if (audience && (!aud || !aud_matches(aud, audience)))
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID,
+                         aud ? "aud does not contain the configured audience"
+                             : "aud claim missing");
+    return DPOP_OK;
+}
+
+/* RFC 9068 §4 (6) / §2.2, RFC 7519 §4.1.4: exp is required, and the token
+ * is valid while now < exp + skew (the leeway §4 (6) allows). */
+static int check_exp(const json_t *claims, int64_t now, int64_t skew, dpop_token_result_t *r,
+                     dpop_failure_t *f)
+{
+    int64_t exp = 0;
+    int has;
+    if (numeric_date(claims, "exp", &exp, &has, f) != DPOP_OK)
+        return DPOP_ERR;
+    if (!has)
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "exp claim missing");
+    r->exp = exp;
+    if (expired(exp, now, skew))
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "token expired %lld s ago (skew %lld s)",
+                         (long long)dpop_sat_sub(now, exp), (long long)skew);
+    return DPOP_OK;
+}
+
+/* RFC 7519 §4.1.5: nbf is optional; the token is valid from nbf - skew on. */
+static int check_nbf(const json_t *claims, int64_t now, int64_t skew, dpop_token_result_t *r,
+                     dpop_failure_t *f)
+{
+    int64_t nbf = 0;
+    int has;
+    if (numeric_date(claims, "nbf", &nbf, &has, f) != DPOP_OK)
+        return DPOP_ERR;
+    if (!has)
+        return DPOP_OK;
+    r->nbf = nbf;
+    r->has_nbf = 1;
+    if (not_yet_valid(nbf, now, skew))
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID,
+                         "token not valid for another %lld s (skew %lld s)",
+                         (long long)dpop_sat_sub(nbf, now), (long long)skew);
+    return DPOP_OK;
+}
+
+/* RFC 7519 §4.1.6: iat is optional and only type-checked (a NumericDate;
+ * RFC 9068 §2.2 requires it of the server, not the check of the RS). */
+static int check_iat(const json_t *claims, dpop_token_result_t *r, dpop_failure_t *f)
+{
+    const json_t *iatv = json_object_get(claims, "iat");
+    if (iatv && !json_is_number(iatv))
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "iat claim is not a NumericDate");
+    if (json_is_integer(iatv))
+        r->iat = (int64_t)json_integer_value(iatv);
+    else if (json_is_real(iatv))
+        r->iat = (int64_t)json_real_value(iatv);
+    return DPOP_OK;
+}
+
+/* RFC 9068 §2.2 sub and client_id (else azp, OpenID Connect Core §2),
+ * RFC 8693 §4.2 scope: the identity for the backend, non-empty strings
+ * when present. */
+static int check_identity(const json_t *claims, dpop_token_result_t *r, dpop_failure_t *f)
+{
+    int t;
+    if (opt_claim(claims, "sub", &r->sub, f) < 0 || opt_claim(claims, "scope", &r->scope, f) < 0)
+        return DPOP_ERR;
+    t = opt_claim(claims, "client_id", &r->client_id, f);
+    if (t < 0)
+        return DPOP_ERR;
+    if (t == 0 && opt_claim(claims, "azp", &r->client_id, f) < 0)
+        return DPOP_ERR;
+    return DPOP_OK;
+}
+
+/* RFC 7800 §3.1: cnf, when present, is an object; RFC 9449 §6.1: its jkt
+ * is the base64url SHA-256 thumbprint, exactly 43 canonical characters.
+ * Extracted, not judged: an unbound token is the caller's decision. */
+static int check_cnf_jkt(const json_t *claims, dpop_token_result_t *r, dpop_failure_t *f)
+{
+    const json_t *cnf = json_object_get(claims, "cnf"), *jkt;
+    if (!cnf)
+        return DPOP_OK;
+    if (!json_is_object(cnf))
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "cnf claim is not a JSON object");
+    if (!(jkt = json_object_get(cnf, "jkt")))
+        return DPOP_OK;
+    if (!json_is_string(jkt) ||
+        !dpop_b64url_is_sha256(json_string_value(jkt), json_string_length(jkt)))
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID,
+                         "cnf.jkt is not a base64url SHA-256 thumbprint");
+    if (!(r->jkt = strdup(json_string_value(jkt))))
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "out of memory");
+    return DPOP_OK;
+}
+
+int dpop_token_check_claims(const json_t *claims, const dpop_token_params_t *p,
+                            dpop_token_result_t *r, dpop_failure_t *f)
+{
+    int64_t skew;
+    dpop_failure_clear(f);
+    if (!json_is_object(claims) || !p || !r)
+        return dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "no claims to check");
+    skew = p->skew > 0 ? p->skew : 0;
+    if (check_iss(claims, p->issuer, r, f) != DPOP_OK ||    /* RFC 9068 §4 (3) */
+        check_aud(claims, p->audience, f) != DPOP_OK ||     /* RFC 9068 §4 (4) */
+        check_exp(claims, p->now, skew, r, f) != DPOP_OK || /* RFC 9068 §4 (6) */
+        check_nbf(claims, p->now, skew, r, f) != DPOP_OK || /* RFC 7519 §4.1.5 */
+        check_iat(claims, r, f) != DPOP_OK ||               /* RFC 7519 §4.1.6 */
+        check_identity(claims, r, f) != DPOP_OK ||          /* RFC 9068 §2.2 */
+        check_cnf_jkt(claims, r, f) != DPOP_OK)             /* RFC 9449 §6.1 */
+        return DPOP_ERR;
+    return DPOP_OK;
+}
+
+/*
+ * RFC 9068 §4 in the order that trusts nothing unverified: the structure
+ * (RFC 7519 §7.2), typ (1), the signature (5), and only then the claims it
+ * vouches for, iss (3), aud (4), exp (6) and the rest (dpop_token_check_claims).
+ * Errors are reported by the caller as RFC 6750 §3.1 asks (§4 (7)).
+ */
 int dpop_token_verify(const char *token, size_t len, const dpop_token_params_t *p,
                       dpop_token_result_t *r, dpop_failure_t *f)
 {
     dpop_token_result_t local;
     dpop_jws_t jws;
-    dpop_failure_t sub;
-    const char *typ = NULL, *iss = NULL, *kid = NULL;
-    json_t *claims, *aud, *cnf, *iatv;
-    int64_t exp = 0, nbf = 0, now, skew;
-    int has, rc = DPOP_ERR, t;
-    size_t max_size;
+    int rc = DPOP_ERR;
 
     memset(&jws, 0, sizeof(jws));
     dpop_failure_clear(f);
-    dpop_failure_clear(&sub);
     if (!r)
         r = &local;
     dpop_token_result_init(r);
@@ -133,136 +326,14 @@ int dpop_token_verify(const char *token, size_t len, const dpop_token_params_t *
         dpop_fail(f, DPOP_REASON_MISSING_TOKEN, "no access token");
         goto done;
     }
-    max_size = p->max_size ? p->max_size : DPOP_TOKEN_MAX_DEFAULT;
-    now = p->now;
-    skew = p->skew > 0 ? p->skew : 0;
-
-    if (dpop_jws_parse(token, len, max_size, &jws, &sub) != DPOP_OK) {
-        dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "token is not a valid JWT (%s: %s)",
-                  sub.reason ? sub.reason : "malformed", sub.detail);
+    if (check_well_formed_jwt(token, len, p->max_size ? p->max_size : DPOP_TOKEN_MAX_DEFAULT, &jws,
+                              f) != DPOP_OK)
         goto done;
-    }
-    claims = jws.payload;
     r->alg = jws.alg;
-
-    /* RFC 9068 §2.1 / RFC 8725 §3.11: an explicitly typed token must be an
-     * access token; in particular a DPoP proof (dpop+jwt) is never one.
-     * Media types compare case-insensitively (RFC 7515 §4.1.9). */
-    t = dpop_json_get_string(jws.header, "typ", &typ);
-    if (t < 0 || (t == 1 && strcasecmp(typ, "at+jwt") != 0 && strcasecmp(typ, "JWT") != 0 &&
-                  strcasecmp(typ, "application/at+jwt") != 0)) {
-        dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "token typ is not at+jwt or JWT");
+    if (check_typ(&jws, f) != DPOP_OK ||                          /* RFC 9068 §4 (1) */
+        check_signature(&jws, p, r, f) != DPOP_OK ||              /* RFC 9068 §4 (5) */
+        dpop_token_check_claims(jws.payload, p, r, f) != DPOP_OK) /* (3), (4), (6) ... */
         goto done;
-    }
-
-    /* signature against the authorization server's keys */
-    if (dpop_jwks_verify(p->jwks, &jws, p->algs ? p->algs : DPOP_ALG_MASK_DEFAULT, &kid, &sub) !=
-        DPOP_OK) {
-        dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "token signature rejected (%s: %s)",
-                  sub.reason ? sub.reason : "bad_signature", sub.detail);
-        goto done;
-    }
-    if (kid && !(r->kid = strdup(kid))) {
-        dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "out of memory");
-        goto done;
-    }
-
-    /* iss, RFC 7519 §4.1.1 */
-    t = dpop_json_get_string(claims, "iss", &iss);
-    if (t < 0) {
-        dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "iss claim is not a non-empty string");
-        goto done;
-    }
-    if (p->issuer && (t != 1 || strcmp(iss, p->issuer) != 0)) {
-        dpop_fail(f, DPOP_REASON_TOKEN_INVALID,
-                  t == 1 ? "iss does not match the configured issuer" : "iss claim missing");
-        goto done;
-    }
-    if (t == 1 && !(r->iss = strdup(iss))) {
-        dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "out of memory");
-        goto done;
-    }
-
-    /* aud, RFC 7519 §4.1.3 */
-    aud = json_object_get(claims, "aud");
-    if (aud && !json_is_string(aud) && !json_is_array(aud)) {
-        dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "aud claim is neither a string nor an array");
-        goto done;
-    }
-    if (p->audience && (!aud || !aud_matches(aud, p->audience))) {
-        dpop_fail(f, DPOP_REASON_TOKEN_INVALID,
-                  aud ? "aud does not contain the configured audience" : "aud claim missing");
-        goto done;
-    }
-
-    /* exp required (RFC 9068 §2.2), valid while now < exp + skew */
-    if (numeric_date(claims, "exp", &exp, &has, f) != DPOP_OK)
-        goto done;
-    if (!has) {
-        dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "exp claim missing");
-        goto done;
-    }
-    r->exp = exp;
-    if (expired(exp, now, skew)) {
-        dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "token expired %lld s ago (skew %lld s)",
-                  (long long)dpop_sat_sub(now, exp), (long long)skew);
-        goto done;
-    }
-    /* nbf optional, RFC 7519 §4.1.5: valid from nbf - skew on */
-    if (numeric_date(claims, "nbf", &nbf, &has, f) != DPOP_OK)
-        goto done;
-    if (has) {
-        r->nbf = nbf;
-        r->has_nbf = 1;
-    }
-    if (has && not_yet_valid(nbf, now, skew)) {
-        dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "token not valid for another %lld s (skew %lld s)",
-                  (long long)dpop_sat_sub(nbf, now), (long long)skew);
-        goto done;
-    }
-    /* iat optional and only type-checked (RFC 7519 §4.1.6) */
-    iatv = json_object_get(claims, "iat");
-    if (iatv && !json_is_number(iatv)) {
-        dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "iat claim is not a NumericDate");
-        goto done;
-    }
-    if (json_is_integer(iatv))
-        r->iat = (int64_t)json_integer_value(iatv);
-    else if (json_is_real(iatv))
-        r->iat = (int64_t)json_real_value(iatv);
-
-    /* identity for the backend */
-    if (opt_claim(claims, "sub", &r->sub, f) < 0 || opt_claim(claims, "scope", &r->scope, f) < 0)
-        goto done;
-    t = opt_claim(claims, "client_id", &r->client_id, f);
-    if (t < 0)
-        goto done;
-    if (t == 0 && opt_claim(claims, "azp", &r->client_id, f) < 0)
-        goto done;
-
-    /* cnf (RFC 7800 §3.1) must be an object; cnf.jkt (RFC 9449 §6.1) is the
-     * base64url SHA-256 thumbprint: exactly 43 canonical characters. */
-    cnf = json_object_get(claims, "cnf");
-    if (cnf) {
-        json_t *jkt;
-        if (!json_is_object(cnf)) {
-            dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "cnf claim is not a JSON object");
-            goto done;
-        }
-        jkt = json_object_get(cnf, "jkt");
-        if (jkt) {
-            if (!json_is_string(jkt) ||
-                !dpop_b64url_is_sha256(json_string_value(jkt), json_string_length(jkt))) {
-                dpop_fail(f, DPOP_REASON_TOKEN_INVALID,
-                          "cnf.jkt is not a base64url SHA-256 thumbprint");
-                goto done;
-            }
-            if (!(r->jkt = strdup(json_string_value(jkt)))) {
-                dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "out of memory");
-                goto done;
-            }
-        }
-    }
     rc = DPOP_OK;
 done:
     dpop_jws_clear(&jws);

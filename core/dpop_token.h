@@ -50,8 +50,24 @@ typedef struct {
 void dpop_token_result_init(dpop_token_result_t *r);
 void dpop_token_result_clear(dpop_token_result_t *r);
 
+/* RFC 9068 §4: structure (RFC 7519 §7.2), typ, signature, then the claims
+ * (dpop_token_check_claims), the first failure wins.  r (may be NULL) is
+ * initialized here; call dpop_token_result_clear(r) afterwards, also on
+ * failure. */
 int dpop_token_verify(const char *token, size_t len, const dpop_token_params_t *p,
                       dpop_token_result_t *r, dpop_failure_t *f);
+
+/* The claim checks of dpop_token_verify, on a claims object already known
+ * to come from the authorization server (a verified JWT's payload, or an
+ * RFC 7662 introspection response, whose members have the same names and
+ * meanings): iss (p->issuer), aud (p->audience), exp (required, with
+ * p->skew), nbf, iat, sub/scope/client_id/azp, cnf.jkt, in that order, all
+ * failures token_invalid (f is cleared first, like dpop_token_verify's).
+ * p->jwks, algs and max_size are not used.  r must be initialized
+ * (dpop_token_result_init); it gets iss, exp, nbf, iat, sub, scope,
+ * client_id and jkt (free with dpop_token_result_clear). */
+int dpop_token_check_claims(const json_t *claims, const dpop_token_params_t *p,
+                            dpop_token_result_t *r, dpop_failure_t *f);
 
 /* 1 when a verified token (r, from dpop_token_verify) is still inside its
  * exp/nbf window at now with this skew (a negative skew counts as 0), by the

@@ -75,6 +75,7 @@ static void usage(FILE *f)
           "          [--reason R] [--format table|json|csv] [--csv-raw]\n"
           "          (filters repeat and --jkt/--token-hash/--ip/--reason take a,b lists: OR)\n"
           "  report  [--since T] [--until T] --format html|json|md\n"
+          "          [--window S] [--signature-threshold N] [--key-threshold N]\n"
           "  alerts  [--since T] [--follow] [--interval S] [--window S]\n"
           "          [--signature-threshold N] [--key-threshold N]\n"
           "  export  [--since T] [--follow] [--interval S] [--cursor FILE] [--batch N]\n"

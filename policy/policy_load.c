@@ -639,13 +639,29 @@ static void load_allow(loader_t *L, const pnode_t *list, policy_client_t *c, int
     if (list->count == 0) {
         /* Valid (DESIGN.md lists what fails a load, and this is not one of
          * them): the client is registered and every request with its key
-         * is denied, policy_denied.  Operators use it while onboarding a
-         * key or during an incident; `check` says so, since it may also be
-         * a mistake. */
-        lwarn(L, list,
-              "allow is empty: client '%s' is registered but may call nothing (every "
-              "request with its key is denied, reason policy_denied)",
-              c->name ? c->name : "?");
+         * is denied.  Operators use it while onboarding a key or during an
+         * incident; `check` says so, since it may also be a mistake, and
+         * names the reason `explain` and the module give: policy_decide
+         * judges the key (revoked, then its window: key_revoked) before
+         * the allow list (policy_denied).  revoked and the window are
+         * loaded before allow, whatever their order in the file. */
+        const char *name = c->name ? c->name : "?";
+        if (c->revoked)
+            lwarn(L, list,
+                  "allow is empty: client '%s' is revoked and may call nothing (every "
+                  "request with its key is denied, reason key_revoked)",
+                  name);
+        else if (c->has_nb || c->has_na)
+            lwarn(L, list,
+                  "allow is empty: client '%s' is registered but may call nothing (every "
+                  "request with its key is denied, reason key_revoked outside "
+                  "not_before/not_after, else policy_denied)",
+                  name);
+        else
+            lwarn(L, list,
+                  "allow is empty: client '%s' is registered but may call nothing (every "
+                  "request with its key is denied, reason policy_denied)",
+                  name);
         return;
     }
     if (list->count > POLICY_MAX_ALLOW) {

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -1118,3 +1119,66 @@ def test_exported_event_id_is_a_verifiable_head(store):
     r = audit("--store", store, "verify", "--head", ids[3], check=0)  # now the checkpoint
     assert "at seq 4" in r.stdout
     audit("--store", store, "verify", "--head", ids[2], check=1)  # pruned past: not provable
+
+# ---------------------------------------------------------------- --help is complete
+# What each command accepts is decided by the parser (its option table and
+# per-command allow-list in logger/dpop-audit.c); --help must show all of it
+# and nothing more.  Which options a command accepts is asked of the binary
+# itself: with a store that does not exist, an accepted option gets as far
+# as opening the store, a refused one stops at "option not valid".
+
+def parser_options():
+    """{long option: takes a value} from the getopt table in logger/dpop-audit.c."""
+    src = open(os.path.join(TOP, "logger", "dpop-audit.c"), encoding="utf-8").read()
+    return {n: kind == "required"
+            for n, kind in re.findall(r'\{"([a-z][a-z-]*)",\s*(required|no)_argument', src)}
+
+
+# A value each option's own syntax check accepts (the values are checked as
+# they are parsed, before the per-command check).
+OPTION_VALUE = {"since": "1h", "until": "1h", "before": "1d", "interval": "1", "window": "60",
+                "signature-threshold": "3", "key-threshold": "3", "format": "json",
+                "ip": "127.0.0.1", "reason": "replay", "head": "0" * 64, "batch": "10"}
+
+
+def help_entry(text, cmd):
+    """The words of `cmd`'s entry in the --help text: its line and the more
+    indented continuation lines under it."""
+    lines, out = text.splitlines(), []
+    for i, line in enumerate(lines):
+        if re.match(r"^  %s(\s|$)" % re.escape(cmd), line):
+            out.append(line)
+            for cont in lines[i + 1:]:
+                if not re.match(r"^ {4,}\S", cont):
+                    break
+                out.append(cont)
+    return "\n".join(out)
+
+
+GLOBAL_OPTIONS = {"store", "help"}  # shown before COMMAND in the usage line
+
+
+@pytest.mark.parametrize("cmd", ["list", "report", "alerts", "export", "verify", "prune"])
+def test_help_lists_every_option_the_command_accepts(tmp_path, cmd):
+    names = parser_options()
+    assert {"window", "signature-threshold", "key-threshold", "format"} <= set(names)
+    help_text = audit("--help", check=0).stdout
+    entry = help_entry(help_text, cmd)
+    assert entry, help_text
+    missing = str(tmp_path / "no-store")
+    accepted = set()
+    for name, takes_value in names.items():
+        if name in GLOBAL_OPTIONS:
+            continue
+        arg = ["--" + name] + ([OPTION_VALUE.get(name, "x")] if takes_value else [])
+        r = audit("--store", missing, cmd, *arg)
+        assert "dpop-audit: --" not in r.stderr, (name, r.stderr)  # the value was fine
+        assert "unknown option" not in r.stderr, (name, r.stderr)
+        if "option not valid for this command" not in r.stderr:
+            accepted.add(name)
+        elif ("--" + name) in entry:
+            pytest.fail("%s --help shows --%s, which %s refuses" % (cmd, name, cmd))
+    shown = set(re.findall(r"--([a-z][a-z-]*)", entry))
+    assert accepted <= shown, "%s accepts %s but --help does not list it:\n%s" % (
+        cmd, sorted(accepted - shown), entry)
+    assert "--store" in help_text.splitlines()[0]

@@ -357,6 +357,55 @@ START_TEST(test_check_and_explain_empty_allow)
 }
 END_TEST
 
+/* allow: [] on a revoked client, and on one with a validity window: check
+ * names the reason explain gives (key_revoked: policy_decide judges the key
+ * before the allow list), not policy_denied. */
+START_TEST(test_check_and_explain_empty_allow_revoked)
+{
+    char path[300], want[2048];
+    const char *check[] = {"check", path, NULL};
+    const char *revoked[] = {"explain", path,     "--jkt",         J1,  "--method",
+                             "GET",     "--path", "/api/invoices", NULL};
+    const char *expired[] = {"explain", path,     "--jkt",  J2,     "--method",
+                             "GET",     "--path", "/api/x", "--at", "2026-06-01T00:00:00Z",
+                             NULL};
+    const char *inside[] = {"explain", path,     "--jkt",  J2,     "--method",
+                            "GET",     "--path", "/api/x", "--at", "2026-01-15T00:00:00Z",
+                            NULL};
+    snprintf(path, sizeof path, "%s/empty-allow-revoked.yaml", g_dir);
+    write_file(path, "version: 1\n"
+                     "clients:\n"
+                     "  - name: retired\n"
+                     "    jkt: " J1 "\n"
+                     "    allow: []\n"
+                     "    revoked: true\n"
+                     "  - name: pilot\n"
+                     "    jkt: " J2 "\n"
+                     "    not_after: 2026-02-01T00:00:00Z\n"
+                     "    allow: []\n");
+    ck_assert_int_eq(run(check), 0);
+    snprintf(want, sizeof want,
+             "%s:5:12: warning: allow is empty: client 'retired' is revoked and may call "
+             "nothing (every request with its key is denied, reason key_revoked)\n"
+             "%s:10:12: warning: allow is empty: client 'pilot' is registered but may call "
+             "nothing (every request with its key is denied, reason key_revoked outside "
+             "not_before/not_after, else policy_denied)\n",
+             path, path);
+    ck_assert_str_eq(g_err, want);
+
+    ck_assert_int_eq(run(revoked), 1);
+    ck_assert_str_eq(g_out, JSON_DENY("key_revoked", "retired", "client retired is revoked") "\n");
+    ck_assert_int_eq(run(expired), 1);
+    ck_assert_str_eq(g_out, JSON_DENY("key_revoked", "pilot",
+                                      "client pilot expired at 2026-02-01T00:00:00Z "
+                                      "(not_after)") "\n");
+    ck_assert_int_eq(run(inside), 1);
+    ck_assert_str_eq(g_out, JSON_DENY("policy_denied", "pilot",
+                                      "client pilot: allow is empty (default deny)") "\n");
+    unlink(path);
+}
+END_TEST
+
 START_TEST(test_explain_option_order)
 {
     /* options may come before FILE */
@@ -502,6 +551,7 @@ int main(void)
                         (int)(sizeof explain_cases / sizeof explain_cases[0]));
     tcase_add_test(tc, test_explain_option_order);
     tcase_add_test(tc, test_check_and_explain_empty_allow);
+    tcase_add_test(tc, test_check_and_explain_empty_allow_revoked);
     tcase_add_test(tc, test_explain_usage_errors);
     tcase_add_test(tc, test_thumbprints_table);
     tcase_add_test(tc, test_thumbprints_json);

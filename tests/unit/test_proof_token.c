@@ -252,6 +252,64 @@ START_TEST(test_token_table)
 }
 END_TEST
 
+/* dpop_token_check_claims (exported for introspection results) is the
+ * claim half of dpop_token_verify: on every table case whose header and
+ * key are good, the claims alone get the same verdict, detail and result. */
+START_TEST(test_token_check_claims_table)
+{
+    const tcase_t *c = &tcases[_i];
+    dpop_token_params_t p;
+    dpop_token_result_t r1, r2;
+    dpop_failure_t f1, f2;
+    json_t *cl;
+    char *tok;
+    int rc1, rc2;
+
+    if (c->hdr_patch || c->key != K_AS || c->algs)
+        return; /* a header or signature case: not a claim check */
+    tok = make_token(c);
+    cl = base_claims();
+    apply_patch(cl, c->claims_patch);
+    params_for(c, &p);
+    rc1 = dpop_token_verify(tok, strlen(tok), &p, &r1, &f1);
+    dpop_token_result_init(&r2);
+    dpop_failure_clear(&f2);
+    rc2 = dpop_token_check_claims(cl, &p, &r2, &f2);
+    ck_assert_msg(rc1 == rc2, "%s: verify %d, check_claims %d", c->name, rc1, rc2);
+    ck_assert_int_eq(f1.code, f2.code);
+    ck_assert_str_eq(f1.detail, f2.detail);
+    if (rc2 == DPOP_OK) {
+        ck_assert_int_eq(r1.exp, r2.exp);
+        ck_assert_int_eq(r1.iat, r2.iat);
+        ck_assert_str_eq(r2.sub, r1.sub);
+        ck_assert_str_eq(r2.client_id, r1.client_id);
+        ck_assert(!r1.jkt == !r2.jkt && (!r1.jkt || strcmp(r1.jkt, r2.jkt) == 0));
+        ck_assert_ptr_null(r2.kid); /* no signature was checked */
+    }
+    dpop_token_result_clear(&r1);
+    dpop_token_result_clear(&r2);
+    json_decref(cl);
+    free(tok);
+}
+END_TEST
+
+START_TEST(test_token_check_claims_args)
+{
+    static const tcase_t c = {"valid", NULL, NULL, K_AS, .want_ok = 1};
+    dpop_token_params_t p;
+    dpop_token_result_t r;
+    dpop_failure_t f;
+    json_t *arr = json_array();
+    params_for(&c, &p);
+    dpop_token_result_init(&r);
+    ck_assert_int_eq(dpop_token_check_claims(NULL, &p, &r, &f), DPOP_ERR);
+    ck_assert_int_eq(f.code, DPOP_REASON_TOKEN_INVALID);
+    ck_assert_int_eq(dpop_token_check_claims(arr, &p, &r, &f), DPOP_ERR);
+    ck_assert_int_eq(f.code, DPOP_REASON_TOKEN_INVALID);
+    json_decref(arr);
+}
+END_TEST
+
 START_TEST(test_token_result)
 {
     static const tcase_t c = {"valid", NULL, NULL, K_AS, .want_ok = 1};
@@ -381,6 +439,9 @@ static Suite *token_suite(void)
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     tc = tcase_create("misc");
+    tcase_add_loop_test(tc, test_token_check_claims_table, 0,
+                        (int)(sizeof(tcases) / sizeof(tcases[0])));
+    tcase_add_test(tc, test_token_check_claims_args);
     tcase_add_test(tc, test_token_result);
     tcase_add_test(tc, test_token_azp_fallback);
     tcase_add_test(tc, test_token_structure);
