@@ -145,3 +145,63 @@ def test_unwritable_store_leaves_outcome_unchanged(env, httpd):
     # once per interval per process (3 children), not once per request
     n = log.count("event(s) not recorded")
     assert 1 <= n <= 3, n
+
+
+def test_url_queries_never_reach_the_store(env, audited):
+    """Issue 15 item 6: a credential in a URL query (`?api_key=...`), in the
+    request or in the proof's claimed htu (with a fragment), is never
+    stored: htu is kept without query and fragment, path never had one, a
+    URL in the user agent loses its query; for every kind of event (replay,
+    htu_mismatch, token_invalid with the proof read for the record,
+    bad_signature, report-only, policy denial).  The generic scan
+    (Httpd.assert_no_secrets over `dpop-audit list --format json` and the
+    store files) finds neither the query values nor a token or proof."""
+    from harness import tamper
+    h, store = audited
+    c = Client(env, sub="alice", client_id="billing")
+    keys = ["k%s" % os.urandom(9).hex() for _ in range(8)]
+    env.query_secrets.extend(keys)
+    ua = {"User-Agent": "bot/2 (+https://bot.example/about?agent_key=%s)" % keys[7]}
+
+    def q(i):
+        return "?api_key=%s" % keys[i]
+
+    def frag(i):
+        return "#access_token=%s" % keys[i]
+
+    # replay: the first use passes (htu is compared without query/fragment)
+    p = env.proof(c.key, "GET", h.url("/api/r" + q(0) + frag(1)), token=c.token)
+    assert h.request("GET", "/api/r" + q(0), token=c.token, proof=p, headers=ua).status == 200
+    assert h.request("GET", "/api/r" + q(0), token=c.token, proof=p, headers=ua).status == 401
+    # htu_mismatch, enforce and report-only
+    p = env.proof(c.key, "GET", h.url("/api/other" + q(2)), token=c.token)
+    assert h.request("GET", "/api/h" + q(2), token=c.token, proof=p, headers=ua).status == 401
+    p = env.proof(c.key, "GET", h.url("/api/elsewhere" + q(3)), token=c.token)
+    assert h.request("GET", "/api/ro/x" + q(3), token=c.token, proof=p, headers=ua).status == 200
+    # token_invalid: the proof is read only for the record (claimed fields)
+    bad_tok = env.token(jkt=c.key.jkt, aud="https://other.example.test")
+    p = env.proof(c.key, "GET", h.url("/api/t" + q(4) + frag(4)), token=bad_tok)
+    assert h.request("GET", "/api/t" + q(4), token=bad_tok, proof=p, headers=ua).status == 401
+    # bad_signature
+    p = env.remember(tamper(env.proof(c.key, "GET", h.url("/api/s" + q(5)), token=c.token)))
+    assert h.request("GET", "/api/s" + q(5), token=c.token, proof=p, headers=ua).status == 401
+    # policy denial (the empty policy denies every key)
+    p = env.proof(c.key, "GET", h.url("/api/pol/x" + q(6)), token=c.token)
+    assert h.request("GET", "/api/pol/x" + q(6), token=c.token, proof=p,
+                     headers=ua).status == 403
+    h.stop()  # the child pool cleanup commits the queue
+
+    events = audit_list(env, store)
+    reasons = sorted(e["reason"] for e in events)
+    assert reasons == sorted(["replay", "htu_mismatch", "htu_mismatch", "token_invalid",
+                              "bad_signature", "policy_denied"]), reasons
+    for e in events:
+        assert e["htu"] and "?" not in e["htu"] and "#" not in e["htu"], e["reason"]
+        assert "?" not in e["path"], e["reason"]
+        assert e["user_agent"] == "bot/2 (+https://bot.example/about", e["user_agent"]
+    by_reason = {e["reason"]: e for e in events}
+    assert by_reason["replay"]["htu"] == h.url("/api/r")
+    assert by_reason["token_invalid"]["htu"] == h.url("/api/t")
+    assert by_reason["token_invalid"]["jkt"] == c.key.jkt
+    assert by_reason["policy_denied"]["htu"] == h.url("/api/pol/x")
+    h.assert_no_secrets()  # the generic scan: logs and the audit store
