@@ -382,7 +382,8 @@ static int check_header(const dpop_jws_t *jws, dpop_alg_mask_t algs, dpop_jwk_t 
         return dpop_fail(f, DPOP_REASON_BAD_JWK, "jwk header parameter missing");
     if (!json_is_object(jwk))
         return dpop_fail(f, DPOP_REASON_BAD_JWK, "jwk header parameter is not a JSON object");
-    if (dpop_jwk_import_public(jwk, key, f) != DPOP_OK) {
+    /* attacker-chosen: RSA capped at DPOP_PROOF_RSA_MAX_BITS */
+    if (dpop_jwk_import_public_bounded(jwk, DPOP_PROOF_RSA_MAX_BITS, key, f) != DPOP_OK) {
         /* keep the jwk layer's reason (bad_jwk / private_key_in_jwk); make
          * sure a failure is always recorded */
         if (f && f->code == DPOP_REASON_NONE)
@@ -521,6 +522,7 @@ int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *
     /* 7. signature, RFC 9449 §4.3 (7).  Through the key's prepared (and,
      * for a cached key, reused) verify context: same checks and results as
      * dpop_sig_verify, without the per-call digest fetch and PSS setup. */
+    r->sig_checked = 1;
     sv = dpop_jwk_verify(key, alg, (const unsigned char *)proof, hl + 1 + pl, sig ? sig : jws.sig,
                          sig ? siglen : jws.siglen);
     if (sv != 1) {
@@ -643,6 +645,39 @@ done:
         dpop_jwk_free(key);
     if (r == &local)
         dpop_proof_result_clear(&local);
+    return rc;
+}
+
+int dpop_proof_peek(const char *proof, size_t len, size_t max_size, dpop_proof_result_t *r)
+{
+    dpop_jws_t jws;
+    dpop_failure_t f;
+    claims_t cl;
+    json_t *jwk;
+    int rc = DPOP_ERR;
+
+    if (!r)
+        return DPOP_ERR;
+    dpop_proof_result_init(r);
+    memset(&jws, 0, sizeof(jws));
+    dpop_failure_clear(&f);
+    if (!max_size)
+        max_size = DPOP_PROOF_MAX_DEFAULT;
+    if (!proof || len == 0 || len > max_size)
+        return DPOP_ERR;
+    /* the same strict parser as verification; nothing else runs */
+    if (dpop_jws_parse(proof, len, max_size, &jws, &f) != DPOP_OK)
+        goto done;
+    claims_from_json(jws.payload, &cl);
+    result_fill_claims(r, &cl);
+    r->alg = jws.alg;
+    /* a hash of the members as sent (RFC 7638): no key is built */
+    jwk = json_object_get(jws.header, "jwk");
+    if (!json_is_object(jwk) || dpop_jwk_thumbprint_json(jwk, r->jkt, &f) != DPOP_OK)
+        r->jkt[0] = '\0';
+    rc = DPOP_OK;
+done:
+    dpop_jws_clear(&jws);
     return rc;
 }
 

@@ -3,10 +3,10 @@
  *
  * Order of checks (first failure wins; reasons from dpop_result.h):
  *   size (too_large) -> compact JWS + JSON (malformed) -> typ (bad_typ) ->
- *   alg in allow-list (bad_alg) -> jwk (bad_jwk / private_key_in_jwk; kty/crv
- *   must fit alg: bad_alg) -> expected jkt (jkt_mismatch) -> signature
- *   (bad_signature) -> claims present and typed (missing_claim / bad_claim) ->
- *   htm (htm_mismatch) -> htu (htu_mismatch) -> iat window (iat_too_old /
+ *   alg in allow-list (bad_alg) -> jwk (bad_jwk / private_key_in_jwk; RSA
+ *   2048..4096 bits, DPOP_PROOF_RSA_MAX_BITS; kty/crv must fit alg: bad_alg) -> expected jkt
+ * (jkt_mismatch) -> signature (bad_signature) -> claims present and typed (missing_claim /
+ * bad_claim) -> htm (htm_mismatch) -> htu (htu_mismatch) -> iat window (iat_too_old /
  *   iat_in_future) -> ath (ath_missing / ath_mismatch) -> nonce
  *   (nonce_missing / nonce_invalid).
  * Replay (jti) is NOT checked here: it needs shared state; the caller does it
@@ -63,6 +63,7 @@ typedef struct {
     int64_t iat; /* 0 when unknown */
     int has_iat;
     dpop_alg_t alg;
+    int sig_checked; /* 1 when the signature was verified (either outcome) */
 } dpop_proof_result_t;
 
 /* Zero p, then defaults: max_age 300, skew 5, algs DPOP_ALG_MASK_DEFAULT,
@@ -79,6 +80,17 @@ void dpop_proof_result_clear(dpop_proof_result_t *r);
  * missing_proof.  f gets the first failure (reason, error, detail). */
 int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *p,
                       dpop_proof_result_t *r, dpop_failure_t *f);
+
+/* What a proof CLAIMS, read without verifying it (no key import, no
+ * signature, no bignum): for the audit record of a request that already
+ * failed (its access token did), where verifying would spend a signature's
+ * CPU on an unauthenticated sender (issue 15 item 7).  Fills r with the
+ * claimed jti, htm, htu, iat, ath, nonce, the header alg and the RFC 7638
+ * thumbprint of the header's jwk as given ("" when it has none or it is
+ * malformed); none of it is verified.  DPOP_OK when the proof parsed as a
+ * compact JWS of JSON objects within max_size (0 -> default), else DPOP_ERR
+ * (r then holds nothing).  Always dpop_proof_result_clear(r) afterwards. */
+int dpop_proof_peek(const char *proof, size_t len, size_t max_size, dpop_proof_result_t *r);
 
 /* base64url(SHA-256(token)) into out (44 bytes): the ath value, also the
  * "token hash" the audit store records. */

@@ -205,3 +205,90 @@ def test_url_queries_never_reach_the_store(env, audited):
     assert by_reason["token_invalid"]["jkt"] == c.key.jkt
     assert by_reason["policy_denied"]["htu"] == h.url("/api/pol/x")
     h.assert_no_secrets()  # the generic scan: logs and the audit store
+
+
+METRICS_LOCATION = """
+<Location /dpop-metrics>
+    SetHandler dpop-metrics
+    Require ip 127.0.0.1
+</Location>
+"""
+
+
+def signatures_verified(h):
+    """dpop_proof_signature_verifications_total, summed over the children."""
+    r = h.request("GET", "/dpop-metrics")
+    assert r.status == 200, r
+    for line in r.text().splitlines():
+        if line.startswith("dpop_proof_signature_verifications_total "):
+            return int(line.split()[1])
+    raise AssertionError("no dpop_proof_signature_verifications_total in the metrics")
+
+
+def test_failed_token_proof_is_read_not_verified(env, httpd):
+    """Issue 15 item 7: when the access token already failed (token_invalid,
+    token_unbound), the proof is only parsed for the audit record (its
+    claimed jkt, jti, htm, htu, alg, iat), never verified: no signature
+    check is spent on an unauthenticated sender, whatever the proof's key
+    (a tampered ES256 proof, a 16384-bit RSA key over the proof bound).
+    The counter of proof signature verifications stays at 0 for those, and
+    moves for a valid token's proofs (valid or tampered), so it does count."""
+    import base64
+    import hashlib
+    import json as _json
+    from harness import tamper
+    if not os.path.exists(env.tools.dpop_audit):
+        pytest.skip("dpop-audit not built")
+    store = os.path.join(env.dir, "audit-%d" % env.next_id())
+    h = httpd(server_conf='DPoPAuditLog "%s"\nDPoPAuditMapSize 16M' % store,
+              extra_conf=METRICS_LOCATION)
+    c = Client(env, sub="alice", client_id="billing")
+    assert signatures_verified(h) == 0
+
+    def b64(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+    # token_invalid (wrong audience) + a tampered proof: claimed fields only
+    bad_aud = env.token(jkt=c.key.jkt, aud="https://other.example.test")
+    p1 = env.remember(tamper(env.proof(c.key, "GET", h.url("/api/t1"), token=bad_aud,
+                                       jti="claimed-jti-1", iat=1700000000)))
+    ua1 = {"User-Agent": "enrich/1"}
+    assert h.request("GET", "/api/t1", token=bad_aud, proof=p1, headers=ua1).status == 401
+    # token_unbound (no cnf.jkt) + a tampered proof
+    unbound = env.token(jkt=None)
+    p2 = env.remember(tamper(env.proof(c.key, "POST", h.url("/api/t2"), token=unbound,
+                                       jti="claimed-jti-2")))
+    assert h.request("POST", "/api/t2", token=unbound, proof=p2, body="x",
+                     headers={"User-Agent": "enrich/2"}).status == 401
+    # token_invalid + a proof whose jwk is RSA 16384 bits, junk signature
+    n = bytearray((0x5A ^ (i * 131)) & 0xFF for i in range(2048))
+    n[0] |= 0x80
+    n[-1] |= 1
+    jwk = {"kty": "RSA", "n": b64(bytes(n)), "e": "AQAB"}
+    hdr = _json.dumps({"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk}, separators=(",", ":"))
+    pay = _json.dumps({"jti": "claimed-jti-3", "htm": "GET", "htu": h.url("/api/t3"),
+                       "iat": 1700000001}, separators=(",", ":"))
+    p3 = env.remember("%s.%s.%s" % (b64(hdr.encode()), b64(pay.encode()), b64(os.urandom(2048))))
+    assert h.request("GET", "/api/t3", token=bad_aud, proof=p3,
+                     headers={"User-Agent": "enrich/3"}).status == 401
+    assert signatures_verified(h) == 0, "a proof was verified for a failed token"
+
+    # the counter counts: a valid request and a tampered proof with a good token
+    assert c.call(h, "GET", "/api/ok").status == 200
+    p4 = env.remember(tamper(env.proof(c.key, "GET", h.url("/api/t4"), token=c.token)))
+    assert h.request("GET", "/api/t4", token=c.token, proof=p4).status == 401
+    assert signatures_verified(h) == 2
+    h.stop()
+
+    evs = {e["user_agent"]: e for e in audit_list(env, store) if e["user_agent"]}
+    e1, e2, e3 = evs["enrich/1"], evs["enrich/2"], evs["enrich/3"]
+    assert e1["reason"] == "token_invalid" and e2["reason"] == "token_unbound"
+    assert e3["reason"] == "token_invalid"
+    # claimed, unverified: what the proof said
+    assert (e1["jkt"], e1["jti"], e1["htm"], e1["htu"], e1["alg"], e1["iat"]) == (
+        c.key.jkt, "claimed-jti-1", "GET", h.url("/api/t1"), "ES256", 1700000000)
+    assert (e2["jkt"], e2["jti"], e2["htm"], e2["htu"]) == (
+        c.key.jkt, "claimed-jti-2", "POST", h.url("/api/t2"))
+    members = _json.dumps({"e": "AQAB", "kty": "RSA", "n": jwk["n"]}, separators=(",", ":"))
+    assert e3["jkt"] == b64(hashlib.sha256(members.encode()).digest())
+    assert (e3["jti"], e3["alg"], e3["iat"]) == ("claimed-jti-3", "RS256", 1700000001)
