@@ -5,8 +5,9 @@
  * Import of public keys is strict because the jwk in a DPoP proof is
  * attacker-chosen (RFC 9449 §4.3 (7)): exact coordinate lengths, the EC
  * point on the curve, minimal big-endian integers for RSA, a modulus of at
- * least 2048 bits, Ed25519 keys canonical and not of small order, and no
- * private member at all.  Keys are built with
+ * least 2048 bits and at most the caller's bound (16384 bits for JWKS keys,
+ * 4096 for proof keys; checked on the encoded length), Ed25519 keys canonical
+ * and not of small order, and no private member at all.  Keys are built with
  * OSSL_PARAM / EVP_PKEY_fromdata only (no deprecated EC_KEY/RSA API).
  *
  * Never writes key material to error text: details name the member that is
@@ -44,7 +45,7 @@ static const struct {
 };
 
 /* Upper bounds so an attacker cannot make us do huge bignum work. */
-#define RSA_MAX_MODULUS_BYTES (16384 / 8)
+#define RSA_MAX_MODULUS_BYTES (DPOP_RSA_MAX_BITS / 8)
 #define RSA_MAX_EXPONENT_BYTES 8 /* 64 bits, as OpenSSL's RSA_MAX_PUBEXP_BITS */
 #define JWK_MEMBER_MAX 2048      /* a kid/use/alg longer than this is nonsense */
 
@@ -268,8 +269,9 @@ static int be_bits(const unsigned char *b, size_t n)
 
 /* RSA public key (RFC 7518 §6.3.1): n and e are base64url of the unsigned
  * big-endian value using the minimum number of octets. */
-static int import_rsa(const json_t *jwk, struct dpop_jwk *k, dpop_failure_t *f)
+static int import_rsa(const json_t *jwk, int max_bits, struct dpop_jwk *k, dpop_failure_t *f)
 {
+    const size_t max_bytes = (size_t)max_bits / 8;
     const char *ns = NULL, *es = NULL;
     unsigned char *n = NULL, *e = NULL;
     size_t nl = 0, el = 0;
@@ -280,7 +282,8 @@ static int import_rsa(const json_t *jwk, struct dpop_jwk *k, dpop_failure_t *f)
 
     if (req_string(jwk, "n", &ns, f) || req_string(jwk, "e", &es, f))
         goto done;
-    if (b64_member("n", ns, RSA_MAX_MODULUS_BYTES, &n, &nl, f) ||
+    /* the length bound first: an oversized modulus is never decoded */
+    if (b64_member("n", ns, max_bytes, &n, &nl, f) ||
         b64_member("e", es, RSA_MAX_EXPONENT_BYTES, &e, &el, f))
         goto done;
     /* RFC 7518 §6.3.1.1/§6.3.1.2: minimum number of octets, so a leading
@@ -290,8 +293,8 @@ static int import_rsa(const json_t *jwk, struct dpop_jwk *k, dpop_failure_t *f)
         dpop_fail(f, DPOP_REASON_BAD_JWK, "RSA n/e not in minimal big-endian form");
         goto done;
     }
-    if (nl > RSA_MAX_MODULUS_BYTES) {
-        dpop_fail(f, DPOP_REASON_BAD_JWK, "RSA modulus too large");
+    if (nl > max_bytes) {
+        dpop_fail(f, DPOP_REASON_BAD_JWK, "RSA modulus too large (over %d bits)", max_bits);
         goto done;
     }
     k->rsa_bits = be_bits(n, nl);
@@ -448,11 +451,19 @@ static dpop_kty_t kty_of(const json_t *jwk, dpop_failure_t *f)
 
 int dpop_jwk_import_public(const json_t *jwk, dpop_jwk_t **out, dpop_failure_t *f)
 {
+    return dpop_jwk_import_public_bounded(jwk, DPOP_RSA_MAX_BITS, out, f);
+}
+
+int dpop_jwk_import_public_bounded(const json_t *jwk, int rsa_max_bits, dpop_jwk_t **out,
+                                   dpop_failure_t *f)
+{
     struct dpop_jwk *k = NULL;
     int rc = DPOP_ERR;
 
     if (out)
         *out = NULL;
+    if (rsa_max_bits < DPOP_RSA_MIN_BITS || rsa_max_bits > DPOP_RSA_MAX_BITS || rsa_max_bits % 8)
+        return dpop_fail(f, DPOP_REASON_BAD_JWK, "invalid RSA size bound");
     if (!out || !json_is_object(jwk))
         return dpop_fail(f, DPOP_REASON_BAD_JWK, "jwk is not a JSON object");
     /* RFC 9449 §4.3 (7): the jwk MUST NOT contain a private key.  Checked
@@ -477,7 +488,7 @@ int dpop_jwk_import_public(const json_t *jwk, dpop_jwk_t **out, dpop_failure_t *
         rc = import_ec(jwk, k, f);
         break;
     case DPOP_KTY_RSA:
-        rc = import_rsa(jwk, k, f);
+        rc = import_rsa(jwk, rsa_max_bits, k, f);
         break;
     case DPOP_KTY_OKP:
         rc = import_okp(jwk, k, f);

@@ -3,8 +3,9 @@
  * and RFC 7638 thumbprints.
  *
  * Public import is strict: EC P-256/384/521 with the point on the curve and
- * coordinates of the curve's exact length, RSA with modulus >= 2048 bits and
- * an odd exponent >= 3, OKP Ed25519.  Any private member (d p q dp dq qi oth k)
+ * coordinates of the curve's exact length, RSA with modulus >= 2048 bits (and
+ * at most 16384, or the caller's smaller bound) and an odd exponent >= 3, OKP
+ * Ed25519.  Any private member (d p q dp dq qi oth k)
  * is reported as DPOP_REASON_PRIVATE_KEY_IN_JWK.
  */
 #ifndef DPOP_JWK_H
@@ -18,14 +19,28 @@
 
 #define DPOP_JKT_LEN 43 /* base64url(SHA-256) */
 #define DPOP_RSA_MIN_BITS 2048
+/* Largest RSA modulus for any key we import (the authorization server's
+ * JWKS keys: administrator-chosen, verified once per token and cached). */
+#define DPOP_RSA_MAX_BITS 16384
+/* Largest RSA modulus of a DPoP proof key (issue 15 item 7): the jwk is
+ * attacker-chosen and verified before the client is known, and RSA verify
+ * cost grows with the square of the modulus (16384 bits: ~5 ms a request).
+ * 4096 bits is what clients use; bigger is bad_jwk, before any bignum. */
+#define DPOP_PROOF_RSA_MAX_BITS 4096
 
 typedef enum { DPOP_KTY_NONE = 0, DPOP_KTY_EC, DPOP_KTY_RSA, DPOP_KTY_OKP } dpop_kty_t;
 
 typedef struct dpop_jwk dpop_jwk_t; /* opaque */
 
-/* Import a public JWK.  Failures use DPOP_REASON_BAD_JWK or
- * DPOP_REASON_PRIVATE_KEY_IN_JWK.  *out: caller frees with dpop_jwk_free(). */
+/* Import a public JWK (RSA moduli up to DPOP_RSA_MAX_BITS).  Failures use
+ * DPOP_REASON_BAD_JWK or DPOP_REASON_PRIVATE_KEY_IN_JWK.  *out: caller frees
+ * with dpop_jwk_free(). */
 int dpop_jwk_import_public(const json_t *jwk, dpop_jwk_t **out, dpop_failure_t *f);
+/* The same with RSA moduli up to rsa_max_bits (a multiple of 8, at most
+ * DPOP_RSA_MAX_BITS): a larger one is bad_jwk, refused by its length before
+ * it is decoded or built (DPoP proof keys: DPOP_PROOF_RSA_MAX_BITS). */
+int dpop_jwk_import_public_bounded(const json_t *jwk, int rsa_max_bits, dpop_jwk_t **out,
+                                   dpop_failure_t *f);
 void dpop_jwk_free(dpop_jwk_t *k);
 
 EVP_PKEY *dpop_jwk_pkey(const dpop_jwk_t *k); /* borrowed */

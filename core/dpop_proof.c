@@ -576,8 +576,10 @@ static int check_alg(const proof_check_t *c, dpop_failure_t *f)
  */
 static int check_signature(const proof_check_t *c, dpop_failure_t *f)
 {
-    int sv = dpop_jwk_verify(c->key, c->alg, (const unsigned char *)c->proof, c->hl + 1 + c->pl,
-                             c->sig, c->siglen);
+    int sv;
+    c->r->sig_checked = 1;
+    sv = dpop_jwk_verify(c->key, c->alg, (const unsigned char *)c->proof, c->hl + 1 + c->pl, c->sig,
+                         c->siglen);
     if (sv != 1)
         return dpop_fail(f, DPOP_REASON_BAD_SIGNATURE,
                          sv == 0 ? "signature does not verify with the jwk"
@@ -601,7 +603,8 @@ static int check_jwk_public(proof_check_t *c, dpop_failure_t *f)
         return dpop_fail(f, DPOP_REASON_BAD_JWK, "jwk header parameter missing");
     if (!json_is_object(jwk))
         return dpop_fail(f, DPOP_REASON_BAD_JWK, "jwk header parameter is not a JSON object");
-    if (dpop_jwk_import_public(jwk, &c->key, f) != DPOP_OK) {
+    /* attacker-chosen: RSA capped at DPOP_PROOF_RSA_MAX_BITS */
+    if (dpop_jwk_import_public_bounded(jwk, DPOP_PROOF_RSA_MAX_BITS, &c->key, f) != DPOP_OK) {
         /* keep the jwk layer's reason (bad_jwk / private_key_in_jwk); make
          * sure a failure is always recorded */
         if (f && f->code == DPOP_REASON_NONE)
@@ -774,6 +777,39 @@ done:
     proof_check_clear(&c);
     if (r == &local)
         dpop_proof_result_clear(&local);
+    return rc;
+}
+
+int dpop_proof_peek(const char *proof, size_t len, size_t max_size, dpop_proof_result_t *r)
+{
+    dpop_jws_t jws;
+    dpop_failure_t f;
+    claims_t cl;
+    json_t *jwk;
+    int rc = DPOP_ERR;
+
+    if (!r)
+        return DPOP_ERR;
+    dpop_proof_result_init(r);
+    memset(&jws, 0, sizeof(jws));
+    dpop_failure_clear(&f);
+    if (!max_size)
+        max_size = DPOP_PROOF_MAX_DEFAULT;
+    if (!proof || len == 0 || len > max_size)
+        return DPOP_ERR;
+    /* the same strict parser as verification; nothing else runs */
+    if (dpop_jws_parse(proof, len, max_size, &jws, &f) != DPOP_OK)
+        goto done;
+    claims_from_json(jws.payload, &cl);
+    result_fill_claims(r, &cl);
+    r->alg = jws.alg;
+    /* a hash of the members as sent (RFC 7638): no key is built */
+    jwk = json_object_get(jws.header, "jwk");
+    if (!json_is_object(jwk) || dpop_jwk_thumbprint_json(jwk, r->jkt, &f) != DPOP_OK)
+        r->jkt[0] = '\0';
+    rc = DPOP_OK;
+done:
+    dpop_jws_clear(&jws);
     return rc;
 }
 

@@ -5,7 +5,8 @@
  * step of RFC 9449 §4.3 in brackets):
  *   size (too_large) -> compact JWS + JSON [2] (malformed) -> typ [4]
  *   (bad_typ) -> alg in allow-list [5] (bad_alg) -> jwk [7] (bad_jwk /
- *   private_key_in_jwk; kty/crv must fit alg: bad_alg) -> expected jkt [12]
+ *   private_key_in_jwk; RSA 2048..4096 bits, DPOP_PROOF_RSA_MAX_BITS;
+ *   kty/crv must fit alg: bad_alg) -> expected jkt [12]
  *   (jkt_mismatch) -> signature [6] (bad_signature) -> claims present and
  *   typed [3] (missing_claim / bad_claim) -> htm [8] (htm_mismatch) -> htu
  *   [9] (htu_mismatch) -> iat window [11] (iat_too_old / iat_in_future) ->
@@ -67,6 +68,7 @@ typedef struct {
     int64_t iat; /* 0 when unknown */
     int has_iat;
     dpop_alg_t alg;
+    int sig_checked; /* 1 when the signature was verified (either outcome) */
 } dpop_proof_result_t;
 
 /* Zero p, then defaults: max_age 300, skew 5, algs DPOP_ALG_MASK_DEFAULT,
@@ -83,6 +85,17 @@ void dpop_proof_result_clear(dpop_proof_result_t *r);
  * missing_proof.  f gets the first failure (reason, error, detail). */
 int dpop_proof_verify(const char *proof, size_t len, const dpop_proof_params_t *p,
                       dpop_proof_result_t *r, dpop_failure_t *f);
+
+/* What a proof CLAIMS, read without verifying it (no key import, no
+ * signature, no bignum): for the audit record of a request that already
+ * failed (its access token did), where verifying would spend a signature's
+ * CPU on an unauthenticated sender (issue 15 item 7).  Fills r with the
+ * claimed jti, htm, htu, iat, ath, nonce, the header alg and the RFC 7638
+ * thumbprint of the header's jwk as given ("" when it has none or it is
+ * malformed); none of it is verified.  DPOP_OK when the proof parsed as a
+ * compact JWS of JSON objects within max_size (0 -> default), else DPOP_ERR
+ * (r then holds nothing).  Always dpop_proof_result_clear(r) afterwards. */
+int dpop_proof_peek(const char *proof, size_t len, size_t max_size, dpop_proof_result_t *r);
 
 /* base64url(SHA-256(token)) into out (44 bytes): the ath value, also the
  * "token hash" the audit store records. */

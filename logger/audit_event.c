@@ -210,6 +210,52 @@ size_t audit_field_clean(const char *in, size_t inlen, size_t limit, char *out, 
     return o;
 }
 
+/* A byte that ends a URL quoted in free text: blanks, controls, quotes and
+ * angle brackets (RFC 3986 Appendix C: delimiters around URIs in text). */
+static int url_end(unsigned char c)
+{
+    return c <= 0x20 || c == 0x7F || c == '"' || c == '\'' || c == '`' || c == '<' || c == '>';
+}
+
+size_t audit_url_strip(const char *in, size_t inlen, int whole, char *out, size_t outsz)
+{
+    size_t i = 0, o = 0;
+    int in_url = whole;
+    if (outsz == 0)
+        return 0;
+    if (whole) {
+        /* RFC 3986 §3.4/§3.5: the query starts at the first '?', the
+         * fragment at the first '#'; neither is stored. */
+        size_t n = 0;
+        while (n < inlen && in[n] != '?' && in[n] != '#')
+            n++;
+        if (n >= outsz)
+            n = outsz - 1;
+        memcpy(out, in, n);
+        out[n] = '\0';
+        return n;
+    }
+    while (i < inlen && o + 1 < outsz) {
+        unsigned char c = (unsigned char)in[i];
+        if (!in_url && c == ':' && i + 2 < inlen && in[i + 1] == '/' && in[i + 2] == '/') {
+            in_url = 1; /* "scheme://": an absolute URI quoted in the text */
+        }
+        else if (in_url && (c == '?' || c == '#')) {
+            while (i < inlen && !url_end((unsigned char)in[i]))
+                i++; /* drop the query and fragment */
+            in_url = 0;
+            continue;
+        }
+        else if (url_end(c)) {
+            in_url = 0;
+        }
+        out[o++] = (char)c;
+        i++;
+    }
+    out[o] = '\0';
+    return o;
+}
+
 typedef struct {
     char *buf;
     size_t len, cap;
@@ -312,6 +358,18 @@ static const audit_field_t fields[AUDIT_NFIELDS] = {
 };
 #undef FS
 
+/* Fields that hold a URL (1: the whole value is one, htu) or may quote
+ * URLs (0: free text from the core or the client); -1 others.  The path
+ * has no query: the module gives r->uri. */
+static int url_kind(const char *name)
+{
+    if (!strcmp(name, "htu"))
+        return 1;
+    if (!strcmp(name, "detail") || !strcmp(name, "user_agent"))
+        return 0;
+    return -1;
+}
+
 const audit_field_t *audit_event_fields(void)
 {
     return fields;
@@ -326,6 +384,7 @@ audit_enc_t *audit_event_encode(const audit_event_t *ev)
     const size_t hdr = offsetof(audit_enc_t, data);
     sbuf_t b = {0};
     char clean[2048 + 1];
+    char stripped[4096]; /* over every field's bound: a cut there still truncates */
     char keys[AUDIT_IX_KEYS][512];
     size_t klen[AUDIT_IX_KEYS] = {0};
     char num[32];
@@ -372,8 +431,18 @@ audit_enc_t *audit_event_encode(const audit_event_t *ev)
                 sb_str(&b, "null");
                 continue;
             }
-            size_t n =
-                audit_field_clean(v, strlen(v), audit_field_limit(f->name), clean, sizeof(clean));
+            size_t vlen = strlen(v);
+            int url = url_kind(f->name);
+            if (url >= 0) {
+                /* never a URL's query or fragment (issue 15 item 6) */
+                vlen = audit_url_strip(v, vlen, url, stripped, sizeof(stripped));
+                v = stripped;
+                if (vlen == 0) {
+                    sb_str(&b, "null");
+                    continue;
+                }
+            }
+            size_t n = audit_field_clean(v, vlen, audit_field_limit(f->name), clean, sizeof(clean));
             sb_json_string(&b, clean, n);
             for (int k = 0; k < AUDIT_IX_KEYS; k++) {
                 if (strcmp(ix_fields[k], f->name) == 0) {

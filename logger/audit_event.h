@@ -58,6 +58,14 @@ size_t audit_field_limit(const char *name);
  * value finds the stored (truncated) one. */
 size_t audit_field_clean(const char *in, size_t inlen, size_t limit, char *out, size_t outsz);
 
+/* Copy in[0..inlen) to out without URL queries and fragments: whole != 0,
+ * in is one URL, cut at its first '?' or '#'; whole == 0, free text, every
+ * quoted "scheme://..." URL loses what follows its '?' or '#' up to the
+ * next blank, quote or angle bracket.  Stops when out (outsz > 0) is full.
+ * Returns the length written (NUL-terminated).  Applied to htu, detail and
+ * user_agent before they are stored (issue 15 item 6). */
+size_t audit_url_strip(const char *in, size_t inlen, int whole, char *out, size_t outsz);
+
 /* An encoded event: canonical JSON plus its index keys, in one allocation
  * (caller frees with free()).  Produced in the request thread by
  * audit_writer_submit so the writer thread only does LMDB work. */

@@ -5,9 +5,14 @@
  * The provider decides on the jkt that check_authn verified, the request
  * method and r->uri (percent-decoded, dot-segments resolved, as DESIGN.md
  * says paths are judged).  Each child process holds a policy_watch per
- * policy file, which re-reads the file at most once a second when it changed;
- * a broken new file keeps the last good policy and its positioned errors go
- * to the error log.
+ * policy file and a watcher thread (started in child_init, after fork;
+ * stopped and joined by a cleanup of the child pool, so it never outlives
+ * the child nor crosses a graceful restart) that stats the file every
+ * POLICY_RELOAD_INTERVAL whether or not requests arrive and swaps a changed
+ * file in atomically once parsed: a change is in force for every request of
+ * every child within the interval plus the parse time (issue 15 item 8,
+ * docs/policy.md).  A broken new file keeps the last good policy and its
+ * positioned errors go to the error log, once per child.
  *
  * 403 without AuthzSendForbiddenOnFailure: mod_authz_core answers 401 when an
  * authenticated user is denied unless its per-section flag
@@ -50,9 +55,12 @@ APLOG_USE_MODULE(dpop);
 
 struct dpop_policy_glue {
     const char *path;
+    server_rec *s; /* where the watcher thread logs */
     policy_watch_t *watch;
     volatile apr_uint32_t reloads_seen; /* policy_watch_reloads() already counted */
 };
+
+static void count_reloads(struct dpop_policy_glue *g);
 
 static void log_policy_errors(server_rec *s, request_rec *r, const char *what,
                               const policy_errors_t *errs)
@@ -93,10 +101,26 @@ const char *dpop_policy_validate(apr_pool_t *p, const char *path)
 static apr_status_t watch_cleanup(void *data)
 {
     struct dpop_policy_glue *g = data;
+    /* stops and joins the watcher thread first (at most one check to wait
+     * for), then frees the watch */
     if (g->watch)
         policy_watch_close(g->watch);
     g->watch = NULL;
     return APR_SUCCESS;
+}
+
+/* The watcher thread's report of a check (never a request thread's). */
+static void watch_notify(void *ctx, int reloaded, const policy_errors_t *errs)
+{
+    struct dpop_policy_glue *g = ctx;
+    if (errs->count > 0) {
+        dpop_metrics_add(DPOP_M_POLICY_LOAD_ERRORS, 1);
+        log_policy_errors(g->s, NULL, "policy reload failed, previous policy kept", errs);
+    }
+    if (reloaded) {
+        count_reloads(g);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, g->s, "mod_dpop: policy %s reloaded", g->path);
+    }
 }
 
 void dpop_authz_child_init(apr_pool_t *p, server_rec *s)
@@ -113,6 +137,7 @@ void dpop_authz_child_init(apr_pool_t *p, server_rec *s)
         if (!g) {
             g = apr_pcalloc(p, sizeof(*g));
             g->path = sc->policy_file;
+            g->s = s;
             policy_errors_init(&errs);
             if (policy_watch_open(g->path, POLICY_RELOAD_INTERVAL, &g->watch, &errs) != DPOP_OK) {
                 g->watch = NULL;
@@ -124,6 +149,13 @@ void dpop_authz_child_init(apr_pool_t *p, server_rec *s)
             }
             else {
                 apr_pool_cleanup_register(p, g, watch_cleanup, apr_pool_cleanup_null);
+                if (policy_watch_start(g->watch, POLICY_RELOAD_INTERVAL * 1000, watch_notify, g) !=
+                    DPOP_OK)
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, vs,
+                                 "mod_dpop: cannot start the policy watcher thread for %s; "
+                                 "requests check the file instead (a change may then take "
+                                 "effect only when requests arrive)",
+                                 g->path);
             }
             policy_errors_clear(&errs);
             apr_hash_set(by_path, sc->policy_file, APR_HASH_KEY_STRING, g);
@@ -174,8 +206,8 @@ static const char *policy_parse(cmd_parms *cmd, const char *req_args,
 }
 
 /* Add this child's reloads not yet counted to the shared metric: the watch
- * counts its swaps; the thread whose CAS moves the mark adds the
- * difference, so each reload is counted exactly once. */
+ * counts its swaps; the thread (watcher or request) whose CAS moves the
+ * mark adds the difference, so each reload is counted exactly once. */
 static void count_reloads(struct dpop_policy_glue *g)
 {
     apr_uint32_t now = (apr_uint32_t)policy_watch_reloads(g->watch), seen;

@@ -25,7 +25,10 @@
 
 APLOG_USE_MODULE(dpop);
 
-#define METRICS_RETAINED_KEY "mod_dpop-metrics"
+/* The key names the layout's size: a graceful restart onto a module with
+ * another set of counters (an upgrade) gets a new segment instead of
+ * writing past the end of the old one. */
+#define METRICS_RETAINED_KEY_FMT "mod_dpop-metrics-%lu"
 
 /* Upper bounds of the verification histogram, in microseconds. */
 static const apr_uint64_t bucket_us[] = {100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000};
@@ -80,10 +83,12 @@ void dpop_metrics_replay_fill(apr_uint64_t live, apr_uint64_t capacity)
 
 int dpop_metrics_post_config(apr_pool_t *pconf, server_rec *s)
 {
-    metrics_retained_t *rt = ap_retained_data_get(METRICS_RETAINED_KEY);
+    const char *key =
+        apr_psprintf(pconf, METRICS_RETAINED_KEY_FMT, (unsigned long)sizeof(metrics_t));
+    metrics_retained_t *rt = ap_retained_data_get(key);
     apr_status_t rv;
     if (!rt) {
-        rt = ap_retained_data_create(METRICS_RETAINED_KEY, sizeof(*rt));
+        rt = ap_retained_data_create(key, sizeof(*rt));
         rt->shm = NULL;
     }
     if (!rt->shm) {
@@ -116,6 +121,9 @@ static const counter_desc_t counters[] = {
      "Access tokens answered from the verified-token cache."},
     {DPOP_M_TOKEN_CACHE_MISSES, "dpop_token_cache_misses_total",
      "Access tokens verified in full (signature, iss, aud, exp, nbf)."},
+    {DPOP_M_PROOF_SIGNATURES, "dpop_proof_signature_verifications_total",
+     "DPoP proof signatures verified, valid or not (a proof is only verified once its access "
+     "token passed)."},
     {DPOP_M_REPLAY_INSERTS, "dpop_replay_cache_inserts_total",
      "New proofs recorded in the replay cache."},
     {DPOP_M_REPLAY_HITS, "dpop_replay_cache_hits_total",

@@ -32,6 +32,7 @@ typedef enum {
     DPOP_M_AUDIT_ERRORS,       /* events not recorded (drops, failed commits) */
     DPOP_M_TOKEN_CACHE_HITS,   /* access tokens answered from the cache */
     DPOP_M_TOKEN_CACHE_MISSES, /* access tokens verified in full */
+    DPOP_M_PROOF_SIGNATURES,   /* proof signatures verified (CPU spent on proofs) */
     DPOP_M__COUNT
 } dpop_metric_t;
 

@@ -69,7 +69,8 @@ size_t policy_memory_bytes(const policy_t *p);
 /* Hot reload for long-running processes (the Apache glue, one per child).
  * A watch owns the current compiled policy; acquire returns it with a
  * reference (release when done), and at most once per `interval` seconds
- * stats the file (mtime, size, inode) and reloads it when it changed.  A
+ * stats the file (mtime, size, inode) and reloads it when it changed (unless
+ * a watcher thread does the checking: policy_watch_start).  A
  * broken new file keeps the last good policy in force: *reload_errs (may be
  * NULL) is filled with that file's errors on the call that tried it.
  * Thread-safe.  The first load (open) must succeed. */
@@ -81,7 +82,25 @@ void policy_watch_release(policy_watch_t *w, const policy_t *p);
 /* Changed files swapped in since open (the first load not counted; a
  * broken file never counted).  Lock-free, for metrics. */
 uint64_t policy_watch_reloads(policy_watch_t *w);
-/* Frees the watch; policies still acquired stay valid until released. */
+/* Watcher thread (issue 15 item 8): from now on the file is checked every
+ * period_ms at a fixed rate by a thread of the calling process, whether or
+ * not acquire is called, and acquire no longer stats; a changed file is
+ * parsed by that thread and swapped in atomically, so it is in force for
+ * every acquire within period_ms + its parse time.  notify (may be NULL)
+ * runs on the watcher thread, without the watch's lock, after each check
+ * that swapped a new policy in (reloaded = 1) or that found a broken file
+ * (errs: its errors, once per changed file; borrowed for the call).  Start
+ * it in the process that uses it (after fork: a thread does not survive
+ * fork); the thread has every signal blocked.  DPOP_ERR when it cannot
+ * start (acquire then keeps checking by itself). */
+typedef void (*policy_watch_notify_fn)(void *ctx, int reloaded, const policy_errors_t *errs);
+int policy_watch_start(policy_watch_t *w, int64_t period_ms, policy_watch_notify_fn notify,
+                       void *ctx);
+/* Stops and joins the watcher (waits for a check in progress); acquire
+ * checks by itself again.  No-op without a watcher. */
+void policy_watch_stop(policy_watch_t *w);
+/* Stops the watcher, then frees the watch; policies still acquired stay
+ * valid until released. */
 void policy_watch_close(policy_watch_t *w);
 
 #endif /* DPOP_POLICY_H */

@@ -2,22 +2,34 @@
  * policy_watch.c: hot reload of the policy file for long-running
  * processes (one watch per httpd child).
  *
- * acquire() hands out the current compiled policy with a reference and, at
- * most once per interval, stats the file; a changed (mtime, size, inode,
- * device) file is loaded and swapped in.  A file that fails to load leaves
- * the last good policy in force (fail closed, never open) and is not
- * re-parsed until it changes again.  The parse runs outside the mutex so
- * requests keep being served from the old policy meanwhile; the reference
- * count is atomic so a policy held by a request survives a swap and even
- * policy_watch_close().  Never logs: errors go back to the caller.
+ * Two ways to notice a change.  With a watcher thread (policy_watch_start,
+ * the module's way): the thread stats the file at a fixed rate, every
+ * interval, whether or not requests arrive; a changed (mtime, size, inode,
+ * device) file is loaded outside the mutex and swapped in under it, and
+ * acquire() never stats: it hands out the current policy.  So a change is in
+ * force for every later acquire within one interval plus the parse time
+ * (issue 15 item 8: before, each child looked only when a request came, and
+ * the requests that came meanwhile were all decided by the old policy).
+ * Without a thread (the CLI, the tests, a thread that could not start):
+ * acquire() itself stats at most once per interval and reloads.
+ *
+ * Either way a file that fails to load leaves the last good policy in force
+ * (fail closed, never open) and is not re-parsed until it changes again;
+ * requests keep being served from the old policy while the new one parses;
+ * the reference count is atomic so a policy held by a request survives a
+ * swap and even policy_watch_close().  Never logs: errors go back to the
+ * caller (acquire's reload_errs, or the watcher's notify callback).
  */
 #include "policy_internal.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 typedef struct {
     int state; /* 0 unknown, 1 stat ok, 2 stat failed */
@@ -37,6 +49,14 @@ struct policy_watch {
     file_id_t failed;             /* the last file that failed, not retried until it changes */
     int reloading;                /* a thread is loading outside the mutex */
     atomic_uint_fast64_t reloads; /* changed files swapped in (metrics) */
+    /* the watcher thread (policy_watch_start) */
+    pthread_cond_t cv; /* CLOCK_MONOTONIC; signalled by stop */
+    pthread_t thread;
+    int watching; /* the thread runs: acquire does not stat */
+    int stopping;
+    int64_t period_ms;
+    policy_watch_notify_fn notify;
+    void *notify_ctx;
 };
 
 static void file_id(const char *path, file_id_t *id)
@@ -97,6 +117,21 @@ int policy_watch_open(const char *path, int64_t interval, policy_watch_t **out,
         free(w);
         policy_free(p);
         return policy_errors_add(errs, path, 0, 0, "out of memory");
+    }
+    {
+        pthread_condattr_t ca;
+        int ok = pthread_condattr_init(&ca) == 0;
+        /* the wait is a duration: immune to wall-clock steps */
+        ok = ok && pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+             pthread_cond_init(&w->cv, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+        if (!ok) {
+            pthread_mutex_destroy(&w->mu);
+            free(w->path);
+            free(w);
+            policy_free(p);
+            return policy_errors_add(errs, path, 0, 0, "cannot create a condition variable");
+        }
     }
     w->interval = interval < 0 ? 0 : interval;
     w->cur = p;
@@ -162,8 +197,9 @@ const policy_t *policy_watch_acquire(policy_watch_t *w, int64_t now, policy_erro
     if (!w)
         return NULL;
     pthread_mutex_lock(&w->mu);
-    /* at most one stat per interval; a clock that went backwards checks */
-    if (!w->reloading &&
+    /* at most one stat per interval; a clock that went backwards checks;
+     * never when the watcher thread does the checking */
+    if (!w->watching && !w->reloading &&
         (w->last_check == INT64_MIN || now < w->last_check || now - w->last_check >= w->interval)) {
         w->last_check = now;
         w->reloading = 1;
@@ -187,10 +223,114 @@ void policy_watch_release(policy_watch_t *w, const policy_t *p)
     policy_unref((policy_t *)p);
 }
 
+static void mono_add_ms(struct timespec *t, int64_t ms)
+{
+    t->tv_sec += (time_t)(ms / 1000);
+    t->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t->tv_nsec >= 1000000000L) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000L;
+    }
+}
+
+static int mono_before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* The watcher: a check every period_ms at a fixed rate (the next deadline
+ * is the previous one plus the period, not "now plus the period", so a
+ * reload's parse time does not push the next check later), until stop. */
+static void *watch_main(void *arg)
+{
+    policy_watch_t *w = arg;
+    struct timespec next, now;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    pthread_mutex_lock(&w->mu);
+    while (!w->stopping) {
+        policy_errors_t errs;
+        uint64_t before;
+        int reloaded;
+        mono_add_ms(&next, w->period_ms);
+        while (!w->stopping && pthread_cond_timedwait(&w->cv, &w->mu, &next) != ETIMEDOUT)
+            ;
+        if (w->stopping)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (mono_before(&next, &now))
+            next = now; /* fell behind (a slow parse, a suspended machine): no burst */
+        if (w->reloading)
+            continue; /* an acquire() started before the thread is loading */
+        policy_errors_init(&errs);
+        before = (uint64_t)atomic_load_explicit(&w->reloads, memory_order_relaxed);
+        w->reloading = 1;
+        reload(w, &errs);
+        w->reloading = 0;
+        reloaded = (uint64_t)atomic_load_explicit(&w->reloads, memory_order_relaxed) != before;
+        if (w->notify && (reloaded || errs.count)) {
+            pthread_mutex_unlock(&w->mu);
+            w->notify(w->notify_ctx, reloaded, &errs);
+            pthread_mutex_lock(&w->mu);
+        }
+        policy_errors_clear(&errs);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+int policy_watch_start(policy_watch_t *w, int64_t period_ms, policy_watch_notify_fn notify,
+                       void *ctx)
+{
+    sigset_t all, old;
+    int rc;
+    if (!w || period_ms <= 0)
+        return DPOP_ERR;
+    pthread_mutex_lock(&w->mu);
+    if (w->watching) {
+        pthread_mutex_unlock(&w->mu);
+        return DPOP_ERR;
+    }
+    w->period_ms = period_ms;
+    w->notify = notify;
+    w->notify_ctx = ctx;
+    w->stopping = 0;
+    /* The thread is born with every signal blocked, so the host process's
+     * signals (httpd's SIGTERM, SIGHUP, SIGUSR1 to a child) keep going to
+     * the threads that expect them. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&w->thread, NULL, watch_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    w->watching = rc == 0;
+    pthread_mutex_unlock(&w->mu);
+    return rc == 0 ? DPOP_OK : DPOP_ERR;
+}
+
+void policy_watch_stop(policy_watch_t *w)
+{
+    int watching;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    watching = w->watching;
+    w->stopping = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    if (!watching)
+        return;
+    /* at most the current check (a stat, or a parse) to wait for */
+    pthread_join(w->thread, NULL);
+    pthread_mutex_lock(&w->mu);
+    w->watching = 0;
+    pthread_mutex_unlock(&w->mu);
+}
+
 void policy_watch_close(policy_watch_t *w)
 {
     if (!w)
         return;
+    policy_watch_stop(w);
+    pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     policy_unref(w->cur);
     free(w->path);

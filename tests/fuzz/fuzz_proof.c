@@ -11,6 +11,8 @@
  * Every input is verified twice, without and with the shared key cache
  * (warm with the valid header): both paths must give the same verdict and
  * reason, else we abort (the cache-hit path has its own claims scanner).
+ * It is also read with dpop_proof_peek, which must verify nothing and, for
+ * a proof that verified, report the same claims and jkt.
  * Never prints the input.
  */
 #include <stdint.h>
@@ -137,6 +139,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (rc1 != DPOP_OK && (!f1.reason || !f1.error))
         abort();
+    /* dpop_proof_peek (the audit record of a failed token) reads the same
+     * claims and jkt without verifying: a verified proof must peek alike */
+    {
+        dpop_proof_result_t r3;
+        int rc3 = dpop_proof_peek(proof, len, 0, &r3);
+        if (r3.sig_checked)
+            abort();
+        if (rc1 == DPOP_OK && (rc3 != DPOP_OK || strcmp(r3.jkt, r1.jkt) != 0 || !r3.jti ||
+                               strcmp(r3.jti, r1.jti) != 0 || !r3.htu ||
+                               strcmp(r3.htu, r1.htu) != 0 || r3.iat != r1.iat || r3.alg != r1.alg))
+            abort();
+        dpop_proof_result_clear(&r3);
+    }
     dpop_proof_result_clear(&r1);
     dpop_proof_result_clear(&r2);
     free(proof);

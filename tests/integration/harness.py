@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 
+import auditscan
 APACHE = os.environ.get("DPOP_APACHE", "/usr/sbin/apache2")
 MODULES = os.environ.get("DPOP_APACHE_MODULES", "/usr/lib/apache2/modules")
 MEMCACHED = shutil.which("memcached") or "/usr/bin/memcached"
@@ -445,11 +446,19 @@ class Httpd:
         return False
 
     def assert_no_secrets(self):
-        """No minted token, proof, signature or private key member in any log."""
+        """No minted token, proof, signature or private key member in any log
+        nor in the audit store; no query secret in the error log or the
+        store (the access log's request line holds the query by design)."""
         logs = {"error.log": self.error_log(), "access.log": self.access_log()}
         for name, text in logs.items():
             for i, s in enumerate(self.env.secret_needles()):
                 assert s not in text, "secret #%d found in %s of %s" % (i, name, self.name)
+        for i, q in enumerate(self.env.query_secrets):
+            assert q not in logs["error.log"], "query secret #%d in error.log" % i
+        for store in auditscan.audit_dirs(self.config_text()):
+            found = auditscan.store_findings(self.env.tools.dpop_audit, store,
+                                             self.env.secret_needles(), self.env.query_secrets)
+            assert not found, found[:5]
 
 
     def assert_no_crash(self):
@@ -524,6 +533,7 @@ class Env:
         self.tools = Tools(build)
         self.dir = directory
         self.secrets = []
+        self.query_secrets = []  # values sent in URL queries (api_key=...)
         self._id = 0
         self._lock = threading.Lock()
         self._procs = []

@@ -657,3 +657,39 @@ def test_unusable_inputs(work):
     assert rc == 1 and out == ""
     rc, out, err = run("thumbprint", "-", stdin="not json")
     assert rc == 1
+
+
+def test_verify_rsa_proof_key_cap(work):
+    """Issue 15 item 7: dpopctl verify applies the module's proof-key cap,
+    RSA 2048..4096 bits: a real 4096-bit key's RS256 proof is valid, a
+    modulus of 4097, 8192 or 16384 bits is bad_jwk (before any signature
+    work; the junk signature is never looked at)."""
+    pem = os.path.join(work, "rsa4096.pem")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                    "rsa_keygen_bits:4096", "-out", pem], check=True, capture_output=True)
+    text = subprocess.run(["openssl", "pkey", "-in", pem, "-noout", "-text"], check=True,
+                          capture_output=True, text=True).stdout
+    hexn = "".join(text.split("modulus:")[1].split("publicExponent")[0].split()).replace(":", "")
+    n = bytes.fromhex(hexn).lstrip(b"\0")
+    assert len(n) == 512
+    jwk = {"kty": "RSA", "n": b64u(n), "e": "AQAB"}
+    claims = {"jti": "rsa-cap", "htm": "POST", "htu": URL, "iat": NOW}
+    h = b64u_json({"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk})
+    c = b64u_json(claims)
+    msg = os.path.join(work, "rsa-msg")
+    with open(msg, "wb") as f:
+        f.write(("%s.%s" % (h, c)).encode())
+    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", pem, msg], check=True,
+                         capture_output=True).stdout
+    rc, out, _ = verify("%s.%s.%s" % (h, c, b64u(sig)))
+    assert rc == 0 and out["valid"] is True and out["alg"] == "RS256", out
+
+    for bits in (4097, 8192, 16384):
+        nb = bytearray((0x5A ^ (i * 131)) & 0xFF for i in range((bits + 7) // 8))
+        nb[0] = 1 << ((bits - 1) % 8)
+        nb[-1] |= 1
+        big = {"kty": "RSA", "n": b64u(bytes(nb)), "e": "AQAB"}
+        proof = "%s.%s.%s" % (b64u_json({"typ": "dpop+jwt", "alg": "RS256", "jwk": big}), c,
+                              b64u(b"\x42" * len(nb)))
+        rc, out, _ = verify(proof)
+        assert rc == 1 and out["reason"] == "bad_jwk", (bits, out)

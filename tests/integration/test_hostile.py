@@ -19,8 +19,9 @@ DPoP headers; NUL, control and non-ASCII bytes in the headers mod_dpop reads
 (DPoP, Authorization, Host, User-Agent, X-DPoP-*) and in header names; JSON
 nested 10,000 deep and duplicate keys, in the header and in the payload, on
 the cold path and on the key-cache hit path; 1e309, -1, 2^63 (and more) in
-the proof's iat and the token's exp/nbf; RSA moduli over the 16384-bit bound
-(tests/unit/test_core_hostile.c times that rejection: a few µs); EC points
+the proof's iat and the token's exp/nbf; RSA proof keys over the 4096-bit
+cap (issue 15 item 7; tests/unit/test_core_hostile.c times that rejection:
+under a µs), a 4096-bit one reaching the signature check; EC points
 off the curve and all-zero coordinates; Ed25519 keys of small order and
 non-canonical encodings, each with the forged "signature" R = identity,
 S = 0 and a token bound to that key, so an acceptance would be a 200; a jwk
@@ -454,14 +455,19 @@ def rows_keys():
             compact({"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk}),
             c.payload_text(path=path), 256))
 
-    def rsa_at_bound(c):
-        # imports (16384 bits is allowed), the token is bound to it: only the
-        # junk signature is wrong
-        jwk = {"kty": "RSA", "n": b64(rsa_modulus(2048)), "e": "AQAB"}
-        tok = c.env.token(jkt=jkt_of(jwk))
-        return c.req(path="/api/big/x", token=tok, proof=c.unsigned(
-            compact({"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk}),
-            c.payload_text(path="/api/big/x", token=tok), 2048))
+    def rsa_bound_to(nbytes, top=None):
+        # the token is bound to the key: only the key size or the junk
+        # signature can be wrong
+        def build(c):
+            n = bytearray(rsa_modulus(nbytes))
+            if top is not None:
+                n[0] = top
+            jwk = {"kty": "RSA", "n": b64(bytes(n)), "e": "AQAB"}
+            tok = c.env.token(jkt=jkt_of(jwk))
+            return c.req(path="/api/big/x", token=tok, proof=c.unsigned(
+                compact({"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk}),
+                c.payload_text(path="/api/big/x", token=tok), nbytes))
+        return build
 
     def private(c):
         with open(c.key.path) as f:
@@ -480,12 +486,17 @@ def rows_keys():
         return build
 
     rows = [
-        Row("RSA modulus 16392 bits (bound 16384)", rsa(2049), 401, "bad_jwk"),
+        Row("RSA modulus 16392 bits (JWKS bound 16384)", rsa(2049), 401, "bad_jwk"),
         Row("RSA modulus 32768 bits", rsa(4096, "/api/big/x"), 401, "bad_jwk"),
         Row("RSA modulus 98304 bits (12 KiB)", rsa(12288, "/api/big/x"), 401, "bad_jwk"),
         Row("RSA modulus 1 Mbit (over the header limit)", rsa(1 << 17), 400, HTTPD),
-        Row("RSA modulus 16384 bits (at the bound), junk signature", rsa_at_bound, 401,
-            "bad_signature"),
+        Row("RSA modulus 4096 bits (at the proof cap), bound token, junk signature",
+            rsa_bound_to(512), 401, "bad_signature"),
+        Row("RSA modulus 4097 bits (proof cap 4096), bound token", rsa_bound_to(513, 0x01),
+            401, "bad_jwk"),
+        Row("RSA modulus 8192 bits, bound token", rsa_bound_to(1024), 401, "bad_jwk"),
+        Row("RSA modulus 16384 bits (was accepted), bound token", rsa_bound_to(2048), 401,
+            "bad_jwk"),
         Row("RSA exponent of 72 bits", lambda c: c.req(proof=c.with_jwk(
             {"kty": "RSA", "n": b64(rsa_modulus(256)), "e": b64(b"\x01" * 9)}, "RS256")), 401,
             "bad_jwk"),

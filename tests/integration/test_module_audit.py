@@ -145,3 +145,150 @@ def test_unwritable_store_leaves_outcome_unchanged(env, httpd):
     # once per interval per process (3 children), not once per request
     n = log.count("event(s) not recorded")
     assert 1 <= n <= 3, n
+
+
+def test_url_queries_never_reach_the_store(env, audited):
+    """Issue 15 item 6: a credential in a URL query (`?api_key=...`), in the
+    request or in the proof's claimed htu (with a fragment), is never
+    stored: htu is kept without query and fragment, path never had one, a
+    URL in the user agent loses its query; for every kind of event (replay,
+    htu_mismatch, token_invalid with the proof read for the record,
+    bad_signature, report-only, policy denial).  The generic scan
+    (Httpd.assert_no_secrets over `dpop-audit list --format json` and the
+    store files) finds neither the query values nor a token or proof."""
+    from harness import tamper
+    h, store = audited
+    c = Client(env, sub="alice", client_id="billing")
+    keys = ["k%s" % os.urandom(9).hex() for _ in range(8)]
+    env.query_secrets.extend(keys)
+    ua = {"User-Agent": "bot/2 (+https://bot.example/about?agent_key=%s)" % keys[7]}
+
+    def q(i):
+        return "?api_key=%s" % keys[i]
+
+    def frag(i):
+        return "#access_token=%s" % keys[i]
+
+    # replay: the first use passes (htu is compared without query/fragment)
+    p = env.proof(c.key, "GET", h.url("/api/r" + q(0) + frag(1)), token=c.token)
+    assert h.request("GET", "/api/r" + q(0), token=c.token, proof=p, headers=ua).status == 200
+    assert h.request("GET", "/api/r" + q(0), token=c.token, proof=p, headers=ua).status == 401
+    # htu_mismatch, enforce and report-only
+    p = env.proof(c.key, "GET", h.url("/api/other" + q(2)), token=c.token)
+    assert h.request("GET", "/api/h" + q(2), token=c.token, proof=p, headers=ua).status == 401
+    p = env.proof(c.key, "GET", h.url("/api/elsewhere" + q(3)), token=c.token)
+    assert h.request("GET", "/api/ro/x" + q(3), token=c.token, proof=p, headers=ua).status == 200
+    # token_invalid: the proof is read only for the record (claimed fields)
+    bad_tok = env.token(jkt=c.key.jkt, aud="https://other.example.test")
+    p = env.proof(c.key, "GET", h.url("/api/t" + q(4) + frag(4)), token=bad_tok)
+    assert h.request("GET", "/api/t" + q(4), token=bad_tok, proof=p, headers=ua).status == 401
+    # bad_signature
+    p = env.remember(tamper(env.proof(c.key, "GET", h.url("/api/s" + q(5)), token=c.token)))
+    assert h.request("GET", "/api/s" + q(5), token=c.token, proof=p, headers=ua).status == 401
+    # policy denial (the empty policy denies every key)
+    p = env.proof(c.key, "GET", h.url("/api/pol/x" + q(6)), token=c.token)
+    assert h.request("GET", "/api/pol/x" + q(6), token=c.token, proof=p,
+                     headers=ua).status == 403
+    h.stop()  # the child pool cleanup commits the queue
+
+    events = audit_list(env, store)
+    reasons = sorted(e["reason"] for e in events)
+    assert reasons == sorted(["replay", "htu_mismatch", "htu_mismatch", "token_invalid",
+                              "bad_signature", "policy_denied"]), reasons
+    for e in events:
+        assert e["htu"] and "?" not in e["htu"] and "#" not in e["htu"], e["reason"]
+        assert "?" not in e["path"], e["reason"]
+        assert e["user_agent"] == "bot/2 (+https://bot.example/about", e["user_agent"]
+    by_reason = {e["reason"]: e for e in events}
+    assert by_reason["replay"]["htu"] == h.url("/api/r")
+    assert by_reason["token_invalid"]["htu"] == h.url("/api/t")
+    assert by_reason["token_invalid"]["jkt"] == c.key.jkt
+    assert by_reason["policy_denied"]["htu"] == h.url("/api/pol/x")
+    h.assert_no_secrets()  # the generic scan: logs and the audit store
+
+
+METRICS_LOCATION = """
+<Location /dpop-metrics>
+    SetHandler dpop-metrics
+    Require ip 127.0.0.1
+</Location>
+"""
+
+
+def signatures_verified(h):
+    """dpop_proof_signature_verifications_total, summed over the children."""
+    r = h.request("GET", "/dpop-metrics")
+    assert r.status == 200, r
+    for line in r.text().splitlines():
+        if line.startswith("dpop_proof_signature_verifications_total "):
+            return int(line.split()[1])
+    raise AssertionError("no dpop_proof_signature_verifications_total in the metrics")
+
+
+def test_failed_token_proof_is_read_not_verified(env, httpd):
+    """Issue 15 item 7: when the access token already failed (token_invalid,
+    token_unbound), the proof is only parsed for the audit record (its
+    claimed jkt, jti, htm, htu, alg, iat), never verified: no signature
+    check is spent on an unauthenticated sender, whatever the proof's key
+    (a tampered ES256 proof, a 16384-bit RSA key over the proof bound).
+    The counter of proof signature verifications stays at 0 for those, and
+    moves for a valid token's proofs (valid or tampered), so it does count."""
+    import base64
+    import hashlib
+    import json as _json
+    from harness import tamper
+    if not os.path.exists(env.tools.dpop_audit):
+        pytest.skip("dpop-audit not built")
+    store = os.path.join(env.dir, "audit-%d" % env.next_id())
+    h = httpd(server_conf='DPoPAuditLog "%s"\nDPoPAuditMapSize 16M' % store,
+              extra_conf=METRICS_LOCATION)
+    c = Client(env, sub="alice", client_id="billing")
+    assert signatures_verified(h) == 0
+
+    def b64(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+    # token_invalid (wrong audience) + a tampered proof: claimed fields only
+    bad_aud = env.token(jkt=c.key.jkt, aud="https://other.example.test")
+    p1 = env.remember(tamper(env.proof(c.key, "GET", h.url("/api/t1"), token=bad_aud,
+                                       jti="claimed-jti-1", iat=1700000000)))
+    ua1 = {"User-Agent": "enrich/1"}
+    assert h.request("GET", "/api/t1", token=bad_aud, proof=p1, headers=ua1).status == 401
+    # token_unbound (no cnf.jkt) + a tampered proof
+    unbound = env.token(jkt=None)
+    p2 = env.remember(tamper(env.proof(c.key, "POST", h.url("/api/t2"), token=unbound,
+                                       jti="claimed-jti-2")))
+    assert h.request("POST", "/api/t2", token=unbound, proof=p2, body="x",
+                     headers={"User-Agent": "enrich/2"}).status == 401
+    # token_invalid + a proof whose jwk is RSA 16384 bits, junk signature
+    n = bytearray((0x5A ^ (i * 131)) & 0xFF for i in range(2048))
+    n[0] |= 0x80
+    n[-1] |= 1
+    jwk = {"kty": "RSA", "n": b64(bytes(n)), "e": "AQAB"}
+    hdr = _json.dumps({"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk}, separators=(",", ":"))
+    pay = _json.dumps({"jti": "claimed-jti-3", "htm": "GET", "htu": h.url("/api/t3"),
+                       "iat": 1700000001}, separators=(",", ":"))
+    p3 = env.remember("%s.%s.%s" % (b64(hdr.encode()), b64(pay.encode()), b64(os.urandom(2048))))
+    assert h.request("GET", "/api/t3", token=bad_aud, proof=p3,
+                     headers={"User-Agent": "enrich/3"}).status == 401
+    assert signatures_verified(h) == 0, "a proof was verified for a failed token"
+
+    # the counter counts: a valid request and a tampered proof with a good token
+    assert c.call(h, "GET", "/api/ok").status == 200
+    p4 = env.remember(tamper(env.proof(c.key, "GET", h.url("/api/t4"), token=c.token)))
+    assert h.request("GET", "/api/t4", token=c.token, proof=p4).status == 401
+    assert signatures_verified(h) == 2
+    h.stop()
+
+    evs = {e["user_agent"]: e for e in audit_list(env, store) if e["user_agent"]}
+    e1, e2, e3 = evs["enrich/1"], evs["enrich/2"], evs["enrich/3"]
+    assert e1["reason"] == "token_invalid" and e2["reason"] == "token_unbound"
+    assert e3["reason"] == "token_invalid"
+    # claimed, unverified: what the proof said
+    assert (e1["jkt"], e1["jti"], e1["htm"], e1["htu"], e1["alg"], e1["iat"]) == (
+        c.key.jkt, "claimed-jti-1", "GET", h.url("/api/t1"), "ES256", 1700000000)
+    assert (e2["jkt"], e2["jti"], e2["htm"], e2["htu"]) == (
+        c.key.jkt, "claimed-jti-2", "POST", h.url("/api/t2"))
+    members = _json.dumps({"e": "AQAB", "kty": "RSA", "n": jwk["n"]}, separators=(",", ":"))
+    assert e3["jkt"] == b64(hashlib.sha256(members.encode()).digest())
+    assert (e3["jti"], e3["alg"], e3["iat"]) == ("claimed-jti-3", "RS256", 1700000001)

@@ -195,11 +195,12 @@ def test_hot_reload_while_requests_run(env, httpd):
         assert pids == served, (name, pids, served)  # every child switched
 
     # the broken file: the CLI's positioned errors, logged once per child
-    # (not once per request)
+    # (not once per request; every child's watcher thread sees the file,
+    # also a child that served none of these requests: ServerLimit 3)
     log = h.error_log()
     for e in cli_errors:
         line = "policy reload failed, previous policy kept: %s:%s" % (pol, e.strip())
-        assert 1 <= log.count(line) <= len(served), (e, log.count(line), log[-2000:])
+        assert 1 <= log.count(line) <= max(len(served), 3), (e, log.count(line), log[-2000:])
     n403 = sum(1 for r in results if r[3][0] == 403)
     assert n403 > 0
     assert log.count("reason=key_revoked ") == n403
@@ -316,3 +317,94 @@ def test_reload_with_an_empty_allow_entry(env, httpd):
     log = h.error_log()
     assert "policy reload failed" not in log, log[-2000:]
     assert "reason=policy_denied " in log
+
+
+# docs/policy.md "When a change is in force": every child checks the file
+# every CHECK_INTERVAL s by itself (requests or not) and swaps the new
+# policy in when it has parsed it.  A change is in force for every request
+# of every child within CHECK_INTERVAL + the file's parse time.
+CHECK_INTERVAL = 1.0
+SCHED_SLACK = 0.75  # a loaded 2-core machine may run the watcher late
+BURST = 18          # simultaneous requests (3 children x 8 threads serve them)
+FILLER = 4000       # other clients: the parse takes a measurable time
+
+
+def burst_policy(jkt, revoked, filler):
+    out = ["version: 1", "clients:",
+           "  - name: burst-agent", "    jkt: %s" % jkt,
+           "    revoked: %s" % ("true" if revoked else "false"),
+           '    allow: [{ methods: [GET], paths: ["/api/burst/**"] }]']
+    for i, fj in enumerate(filler):
+        out += ["  - name: filler-%d" % i, "    jkt: %s" % fj,
+                '    allow: [{ methods: [GET, POST], paths: ["/api/f%d/**", "/api/g/*/%d"] }]'
+                % (i, i)]
+    return "\n".join(out) + "\n"
+
+
+def test_revocation_in_force_everywhere_within_the_bound(env, httpd):
+    """Issue 15 item 8: a key revoked by an atomic rewrite of the policy file
+    is refused by every child within the documented bound, whether or not
+    requests arrived meanwhile: after waiting CHECK_INTERVAL + parse time
+    (+ scheduling slack) with no traffic, a burst of BURST simultaneous
+    requests on fresh connections (Connection: close) all get 403
+    key_revoked; after un-revoking, the next burst all get 200.  Four rounds.
+    Before the fix each child re-read the file only when a request came, at
+    most once a second, and parsed it outside its lock: the rest of the
+    burst that reached that child meanwhile was decided by the old policy
+    (stale 200s for a revoked key)."""
+    import base64
+    import hashlib
+    c = Client(env)
+    filler = [base64.urlsafe_b64encode(hashlib.sha256(b"filler-%d" % i).digest())
+              .decode().rstrip("=") for i in range(FILLER)]
+    pol = env.path("policy-burst-%d" % env.next_id(), "policy.yaml")
+    os.chmod(os.path.dirname(pol), 0o755)
+    write_policy(pol, burst_policy(c.key.jkt, False, filler))
+    # the parse time of this file (dpop-policy loads it as a child does)
+    t0 = time.monotonic()
+    chk = subprocess.run([env.tools.dpop_policy, "check", pol], capture_output=True, text=True)
+    parse = time.monotonic() - t0
+    assert chk.returncode == 0, chk.stderr[-500:]
+    bound = CHECK_INTERVAL + parse
+    h = httpd(server_conf='DPoPPolicyFile "%s"' % pol, location_conf="Require dpop-policy")
+    assert c.call(h, "GET", "/api/burst/warm").status == 200
+
+    problems = []
+    for rnd in range(4):
+        revoked = rnd % 2 == 0
+        paths = ["/api/burst/r%d-%d" % (rnd, i) for i in range(BURST)]
+        proofs = [env.proof(c.key, "GET", h.url(p), token=c.token) for p in paths]
+        write_policy(pol, burst_policy(c.key.jkt, revoked, filler))
+        time.sleep(bound + SCHED_SLACK)  # no request meanwhile
+        barrier = threading.Barrier(BURST)
+        answers = [None] * BURST
+
+        def one(i):
+            try:
+                barrier.wait(timeout=30)
+                r = h.request("GET", paths[i], token=c.token, proof=proofs[i],
+                              headers={"Connection": "close"}, timeout=30)
+                answers[i] = outcome(r)
+            except Exception as e:  # asserted below
+                answers[i] = ("error", type(e).__name__)
+
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(BURST)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=60)
+        log = h.error_log()
+        for i, a in enumerate(answers):
+            if revoked:
+                logged = ("reason=key_revoked error=insufficient_scope method=GET uri=%s "
+                          % paths[i]) in log
+                if not (a and a[0] == 403 and a[1] == "insufficient_scope" and logged):
+                    problems.append((rnd, "revoked", paths[i], a))
+            elif a != OK:
+                problems.append((rnd, "allowed", paths[i], a))
+    h.stop()
+    served = set(re.findall(r"GET /api/burst/r\d+-\d+ HTTP/1.1\" \d+ \S+ pid=(\d+)",
+                            h.access_log()))
+    assert not problems, "bound %.2f s: %d stale answers of %d: %s" % (
+        bound, len(problems), 4 * BURST, problems[:10])
+    assert len(served) >= 2, served  # the bursts reached several children

@@ -1107,6 +1107,69 @@ START_TEST(test_jws_never_stored)
 }
 END_TEST
 
+/* Issue 15 item 6: no stored field keeps a URL's query or fragment (an
+ * `?api_key=...` is a credential as much as a token is).  htu is a URL:
+ * cut at its first '?' or '#' (RFC 3986 §3.4, §3.5).  Free-text fields
+ * (detail, user agent) may quote URLs: each one loses its query and
+ * fragment up to the next blank or quote.  The path comes without query
+ * (r->uri) and is stored as given. */
+typedef struct {
+    const char *field;
+    const char *in;
+    const char *want;
+} url_case_t;
+
+static const url_case_t url_cases[] = {
+    {"htu", "https://api.example/x?api_key=SECRETQ1#frag", "https://api.example/x"},
+    {"htu", "https://api.example/x#SECRETF1", "https://api.example/x"},
+    {"htu", "https://api.example/x?", "https://api.example/x"},
+    {"htu", "?SECRETQ2", NULL}, /* nothing left: absent */
+    {"htu", "not a url?SECRETQ3", "not a url"},
+    {"htu", "https://api.example/a/b", "https://api.example/a/b"},
+    {"detail", "htu https://a.example/p?token=SECRETQ4 differs", "htu https://a.example/p differs"},
+    {"detail", "see HTTP://A.example/p#SECRETF2\tnow", "see HTTP://A.example/p\tnow"},
+    {"detail", "u=\"wss://h/p?k=SECRETQ5\" x", "u=\"wss://h/p\" x"},
+    {"detail", "a?b no url here", "a?b no url here"},
+    {"user_agent", "bot/1 (+https://bot.example/info?key=SECRETQ6)",
+     "bot/1 (+https://bot.example/info"},
+    {"user_agent", "curl/8.5 https://x/?a=SECRETQ7 https://y/#SECRETF3 end",
+     "curl/8.5 https://x/ https://y/ end"},
+    {"user_agent", "Mozilla/5.0 (X11; Linux)", "Mozilla/5.0 (X11; Linux)"},
+};
+
+START_TEST(test_url_queries_never_stored)
+{
+    const url_case_t *c = &url_cases[_i];
+    char *dir = tmp_store();
+    audit_store_t *s = open_rw(dir, 0);
+    audit_event_t e = mk_event(T0, "htu_mismatch", "J", "jti-u", NULL, "10.0.0.1", "h");
+    if (!strcmp(c->field, "htu"))
+        e.htu = c->in;
+    else if (!strcmp(c->field, "detail"))
+        e.detail = c->in;
+    else
+        e.user_agent = c->in;
+    append_ok(s, &e);
+    audit_record_t r = {0};
+    audit_iter_t *it = NULL;
+    char err[256];
+    ck_assert_int_eq(audit_iter_open(&s, 1, NULL, &it, err, sizeof(err)), DPOP_OK);
+    ck_assert_int_eq(audit_iter_next(it, &r, err, sizeof(err)), 1);
+    char *js = json_dumps(r.ev, 0);
+    ck_assert_msg(strstr(js, "SECRET") == NULL, "%s kept a query: %s", c->field, js);
+    if (c->want)
+        ck_assert_str_eq(audit_rec_str(&r, c->field), c->want);
+    else
+        ck_assert_ptr_null(audit_rec_str(&r, c->field));
+    ck_assert_str_eq(audit_rec_str(&r, "path"), "/api/x");
+    free(js);
+    audit_record_clear(&r);
+    audit_iter_close(it);
+    audit_close(s);
+    rm_store(dir);
+}
+END_TEST
+
 START_TEST(test_jws_scan_is_linear)
 {
     /* 1 MB of near-JWS (a header, a too-short payload) must not take
@@ -1229,6 +1292,8 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_field_clean_utf8_boundary);
     tcase_add_loop_test(tc, test_jws_redacted, 0, (int)(sizeof(jws_cases) / sizeof(jws_cases[0])));
     tcase_add_test(tc, test_jws_never_stored);
+    tcase_add_loop_test(tc, test_url_queries_never_stored, 0,
+                        (int)(sizeof(url_cases) / sizeof(url_cases[0])));
     tcase_add_test(tc, test_jws_scan_is_linear);
     suite_add_tcase(s, tc);
     tc = tcase_create("indexes");

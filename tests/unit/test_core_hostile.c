@@ -7,6 +7,16 @@
  * median of many runs; the timings are printed); a modulus at the bound
  * still imports.
  *
+ * proof_rsa_cap: proof keys (dpop_proof_verify, so dpopctl verify too) are
+ * RSA 2048..4096 bits (issue 15 item 7): 4097, 4104, 8192 and 16384 bits
+ * are bad_jwk by their length in well under 1 ms, also inside a whole proof
+ * (before the cap: bad_signature, after a verification of up to 16384
+ * bits); a real 4096-bit key's proof verifies; JWKS keys keep 16384.
+ *
+ * peek: dpop_proof_peek (the module's reading of a proof for the audit
+ * record when the token failed) returns the claims and the jwk's thumbprint
+ * of a proof with a wrong signature or an over-cap key, verifying nothing.
+ *
  * ed25519: every small-order point of edwards25519 (with either sign bit)
  * and every non-canonical encoding (y >= p) is bad_jwk at import, so the
  * "signature" R = identity, S = 0, which OpenSSL alone accepts for the
@@ -30,6 +40,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/bn.h>
 #include <openssl/evp.h>
 
 #include "dpop_alg.h"
@@ -186,6 +197,168 @@ START_TEST(test_rsa_over_bound_in_proof)
     free(hj);
     json_decref(hdr);
     json_decref(jwk);
+}
+END_TEST
+
+/* ==================================================================== */
+/* Proof keys: RSA 2048..4096 bits (issue 15 item 7)                    */
+/* ==================================================================== */
+
+/* {"kty":"RSA","n":<odd, minimal modulus of exactly bits bits>,"e":"AQAB"} */
+static json_t *rsa_jwk_bits(int bits)
+{
+    size_t nlen = (size_t)(bits + 7) / 8, i;
+    unsigned char *n = malloc(nlen);
+    char *ns;
+    json_t *jwk;
+    ck_assert_ptr_nonnull(n);
+    for (i = 0; i < nlen; i++)
+        n[i] = (unsigned char)(0x5a ^ (i * 131));
+    n[0] = (unsigned char)(1u << ((bits - 1) % 8)); /* the top bit is bit bits-1 */
+    n[nlen - 1] |= 1;
+    ns = dpop_b64url_encode(n, nlen);
+    ck_assert_ptr_nonnull(ns);
+    jwk = json_pack("{s:s, s:s, s:s}", "kty", "RSA", "n", ns, "e", "AQAB");
+    ck_assert_ptr_nonnull(jwk);
+    free(ns);
+    free(n);
+    return jwk;
+}
+
+static const struct {
+    int bits;
+    int ok; /* imports as a proof key */
+} proof_rsa_cases[] = {
+    {2047, 0},                                              /* the minimum stays */
+    {2048, 1}, {3072, 1}, {4095, 1},  {4096, 1}, {4097, 0}, /* one bit over the cap: 513 bytes */
+    {4104, 0}, {8192, 0}, {16384, 0},
+};
+
+/* Proof-key import (the bound dpop_proof_verify uses): 4096 is the cap, a
+ * larger modulus is bad_jwk, refused by its length in well under 1 ms. */
+START_TEST(test_proof_rsa_cap)
+{
+    int bits = proof_rsa_cases[_i].bits;
+    json_t *jwk = rsa_jwk_bits(bits);
+    dpop_jwk_t *k = NULL;
+    dpop_failure_t f;
+    double t[31], t0;
+    int i, rc = DPOP_ERR;
+    for (i = 0; i < 31; i++) {
+        dpop_failure_clear(&f);
+        t0 = now_us();
+        rc = dpop_jwk_import_public_bounded(jwk, DPOP_PROOF_RSA_MAX_BITS, &k, &f);
+        t[i] = now_us() - t0;
+        dpop_jwk_free(k);
+        k = NULL;
+    }
+    qsort(t, 31, sizeof(double), cmp_double);
+    if (proof_rsa_cases[_i].ok) {
+        ck_assert_msg(rc == DPOP_OK, "%d bits: %s", bits, f.detail);
+    }
+    else {
+        ck_assert_msg(rc == DPOP_ERR, "%d-bit proof key imported", bits);
+        ck_assert_int_eq(f.code, DPOP_REASON_BAD_JWK);
+        if (bits > DPOP_PROOF_RSA_MAX_BITS) {
+            ck_assert_msg(strstr(f.detail, "too large") || strstr(f.detail, "too long"),
+                          "detail: %s", f.detail);
+            printf("proof_rsa_cap: %d-bit modulus rejected (%s) in %.2f us (median of 31)\n", bits,
+                   f.detail, t[15]);
+            fflush(stdout);
+            ck_assert_msg(t[15] < 1000.0, "rejecting %d bits took %.1f us", bits, t[15]);
+        }
+    }
+    json_decref(jwk);
+}
+END_TEST
+
+/* The authorization server's keys (JWKS, dpop_jwk_import_public) keep
+ * their larger bound: administrator-chosen, verified once per token. */
+START_TEST(test_jwks_rsa_bound_unchanged)
+{
+    json_t *jwk = rsa_jwk_bits(8192);
+    dpop_jwk_t *k = NULL;
+    dpop_failure_t f;
+    ck_assert_msg(dpop_jwk_import_public(jwk, &k, &f) == DPOP_OK, "%s", f.detail);
+    dpop_jwk_free(k);
+    json_decref(jwk);
+}
+END_TEST
+
+/* A proof whose jwk is over the cap, with a junk signature: bad_jwk
+ * (before the cap it reached the signature check: bad_signature). */
+static const int proof_over_bits[] = {4097, 8192, 16384};
+
+START_TEST(test_proof_rsa_over_cap_in_proof)
+{
+    json_t *jwk = rsa_jwk_bits(proof_over_bits[_i]), *hdr = NULL;
+    char *hj = NULL, *hb = NULL, *proof = NULL, *sb = NULL;
+    unsigned char sig[512];
+    static const char *pay =
+        "{\"jti\":\"j\",\"htm\":\"GET\",\"htu\":\"" URL "\",\"iat\":1700000000}";
+    char *pb = dpop_b64url_encode((const unsigned char *)pay, strlen(pay));
+    size_t n;
+    memset(sig, 0x42, sizeof(sig));
+    sb = dpop_b64url_encode(sig, sizeof(sig));
+    hdr = json_pack("{s:s, s:s, s:O}", "typ", "dpop+jwt", "alg", "RS256", "jwk", jwk);
+    ck_assert_ptr_nonnull(hdr);
+    hj = json_dumps(hdr, JSON_COMPACT);
+    hb = dpop_b64url_encode((const unsigned char *)hj, strlen(hj));
+    n = strlen(hb) + strlen(pb) + strlen(sb) + 4;
+    proof = malloc(n);
+    snprintf(proof, n, "%s.%s.%s", hb, pb, sb);
+    expect_reason(proof, "bad_jwk");
+    free(proof);
+    free(sb);
+    free(hb);
+    free(pb);
+    free(hj);
+    json_decref(hdr);
+    json_decref(jwk);
+}
+END_TEST
+
+/* A real 4096-bit client key (the largest allowed: the bound is inclusive)
+ * signs a proof that verifies in full.  dpopctl verify runs this same
+ * dpop_proof_verify. */
+START_TEST(test_proof_rsa_4096_verifies)
+{
+    EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)4096);
+    BIGNUM *bn_n = NULL, *bn_e = NULL;
+    unsigned char nb[512], eb[8];
+    char *ns, *es, *proof = NULL;
+    json_t *pub;
+    dpop_proof_params_t p;
+    dpop_proof_result_t r;
+    dpop_failure_t f;
+    int nl, el;
+    ck_assert_ptr_nonnull(pkey);
+    ck_assert_int_eq(EVP_PKEY_get_bn_param(pkey, "n", &bn_n), 1);
+    ck_assert_int_eq(EVP_PKEY_get_bn_param(pkey, "e", &bn_e), 1);
+    nl = BN_bn2bin(bn_n, nb);
+    el = BN_bn2bin(bn_e, eb);
+    ck_assert_int_eq(nl, 512);
+    ns = dpop_b64url_encode(nb, (size_t)nl);
+    es = dpop_b64url_encode(eb, (size_t)el);
+    pub = json_pack("{s:s, s:s, s:s}", "kty", "RSA", "n", ns, "e", es);
+    ck_assert_ptr_nonnull(pub);
+    ck_assert_int_eq(
+        dpop_proof_create(pkey, pub, DPOP_ALG_PS256, "GET", URL, NULL, NULL, NOW, NULL, &proof),
+        DPOP_OK);
+    dpop_proof_params_init(&p);
+    p.method = "GET";
+    p.url = URL;
+    p.now = NOW;
+    ck_assert_msg(dpop_proof_verify(proof, strlen(proof), &p, &r, &f) == DPOP_OK, "%s", f.detail);
+    ck_assert_int_eq(r.sig_checked, 1);
+    dpop_proof_result_clear(&r);
+    free(proof);
+    free(ns);
+    free(es);
+    json_decref(pub);
+    BN_free(bn_n);
+    BN_free(bn_e);
+    EVP_PKEY_free(pkey);
 }
 END_TEST
 
@@ -527,6 +700,70 @@ START_TEST(test_ct_callers)
 END_TEST
 
 /* ==================================================================== */
+/* dpop_proof_peek: the claims of a proof, without verifying it         */
+/* ==================================================================== */
+
+/* A proof whose signature is wrong and whose jwk is over the RSA cap still
+ * yields its claims and the thumbprint of its jwk as sent; nothing is
+ * verified (sig_checked stays 0); a malformed proof yields nothing. */
+START_TEST(test_peek_reads_claims_only)
+{
+    char *proof = NULL, *big = NULL, *hj = NULL, *hb = NULL, *pb = NULL;
+    dpop_proof_result_t r;
+    json_t *jwk = rsa_jwk_bits(16384), *hdr;
+    char want[DPOP_JKT_LEN + 1];
+    dpop_failure_t f;
+    size_t n;
+    static const char *pay =
+        "{\"jti\":\"peek-1\",\"htm\":\"PUT\",\"htu\":\"" URL "?k=v\",\"iat\":1700000123}";
+    ck_assert_int_eq(dpop_proof_create(g_key, g_pub, DPOP_ALG_ES256, "GET", URL, NULL, NULL, NOW,
+                                       "peek-0", &proof),
+                     DPOP_OK);
+    n = strlen(proof) - 10; /* a wrong signature, still canonical base64url */
+    proof[n] = proof[n] == 'A' ? 'B' : 'A';
+    ck_assert_int_eq(dpop_proof_peek(proof, strlen(proof), 0, &r), DPOP_OK);
+    ck_assert_str_eq(r.jkt, g_jkt);
+    ck_assert_str_eq(r.jti, "peek-0");
+    ck_assert_str_eq(r.htm, "GET");
+    ck_assert_str_eq(r.htu, URL);
+    ck_assert_int_eq(r.iat, NOW);
+    ck_assert_int_eq(r.alg, DPOP_ALG_ES256);
+    ck_assert_int_eq(r.sig_checked, 0);
+    dpop_proof_result_clear(&r);
+
+    hdr = json_pack("{s:s, s:s, s:O}", "typ", "dpop+jwt", "alg", "RS256", "jwk", jwk);
+    hj = json_dumps(hdr, JSON_COMPACT);
+    hb = dpop_b64url_encode((const unsigned char *)hj, strlen(hj));
+    pb = dpop_b64url_encode((const unsigned char *)pay, strlen(pay));
+    n = strlen(hb) + strlen(pb) + 16;
+    big = malloc(n);
+    snprintf(big, n, "%s.%s.AAAA", hb, pb);
+    ck_assert_int_eq(dpop_jwk_thumbprint_json(jwk, want, &f), DPOP_OK);
+    ck_assert_int_eq(dpop_proof_peek(big, strlen(big), 0, &r), DPOP_OK);
+    ck_assert_str_eq(r.jkt, want);
+    ck_assert_str_eq(r.jti, "peek-1");
+    ck_assert_str_eq(r.htu, URL "?k=v"); /* as claimed: the audit store cuts the query */
+    ck_assert_int_eq(r.alg, DPOP_ALG_RS256);
+    ck_assert_int_eq(r.sig_checked, 0);
+    dpop_proof_result_clear(&r);
+    /* over the caller's size bound, or not a JWS: nothing */
+    ck_assert_int_eq(dpop_proof_peek(big, strlen(big), 64, &r), DPOP_ERR);
+    ck_assert_ptr_null(r.jti);
+    ck_assert_int_eq(dpop_proof_peek("a.b", 3, 0, &r), DPOP_ERR);
+    ck_assert_ptr_null(r.jti);
+    ck_assert_str_eq(r.jkt, "");
+    dpop_proof_result_clear(&r);
+    free(big);
+    free(pb);
+    free(hb);
+    free(hj);
+    free(proof);
+    json_decref(hdr);
+    json_decref(jwk);
+}
+END_TEST
+
+/* ==================================================================== */
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -538,6 +775,13 @@ static Suite *hostile_suite(void)
     tcase_add_test(tc, test_rsa_at_bound_imports);
     tcase_add_test(tc, test_rsa_over_bound_in_proof);
     tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("proof_rsa_cap");
+    tcase_add_loop_test(tc, test_proof_rsa_cap, 0, N(proof_rsa_cases));
+    tcase_add_test(tc, test_jwks_rsa_bound_unchanged);
+    tcase_add_loop_test(tc, test_proof_rsa_over_cap_in_proof, 0, N(proof_over_bits));
+    tcase_add_test(tc, test_proof_rsa_4096_verifies);
+    tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("ed25519");
     tcase_add_loop_test(tc, test_ed25519_weak_rejected, 0, 2 * N(ed_bad));
@@ -554,6 +798,10 @@ static Suite *hostile_suite(void)
     tc = tcase_create("ct_callers");
     tcase_add_checked_fixture(tc, key_setup, key_teardown);
     tcase_add_loop_test(tc, test_ct_callers, 0, N(caller_cases));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("peek");
+    tcase_add_checked_fixture(tc, key_setup, key_teardown);
+    tcase_add_test(tc, test_peek_reads_claims_only);
     suite_add_tcase(s, tc);
     return s;
 }
