@@ -141,17 +141,44 @@ static int count_header(void *rec, const char *key, const char *value)
     return 1;
 }
 
+/* The path of the request target exactly as the client sent it (RFC 9449
+ * §4.3 (9), RFC 9110 §7.1): from r->unparsed_uri, never r->uri or
+ * r->parsed_uri.path, which httpd percent-decodes in place (so "/a%3Fb"
+ * would pass for "/a?b", a different resource), merges "//" and resolves
+ * dot-segments before check_authn.  Query and fragment are cut off; an
+ * absolute-form target (RFC 9112 §3.2.2) gives its path part, an
+ * asterisk-form or empty one the empty path ("/" after normalization).
+ * The htu comparison (dpop_htu.h) normalizes both sides per RFC 3986
+ * §6.2.2: hex case, unreserved octets only, dot-segments. */
+static const char *request_path_as_sent(request_rec *r)
+{
+    const char *t = r->unparsed_uri;
+    apr_size_t n;
+    if (!t)
+        return "/";
+    if (t[0] != '/') {
+        /* absolute-form: scheme "://" authority, then the path */
+        const char *sep = strstr(t, "://");
+        if (!sep || strcspn(t, "/?#") < (apr_size_t)(sep - t))
+            return "/";
+        t = sep + 3;
+        t += strcspn(t, "/?#");
+        if (*t != '/')
+            return "/";
+    }
+    n = strcspn(t, "?#");
+    return apr_pstrmemdup(r->pool, t, n);
+}
+
 /* htu as the client saw the request (RFC 9449 §4.3 (9)): DPoPExternalURL
- * when set, else scheme + ServerName + port; then the request path exactly as
- * sent (before percent-decoding), without query.  Client-supplied Host and
- * X-Forwarded-* headers are never used. */
+ * when set, else scheme + ServerName + port; then the request path as sent
+ * (request_path_as_sent).  Client-supplied Host and X-Forwarded-* headers
+ * are never used. */
 static const char *request_htu(request_rec *r, const dpop_dir_conf_t *c)
 {
-    const char *path = r->parsed_uri.path;
+    const char *path = request_path_as_sent(r);
     const char *host;
     apr_port_t port;
-    if (!path || path[0] != '/')
-        path = "/";
     if (c->external_url)
         return apr_pstrcat(r->pool, c->external_url, path, NULL);
     host = r->server->server_hostname ? r->server->server_hostname : "localhost";

