@@ -25,7 +25,12 @@
 typedef struct {
     int authenticated; /* check_authn returned OK */
     int bearer;        /* accepted as an unbound Bearer token */
-    const char *user;  /* r->user as set by us */
+    /* dpop_conf_fingerprint() of the configuration that authenticated the
+     * request: internal redirects and subrequests reuse the outcome only
+     * where the fingerprint is the same (has_verified_conf). */
+    unsigned char verified_conf[DPOP_CONF_FP_LEN];
+    int has_verified_conf;
+    const char *user; /* r->user as set by us */
     const char *jkt;
     const char *jti;
     const char *htm;

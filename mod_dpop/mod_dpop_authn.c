@@ -298,6 +298,7 @@ static void set_success(authn_ctx_t *a, const char *user)
 {
     request_rec *r = a->r;
     a->rq->authenticated = 1;
+    a->rq->has_verified_conf = dpop_conf_fingerprint(a->c, a->sc, a->rq->verified_conf) == DPOP_OK;
     a->rq->user = apr_pstrdup(r->pool, user);
     r->user = apr_pstrdup(r->pool, user);
     r->ap_auth_type = DPOP_AUTH_TYPE;
@@ -547,6 +548,39 @@ done:
     return rc;
 }
 
+/* An internal redirect (CGI Location, mod_rewrite, ErrorDocument, SSI) or
+ * a subrequest (mod_dir, mod_negotiation, mod_autoindex) of a request we
+ * already authenticated.  The proof was single-use (RFC 9449 §11.1) and
+ * was made for the first URI, so it cannot be checked again here: the
+ * outcome is reused only when this location verifies requests exactly as
+ * the one that authenticated it (same configuration fingerprint), else the
+ * request is refused (token_invalid: the credentials were not accepted
+ * under this location's rules) rather than let through on another
+ * location's rules. */
+static int reuse_outcome(authn_ctx_t *a, dpop_req_t *prev)
+{
+    request_rec *r = a->r;
+    unsigned char fp[DPOP_CONF_FP_LEN];
+    a->rq = prev;
+    if (!prev->has_verified_conf || dpop_conf_fingerprint(a->c, a->sc, fp) != DPOP_OK ||
+        memcmp(fp, prev->verified_conf, sizeof(fp)) != 0)
+        return fail(a, DPOP_REASON_TOKEN_INVALID,
+                    "request verified under another DPoP configuration reached this location by "
+                    "an internal redirect or subrequest; its single-use proof cannot be checked "
+                    "again");
+    r->user = apr_pstrdup(r->pool, prev->user);
+    r->ap_auth_type = DPOP_AUTH_TYPE;
+    /* An internal redirect renames the environment (REDIRECT_DPOP_JKT):
+     * give the target's backend the verified identity under its names. */
+    if (prev->jkt && !prev->bearer)
+        apr_table_setn(r->subprocess_env, "DPOP_JKT", prev->jkt);
+    if (prev->token_sub)
+        apr_table_setn(r->subprocess_env, "DPOP_TOKEN_SUB", prev->token_sub);
+    if (prev->token_client_id)
+        apr_table_setn(r->subprocess_env, "DPOP_TOKEN_CLIENT_ID", prev->token_client_id);
+    return OK;
+}
+
 int dpop_check_authn(request_rec *r)
 {
     const char *type = ap_auth_type(r);
@@ -563,18 +597,13 @@ int dpop_check_authn(request_rec *r)
     a.c = dpop_dir_conf(r);
     a.sc = dpop_srv_conf(r->server);
 
-    /* An internal redirect or subrequest of a request we already verified:
-     * the proof was single-use, reuse the outcome. */
+    a.now = (int64_t)apr_time_sec(apr_time_now());
     if (r->prev || r->main) {
         dpop_req_t *prev = dpop_req_get(r, 0);
-        if (prev && prev->authenticated) {
-            r->user = apr_pstrdup(r->pool, prev->user);
-            r->ap_auth_type = DPOP_AUTH_TYPE;
-            return OK;
-        }
+        if (prev && prev->authenticated)
+            return reuse_outcome(&a, prev);
     }
     a.rq = dpop_req_get(r, 1);
-    a.now = (int64_t)apr_time_sec(apr_time_now());
 
     if (!a.c->jwks) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,

@@ -331,3 +331,78 @@ def test_htu_external_url_unchanged(env, srv):
     assert r.status == 401 and challenge_error(r) == "invalid_dpop_proof"
     r = send_dpop(env, srv, c, "GET", "/api/ext/x", srv.url("/api/ext/x"))
     assert r.status == 401 and challenge_error(r) == "invalid_dpop_proof"
+
+
+# ====================================================== finding 2: reuse
+
+
+def bearer(env, sub="legacy-app"):
+    return env.token(jkt=None, sub=sub, client_id="legacy")
+
+
+@pytest.mark.parametrize("target", ["/strict/x", "/api/x"])
+def test_cgi_local_redirect_to_other_config_refused(env, srv, target):
+    """/redir accepts an unbound Bearer token; its CGI answers
+    `Location: <target>`, which httpd serves by an internal redirect.  The
+    target verifies differently (another audience; no Bearer): refused."""
+    mark = log_mark(srv)
+    r = srv.request("GET", "/redir?" + target, token=bearer(env), scheme="Bearer")
+    assert r.status == 401, r
+    assert "BACKEND=ok" not in r.text()
+    assert srv.wait_log("reason=token_invalid ")
+    log = new_log(srv, mark)
+    assert "reason=token_invalid " in log and "verified under another" in log
+
+
+def test_cgi_local_redirect_dpop_to_other_config_refused(env, srv):
+    c = Client(env)
+    r = send_dpop(env, srv, c, "GET", "/redir?/strict/y", srv.url("/redir"))
+    assert r.status == 401, r
+    assert "BACKEND=ok" not in r.text()
+
+
+def test_cgi_local_redirect_same_config_reused(env, srv):
+    """/same verifies exactly as /redir does (an explicit DPoPClockSkew 5 is
+    the default): the authentication is reused, for Bearer and DPoP."""
+    r = srv.request("GET", "/redir?/same/x", token=bearer(env, "bob"), scheme="Bearer")
+    expect_backend(r, REMOTE_USER="bob", AUTH_TYPE="DPoP", DPOP_TOKEN_SUB="bob")
+    c = Client(env, sub="carol")
+    r = send_dpop(env, srv, c, "GET", "/redir?/same/y", srv.url("/redir"))
+    expect_backend(r, REMOTE_USER="carol", DPOP_JKT=c.key.jkt)
+
+
+def test_rewrite_internal_redirect_to_other_config_refused(env, srv):
+    r = srv.request("GET", "/rw/anything", token=bearer(env), scheme="Bearer")
+    assert r.status == 401, r
+    assert "BACKEND=ok" not in r.text()
+
+
+def test_error_document_to_other_config_refused(env, srv):
+    """ErrorDocument 404 /strict/errdoc: the error page is served by an
+    internal redirect into a location that would not accept the caller."""
+    r = srv.request("GET", "/gone/x", token=bearer(env), scheme="Bearer")
+    assert r.status in (401, 404), r
+    assert "BACKEND=ok" not in r.text()
+    assert "legacy-app" not in r.text()
+
+
+def test_directory_index_subrequest_other_config_refused(env, srv):
+    """DirectoryIndex secret.html index.html where secret.html requires
+    another audience: mod_dir's subrequest for it is refused, index.html
+    (same configuration) is served."""
+    r = srv.request("GET", "/idx/", token=bearer(env), scheme="Bearer")
+    assert r.status == 200, r
+    assert "PLAIN-INDEX" in r.text() and "SECRET-INDEX" not in r.text()
+    assert r.header("X-Index") == "served"
+    r = srv.request("GET", "/idx/secret.html", token=bearer(env), scheme="Bearer")
+    assert r.status == 401
+
+
+def test_directory_index_subrequest_same_config_reused(env, srv):
+    """mod_dir's index subrequest (another per-dir config, same DPoP
+    configuration) keeps working for a DPoP request: the single-use proof is
+    not checked again."""
+    c = Client(env)
+    r = send_dpop(env, srv, c, "GET", "/same-idx/", srv.url("/same-idx/"))
+    assert r.status == 200, r
+    assert "SAME-INDEX" in r.text() and r.header("X-Index") == "served"
