@@ -20,9 +20,12 @@
 #define DPOP_AUTH_TYPE "DPoP"
 
 /* What check_authn learned about a request, for the authz provider, the
- * error filter and the audit glue.  Lives in r->pool, attached to the
- * initial request's request_config. */
+ * error filter and the audit glue.  Lives in the initial request's pool,
+ * attached to its request_config, and is read after the subrequests that
+ * wrote into it are destroyed: every string it points to must be allocated
+ * from its own pool (the pool member), never from a subrequest's r->pool. */
 typedef struct {
+    apr_pool_t *pool;  /* the pool the record lives in: allocate from it */
     int authenticated; /* check_authn returned OK */
     int bearer;        /* accepted as an unbound Bearer token */
     /* dpop_conf_fingerprint() of the configuration that authenticated the

@@ -91,6 +91,7 @@ dpop_req_t *dpop_req_get(request_rec *r, int create)
     rq = ap_get_module_config(top->request_config, &dpop_module);
     if (!rq && create) {
         rq = apr_pcalloc(top->pool, sizeof(*rq));
+        rq->pool = top->pool;
         ap_set_module_config(top->request_config, &dpop_module, rq);
     }
     return rq;
@@ -223,16 +224,18 @@ static const char *make_nonce(request_rec *r, const dpop_srv_conf_t *sc, const d
     return apr_pstrdup(r->pool, buf);
 }
 
+/* The record outlives a subrequest that fills it (mod_dir destroys its
+ * subrequests): everything it keeps comes from rq->pool, never r->pool. */
 static void copy_proof_fields(request_rec *r, dpop_req_t *rq, const dpop_proof_result_t *pr)
 {
     if (pr->jkt[0] && !rq->jkt)
-        rq->jkt = apr_pstrdup(r->pool, pr->jkt);
+        rq->jkt = apr_pstrdup(rq->pool, pr->jkt);
     if (pr->jti)
-        rq->jti = apr_pstrndup(r->pool, pr->jti, DPOP_JTI_MAX);
+        rq->jti = apr_pstrndup(rq->pool, pr->jti, DPOP_JTI_MAX);
     if (pr->htm)
-        rq->htm = apr_pstrndup(r->pool, pr->htm, 64);
+        rq->htm = apr_pstrndup(rq->pool, pr->htm, 64);
     if (pr->htu)
-        rq->htu = apr_pstrndup(r->pool, pr->htu, 2048);
+        rq->htu = apr_pstrndup(rq->pool, pr->htu, 2048);
     if (pr->alg != DPOP_ALG_INVALID)
         rq->alg = dpop_alg_name(pr->alg);
     if (pr->has_iat) {
@@ -244,9 +247,9 @@ static void copy_proof_fields(request_rec *r, dpop_req_t *rq, const dpop_proof_r
 static void copy_token_fields(request_rec *r, dpop_req_t *rq, const dpop_token_result_t *tr)
 {
     if (tr->sub)
-        rq->token_sub = apr_pstrndup(r->pool, tr->sub, 256);
+        rq->token_sub = apr_pstrndup(rq->pool, tr->sub, 256);
     if (tr->client_id)
-        rq->token_client_id = apr_pstrndup(r->pool, tr->client_id, 256);
+        rq->token_client_id = apr_pstrndup(rq->pool, tr->client_id, 256);
 }
 
 /* ---- outcome ----------------------------------------------------------- */
@@ -299,7 +302,7 @@ static void set_success(authn_ctx_t *a, const char *user)
     request_rec *r = a->r;
     a->rq->authenticated = 1;
     a->rq->has_verified_conf = dpop_conf_fingerprint(a->c, a->sc, a->rq->verified_conf) == DPOP_OK;
-    a->rq->user = apr_pstrdup(r->pool, user);
+    a->rq->user = apr_pstrdup(a->rq->pool, user);
     r->user = apr_pstrdup(r->pool, user);
     r->ap_auth_type = DPOP_AUTH_TYPE;
     if (a->rq->jkt)
@@ -351,7 +354,7 @@ static void record_token_hash(authn_ctx_t *a, const char *token)
 {
     char ath[DPOP_JKT_LEN + 1];
     if (*token && dpop_ath_compute(token, strlen(token), ath) == DPOP_OK)
-        a->rq->token_hash = apr_pstrdup(a->r->pool, ath);
+        a->rq->token_hash = apr_pstrdup(a->rq->pool, ath);
 }
 
 /* The access token of either scheme (RFC 6750 §2.1, RFC 9449 §7.1): an
@@ -417,7 +420,7 @@ static int authn_bearer(authn_ctx_t *a, const char *token)
         goto done;
     }
     if (tr.jkt) {
-        a->rq->jkt = apr_pstrdup(a->r->pool, tr.jkt);
+        a->rq->jkt = apr_pstrdup(a->rq->pool, tr.jkt);
         rc = fail(a, DPOP_REASON_BEARER_DOWNGRADE, "DPoP-bound token sent with the Bearer scheme");
         goto done;
     }
@@ -493,7 +496,7 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
         goto done;
     }
     copy_proof_fields(r, a->rq, &pr);
-    a->rq->jkt = apr_pstrdup(r->pool, pr.jkt);
+    a->rq->jkt = apr_pstrdup(a->rq->pool, pr.jkt);
 
     /* RFC 9449 §11.1: single use of a jti within the acceptance window. */
     if (!pr.jti || dpop_replay_key(pr.jkt, pr.jti, key) != DPOP_OK) {

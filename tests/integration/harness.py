@@ -42,6 +42,10 @@ MEMCACHED = shutil.which("memcached") or "/usr/bin/memcached"
 # A sanitizer runtime to preload into httpd only (never into pytest itself),
 # for running the suite against an ASan/UBSan build of mod_dpop.so.
 APACHE_PRELOAD = os.environ.get("DPOP_APACHE_PRELOAD", "")
+# Under a sanitizer, every pool block freed goes back to the system at once,
+# so a pointer into a destroyed (sub)request pool faults where it is read
+# instead of reading stale bytes from httpd's allocator free list.
+SANITIZER_MEMFREE = "MaxMemFree 1"
 
 
 
@@ -216,6 +220,7 @@ LoadModule mime_module {modules}/mod_mime.so
 {extra_modules}
 LoadModule dpop_module {module}
 
+{memfree}
 StartServers 3
 ServerLimit 3
 ThreadLimit 8
@@ -287,7 +292,7 @@ class Httpd:
             jwks=self.env.as_jwks, issuer=ISSUER, audience=AUDIENCE,
             server_conf=self.server_conf, location_conf=loc, extra_conf=self.extra_conf,
             extra_modules=self.extra_modules, user_lines=user_lines, unixd_line=unixd_line,
-            loglevel=self.loglevel)
+            loglevel=self.loglevel, memfree=SANITIZER_MEMFREE if APACHE_PRELOAD else "")
 
     def write_config(self):
         with open(self.conf_path, "w") as f:

@@ -46,7 +46,7 @@ ENV_CGI = """#!/bin/sh
 # Echoes the names and values of every DPoP-looking variable it received.
 printf 'Content-Type: text/plain\\r\\n\\r\\n'
 echo "BACKEND=ok"
-env | grep -i dpop | sort
+env | grep -i -e dpop -e underscore | sort
 """
 
 SERVER_CONF = """
@@ -138,14 +138,12 @@ Alias /same-idx "{root}/same-idx"
 
 # ---- finding 3: the index subrequest is denied by the policy
 Alias /pol "{root}/pol"
-<Directory "{root}/pol">
-    <Files index.html>
-        Require dpop-policy
-    </Files>
-</Directory>
 <Location /pol>
     AuthType DPoP
     Require valid-user
+</Location>
+<Location /pol/index.html>
+    Require dpop-policy
 </Location>
 
 # ---- finding 4: authorization that passes without authentication
@@ -406,3 +404,41 @@ def test_directory_index_subrequest_same_config_reused(env, srv):
     r = send_dpop(env, srv, c, "GET", "/same-idx/", srv.url("/same-idx/"))
     assert r.status == 200, r
     assert "SAME-INDEX" in r.text() and r.header("X-Index") == "served"
+
+
+# ====================================================== finding 3: pools
+
+
+def audit_events(env, store):
+    r = subprocess.run([env.tools.dpop_audit, "--store", store, "list", "--format", "json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+
+def test_policy_denied_index_subrequest_no_use_after_free(env, srv, policy_client):
+    """Require dpop-policy on /pol/index.html only: mod_dir's subrequest for the
+    index is denied by the policy and destroyed; the request then ends in 403
+    and the error filter reads what the denial recorded.  Every string the
+    record keeps must still be there (allocated from the main request's
+    pool): with MaxMemFree 1 and MALLOC_PERTURB_ a dangling pointer reads
+    garbage or crashes the child, under ASan it is reported."""
+    c = policy_client
+    for i in range(8):
+        r = send_dpop(env, srv, c, "GET", "/pol/", srv.url("/pol/"))
+        assert r.status == 403, r
+        assert challenge_error(r) == "insufficient_scope"
+    r = send_dpop(env, srv, c, "GET", "/pol/index.html", srv.url("/pol/index.html"))
+    assert r.status == 403 and challenge_error(r) == "insufficient_scope"
+    time.sleep(0.5)
+    srv.assert_no_crash()
+    events = [e for e in audit_events(env, srv.audit_dir)
+              if e["reason"] == "policy_denied" and e["path"].startswith("/pol/")]
+    assert len(events) >= 9, events
+    for e in events:
+        # the detail the (destroyed) subrequest's denial recorded, intact
+        assert e["detail"] == ("client=reviewer rule=client reviewer: no allow entry matches "
+                               "(default deny)"), e["detail"]
+        assert e["policy_client"] == "reviewer", e
+        assert e["jkt"] == c.key.jkt and e["token_sub"] == "alice", e
+
