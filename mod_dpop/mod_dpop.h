@@ -57,6 +57,9 @@ dpop_req_t *dpop_req_get(request_rec *r, int create);
 
 /* mod_dpop_authn.c */
 int dpop_check_authn(request_rec *r);
+/* fixups: the DPoP proof and DPoP-* / X-DPoP-* request headers removed for
+ * every AuthType DPoP request, authenticated or not. */
+int dpop_strip_fixup(request_rec *r);
 void dpop_authn_child_init(apr_pool_t *p, server_rec *s);
 
 /* mod_dpop_authz.c */

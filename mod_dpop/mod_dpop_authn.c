@@ -115,17 +115,39 @@ static int collect_spoofable(void *rec, const char *key, const char *value)
     return 1;
 }
 
-static void strip_spoofable(request_rec *r)
+static void strip_spoofable_headers(request_rec *r)
 {
     apr_array_header_t *names = apr_array_make(r->pool, 2, sizeof(const char *));
     int i;
     apr_table_do(collect_spoofable, names, r->headers_in, NULL);
     for (i = 0; i < names->nelts; i++)
         apr_table_unset(r->headers_in, APR_ARRAY_IDX(names, i, const char *));
+}
+
+static void strip_spoofable(request_rec *r)
+{
+    strip_spoofable_headers(r);
     apr_table_unset(r->subprocess_env, "DPOP_JKT");
     apr_table_unset(r->subprocess_env, "DPOP_CLIENT");
     apr_table_unset(r->subprocess_env, "DPOP_TOKEN_SUB");
     apr_table_unset(r->subprocess_env, "DPOP_TOKEN_CLIENT_ID");
+}
+
+/* Fixups, first of all, for every `AuthType DPoP` request: check_authn
+ * does not run when authorization passes without a user (`Require ip` in a
+ * <RequireAny>, `Require all granted`), yet the proof is a credential and
+ * DPoP-* / X-DPoP-* headers could pass for a verified identity downstream:
+ * they never reach a backend (CGI, proxy, RequestHeader rules, which run
+ * in later fixups).  The DPOP_* variables are left alone here: at this
+ * point only check_authn has set them. */
+int dpop_strip_fixup(request_rec *r)
+{
+    const char *type = ap_auth_type(r);
+    if (!type || strcasecmp(type, DPOP_AUTH_TYPE))
+        return DECLINED;
+    strip_spoofable_headers(r);
+    apr_table_unset(r->headers_in, "DPoP");
+    return DECLINED;
 }
 
 typedef struct {

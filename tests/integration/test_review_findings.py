@@ -150,7 +150,7 @@ Alias /pol "{root}/pol"
 ScriptAlias /ipopen "{root}/cgi/env.cgi"
 <Location /ipopen>
     AuthType DPoP
-    RequestHeader set X-Underscore-Seen "%{{X_DPoP_Sub}}i"
+    RequestHeader set X-Underscore-Seen yes "expr=-n req('X_DPoP_Sub')"
     <RequireAny>
         Require ip 127.0.0.1
         Require valid-user
@@ -441,4 +441,62 @@ def test_policy_denied_index_subrequest_no_use_after_free(env, srv, policy_clien
                                "(default deny)"), e["detail"]
         assert e["policy_client"] == "reviewer", e
         assert e["jkt"] == c.key.jkt and e["token_sub"] == "alice", e
+
+
+# ====================================================== finding 4: headers
+
+SPOOFED = [("X-DPoP-JKT", "spoofed-jkt"), ("DPoP-JKT", "spoofed-jkt2"),
+           ("X-DPoP-Client-ID", "spoofed-cid"), ("X-DPoP-Sub", "spoofed-sub"),
+           ("X_DPoP_Sub", "spoofed-underscore"), ("dpop-nonce", "spoofed-nonce")]
+
+
+def dumped_env(r):
+    out = {}
+    for line in r.text().splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            out[k] = v
+    return out
+
+
+def assert_nothing_leaked(r, proof):
+    """Names only in messages: the values are credentials."""
+    be = dumped_env(r)
+    leaked = sorted(k for k in be if k.startswith("HTTP_") and "DPOP" in k.upper())
+    assert leaked == [], leaked
+    proof_seen = proof in r.text()
+    assert not proof_seen, "the proof reached the backend"
+    spoof_seen = "spoofed" in r.text()
+    assert not spoof_seen, "a client-sent DPoP header reached the backend"
+
+
+@pytest.mark.parametrize("path", ["/ipopen/x", "/granted/x"])
+def test_headers_stripped_when_authz_passes_without_authn(env, srv, path):
+    """<RequireAny> Require ip 127.0.0.1 / Require valid-user passes by IP
+    (and Require all granted always does): check_authn never runs, yet the
+    backend must see neither the proof nor any client-sent DPoP-* or
+    X-DPoP-* header."""
+    c = Client(env)
+    p = env.proof(c.key, "GET", srv.url(path), token=c.token)
+    r = srv.request("GET", path, proof=p, headers=SPOOFED)
+    assert r.status == 200, r
+    be = dumped_env(r)
+    assert be.get("BACKEND") == "ok", sorted(be)
+    assert_nothing_leaked(r, p)
+    # X_DPoP_Sub (underscores: CGI drops it, a proxy would not) as a
+    # RequestHeader rule (a later fixup) sees it: gone
+    if path.startswith("/ipopen"):
+        assert "HTTP_X_UNDERSCORE_SEEN" not in be, "underscore header leaked"
+    # no verified identity either: nothing was verified
+    assert "DPOP_JKT" not in be and "REMOTE_USER" not in be
+
+
+def test_headers_stripped_with_credentials_passing_by_ip(env, srv):
+    """Valid credentials on a request that passes by IP: still no proof and
+    no spoofed header for the backend."""
+    c = Client(env)
+    p = env.proof(c.key, "GET", srv.url("/ipopen/y"), token=c.token)
+    r = srv.request("GET", "/ipopen/y", token=c.token, proof=p, headers=SPOOFED)
+    assert r.status == 200, r
+    assert_nothing_leaked(r, p)
 
