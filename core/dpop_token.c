@@ -249,6 +249,10 @@ int dpop_token_verify(const char *token, size_t len, const dpop_token_params_t *
             dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "cnf claim is not a JSON object");
             goto done;
         }
+        /* RFC 7800 §3.1: each member is a confirmation method; any one
+         * (RFC 8705 x5t#S256, a jwk, a kid...) binds the token to a proof
+         * the Bearer scheme cannot give.  An empty cnf binds to nothing. */
+        r->cnf_bound = json_object_size(cnf) > 0;
         jkt = json_object_get(cnf, "jkt");
         if (jkt) {
             if (!json_is_string(jkt) ||

@@ -428,7 +428,8 @@ static int accept_user(authn_ctx_t *a, const dpop_token_result_t *tr)
 }
 
 /* Authorization: Bearer <token> (RFC 6750 §2.1).  A token bound with cnf.jkt
- * must never be accepted this way (RFC 9449 §7.2: bearer_downgrade); an
+ * must never be accepted this way (RFC 9449 §7.2: bearer_downgrade), nor one
+ * with any other confirmation method in cnf (RFC 8705 x5t#S256...); an
  * unbound one only with DPoPAllowBearer On. */
 static int authn_bearer(authn_ctx_t *a, const char *token)
 {
@@ -444,6 +445,13 @@ static int authn_bearer(authn_ctx_t *a, const char *token)
     if (tr.jkt) {
         a->rq->jkt = apr_pstrdup(a->rq->pool, tr.jkt);
         rc = fail(a, DPOP_REASON_BEARER_DOWNGRADE, "DPoP-bound token sent with the Bearer scheme");
+        goto done;
+    }
+    if (tr.cnf_bound) {
+        /* RFC 8705 §3 / RFC 7800: bound to a certificate or another key;
+         * Bearer proves none of them. */
+        rc = fail(a, DPOP_REASON_BEARER_DOWNGRADE,
+                  "sender-constrained token (cnf confirmation method) sent with the Bearer scheme");
         goto done;
     }
     if (!dpop_conf_allow_bearer(a->c)) {

@@ -500,3 +500,53 @@ def test_headers_stripped_with_credentials_passing_by_ip(env, srv):
     assert r.status == 200, r
     assert_nothing_leaked(r, p)
 
+
+# ====================================================== finding 5: cnf
+
+X5T = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"
+
+
+@pytest.mark.parametrize("cnf", [
+    {"x5t#S256": X5T},                                    # RFC 8705 §3.1
+    {"jwk": {"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+             "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}},   # RFC 7800 §3.2
+    {"kid": "some-key"},                                  # RFC 7800 §3.4
+    {"x5t#S256": X5T, "other": 1},
+    {"unknown-method": "x"},                              # future confirmation methods
+], ids=["x5t#S256", "jwk", "kid", "x5t+other", "unknown"])
+def test_bearer_with_any_cnf_is_downgrade(env, srv, cnf):
+    """Any non-empty cnf binds the token to something the Bearer scheme
+    cannot prove (a client certificate, a key): bearer_downgrade, even with
+    DPoPAllowBearer On."""
+    tok = signed_token(env, {"cnf": cnf})
+    mark = log_mark(srv)
+    r = srv.request("GET", "/api/bearer/x", token=tok, scheme="Bearer")
+    assert r.status == 401, r
+    assert challenge_error(r) == "invalid_token"
+    assert "BACKEND=ok" not in r.text()
+    assert srv.wait_log("reason=bearer_downgrade ")
+    assert "reason=bearer_downgrade " in new_log(srv, mark)
+
+
+def test_bearer_unbound_still_accepted(env, srv):
+    """No cnf, or an empty cnf object (no confirmation method): unbound, so
+    DPoPAllowBearer On accepts it, and only there."""
+    for claims in ({}, {"cnf": {}}):
+        tok = signed_token(env, claims)
+        r = srv.request("GET", "/api/bearer/x", token=tok, scheme="Bearer")
+        expect_backend(r, REMOTE_USER="cert-app")
+        r = srv.request("GET", "/api/x", token=tok, scheme="Bearer")
+        assert r.status == 401 and challenge_error(r) == "invalid_token"
+
+
+def test_dpop_scheme_cnf_without_jkt_is_unbound(env, srv):
+    """The DPoP scheme with a certificate-bound token (cnf without jkt):
+    still token_unbound."""
+    c = Client(env)
+    tok = signed_token(env, {"cnf": {"x5t#S256": X5T}})
+    p = env.proof(c.key, "GET", srv.url("/api/bearer/y"), token=tok)
+    mark = log_mark(srv)
+    r = srv.request("GET", "/api/bearer/y", token=tok, proof=p)
+    assert r.status == 401 and challenge_error(r) == "invalid_token"
+    assert srv.wait_log("reason=token_unbound ")
+    assert "reason=token_unbound " in new_log(srv, mark)
