@@ -270,6 +270,10 @@ static int check_cnf_jkt(const json_t *claims, dpop_token_result_t *r, dpop_fail
         return DPOP_OK;
     if (!json_is_object(cnf))
         return dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "cnf claim is not a JSON object");
+    /* RFC 7800 §3.1: each member is a confirmation method; any one (RFC 8705
+     * x5t#S256, a jwk, a kid...) binds the token to a proof the Bearer
+     * scheme cannot give.  An empty cnf binds to nothing. */
+    r->cnf_bound = json_object_size(cnf) > 0;
     if (!(jkt = json_object_get(cnf, "jkt")))
         return DPOP_OK;
     if (!json_is_string(jkt) ||

@@ -8,8 +8,9 @@
  * (string or array) contains the configured audience (when configured); exp
  * required and > now - skew; nbf (optional) <= now + skew; iat, if present,
  * numeric.  All failures are DPOP_REASON_TOKEN_INVALID with the specific
- * cause in detail.  Binding (cnf.jkt) is extracted, not judged: the caller
- * decides token_unbound / jkt_mismatch / bearer_downgrade.
+ * cause in detail.  Binding (cnf.jkt, and whether cnf names any
+ * confirmation method) is extracted, not judged: the caller decides
+ * token_unbound / jkt_mismatch / bearer_downgrade.
  */
 #ifndef DPOP_TOKEN_H
 #define DPOP_TOKEN_H
@@ -37,7 +38,11 @@ typedef struct {
     char *sub;
     char *client_id; /* client_id, else azp */
     char *iss;
-    char *jkt; /* cnf.jkt; NULL when the token is unbound */
+    char *jkt; /* cnf.jkt; NULL when the token has no DPoP binding */
+    /* 1 when cnf holds any confirmation method (RFC 7800 §3.1: jkt,
+     * x5t#S256 of RFC 8705, jwk, kid, jku, ... or one not yet defined): the
+     * token is sender-constrained and must never be accepted as Bearer. */
+    int cnf_bound;
     char *kid; /* key that verified it */
     char *scope;
     int64_t exp;

@@ -16,6 +16,8 @@
  *                key cache, the policy watches and the audit writers (no
  *                LMDB environment or lock ever crosses fork());
  *   check_authn  verifies token + proof (mod_dpop_authn.c);
+ *   fixups       removes the DPoP proof and DPoP-* / X-DPoP-* headers of
+ *                every AuthType DPoP request (mod_dpop_authn.c);
  *   authz        `Require dpop-policy` (mod_dpop_authz.c);
  *   insert_error_filter  turns a policy denial into insufficient_scope;
  *   handler      SetHandler dpop-metrics (mod_dpop_metrics.c).
@@ -90,6 +92,10 @@ static void dpop_register_hooks(apr_pool_t *p)
     /* AP_AUTH_INTERNAL_PER_CONF: not re-run for internal redirects and
      * subrequests with the same auth config (the proof is single-use). */
     ap_hook_check_authn(dpop_check_authn, NULL, NULL, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
+    /* Before every other fixup (mod_headers, mod_rewrite) and the handler:
+     * no credential or spoofable header reaches a backend, even when
+     * authorization passed without check_authn. */
+    ap_hook_fixups(dpop_strip_fixup, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_insert_error_filter(dpop_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(dpop_metrics_handler, NULL, NULL, APR_HOOK_MIDDLE);
     dpop_authz_register(p);

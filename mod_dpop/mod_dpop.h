@@ -20,12 +20,20 @@
 #define DPOP_AUTH_TYPE "DPoP"
 
 /* What check_authn learned about a request, for the authz provider, the
- * error filter and the audit glue.  Lives in r->pool, attached to the
- * initial request's request_config. */
+ * error filter and the audit glue.  Lives in the initial request's pool,
+ * attached to its request_config, and is read after the subrequests that
+ * wrote into it are destroyed: every string it points to must be allocated
+ * from its own pool (the pool member), never from a subrequest's r->pool. */
 typedef struct {
+    apr_pool_t *pool;  /* the pool the record lives in: allocate from it */
     int authenticated; /* check_authn returned OK */
     int bearer;        /* accepted as an unbound Bearer token */
-    const char *user;  /* r->user as set by us */
+    /* dpop_conf_fingerprint() of the configuration that authenticated the
+     * request: internal redirects and subrequests reuse the outcome only
+     * where the fingerprint is the same (has_verified_conf). */
+    unsigned char verified_conf[DPOP_CONF_FP_LEN];
+    int has_verified_conf;
+    const char *user; /* r->user as set by us */
     const char *jkt;
     const char *jti;
     const char *htm;
@@ -49,6 +57,9 @@ dpop_req_t *dpop_req_get(request_rec *r, int create);
 
 /* mod_dpop_authn.c */
 int dpop_check_authn(request_rec *r);
+/* fixups: the DPoP proof and DPoP-* / X-DPoP-* request headers removed for
+ * every AuthType DPoP request, authenticated or not. */
+int dpop_strip_fixup(request_rec *r);
 void dpop_authn_child_init(apr_pool_t *p, server_rec *s);
 
 /* mod_dpop_authz.c */

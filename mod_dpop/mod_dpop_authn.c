@@ -91,6 +91,7 @@ dpop_req_t *dpop_req_get(request_rec *r, int create)
     rq = ap_get_module_config(top->request_config, &dpop_module);
     if (!rq && create) {
         rq = apr_pcalloc(top->pool, sizeof(*rq));
+        rq->pool = top->pool;
         ap_set_module_config(top->request_config, &dpop_module, rq);
     }
     return rq;
@@ -114,17 +115,39 @@ static int collect_spoofable(void *rec, const char *key, const char *value)
     return 1;
 }
 
-static void strip_spoofable(request_rec *r)
+static void strip_spoofable_headers(request_rec *r)
 {
     apr_array_header_t *names = apr_array_make(r->pool, 2, sizeof(const char *));
     int i;
     apr_table_do(collect_spoofable, names, r->headers_in, NULL);
     for (i = 0; i < names->nelts; i++)
         apr_table_unset(r->headers_in, APR_ARRAY_IDX(names, i, const char *));
+}
+
+static void strip_spoofable(request_rec *r)
+{
+    strip_spoofable_headers(r);
     apr_table_unset(r->subprocess_env, "DPOP_JKT");
     apr_table_unset(r->subprocess_env, "DPOP_CLIENT");
     apr_table_unset(r->subprocess_env, "DPOP_TOKEN_SUB");
     apr_table_unset(r->subprocess_env, "DPOP_TOKEN_CLIENT_ID");
+}
+
+/* Fixups, first of all, for every `AuthType DPoP` request: check_authn
+ * does not run when authorization passes without a user (`Require ip` in a
+ * <RequireAny>, `Require all granted`), yet the proof is a credential and
+ * DPoP-* / X-DPoP-* headers could pass for a verified identity downstream:
+ * they never reach a backend (CGI, proxy, RequestHeader rules, which run
+ * in later fixups).  The DPOP_* variables are left alone here: at this
+ * point only check_authn has set them. */
+int dpop_strip_fixup(request_rec *r)
+{
+    const char *type = ap_auth_type(r);
+    if (!type || strcasecmp(type, DPOP_AUTH_TYPE))
+        return DECLINED;
+    strip_spoofable_headers(r);
+    apr_table_unset(r->headers_in, "DPoP");
+    return DECLINED;
 }
 
 typedef struct {
@@ -141,17 +164,44 @@ static int count_header(void *rec, const char *key, const char *value)
     return 1;
 }
 
+/* The path of the request target exactly as the client sent it (RFC 9449
+ * §4.3 (9), RFC 9110 §7.1): from r->unparsed_uri, never r->uri or
+ * r->parsed_uri.path, which httpd percent-decodes in place (so "/a%3Fb"
+ * would pass for "/a?b", a different resource), merges "//" and resolves
+ * dot-segments before check_authn.  Query and fragment are cut off; an
+ * absolute-form target (RFC 9112 §3.2.2) gives its path part, an
+ * asterisk-form or empty one the empty path ("/" after normalization).
+ * The htu comparison (dpop_htu.h) normalizes both sides per RFC 3986
+ * §6.2.2: hex case, unreserved octets only, dot-segments. */
+static const char *request_path_as_sent(request_rec *r)
+{
+    const char *t = r->unparsed_uri;
+    apr_size_t n;
+    if (!t)
+        return "/";
+    if (t[0] != '/') {
+        /* absolute-form: scheme "://" authority, then the path */
+        const char *sep = strstr(t, "://");
+        if (!sep || strcspn(t, "/?#") < (apr_size_t)(sep - t))
+            return "/";
+        t = sep + 3;
+        t += strcspn(t, "/?#");
+        if (*t != '/')
+            return "/";
+    }
+    n = strcspn(t, "?#");
+    return apr_pstrmemdup(r->pool, t, n);
+}
+
 /* htu as the client saw the request (RFC 9449 §4.3 (9)): DPoPExternalURL
- * when set, else scheme + ServerName + port; then the request path exactly as
- * sent (before percent-decoding), without query.  Client-supplied Host and
- * X-Forwarded-* headers are never used. */
+ * when set, else scheme + ServerName + port; then the request path as sent
+ * (request_path_as_sent).  Client-supplied Host and X-Forwarded-* headers
+ * are never used. */
 static const char *request_htu(request_rec *r, const dpop_dir_conf_t *c)
 {
-    const char *path = r->parsed_uri.path;
+    const char *path = request_path_as_sent(r);
     const char *host;
     apr_port_t port;
-    if (!path || path[0] != '/')
-        path = "/";
     if (c->external_url)
         return apr_pstrcat(r->pool, c->external_url, path, NULL);
     host = r->server->server_hostname ? r->server->server_hostname : "localhost";
@@ -196,16 +246,18 @@ static const char *make_nonce(request_rec *r, const dpop_srv_conf_t *sc, const d
     return apr_pstrdup(r->pool, buf);
 }
 
+/* The record outlives a subrequest that fills it (mod_dir destroys its
+ * subrequests): everything it keeps comes from rq->pool, never r->pool. */
 static void copy_proof_fields(request_rec *r, dpop_req_t *rq, const dpop_proof_result_t *pr)
 {
     if (pr->jkt[0] && !rq->jkt)
-        rq->jkt = apr_pstrdup(r->pool, pr->jkt);
+        rq->jkt = apr_pstrdup(rq->pool, pr->jkt);
     if (pr->jti)
-        rq->jti = apr_pstrndup(r->pool, pr->jti, DPOP_JTI_MAX);
+        rq->jti = apr_pstrndup(rq->pool, pr->jti, DPOP_JTI_MAX);
     if (pr->htm)
-        rq->htm = apr_pstrndup(r->pool, pr->htm, 64);
+        rq->htm = apr_pstrndup(rq->pool, pr->htm, 64);
     if (pr->htu)
-        rq->htu = apr_pstrndup(r->pool, pr->htu, 2048);
+        rq->htu = apr_pstrndup(rq->pool, pr->htu, 2048);
     if (pr->alg != DPOP_ALG_INVALID)
         rq->alg = dpop_alg_name(pr->alg);
     if (pr->has_iat) {
@@ -217,9 +269,9 @@ static void copy_proof_fields(request_rec *r, dpop_req_t *rq, const dpop_proof_r
 static void copy_token_fields(request_rec *r, dpop_req_t *rq, const dpop_token_result_t *tr)
 {
     if (tr->sub)
-        rq->token_sub = apr_pstrndup(r->pool, tr->sub, 256);
+        rq->token_sub = apr_pstrndup(rq->pool, tr->sub, 256);
     if (tr->client_id)
-        rq->token_client_id = apr_pstrndup(r->pool, tr->client_id, 256);
+        rq->token_client_id = apr_pstrndup(rq->pool, tr->client_id, 256);
 }
 
 /* ---- outcome ----------------------------------------------------------- */
@@ -271,7 +323,8 @@ static void set_success(authn_ctx_t *a, const char *user)
 {
     request_rec *r = a->r;
     a->rq->authenticated = 1;
-    a->rq->user = apr_pstrdup(r->pool, user);
+    a->rq->has_verified_conf = dpop_conf_fingerprint(a->c, a->sc, a->rq->verified_conf) == DPOP_OK;
+    a->rq->user = apr_pstrdup(a->rq->pool, user);
     r->user = apr_pstrdup(r->pool, user);
     r->ap_auth_type = DPOP_AUTH_TYPE;
     if (a->rq->jkt)
@@ -320,7 +373,7 @@ static void record_token_hash(authn_ctx_t *a, const char *token)
 {
     char ath[DPOP_JKT_LEN + 1];
     if (*token && dpop_ath_compute(token, strlen(token), ath) == DPOP_OK)
-        a->rq->token_hash = apr_pstrdup(a->r->pool, ath);
+        a->rq->token_hash = apr_pstrdup(a->rq->pool, ath);
 }
 
 /* The access token of either scheme (RFC 6750 §2.1, RFC 9449 §7.1): an
@@ -372,7 +425,8 @@ static int accept_user(authn_ctx_t *a, const dpop_token_result_t *tr)
 }
 
 /* Authorization: Bearer <token> (RFC 6750 §2.1).  A token bound with cnf.jkt
- * must never be accepted this way (RFC 9449 §7.2: bearer_downgrade); an
+ * must never be accepted this way (RFC 9449 §7.2: bearer_downgrade), nor one
+ * with any other confirmation method in cnf (RFC 8705 x5t#S256...); an
  * unbound one only with DPoPAllowBearer On. */
 static int authn_bearer(authn_ctx_t *a, const char *token)
 {
@@ -386,8 +440,15 @@ static int authn_bearer(authn_ctx_t *a, const char *token)
         goto done;
     }
     if (tr.jkt) {
-        a->rq->jkt = apr_pstrdup(a->r->pool, tr.jkt);
+        a->rq->jkt = apr_pstrdup(a->rq->pool, tr.jkt);
         rc = fail(a, DPOP_REASON_BEARER_DOWNGRADE, "DPoP-bound token sent with the Bearer scheme");
+        goto done;
+    }
+    if (tr.cnf_bound) {
+        /* RFC 8705 §3 / RFC 7800: bound to a certificate or another key;
+         * Bearer proves none of them. */
+        rc = fail(a, DPOP_REASON_BEARER_DOWNGRADE,
+                  "sender-constrained token (cnf confirmation method) sent with the Bearer scheme");
         goto done;
     }
     if (!dpop_conf_allow_bearer(a->c)) {
@@ -465,7 +526,7 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
         goto done;
     }
     copy_proof_fields(r, a->rq, &pr);
-    a->rq->jkt = apr_pstrdup(r->pool, pr.jkt);
+    a->rq->jkt = apr_pstrdup(a->rq->pool, pr.jkt);
 
     /* RFC 9449 §11.1: single use of a jti within the acceptance window. */
     if (!pr.jti || dpop_replay_key(pr.jkt, pr.jti, key) != DPOP_OK) {
@@ -520,6 +581,39 @@ done:
     return rc;
 }
 
+/* An internal redirect (CGI Location, mod_rewrite, ErrorDocument, SSI) or
+ * a subrequest (mod_dir, mod_negotiation, mod_autoindex) of a request we
+ * already authenticated.  The proof was single-use (RFC 9449 §11.1) and
+ * was made for the first URI, so it cannot be checked again here: the
+ * outcome is reused only when this location verifies requests exactly as
+ * the one that authenticated it (same configuration fingerprint), else the
+ * request is refused (token_invalid: the credentials were not accepted
+ * under this location's rules) rather than let through on another
+ * location's rules. */
+static int reuse_outcome(authn_ctx_t *a, dpop_req_t *prev)
+{
+    request_rec *r = a->r;
+    unsigned char fp[DPOP_CONF_FP_LEN];
+    a->rq = prev;
+    if (!prev->has_verified_conf || dpop_conf_fingerprint(a->c, a->sc, fp) != DPOP_OK ||
+        memcmp(fp, prev->verified_conf, sizeof(fp)) != 0)
+        return fail(a, DPOP_REASON_TOKEN_INVALID,
+                    "request verified under another DPoP configuration reached this location by "
+                    "an internal redirect or subrequest; its single-use proof cannot be checked "
+                    "again");
+    r->user = apr_pstrdup(r->pool, prev->user);
+    r->ap_auth_type = DPOP_AUTH_TYPE;
+    /* An internal redirect renames the environment (REDIRECT_DPOP_JKT):
+     * give the target's backend the verified identity under its names. */
+    if (prev->jkt && !prev->bearer)
+        apr_table_setn(r->subprocess_env, "DPOP_JKT", prev->jkt);
+    if (prev->token_sub)
+        apr_table_setn(r->subprocess_env, "DPOP_TOKEN_SUB", prev->token_sub);
+    if (prev->token_client_id)
+        apr_table_setn(r->subprocess_env, "DPOP_TOKEN_CLIENT_ID", prev->token_client_id);
+    return OK;
+}
+
 int dpop_check_authn(request_rec *r)
 {
     const char *type = ap_auth_type(r);
@@ -536,18 +630,13 @@ int dpop_check_authn(request_rec *r)
     a.c = dpop_dir_conf(r);
     a.sc = dpop_srv_conf(r->server);
 
-    /* An internal redirect or subrequest of a request we already verified:
-     * the proof was single-use, reuse the outcome. */
+    a.now = (int64_t)apr_time_sec(apr_time_now());
     if (r->prev || r->main) {
         dpop_req_t *prev = dpop_req_get(r, 0);
-        if (prev && prev->authenticated) {
-            r->user = apr_pstrdup(r->pool, prev->user);
-            r->ap_auth_type = DPOP_AUTH_TYPE;
-            return OK;
-        }
+        if (prev && prev->authenticated)
+            return reuse_outcome(&a, prev);
     }
     a.rq = dpop_req_get(r, 1);
-    a.now = (int64_t)apr_time_sec(apr_time_now());
 
     if (!a.c->jwks) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,

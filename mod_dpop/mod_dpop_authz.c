@@ -233,7 +233,7 @@ static authz_status deny(request_rec *r, dpop_req_t *rq, const dpop_failure_t *f
         return AUTHZ_GRANTED;
     }
     rq->policy_denial = f->code;
-    rq->policy_detail = apr_pstrdup(r->pool, f->detail);
+    rq->policy_detail = apr_pstrdup(rq->pool, f->detail);
     dpop_respond_log(r, APLOG_ERR, "policy denied", f, jkt, jti);
     return AUTHZ_DENIED;
 }
@@ -287,7 +287,7 @@ static authz_status policy_check(request_rec *r, const char *req_args,
     memset(&d, 0, sizeof(d));
     policy_decide(pol, rq->jkt, r->method, r->uri, now, &d);
     if (d.client) {
-        rq->policy_client = apr_pstrdup(r->pool, d.client);
+        rq->policy_client = apr_pstrdup(rq->pool, d.client);
         apr_table_setn(r->subprocess_env, "DPOP_CLIENT", rq->policy_client);
     }
     policy_watch_release(sc->policy->watch, pol);

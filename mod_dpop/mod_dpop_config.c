@@ -23,9 +23,12 @@
 #include <strings.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "dpop_htu.h"
 #include "dpop_nonce.h"
+#include "dpop_result.h"
+#include "dpop_sha256.h"
 
 APLOG_USE_MODULE(dpop);
 
@@ -169,6 +172,63 @@ apr_size_t dpop_conf_audit_mapsize(const dpop_srv_conf_t *s)
 {
     return (apr_size_t)(s->audit_mapsize == DPOP_UNSET ? DPOP_DEFAULT_AUDIT_MAPSIZE
                                                        : s->audit_mapsize);
+}
+
+/* ---- fingerprint -------------------------------------------------------- */
+
+/* Each value is framed (a tag, then its length or NULL mark, then its
+ * bytes) so two different configurations never serialize alike. */
+static int fp_bytes(EVP_MD_CTX *ctx, char tag, const void *v, apr_size_t n, int present)
+{
+    apr_uint64_t len = present ? (apr_uint64_t)n : ~(apr_uint64_t)0;
+    return EVP_DigestUpdate(ctx, &tag, 1) == 1 && EVP_DigestUpdate(ctx, &len, sizeof(len)) == 1 &&
+           (!present || !n || EVP_DigestUpdate(ctx, v, n) == 1);
+}
+
+static int fp_str(EVP_MD_CTX *ctx, char tag, const char *s)
+{
+    return fp_bytes(ctx, tag, s, s ? strlen(s) : 0, s != NULL);
+}
+
+static int fp_num(EVP_MD_CTX *ctx, char tag, apr_int64_t v)
+{
+    return fp_bytes(ctx, tag, &v, sizeof(v), 1);
+}
+
+/* Objects loaded at config time are compared by identity (they live as
+ * long as the configuration). */
+static int fp_ptr(EVP_MD_CTX *ctx, char tag, const void *p)
+{
+    return fp_bytes(ctx, tag, &p, sizeof(p), 1);
+}
+
+int dpop_conf_fingerprint(const dpop_dir_conf_t *c, const dpop_srv_conf_t *sc,
+                          unsigned char out[DPOP_CONF_FP_LEN])
+{
+    EVP_MD_CTX *ctx = NULL;
+    unsigned int n = 0;
+    int rc = DPOP_ERR;
+    if (!(ctx = EVP_MD_CTX_new()) || EVP_DigestInit_ex(ctx, dpop_sha256_md(), NULL) != 1)
+        goto done;
+    /* The key set by its file (one file loaded twice at the same start is
+     * the same set), else by identity. */
+    if (!(c->jwks_file ? fp_str(ctx, 'J', c->jwks_file) : fp_ptr(ctx, 'j', c->jwks)) ||
+        !fp_str(ctx, 'i', c->issuer) || !fp_str(ctx, 'a', c->audience) ||
+        !fp_num(ctx, 'A', (apr_int64_t)dpop_conf_algs(c)) ||
+        !fp_num(ctx, 'l', dpop_conf_lifetime(c)) || !fp_num(ctx, 's', dpop_conf_skew(c)) ||
+        !fp_num(ctx, 'm', dpop_conf_max_proof(c)) || !fp_str(ctx, 'u', c->external_url) ||
+        !fp_num(ctx, 'n', dpop_conf_nonce_on(c)) ||
+        !fp_num(ctx, 'N', dpop_conf_nonce_lifetime(c)) ||
+        !fp_num(ctx, 'r', dpop_conf_report_only(c)) ||
+        !fp_num(ctx, 'b', dpop_conf_allow_bearer(c)) || !fp_ptr(ctx, 'R', sc ? sc->replay : NULL) ||
+        !fp_ptr(ctx, 'S', sc ? (const void *)sc->nonce_secret : NULL))
+        goto done;
+    if (EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != DPOP_CONF_FP_LEN)
+        goto done;
+    rc = DPOP_OK;
+done:
+    EVP_MD_CTX_free(ctx);
+    return rc;
 }
 
 /* ---- helpers ---------------------------------------------------------- */

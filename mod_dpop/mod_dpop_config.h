@@ -64,6 +64,10 @@ typedef struct {
     apr_size_t nonce_secret_len;
 } dpop_srv_conf_t;
 
+/* Every field of dpop_dir_conf_t that changes how a request is verified
+ * must also be fed to dpop_conf_fingerprint() (mod_dpop_config.c): an
+ * internal redirect or subrequest reuses an authentication only when the
+ * fingerprints are equal. */
 typedef struct {
     const char *jwks_file;
     const dpop_jwks_t *jwks;  /* DPoPTokenJWKS, loaded at config time */
@@ -124,5 +128,14 @@ dpop_alg_mask_t dpop_conf_algs(const dpop_dir_conf_t *c);
  * attribute (RFC 9449 §7.1), formatted once at config time. */
 const char *dpop_conf_algs_attr(const dpop_dir_conf_t *c);
 apr_size_t dpop_conf_audit_mapsize(const dpop_srv_conf_t *s);
+
+#define DPOP_CONF_FP_LEN 32
+/* SHA-256 over everything that decides whether a request authenticates
+ * under c (with defaults applied: an explicit default equals an unset
+ * value) and the server's replay store and nonce secret: token key set,
+ * issuer, audience, algorithms, proof lifetime, skew, size, external URL,
+ * nonce, mode, Bearer.  DPOP_OK, or DPOP_ERR when hashing fails. */
+int dpop_conf_fingerprint(const dpop_dir_conf_t *c, const dpop_srv_conf_t *sc,
+                          unsigned char out[DPOP_CONF_FP_LEN]);
 
 #endif /* DPOP_CONFIG_H */

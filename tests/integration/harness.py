@@ -43,6 +43,10 @@ MEMCACHED = shutil.which("memcached") or "/usr/bin/memcached"
 # A sanitizer runtime to preload into httpd only (never into pytest itself),
 # for running the suite against an ASan/UBSan build of mod_dpop.so.
 APACHE_PRELOAD = os.environ.get("DPOP_APACHE_PRELOAD", "")
+# Under a sanitizer, every pool block freed goes back to the system at once,
+# so a pointer into a destroyed (sub)request pool faults where it is read
+# instead of reading stale bytes from httpd's allocator free list.
+SANITIZER_MEMFREE = "MaxMemFree 1"
 
 
 
@@ -54,11 +58,17 @@ class Secret(str):
     def __repr__(self):
         return "<secret %d chars>" % len(self)
 
-def apache_env():
+def apache_env(extra=None):
     e = dict(os.environ)
     e.pop("LD_PRELOAD", None)
     if APACHE_PRELOAD:
         e["LD_PRELOAD"] = APACHE_PRELOAD
+        # httpd keeps its pools until exit by design: leak reports would be
+        # noise; every other error stops the process and is logged.
+        e["ASAN_OPTIONS"] = os.environ.get(
+            "DPOP_APACHE_ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1:halt_on_error=1")
+        e["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    e.update(extra or {})
     return e
 
 ISSUER = "https://as.example.test"
@@ -211,6 +221,7 @@ LoadModule mime_module {modules}/mod_mime.so
 {extra_modules}
 LoadModule dpop_module {module}
 
+{memfree}
 StartServers 3
 ServerLimit 3
 ThreadLimit 8
@@ -245,8 +256,10 @@ class Httpd:
     """One httpd instance on its own port and directory."""
 
     def __init__(self, env, name=None, server_conf="", location_conf="Require valid-user",
-                 extra_conf="", extra_modules="", loglevel="warn dpop:info", port=None):
+                 extra_conf="", extra_modules="", loglevel="warn dpop:info", port=None,
+                 environ=None):
         self.env = env
+        self.environ = dict(environ or {})  # extra environment of httpd only
         self.name = name or ("httpd-%d" % env.next_id())
         self.root = os.path.join(env.dir, self.name)
         self.port = port or free_port()
@@ -280,7 +293,7 @@ class Httpd:
             jwks=self.env.as_jwks, issuer=ISSUER, audience=AUDIENCE,
             server_conf=self.server_conf, location_conf=loc, extra_conf=self.extra_conf,
             extra_modules=self.extra_modules, user_lines=user_lines, unixd_line=unixd_line,
-            loglevel=self.loglevel)
+            loglevel=self.loglevel, memfree=SANITIZER_MEMFREE if APACHE_PRELOAD else "")
 
     def write_config(self):
         with open(self.conf_path, "w") as f:
@@ -291,7 +304,7 @@ class Httpd:
         """apache2 -t on this config: (returncode, combined output)."""
         self.write_config()
         r = subprocess.run([APACHE, "-t", "-f", self.conf_path], capture_output=True, text=True,
-                           env=apache_env())
+                           env=apache_env(self.environ))
         return r.returncode, r.stdout + r.stderr
 
     # -- lifecycle ---------------------------------------------------------
@@ -303,7 +316,7 @@ class Httpd:
                 os.unlink(p)
         self.proc = subprocess.Popen([APACHE, "-f", self.conf_path, "-DFOREGROUND"],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True, env=apache_env())
+                                     start_new_session=True, env=apache_env(self.environ))
         self.env.register(self)
         if not wait_port(self.port, proc=self.proc):
             out = ""
@@ -466,6 +479,18 @@ class Httpd:
         test: httpd logs each such death as "exit signal" (AH00052)."""
         crashes = [l for l in self.error_log().splitlines() if "exit signal" in l]
         assert not crashes, "httpd %s crashed: %s" % (self.name, crashes[:3])
+        self.assert_no_sanitizer_report()
+
+    def assert_no_sanitizer_report(self):
+        """Under a sanitizer build (DPOP_APACHE_PRELOAD) a child that hits
+        ASan or UBSan writes its report to stderr, i.e. the error log (or,
+        before the log is open, the parent's output): any report fails."""
+        text = self.error_log()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in text:
+                i = text.index(marker)
+                raise AssertionError("httpd %s: sanitizer report: %s"
+                                     % (self.name, text[max(0, i - 200):i + 1500]))
 
 
 class HeldRequest:

@@ -686,7 +686,36 @@ static void assert_same_result(const dpop_token_result_t *a, const dpop_token_re
     ck_assert_int_eq(a->nbf, b->nbf);
     ck_assert_int_eq(a->iat, b->iat);
     ck_assert_int_eq(a->alg, b->alg);
+    ck_assert_int_eq(a->cnf_bound, b->cnf_bound);
 }
+
+/* A certificate-bound token (cnf.x5t#S256, no jkt) answered from the cache
+ * is still sender-constrained: the Bearer path refuses it (issue 15). */
+START_TEST(test_tc_hit_keeps_cnf_binding)
+{
+    dpop_tokencache_t *c = dpop_tokencache_create(0);
+    dpop_token_params_t p;
+    dpop_token_result_t r1, r2;
+    dpop_failure_t f;
+    char *tok = mint("{\"cnf\":{\"x5t#S256\":\"bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2\"}}");
+    int hit = -1;
+    ck_assert_ptr_nonnull(c);
+    base_params(&p, g_set);
+    ck_assert_int_eq(dpop_token_verify_cached(c, tok, strlen(tok), NULL, &p, &r1, &f, &hit),
+                     DPOP_OK);
+    ck_assert_int_eq(hit, 0);
+    ck_assert_int_eq(dpop_token_verify_cached(c, tok, strlen(tok), NULL, &p, &r2, &f, &hit),
+                     DPOP_OK);
+    ck_assert_int_eq(hit, 1);
+    ck_assert_ptr_null(r2.jkt);
+    ck_assert_int_eq(r1.cnf_bound, 1);
+    ck_assert_int_eq(r2.cnf_bound, 1);
+    dpop_token_result_clear(&r1);
+    dpop_token_result_clear(&r2);
+    dpop_tokencache_free(c);
+    free(tok);
+}
+END_TEST
 
 /* ---- a hit answers what the verification concluded ---- */
 
@@ -1449,6 +1478,7 @@ static Suite *tokencache_suite(void)
     Suite *s = suite_create("tokencache");
     TCase *tc = tcase_create("hit");
     tcase_add_test(tc, test_tc_hit);
+    tcase_add_test(tc, test_tc_hit_keeps_cnf_binding);
     suite_add_tcase(s, tc);
     tc = tcase_create("time");
     tcase_add_loop_test(tc, test_tc_time, 0, (int)(sizeof(time_cases) / sizeof(time_cases[0])));

@@ -46,6 +46,13 @@ static const norm_case_t norm_cases[] = {
     {"https://a.example/%7Euser/%41%62%2D%5F%2E", "https://a.example/~user/Ab-_."},
     {"https://%61.EXAMPLE/", "https://a.example/"},
     {"https://a.example/%20", "https://a.example/%20"},
+    /* reserved and other octets stay encoded (issue 15: the server side is
+     * the target as sent, so "%3F" must never become a query "?") */
+    {"https://a.example/a%3fzzz", "https://a.example/a%3Fzzz"},
+    {"https://a.example/a%23zzz?q#f", "https://a.example/a%23zzz"},
+    {"https://a.example/a%2f%2E%2e%2Fb", "https://a.example/a%2F..%2Fb"},
+    {"https://a.example/caf%c3%a9/%e2%82%AC", "https://a.example/caf%C3%A9/%E2%82%AC"},
+    {"https://a.example/a%2520b", "https://a.example/a%2520b"},
     /* §6.2.2.3 / §5.2.4: dot segments */
     {"https://a.example/a/b/../c", "https://a.example/a/c"},
     {"https://a.example/a/./b", "https://a.example/a/b"},
@@ -161,6 +168,17 @@ static const eq_case_t eq_cases[] = {
     {"https://server.example.com/a%2Fb", "https://server.example.com/a/b", 0},
     {"https://server.example.com/~x", "https://server.example.com/%7ex", 1},
     {"https://[::1]/", "https://[0::1]:443", 1},
+    /* issue 15: what the request target holds encoded is not its decoding */
+    {"https://s.example/api/a", "https://s.example/api/a%3Fzzz", 0},
+    {"https://s.example/api/a", "https://s.example/api/a%23zzz", 0},
+    {"https://s.example/api/a?zzz", "https://s.example/api/a%3Fzzz", 0},
+    {"https://s.example/api/a", "https://s.example/api//a", 0},
+    {"https://s.example/api/a%20b", "https://s.example/api/a%2520b", 0},
+    {"https://s.example/api/a%3fzzz", "https://s.example/api/a%3Fzzz", 1},
+    {"https://s.example/caf%c3%a9", "https://s.example/caf%C3%A9", 1},
+    {"https://s.example/api//a", "https://s.example/api//a?x", 1},
+    {"https://s.example/%41%2d", "https://s.example/A-", 1},
+    {"https://s.example/api/b/%2E%2E/a", "https://s.example/api/a", 1},
     {"https://example.com", "https://example.com/", 1},
     {"https://example.com/", "https://example.com.evil/", 0},
     {"https://example.com/", "https://user@example.com/", 0},

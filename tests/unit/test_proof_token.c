@@ -90,6 +90,7 @@ typedef struct {
     int want_ok;
     const char *want_jkt; /* for valid cases: NULL = unbound */
     const char *detail;   /* fragment expected in detail */
+    int want_cnf;         /* valid cases: cnf names a method other than jkt */
 } tcase_t;
 
 static const tcase_t tcases[] = {
@@ -107,8 +108,15 @@ static const tcase_t tcases[] = {
     {"valid, iss and aud not configured", NULL, "{\"iss\":null,\"aud\":null}", K_AS, .issuer = "-",
      .audience = "-", .want_ok = 1, .want_jkt = JKT},
     {"valid unbound (no cnf)", NULL, "{\"cnf\":null}", K_AS, .want_ok = 1, .want_jkt = NULL},
+    /* issue 15: no jkt, yet sender-constrained (cnf_bound): never Bearer */
     {"valid unbound (cnf without jkt)", NULL, "{\"cnf\":{\"x5t#S256\":\"abc\"}}", K_AS,
-     .want_ok = 1, .want_jkt = NULL},
+     .want_ok = 1, .want_jkt = NULL, .want_cnf = 1},
+    {"valid cnf kid (RFC 7800)", NULL, "{\"cnf\":{\"kid\":\"k1\"}}", K_AS, .want_ok = 1,
+     .want_jkt = NULL, .want_cnf = 1},
+    {"valid cnf unknown method", NULL, "{\"cnf\":{\"future\":{}}}", K_AS, .want_ok = 1,
+     .want_jkt = NULL, .want_cnf = 1},
+    {"valid cnf empty (no method)", NULL, "{\"cnf\":{}}", K_AS, .want_ok = 1, .want_jkt = NULL,
+     .want_cnf = 0},
     {"valid no nbf", NULL, "{\"nbf\":null}", K_AS, .want_ok = 1, .want_jkt = JKT},
     {"valid exp just inside the skew", NULL, "{\"exp\":1699999996}", K_AS, .want_ok = 1,
      .want_jkt = JKT},
@@ -233,6 +241,8 @@ START_TEST(test_token_table)
             ck_assert_str_eq(r.jkt, c->want_jkt);
         else
             ck_assert_ptr_null(r.jkt);
+        ck_assert_msg(r.cnf_bound == (c->want_jkt != NULL || c->want_cnf), "%s: cnf_bound %d",
+                      c->name, r.cnf_bound);
         ck_assert_int_gt(r.exp, NOW - 10);
         ck_assert_ptr_nonnull(r.kid);
         ck_assert_str_eq(r.kid, c->key == K_AS_RSA ? "as-2" : "as-1");
