@@ -422,6 +422,7 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
     unsigned char key[32];
     const char *htu = request_htu(r, a->c);
     const char *errmsg = NULL;
+    apr_int64_t lost_at = 0;
     dpop_replay_status_t st;
     int rc;
 
@@ -475,14 +476,25 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
     }
     st = dpop_replay_check_and_store(
         a->sc->replay, r->server, key,
-        apr_time_from_sec(pr.iat + dpop_conf_lifetime(a->c) + dpop_conf_skew(a->c) + 1), r->pool,
-        &errmsg);
-    dpop_metrics_add(st == DPOP_REPLAY_FRESH  ? DPOP_M_REPLAY_INSERTS
-                     : st == DPOP_REPLAY_SEEN ? DPOP_M_REPLAY_HITS
-                                              : DPOP_M_REPLAY_ERRORS,
-                     1);
+        apr_time_from_sec(pr.iat + dpop_conf_lifetime(a->c) + dpop_conf_skew(a->c) + 1), pr.iat,
+        dpop_conf_skew(a->c), r->pool, &lost_at, &errmsg);
+    if (st != DPOP_REPLAY_LOST)
+        dpop_metrics_add(st == DPOP_REPLAY_FRESH  ? DPOP_M_REPLAY_INSERTS
+                         : st == DPOP_REPLAY_SEEN ? DPOP_M_REPLAY_HITS
+                                                  : DPOP_M_REPLAY_ERRORS,
+                         1);
     if (st == DPOP_REPLAY_SEEN) {
         rc = fail(a, DPOP_REASON_REPLAY, "jti already used with this key");
+        goto done;
+    }
+    if (st == DPOP_REPLAY_LOST) {
+        /* DESIGN.md "Replay stores": the store forgot what it accepted
+         * before lost_at; a proof issued before lost_at + skew may be one
+         * of those.  The client retries with a fresh proof. */
+        rc = fail(a, DPOP_REASON_IAT_TOO_OLD,
+                  apr_psprintf(r->pool, "%s; proofs issued before %" APR_INT64_T_FMT " are refused",
+                               errmsg ? errmsg : "the replay store lost its memory",
+                               lost_at + dpop_conf_skew(a->c)));
         goto done;
     }
     if (st == DPOP_REPLAY_ERROR) {
