@@ -26,6 +26,7 @@
 #include "http_request.h"
 #include "apr_strings.h"
 #include "apr_lib.h"
+#include "apr_atomic.h"
 
 #include <string.h>
 #include <strings.h>
@@ -410,6 +411,28 @@ done:
     return rc;
 }
 
+/* Replay cache errors come in floods (a store down answers every request
+ * 503): one line per second per process, with the count of the requests
+ * not logged since the last line; the metrics count each of them. */
+typedef struct {
+    apr_uint32_t second; /* of the last line */
+    apr_uint32_t quiet;  /* requests not logged since */
+} log_limit_t;
+
+static log_limit_t replay_error_503, replay_error_report_only;
+
+static int replay_error_log_due(log_limit_t *l, apr_uint32_t *quiet)
+{
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    apr_uint32_t last = apr_atomic_read32(&l->second);
+    if (last != now && apr_atomic_cas32(&l->second, now, last) == last) {
+        *quiet = apr_atomic_xchg32(&l->quiet, 0);
+        return 1;
+    }
+    apr_atomic_inc32(&l->quiet);
+    return 0;
+}
+
 /* Authorization: DPoP <token> + DPoP: <proof> (RFC 9449 §7.1). */
 static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
 {
@@ -499,17 +522,23 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
     }
     if (st == DPOP_REPLAY_ERROR) {
         /* Fail closed: without the cache we cannot tell a replay apart. */
+        apr_uint32_t quiet = 0;
+        int say = replay_error_log_due(
+            dpop_conf_report_only(a->c) ? &replay_error_report_only : &replay_error_503, &quiet);
         if (dpop_conf_report_only(a->c)) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                          "mod_dpop: report-only, replay cache unavailable (%s): request "
-                          "passed unchecked",
-                          errmsg ? errmsg : "unknown error");
+            if (say)
+                ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                              "mod_dpop: report-only, replay cache unavailable (%s): request "
+                              "passed unchecked (%u more such requests not logged)",
+                              errmsg ? errmsg : "unknown error", (unsigned)quiet);
         }
         else {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "mod_dpop: replay cache unavailable (%s %s): %s; answering 503",
-                          dpop_replay_kind(a->sc->replay), a->sc->replay_spec,
-                          errmsg ? errmsg : "unknown error");
+            if (say)
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                              "mod_dpop: replay cache unavailable (%s %s): %s; answering 503 "
+                              "(%u more such requests not logged)",
+                              dpop_replay_kind(a->sc->replay), a->sc->replay_spec,
+                              errmsg ? errmsg : "unknown error", (unsigned)quiet);
             rc = HTTP_SERVICE_UNAVAILABLE;
             goto done;
         }

@@ -177,21 +177,46 @@ static int read_marker(memcached_st *c, apr_pool_t *p, apr_int64_t *mark, const 
     return -1;
 }
 
+/* One exchange on c: add the proof key, then (stored) read the marker.
+ * 0 when the server answered (*st, *mark; *why for an answer that is not
+ * usable, st ERROR), -1 on an I/O failure or timeout (*why). */
+static int exchange(memcached_st *c, const char *mkey, size_t mkeylen, time_t ttl, apr_pool_t *p,
+                    dpop_replay_status_t *st, apr_int64_t *mark, const char **why)
+{
+    memcached_return_t rc = memcached_add(c, mkey, mkeylen, "1", 1, ttl, 0);
+    int io = 0;
+    if (rc == MEMCACHED_NOTSTORED || rc == MEMCACHED_DATA_EXISTS) {
+        *st = DPOP_REPLAY_SEEN;
+        return 0;
+    }
+    if (rc != MEMCACHED_SUCCESS) {
+        *why = apr_pstrdup(p, memcached_strerror(c, rc));
+        return -1;
+    }
+    /* Stored: now the marker, after the add (see the file comment). */
+    if (read_marker(c, p, mark, why, &io) != 0) {
+        *st = DPOP_REPLAY_ERROR;
+        return io ? -1 : 0;
+    }
+    *st = DPOP_REPLAY_FRESH;
+    return 0;
+}
+
 dpop_replay_status_t dpop_memcache_check(dpop_memcache_t *m, server_rec *s,
                                          const unsigned char key[32], apr_time_t expiry,
                                          apr_int64_t iat, int skew, apr_pool_t *p,
                                          apr_int64_t *lost_at, const char **errmsg)
 {
     char mkey[sizeof(MEMCACHE_KEY_PREFIX) - 1 + 64 + 1];
-    apr_time_t ttl_us = expiry - apr_time_now();
+    apr_time_t t0 = apr_time_now(), ttl_us = expiry - t0;
     /* memcached: an expiry up to 30 days is relative seconds. */
     time_t ttl = (time_t)(ttl_us <= 0 ? 1 : apr_time_sec(ttl_us) + 1);
+    dpop_replay_status_t st = DPOP_REPLAY_ERROR;
     mc_server_t *sv;
     memcached_st *c = NULL;
-    memcached_return_t rc;
     const char *why = NULL;
     apr_int64_t mark = 0;
-    int io = 0;
+    int reused, rv;
 
     if (!m->ready) {
         *errmsg = "memcache client not initialized";
@@ -204,27 +229,27 @@ dpop_replay_status_t dpop_memcache_check(dpop_memcache_t *m, server_rec *s,
 
     if (dpop_netsrv_acquire(&sv->net, p, (void **)&c, errmsg) != 0)
         return DPOP_REPLAY_ERROR;
+    reused = c != NULL;
     if (!c && !(c = connect_server(m, sv, p, &why)))
         goto failed;
-    rc = memcached_add(c, mkey, sizeof(mkey) - 1, "1", 1, ttl, 0);
-    if (rc == MEMCACHED_NOTSTORED || rc == MEMCACHED_DATA_EXISTS) {
-        dpop_netsrv_release(&sv->net, s, c);
-        return DPOP_REPLAY_SEEN;
-    }
-    if (rc != MEMCACHED_SUCCESS) {
-        why = apr_pstrdup(p, memcached_strerror(c, rc));
-        goto failed;
-    }
-    /* Stored: now the marker, after the add (see the file comment). */
-    if (read_marker(c, p, &mark, &why, &io) != 0) {
-        if (io)
+    rv = exchange(c, mkey, sizeof(mkey) - 1, ttl, p, &st, &mark, &why);
+    if (rv != 0 && reused && dpop_netsrv_fast_failure(t0, m->timeout_ms)) {
+        /* A pooled connection the server closed (it restarted): drop the
+         * stale ones and try once on a new connection. */
+        dpop_netsrv_discard(&sv->net, c);
+        c = NULL;
+        if (!(c = connect_server(m, sv, p, &why)))
             goto failed;
-        dpop_netsrv_release(&sv->net, s, c);
+        rv = exchange(c, mkey, sizeof(mkey) - 1, ttl, p, &st, &mark, &why);
+    }
+    if (rv != 0)
+        goto failed;
+    dpop_netsrv_release(&sv->net, s, c); /* it answered: the connection is in sync */
+    if (st == DPOP_REPLAY_ERROR) {
         *errmsg = apr_psprintf(p, "%s: %s", sv->net.name, why);
         return DPOP_REPLAY_ERROR;
     }
-    dpop_netsrv_release(&sv->net, s, c);
-    if (dpop_replaymark_refuses(mark, iat, skew)) {
+    if (st == DPOP_REPLAY_FRESH && dpop_replaymark_refuses(mark, iat, skew)) {
         *lost_at = mark;
         *errmsg = apr_psprintf(p,
                                "the replay store (%s) lost its memory (restart or flush) and "
@@ -232,7 +257,7 @@ dpop_replay_status_t dpop_memcache_check(dpop_memcache_t *m, server_rec *s,
                                sv->net.name, mark);
         return DPOP_REPLAY_LOST;
     }
-    return DPOP_REPLAY_FRESH;
+    return st;
 
 failed:
     *errmsg = apr_psprintf(p, "%s: %s (DPoPReplayTimeout %d ms)", sv->net.name, why, m->timeout_ms);

@@ -104,12 +104,34 @@ int dpop_netsrv_acquire(dpop_netsrv_t *sv, apr_pool_t *p, void **conn, const cha
     return 0;
 }
 
+/* Free every idle connection; the caller holds the lock. */
+static void drain(dpop_netsrv_t *sv)
+{
+    while (sv->nidle > 0)
+        sv->destroy(sv->idle[--sv->nidle]);
+}
+
+void dpop_netsrv_discard(dpop_netsrv_t *sv, void *conn)
+{
+    if (conn)
+        sv->destroy(conn);
+    lock(sv);
+    drain(sv);
+    unlock(sv);
+}
+
+int dpop_netsrv_fast_failure(apr_time_t t0, int timeout_ms)
+{
+    return apr_time_now() - t0 < apr_time_from_msec(timeout_ms) / 2;
+}
+
 void dpop_netsrv_failed(dpop_netsrv_t *sv, server_rec *s, void *conn, const char *why)
 {
     int first;
     if (conn)
         sv->destroy(conn);
     lock(sv);
+    drain(sv);
     first = !sv->down;
     sv->down = 1;
     sv->retry_at = apr_time_now() + apr_time_from_msec(DPOP_NET_RETRY_MS);

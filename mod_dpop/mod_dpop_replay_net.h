@@ -65,9 +65,20 @@ apr_status_t dpop_netsrv_init(dpop_netsrv_t *sv, apr_pool_t *p, const char *name
  * request retries it. */
 int dpop_netsrv_acquire(dpop_netsrv_t *sv, apr_pool_t *p, void **conn, const char **errmsg);
 
-/* The round trip failed (connect, I/O, timeout): conn (may be NULL) is
- * freed and the server is down until a round trip succeeds. */
+/* The round trip failed (connect, I/O, timeout): conn (may be NULL) and
+ * the idle connections (likely broken alike) are freed, and the server is
+ * down until a round trip succeeds. */
 void dpop_netsrv_failed(dpop_netsrv_t *sv, server_rec *s, void *conn, const char *why);
+
+/* A pooled connection failed at once (the server closed it: restarted):
+ * conn and every idle connection are freed, the server is not marked
+ * down, and the caller tries once more on a new connection. */
+void dpop_netsrv_discard(dpop_netsrv_t *sv, void *conn);
+
+/* Did a round trip that began at t0 fail well within the timeout (a
+ * closed connection, not a silent server)?  Only those are retried: a
+ * retry after a timeout would double the wait. */
+int dpop_netsrv_fast_failure(apr_time_t t0, int timeout_ms);
 
 /* The server answered: conn goes back to the stack (or is freed). */
 void dpop_netsrv_release(dpop_netsrv_t *sv, server_rec *s, void *conn);

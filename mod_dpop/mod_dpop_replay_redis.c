@@ -159,6 +159,31 @@ static redisContext *connect_server(dpop_redis_t *r, redis_server_t *sv, apr_poo
     return c;
 }
 
+/* EVALSHA, or EVAL when the server does not have the script cached (a
+ * new server, a restart, SCRIPT FLUSH: EVAL caches it).  The reply, or
+ * NULL on an I/O failure or timeout (*why): the context is then out of
+ * sync and unusable. */
+static redisReply *run_script(redisContext *c, const char **argv, const size_t *argl, apr_pool_t *p,
+                              const char **why)
+{
+    const char *av[9];
+    size_t al[9];
+    redisReply *rep = redisCommandArgv(c, 9, argv, argl);
+    if (rep && rep->type == REDIS_REPLY_ERROR && rep->str && !strncmp(rep->str, "NOSCRIPT", 8)) {
+        freeReplyObject(rep);
+        memcpy(av, argv, sizeof(av));
+        memcpy(al, argl, sizeof(al));
+        av[0] = "EVAL";
+        al[0] = 4;
+        av[1] = REDIS_SCRIPT;
+        al[1] = sizeof(REDIS_SCRIPT) - 1;
+        rep = redisCommandArgv(c, 9, av, al);
+    }
+    if (!rep)
+        *why = apr_pstrdup(p, c->errstr[0] ? c->errstr : "no answer");
+    return rep;
+}
+
 /* Bounded copy of a server's error reply for the log. */
 static const char *reply_error(apr_pool_t *p, const redisReply *rep)
 {
@@ -174,15 +199,15 @@ dpop_replay_status_t dpop_redis_check(dpop_redis_t *r, server_rec *s, const unsi
     char now_s[24], ttl_s[24], iat_s[24], skew_s[24];
     const char *argv[9];
     size_t argl[9];
-    apr_time_t now = apr_time_now();
-    apr_int64_t ttl_ms = apr_time_as_msec(expiry - now);
+    apr_time_t t0 = apr_time_now();
+    apr_int64_t ttl_ms = apr_time_as_msec(expiry - t0);
     redis_server_t *sv;
     redisContext *c = NULL;
     redisReply *rep = NULL;
     dpop_replay_status_t st = DPOP_REPLAY_ERROR;
     const char *why = NULL;
     apr_int64_t mark = 0;
-    int i;
+    int i, reused;
 
     if (!r->ready) {
         *errmsg = "Redis client not initialized";
@@ -192,7 +217,7 @@ dpop_replay_status_t dpop_redis_check(dpop_redis_t *r, server_rec *s, const unsi
     memcpy(pkey, REDIS_KEY_PREFIX, sizeof(REDIS_KEY_PREFIX) - 1);
     dpop_hex_encode(key, 32, pkey + sizeof(REDIS_KEY_PREFIX) - 1);
     pkey[sizeof(pkey) - 1] = '\0';
-    snprintf(now_s, sizeof(now_s), "%" APR_INT64_T_FMT, (apr_int64_t)apr_time_sec(now));
+    snprintf(now_s, sizeof(now_s), "%" APR_INT64_T_FMT, (apr_int64_t)apr_time_sec(t0));
     snprintf(ttl_s, sizeof(ttl_s), "%" APR_INT64_T_FMT, ttl_ms > 0 ? ttl_ms : (apr_int64_t)1);
     snprintf(iat_s, sizeof(iat_s), "%" APR_INT64_T_FMT, iat);
     snprintf(skew_s, sizeof(skew_s), "%d", skew);
@@ -210,24 +235,21 @@ dpop_replay_status_t dpop_redis_check(dpop_redis_t *r, server_rec *s, const unsi
 
     if (dpop_netsrv_acquire(&sv->net, p, (void **)&c, errmsg) != 0)
         return DPOP_REPLAY_ERROR;
+    reused = c != NULL;
     if (!c && !(c = connect_server(r, sv, p, &why)))
         goto failed;
-    rep = redisCommandArgv(c, 9, argv, argl);
-    if (rep && rep->type == REDIS_REPLY_ERROR && rep->str && !strncmp(rep->str, "NOSCRIPT", 8)) {
-        /* Not in this server's script cache yet (new server, restart,
-         * SCRIPT FLUSH): EVAL runs it and caches it. */
-        freeReplyObject(rep);
-        argv[0] = "EVAL";
-        argv[1] = REDIS_SCRIPT;
-        argl[0] = 4;
-        argl[1] = sizeof(REDIS_SCRIPT) - 1;
-        rep = redisCommandArgv(c, 9, argv, argl);
+    rep = run_script(c, argv, argl, p, &why);
+    if (!rep && reused && dpop_netsrv_fast_failure(t0, r->timeout_ms)) {
+        /* A pooled context the server closed (it restarted): drop the
+         * stale ones and try once on a new connection. */
+        dpop_netsrv_discard(&sv->net, c);
+        c = NULL;
+        if (!(c = connect_server(r, sv, p, &why)))
+            goto failed;
+        rep = run_script(c, argv, argl, p, &why);
     }
-    if (!rep) {
-        /* I/O error or timeout: the context is out of sync, unusable. */
-        why = apr_pstrdup(p, c->errstr[0] ? c->errstr : "no answer");
+    if (!rep)
         goto failed;
-    }
     if (rep->type == REDIS_REPLY_ERROR) {
         *errmsg =
             apr_psprintf(p, "%s refused the replay script: %s", sv->net.name, reply_error(p, rep));
