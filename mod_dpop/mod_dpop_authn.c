@@ -26,6 +26,7 @@
 #include "http_request.h"
 #include "apr_strings.h"
 #include "apr_lib.h"
+#include "apr_atomic.h"
 
 #include <string.h>
 #include <strings.h>
@@ -468,6 +469,28 @@ done:
     return rc;
 }
 
+/* Replay cache errors come in floods (a store down answers every request
+ * 503): one line per second per process, with the count of the requests
+ * not logged since the last line; the metrics count each of them. */
+typedef struct {
+    apr_uint32_t second; /* of the last line */
+    apr_uint32_t quiet;  /* requests not logged since */
+} log_limit_t;
+
+static log_limit_t replay_error_503, replay_error_report_only;
+
+static int replay_error_log_due(log_limit_t *l, apr_uint32_t *quiet)
+{
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    apr_uint32_t last = apr_atomic_read32(&l->second);
+    if (last != now && apr_atomic_cas32(&l->second, now, last) == last) {
+        *quiet = apr_atomic_xchg32(&l->quiet, 0);
+        return 1;
+    }
+    apr_atomic_inc32(&l->quiet);
+    return 0;
+}
+
 /* Authorization: DPoP <token> + DPoP: <proof> (RFC 9449 §7.1). */
 static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
 {
@@ -480,6 +503,7 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
     unsigned char key[32];
     const char *htu = request_htu(r, a->c);
     const char *errmsg = NULL;
+    apr_int64_t lost_at = 0;
     dpop_replay_status_t st;
     int rc;
 
@@ -536,29 +560,46 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
     }
     st = dpop_replay_check_and_store(
         a->sc->replay, r->server, key,
-        apr_time_from_sec(pr.iat + dpop_conf_lifetime(a->c) + dpop_conf_skew(a->c) + 1), r->pool,
-        &errmsg);
-    dpop_metrics_add(st == DPOP_REPLAY_FRESH  ? DPOP_M_REPLAY_INSERTS
-                     : st == DPOP_REPLAY_SEEN ? DPOP_M_REPLAY_HITS
-                                              : DPOP_M_REPLAY_ERRORS,
-                     1);
+        apr_time_from_sec(pr.iat + dpop_conf_lifetime(a->c) + dpop_conf_skew(a->c) + 1), pr.iat,
+        dpop_conf_skew(a->c), r->pool, &lost_at, &errmsg);
+    if (st != DPOP_REPLAY_LOST)
+        dpop_metrics_add(st == DPOP_REPLAY_FRESH  ? DPOP_M_REPLAY_INSERTS
+                         : st == DPOP_REPLAY_SEEN ? DPOP_M_REPLAY_HITS
+                                                  : DPOP_M_REPLAY_ERRORS,
+                         1);
     if (st == DPOP_REPLAY_SEEN) {
         rc = fail(a, DPOP_REASON_REPLAY, "jti already used with this key");
         goto done;
     }
+    if (st == DPOP_REPLAY_LOST) {
+        /* DESIGN.md "Replay stores": the store forgot what it accepted
+         * before lost_at; a proof issued before lost_at + skew may be one
+         * of those.  The client retries with a fresh proof. */
+        rc = fail(a, DPOP_REASON_IAT_TOO_OLD,
+                  apr_psprintf(r->pool, "%s; proofs issued before %" APR_INT64_T_FMT " are refused",
+                               errmsg ? errmsg : "the replay store lost its memory",
+                               lost_at + dpop_conf_skew(a->c)));
+        goto done;
+    }
     if (st == DPOP_REPLAY_ERROR) {
         /* Fail closed: without the cache we cannot tell a replay apart. */
+        apr_uint32_t quiet = 0;
+        int say = replay_error_log_due(
+            dpop_conf_report_only(a->c) ? &replay_error_report_only : &replay_error_503, &quiet);
         if (dpop_conf_report_only(a->c)) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                          "mod_dpop: report-only, replay cache unavailable (%s): request "
-                          "passed unchecked",
-                          errmsg ? errmsg : "unknown error");
+            if (say)
+                ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                              "mod_dpop: report-only, replay cache unavailable (%s): request "
+                              "passed unchecked (%u more such requests not logged)",
+                              errmsg ? errmsg : "unknown error", (unsigned)quiet);
         }
         else {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "mod_dpop: replay cache unavailable (%s %s): %s; answering 503",
-                          dpop_replay_kind(a->sc->replay), a->sc->replay_spec,
-                          errmsg ? errmsg : "unknown error");
+            if (say)
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                              "mod_dpop: replay cache unavailable (%s %s): %s; answering 503 "
+                              "(%u more such requests not logged)",
+                              dpop_replay_kind(a->sc->replay), a->sc->replay_spec,
+                              errmsg ? errmsg : "unknown error", (unsigned)quiet);
             rc = HTTP_SERVICE_UNAVAILABLE;
             goto done;
         }

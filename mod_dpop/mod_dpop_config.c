@@ -99,6 +99,7 @@ void *dpop_create_srv_conf(apr_pool_t *p, server_rec *s)
 {
     dpop_srv_conf_t *c = apr_pcalloc(p, sizeof(*c));
     c->audit_mapsize = DPOP_UNSET;
+    c->replay_timeout_ms = DPOP_UNSET;
     return c;
 }
 
@@ -111,6 +112,7 @@ void *dpop_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     const dpop_srv_conf_t *ns = add->nonce_secret ? add : base;
     c->replay = rp->replay;
     c->replay_spec = rp->replay_spec;
+    MERGE_INT(replay_timeout_ms);
     MERGE_PTR(policy_file);
     MERGE_PTR(audit_dir);
     MERGE_INT(audit_mapsize);
@@ -229,6 +231,12 @@ int dpop_conf_fingerprint(const dpop_dir_conf_t *c, const dpop_srv_conf_t *sc,
 done:
     EVP_MD_CTX_free(ctx);
     return rc;
+}
+
+int dpop_conf_replay_timeout_ms(const dpop_srv_conf_t *s)
+{
+    return s->replay_timeout_ms == DPOP_UNSET ? DPOP_DEFAULT_REPLAY_TIMEOUT_MS
+                                              : s->replay_timeout_ms;
 }
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -418,6 +426,18 @@ static const char *set_replay_cache(cmd_parms *cmd, void *mconfig, const char *a
     return NULL;
 }
 
+/* DPoPReplayTimeout ms: the longest wait for one round trip to memcached
+ * or Redis (connect, send, answer); a slower store is a cache error and the
+ * request fails closed (503) instead of holding a worker. */
+static const char *set_replay_timeout(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+    if (err)
+        return err;
+    return parse_int(cmd, arg, DPOP_MIN_REPLAY_TIMEOUT_MS, DPOP_MAX_REPLAY_TIMEOUT_MS,
+                     &dpop_srv_conf(cmd->server)->replay_timeout_ms);
+}
+
 /* The common start of a server-scoped directive naming a file or
  * directory: context check, then the path relative to ServerRoot. */
 static const char *server_path(cmd_parms *cmd, const char *arg, const char **path)
@@ -565,7 +585,10 @@ const command_rec dpop_cmds[] = {
     AP_INIT_FLAG("DPoPAllowBearer", set_allow_bearer, NULL, DIR_OR_SRV,
                  "accept unbound Bearer tokens during migration (default Off)"),
     AP_INIT_TAKE1("DPoPReplayCache", set_replay_cache, NULL, RSRC_CONF,
-                  "shmcb:/path(bytes) or memcache:host:port[,host:port...]"),
+                  "shmcb:/path(bytes), memcache:host:port[,host:port...] or "
+                  "redis:host:port[,host:port...]"),
+    AP_INIT_TAKE1("DPoPReplayTimeout", set_replay_timeout, NULL, RSRC_CONF,
+                  "ms per round trip to memcached or Redis (10..10000, default 250)"),
     AP_INIT_TAKE1("DPoPPolicyFile", set_policy_file, NULL, RSRC_CONF,
                   "YAML key-to-route policy for 'Require dpop-policy'"),
     AP_INIT_TAKE1("DPoPAuditLog", set_audit_log, NULL, RSRC_CONF,

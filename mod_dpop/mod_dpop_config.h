@@ -36,6 +36,10 @@
 #define DPOP_DEFAULT_AUDIT_MAPSIZE ((apr_int64_t)1 << 30) /* 1 GiB */
 #define DPOP_MAX_LIFETIME 86400
 #define DPOP_MAX_SKEW 3600
+/* DPoPReplayTimeout: ms per round trip to a network replay store. */
+#define DPOP_DEFAULT_REPLAY_TIMEOUT_MS 250
+#define DPOP_MIN_REPLAY_TIMEOUT_MS 10
+#define DPOP_MAX_REPLAY_TIMEOUT_MS 10000
 
 extern module AP_MODULE_DECLARE_DATA dpop_module;
 
@@ -50,6 +54,10 @@ typedef struct {
      * every vhost that inherits it). */
     const char *replay_spec;
     struct dpop_replay *replay;
+    /* DPoPReplayTimeout (ms); DPOP_UNSET -> default.  A property of the
+     * store's connections: read with the store's own server (see
+     * dpop_conf_replay_timeout_ms). */
+    int replay_timeout_ms;
     /* DPoPPolicyFile: absolute path; validated at config time. */
     const char *policy_file;
     struct dpop_policy_glue *policy;
@@ -128,6 +136,7 @@ dpop_alg_mask_t dpop_conf_algs(const dpop_dir_conf_t *c);
  * attribute (RFC 9449 §7.1), formatted once at config time. */
 const char *dpop_conf_algs_attr(const dpop_dir_conf_t *c);
 apr_size_t dpop_conf_audit_mapsize(const dpop_srv_conf_t *s);
+int dpop_conf_replay_timeout_ms(const dpop_srv_conf_t *s);
 
 #define DPOP_CONF_FP_LEN 32
 /* SHA-256 over everything that decides whether a request authenticates

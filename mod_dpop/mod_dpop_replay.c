@@ -1,6 +1,8 @@
 /*
  * mod_dpop_replay.c: jti replay cache for mod_dpop (socache shmcb under a global
- * mutex, or memcached "add" through apr_memcache).  See mod_dpop_replay.h.
+ * mutex; the network stores, memcached and Redis, are in
+ * mod_dpop_replay_memcache.c and mod_dpop_replay_redis.c: this file parses
+ * the spec and dispatches to them).  See mod_dpop_replay.h.
  *
  * Why a mutex around retrieve+store: socache has no insert-if-absent
  * operation, and a get-then-set without a lock lets two children accept the
@@ -24,6 +26,8 @@
 #include "mod_dpop_config.h"
 #include "mod_dpop.h"
 #include "mod_dpop_metrics.h"
+#include "mod_dpop_replay_memcache.h"
+#include "mod_dpop_replay_redis.h"
 
 #include "http_config.h"
 #include "http_main.h"
@@ -35,7 +39,6 @@
 #include "util_mutex.h"
 #include "apr_strings.h"
 #include "apr_global_mutex.h"
-#include "apr_memcache.h"
 #include "apr_hash.h"
 #include "apr_shm.h"
 
@@ -44,7 +47,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "dpop_b64.h"
 #include "dpop_replayfill.h"
 #include "dpop_sha256.h"
 
@@ -55,15 +57,8 @@ APLOG_USE_MODULE(dpop);
 #define REPLAY_DEFAULT_SHMCB_BYTES 67108864
 #define SHMCB_DEFAULT_BYTES 512000 /* mod_socache_shmcb without "(size)" */
 #define SHMCB_MIN_BYTES 1048576
-#define MEMCACHE_DEFAULT_PORT 11211
-#define MEMCACHE_MAX_SERVERS 16
 
-typedef enum { REPLAY_SOCACHE = 1, REPLAY_MEMCACHE = 2 } replay_kind_t;
-
-typedef struct {
-    const char *host;
-    apr_port_t port;
-} mc_host_t;
+typedef enum { REPLAY_SOCACHE = 1, REPLAY_MEMCACHE = 2, REPLAY_REDIS = 3 } replay_kind_t;
 
 struct dpop_replay {
     replay_kind_t kind;
@@ -80,9 +75,9 @@ struct dpop_replay {
     /* socache: a random salt of the instance; the stored key is
      * SHA-256(salt || key), see socache_check_and_store. */
     const unsigned char *salt;
-    /* memcache: hosts parsed at config time, client per child process */
-    apr_array_header_t *hosts;
-    apr_memcache_t *mc;
+    /* network stores: parsed at config time, connected per child */
+    dpop_memcache_t *mc;
+    dpop_redis_t *redis;
 };
 
 /* One socache instance that outlives configuration generations. */
@@ -119,32 +114,9 @@ static apr_global_mutex_t *replay_mutex = NULL;
 
 const char *dpop_replay_kind(const dpop_replay_t *rc)
 {
-    return rc->kind == REPLAY_MEMCACHE ? "memcache" : "socache";
-}
-
-static const char *configure_memcache(apr_pool_t *p, const char *list, dpop_replay_t *rc)
-{
-    char *dup = apr_pstrdup(p, list), *last = NULL, *tok;
-    rc->hosts = apr_array_make(p, 4, sizeof(mc_host_t));
-    for (tok = apr_strtok(dup, ",", &last); tok; tok = apr_strtok(NULL, ",", &last)) {
-        char *host = NULL, *scope = NULL;
-        apr_port_t port = 0;
-        mc_host_t *h;
-        while (*tok == ' ')
-            tok++;
-        if (!*tok)
-            continue;
-        if (apr_parse_addr_port(&host, &scope, &port, tok, p) != APR_SUCCESS || !host || scope)
-            return apr_psprintf(p, "'%s' is not host[:port]", tok);
-        h = apr_array_push(rc->hosts);
-        h->host = host;
-        h->port = port ? port : MEMCACHE_DEFAULT_PORT;
-    }
-    if (rc->hosts->nelts == 0)
-        return "memcache: needs at least one host[:port]";
-    if (rc->hosts->nelts > MEMCACHE_MAX_SERVERS)
-        return "memcache: too many servers (at most 16)";
-    return NULL;
+    return rc->kind == REPLAY_MEMCACHE ? "memcache"
+           : rc->kind == REPLAY_REDIS  ? "redis"
+                                       : "socache";
 }
 
 /* The size of a shmcb spec argument ("/path(bytes)" or "/path"). */
@@ -173,7 +145,19 @@ const char *dpop_replay_configure(apr_pool_t *p, apr_pool_t *ptemp, const char *
         if (!arg || !*arg)
             return "memcache needs host:port[,host:port...]";
         rc->kind = REPLAY_MEMCACHE;
-        err = configure_memcache(p, arg, rc);
+        err = dpop_memcache_configure(p, arg, &rc->mc);
+        if (err)
+            return err;
+        *out = rc;
+        return NULL;
+    }
+    if (!strcasecmp(name, "redis")) {
+        /* Ours (mod_dpop_replay_redis.c), not mod_socache_redis: that one
+         * cannot insert atomically and has no loss marker. */
+        if (!arg || !*arg)
+            return "redis needs host:port[,host:port...]";
+        rc->kind = REPLAY_REDIS;
+        err = dpop_redis_configure(p, arg, &rc->redis);
         if (err)
             return err;
         *out = rc;
@@ -186,9 +170,6 @@ const char *dpop_replay_configure(apr_pool_t *p, apr_pool_t *ptemp, const char *
                             "unknown cache type '%s' (use shmcb:/path(bytes) with "
                             "mod_socache_%s loaded, or memcache:host:port)",
                             name, name);
-    if (!strcasecmp(name, "redis"))
-        return "the redis socache cannot insert atomically across servers; use shmcb or "
-               "memcache:host:port";
     /* Check the argument now (so `apache2 -t` reports it); the instance
      * used at run time is created in post_config, in the retained pool. */
     {
@@ -447,66 +428,6 @@ int dpop_replay_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     return OK;
 }
 
-/* How soon a memcached marked dead is tried again, and how many pooled
- * connections one try may burn through. */
-#define MEMCACHE_RETRY_DEAD apr_time_from_msec(100)
-#define MEMCACHE_PING_TRIES 3
-
-/*
- * Server selection for apr_memcache (mc->server_func).  The default
- * (apr_memcache_find_server_hash_default) pings a dead server again only
- * every 5 s, over a pooled connection that the outage may have broken; a
- * failed ping marks it dead for another 5 s, once per broken connection,
- * so a memcached back after a restart kept children answering 503 for
- * 3 to 30 s (tests/faults, memcached-kill).  Here a dead server is pinged
- * after 100 ms, up to MEMCACHE_PING_TRIES times in a row: each failed ping
- * drops the connection it used (apr_memcache invalidates it), so stale
- * connections are flushed at once.  While memcached is down a ping fails
- * fast (connection refused) and the request fails closed with 503.  Keys
- * are spread by hash over the servers in the configured order, skipping
- * dead ones, as the default does.
- */
-static apr_memcache_server_t *pick_server(void *baton, apr_memcache_t *mc, const apr_uint32_t hash)
-{
-    apr_uint32_t h = hash ? hash : 1, i;
-    for (i = 0; i < mc->ntotal; i++, h++) {
-        apr_memcache_server_t *ms = mc->live_servers[h % mc->ntotal];
-        apr_time_t now;
-        int alive = 0, t;
-        if (ms->status == APR_MC_SERVER_LIVE)
-            return ms;
-        now = apr_time_now();
-        if (now - ms->btime <= MEMCACHE_RETRY_DEAD)
-            continue;
-#if APR_HAS_THREADS
-        apr_thread_mutex_lock(ms->lock);
-#endif
-        if (ms->status != APR_MC_SERVER_LIVE && now - ms->btime > MEMCACHE_RETRY_DEAD) {
-            ms->btime = now;
-            for (t = 0; t < MEMCACHE_PING_TRIES && !alive; t++) {
-                /* An unmanaged pool: safe to create from any thread. */
-                apr_pool_t *tmp = NULL;
-                char *version = NULL;
-                if (apr_pool_create_unmanaged_ex(&tmp, NULL, NULL) != APR_SUCCESS)
-                    break;
-                alive = apr_memcache_version(ms, tmp, &version) == APR_SUCCESS;
-                apr_pool_destroy(tmp);
-            }
-            if (alive)
-                apr_memcache_enable_server(mc, ms);
-        }
-        else {
-            alive = ms->status == APR_MC_SERVER_LIVE;
-        }
-#if APR_HAS_THREADS
-        apr_thread_mutex_unlock(ms->lock);
-#endif
-        if (alive)
-            return ms;
-    }
-    return NULL;
-}
-
 void dpop_replay_child_init(apr_pool_t *p, server_rec *s)
 {
     server_rec *vs;
@@ -521,30 +442,14 @@ void dpop_replay_child_init(apr_pool_t *p, server_rec *s)
     if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS || threads < 1)
         threads = 1;
     for (vs = s; vs; vs = vs->next) {
-        dpop_replay_t *rc = dpop_srv_conf(vs)->replay;
-        int i;
-        if (!rc || rc->kind != REPLAY_MEMCACHE || rc->mc)
-            continue;
-        if (apr_memcache_create(p, (apr_uint16_t)rc->hosts->nelts, 0, &rc->mc) != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "mod_dpop: apr_memcache_create failed");
-            rc->mc = NULL;
-            continue;
-        }
-        rc->mc->server_func = pick_server;
-        rc->mc->server_baton = NULL;
-        for (i = 0; i < rc->hosts->nelts; i++) {
-            const mc_host_t *h = &APR_ARRAY_IDX(rc->hosts, i, mc_host_t);
-            apr_memcache_server_t *ms = NULL;
-            apr_status_t rv =
-                apr_memcache_server_create(p, h->host, h->port, 0, 1, (apr_uint32_t)threads,
-                                           (apr_uint32_t)apr_time_from_sec(60), &ms);
-            if (rv == APR_SUCCESS)
-                rv = apr_memcache_add_server(rc->mc, ms);
-            if (rv != APR_SUCCESS)
-                ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                             "mod_dpop: cannot set up memcache server %s:%u", h->host,
-                             (unsigned)h->port);
-        }
+        dpop_srv_conf_t *sc = dpop_srv_conf(vs);
+        dpop_replay_t *rc = sc->replay;
+        /* The first server naming the store sets its timeout (the main
+         * server for vhosts that inherit it). */
+        if (rc && rc->kind == REPLAY_MEMCACHE)
+            dpop_memcache_child_init(rc->mc, p, s, dpop_conf_replay_timeout_ms(sc), threads);
+        else if (rc && rc->kind == REPLAY_REDIS)
+            dpop_redis_child_init(rc->redis, p, s, dpop_conf_replay_timeout_ms(sc), threads);
     }
 }
 
@@ -612,39 +517,10 @@ static dpop_replay_status_t socache_check_and_store(dpop_replay_t *rc, server_re
     return st;
 }
 
-static dpop_replay_status_t memcache_check_and_store(dpop_replay_t *rc, const unsigned char key[32],
-                                                     apr_time_t expiry, apr_pool_t *p,
-                                                     const char **errmsg)
-{
-    char mkey[5 + 64 + 1];
-    char mark[] = "1";
-    apr_time_t ttl_us = expiry - apr_time_now();
-    apr_uint32_t ttl;
-    apr_status_t rv;
-
-    if (!rc->mc) {
-        *errmsg = "memcache client not initialized";
-        return DPOP_REPLAY_ERROR;
-    }
-    memcpy(mkey, "dpop:", 5);
-    dpop_hex_encode(key, 32, mkey + 5);
-    /* memcached: an expiry up to 30 days is relative seconds. */
-    ttl = (apr_uint32_t)(ttl_us <= 0 ? 1 : apr_time_sec(ttl_us) + 1);
-    rv = apr_memcache_add(rc->mc, mkey, mark, 1, ttl, 0);
-    if (rv == APR_SUCCESS)
-        return DPOP_REPLAY_FRESH;
-    if (APR_STATUS_IS_EEXIST(rv))
-        return DPOP_REPLAY_SEEN;
-    {
-        char ebuf[128];
-        *errmsg = apr_psprintf(p, "memcache add failed: %s", apr_strerror(rv, ebuf, sizeof(ebuf)));
-    }
-    return DPOP_REPLAY_ERROR;
-}
-
 dpop_replay_status_t dpop_replay_check_and_store(dpop_replay_t *rc, server_rec *s,
                                                  const unsigned char key[32], apr_time_t expiry,
-                                                 apr_pool_t *p, const char **errmsg)
+                                                 apr_int64_t iat, int skew, apr_pool_t *p,
+                                                 apr_int64_t *lost_at, const char **errmsg)
 {
     *errmsg = NULL;
     if (!rc) {
@@ -652,6 +528,8 @@ dpop_replay_status_t dpop_replay_check_and_store(dpop_replay_t *rc, server_rec *
         return DPOP_REPLAY_ERROR;
     }
     if (rc->kind == REPLAY_MEMCACHE)
-        return memcache_check_and_store(rc, key, expiry, p, errmsg);
+        return dpop_memcache_check(rc->mc, s, key, expiry, iat, skew, p, lost_at, errmsg);
+    if (rc->kind == REPLAY_REDIS)
+        return dpop_redis_check(rc->redis, s, key, expiry, iat, skew, p, lost_at, errmsg);
     return socache_check_and_store(rc, s, key, expiry, p, errmsg);
 }

@@ -5,11 +5,12 @@
 #   2. Check unit tests (make check)
 #   3. the same unit tests under ASan+UBSan (clang)
 #   4. libFuzzer targets, briefly (DPOP_FUZZ_SECONDS per target, default 20)
-#   5. integration tests against a real httpd (and memcached) on loopback,
-#      then a subset against the ASan+UBSan build of mod_dpop.so
+#   5. integration tests against a real httpd (and memcached, redis-server)
+#      on loopback, then a subset against the ASan+UBSan build of mod_dpop.so
 #   6. packaging: make install DESTDIR, man pages, the .deb packages
 #      (tests/packaging; scripts/build-deb.sh, lintian)
-#   7. fault injection under load (tests/faults): memcached killed, audit
+#   7. fault injection under load (tests/faults): memcached and Redis killed,
+#      restarted, flushed and SIGSTOPped, audit
 #      store full and read-only, broken policy, graceful restarts, SIGKILL
 # Stops at the first failing stage; prints each stage's own summary.
 set -euo pipefail

@@ -4,6 +4,7 @@
                $DPOP_BUILD, a /tmp session dir, the AS key set), imported
                from tests/integration/conftest.py rather than copied
     memcached  function: the integration suite's memcached factory
+    redis      function: the integration suite's redis-server factory
 
 Every scenario prints one summary line as it ends; they are printed again,
 together, in pytest's terminal summary ("fault scenarios").
@@ -25,6 +26,7 @@ _spec.loader.exec_module(_integration)
 
 env = _integration.env
 memcached = _integration.memcached
+redis = _integration.redis
 
 
 def pytest_terminal_summary(terminalreporter):

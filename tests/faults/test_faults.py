@@ -6,27 +6,22 @@ sent, outcomes by status, unexpected outcomes, audit events expected/stored)
 and fails on any unexpected outcome.
 
 What these tests prove:
-- memcached SIGKILLed mid-load (DPoPReplayCache memcache:...), after a
-  burst of 24 concurrent requests (real concurrency: each child's memcache
-  client pools several connections, which the kill breaks): during the
-  outage every request that needs the replay cache answers 503 in enforce
-  mode (fail closed) and is served at the report-only location; a bad
-  signature is still a 401 (it fails before the cache is asked); no other
-  5xx; once memcached is restarted on its port (2 s later), requests
-  succeed again within 2 s without touching httpd.  This fails today:
-  apr_memcache marks a failed server dead and tries it again only every
-  5 s (apr_memcache_find_server_hash_default), and each retry takes a
-  connection from the child's pool, which may be one broken by the kill:
-  the retry fails and the server stays dead 5 s more, per broken pooled
-  connection.  A killed memcached loses its entries,
-  so a proof accepted before the kill could be replayed once after the
-  restart (the one-lifetime window of docs/scaling.md); the load therefore
-  replays only proofs accepted after the restart.  "A proof accepted before
-  the outage is still a replay after it, when the cache kept it" is checked
-  with an outage that keeps the cache: memcached SIGSTOPped for 1 s, then
-  SIGCONTed: every proof accepted before the stop and sent again after it is
-  refused (401 replay).  (Requests wait for the whole stop: apr_memcache
-  reads without a timeout once connected; a 1 s stop keeps that bounded.)
+- network replay stores (memcached, Redis), each under load with
+  DPoPClockSkew 2 (network_store_scenario): memcached SIGKILLed and
+  restarted, memcached flush_all, Redis SIGKILLed and restarted, Redis
+  SHUTDOWN NOSAVE and restarted, Redis FLUSHALL.  During an outage every
+  request that needs the store answers 503 in enforce mode (fail closed)
+  and is served at the report-only location; a bad signature is still a
+  401.  After the loss, no proof minted before it is accepted: the replays
+  of proofs accepted before the loss are refused (401 iat_too_old: the
+  store's loss marker, docs/scaling.md), instead of the one-lifetime
+  replay window of earlier versions; proofs minted one skew later pass at
+  once.  Then the store is SIGSTOPped for 2 s: every DPoP request is
+  answered (503 or its normal outcome) within 1 s (DPoPReplayTimeout 250
+  ms; apr_memcache used to hold every request for the whole stop), the
+  report-only location keeps serving, everything is normal again within 2 s
+  of SIGCONT, and proofs accepted before the stop are still replays after
+  it (the stopped store kept them).
 - the audit store full (DPoPAuditMapSize 1M, filled to MDB_MAP_FULL by a
   second writer, logger/audit-fill, mid-load), then space back (a larger
   DPoPAuditMapSize and a graceful restart, the remedy docs/audit.md gives),
@@ -71,9 +66,9 @@ import signal
 import subprocess
 import time
 
-from faultlib import (CONN, MIX_ENFORCE, POLICY_BROKEN, POLICY_V2, Load, Stage, Verdict, burst,
-                      now, overlaps, sigkill)
-from harness import Memcached
+from faultlib import (CONN, MIX_ENFORCE, POLICY_BROKEN, POLICY_V2, REASON_OF, Load, Stage,
+                      Verdict, burst, now, overlaps, sigkill)
+from harness import Memcached, Redis
 
 RATE = 150  # requests per second, all threads together
 
@@ -121,91 +116,190 @@ def describe(pids):
     return out
 
 
-# -- 1. memcached killed mid-load ---------------------------------------------
-RECOVERY = 2.0  # s after memcached is back within which requests must succeed
+# -- 1. network replay stores: killed, restarted, flushed, hung ----------------
+RECOVERY = 2.0  # s after the store is back within which requests must succeed
+SKEW = 2  # DPoPClockSkew of these scenarios: how long a loss refuses fresh proofs
+HANG = 2.0  # s the store is SIGSTOPped
+TIMEOUT_MS = 250  # DPoPReplayTimeout (the default)
+POOLS = {"ok": 1400, "badsig": 350, "deny": 350, "ro": 350}
+# after a loss the proofs minted before it are iat_too_old (401; 200 with an
+# event at the report-only location); a 503 while the children reconnect
+LOST = {"ok": {401, 503}, "replay": {401, 503}, "badsig": {401}, "deny": {401, 503},
+        "ro": {200}}
+OUTAGE = {"ok": {503}, "replay": {503}, "badsig": {401}, "deny": {503}, "ro": {200}}
 
 
-def test_memcached_killed(env, memcached):
-    m = memcached()
-    sc = Stage(env, "memcached-kill", replay=m.spec, report_only=True)
+def network_store_scenario(env, name, store, restart, loss):
+    """One network replay store (memcached or Redis) under load:
+
+    1. loss: `loss(store)` kills it (then `restart()` starts a new one on
+       the same port after 2 s: an outage, then an empty store) or flushes
+       it (no outage).  Every request needing the store during an outage is
+       503 (fail closed; served at the report-only location; a bad
+       signature is still 401).  After the loss no proof minted before it
+       is accepted (401 iat_too_old, including the replays of proofs
+       accepted before the loss: the replay window the loss marker
+       closes); fresh proofs minted one skew later pass, within RECOVERY.
+    2. hang: the store SIGSTOPped for HANG s: every DPoP request overlapping
+       the stop is answered (its normal outcome or 503) within 1 s
+       (DPoPReplayTimeout 250 ms), the report-only location keeps serving,
+       and after SIGCONT everything is normal again within RECOVERY; proofs
+       accepted before the stop are still replays after it (the store kept
+       them)."""
+    store.remembering_since()  # a store in service for a while
+    sc = Stage(env, name, replay=store.spec, report_only=True, skew=SKEW)
     h = sc.start()
-    sc.fill_pools({"ok": 1800, "badsig": 450, "deny": 450, "ro": 450})
-    outage = {"ok": {503}, "replay": {503}, "badsig": {401}, "deny": {503}, "ro": {200}}
-    m2 = None
-    # real concurrency first: each child's memcache client then pools
-    # several connections, all of them broken by the kill below
+    sc.fill_pools(POOLS)
+    killed = restart is not None
+    new = None
+    # real concurrency first: each child then pools several connections,
+    # which a kill breaks
     early = burst(sc, "ok", width=24, rounds=2)
     load = Load(sc, MIX_ENFORCE + ["ro"], rate=RATE).start()
     try:
         load.run_for(2.5)
-        t_kill = sc.mark("kill")
-        m.proc.kill()  # SIGKILL: its entries are gone
-        m.proc.wait()
-        load.run_for(2.0)
-        load.replay_after = now()  # only proofs the new memcached has seen
-        t_back = sc.mark("restart")
-        m2 = Memcached(env, port=m.port).start()
-        load.run_for(5.0)
-        t_stop = sc.mark("sigstop")  # an outage that keeps the cache
-        os.kill(m2.proc.pid, signal.SIGSTOP)
+        t_loss = sc.mark("loss")
+        loss(store)
+        if killed:
+            load.run_for(2.0)
+            t_back = sc.mark("restart")
+            new = restart()
+        else:
+            t_back = t_loss
+        # the marker the first request writes is its second + 1; proofs
+        # minted a skew after that pass
+        load.run_for(SKEW + 2.0)
+        load.replay_after = now()  # replays from here on: proofs accepted fresh
+        sc.replace_pools(POOLS)
+        t_fresh = sc.mark("fresh proofs")
+        load.run_for(4.0)
+        target = new or store
+        t_stop = sc.mark("sigstop")
+        os.kill(target.proc.pid, signal.SIGSTOP)
         try:
-            load.run_for(1.0)
+            load.run_for(HANG)
         finally:
-            os.kill(m2.proc.pid, signal.SIGCONT)
+            os.kill(target.proc.pid, signal.SIGCONT)
         t_cont = sc.mark("sigcont")
-        load.run_for(2.0)
+        load.run_for(3.0)
     finally:
         recs = early + load.stop()
 
+    def lost_window(rec):
+        # minted before the loss and sent after it
+        return rec.t0 > t_loss and rec.t0 < t_fresh and rec.kind != "replay" or (
+            rec.kind == "replay" and rec.orig_t is not None and rec.orig_t < t_loss
+            and rec.t0 > t_loss)
+
     def expect(rec):
         k = rec.kind
-        if rec.t1 < t_kill:
+        if rec.t1 < t_loss:
             return NORMAL[k]
-        if rec.t0 < t_kill:
-            return NORMAL[k] | outage[k]  # in flight at the kill
-        if rec.t1 < t_back:
-            return outage[k]
-        if rec.t0 < t_back + RECOVERY:
-            allowed = NORMAL[k] | outage[k]
-            if k == "replay" and rec.orig_t < t_kill:
-                allowed = allowed | {200}  # chosen before the restart; entry lost
-            return allowed
-        if overlaps(rec, t_stop, t_cont):
-            return NORMAL[k] | {503}  # a stalled cache may fail closed too
+        if rec.t0 < t_loss:
+            return NORMAL[k] | OUTAGE[k] | LOST[k]  # in flight at the loss
+        if killed and rec.t1 < t_back:
+            return OUTAGE[k]
+        if lost_window(rec):
+            return LOST[k] | (OUTAGE[k] if killed and rec.t0 < t_back + RECOVERY else set())
+        if rec.t0 < t_fresh + RECOVERY:
+            return NORMAL[k] | LOST[k]  # an old proof in flight while the pools were swapped
+        if overlaps(rec, t_stop, t_cont) or rec.t0 < t_cont + RECOVERY and rec.t0 > t_stop:
+            return NORMAL[k] | {503}  # a stalled store fails closed
         return NORMAL[k]
 
+    def reason(rec):
+        # a refusal sent after (or in flight at) the loss and before the
+        # fresh proofs took over: a proof minted before the loss is
+        # iat_too_old; memcached stores the key before reading the marker,
+        # so a second replay of one proof is a plain replay
+        want = REASON_OF.get(rec.kind)
+        if (rec.status == 401 and rec.kind != "badsig" and rec.t1 > t_loss
+                and rec.t0 < t_fresh + RECOVERY):
+            return {"iat_too_old", want} - {None}
+        return want
+
     try:
-        v = Verdict(sc, recs, expect).check_audit(sc.wait_events(
-            sum(1 for r in recs if r.status in (401, 403))))
-        after = [r for r in recs if r.t0 > t_back and r.kind in ("ok", "deny", "replay")]
-        first_ok = min((r.t0 - t_back for r in after if r.status in (200, 401, 403)),
-                       default=None)
-        last_503 = max((r.t1 - t_back for r in after if r.status == 503), default=None)
+        v = Verdict(sc, recs, expect).check_audit(
+            sc.wait_events(sum(1 for r in recs if r.status in (401, 403))
+                           + sum(1 for r in recs if r.kind == "ro" and lost_window(r))),
+            reason=reason, may_have=lambda rec: rec.kind == "ro" and rec.t1 > t_loss
+            and rec.t0 < t_fresh + RECOVERY)
+        in_outage = [r for r in recs if killed and t_loss < r.t0 and r.t1 < t_back]
+        old_replays = [r for r in recs if r.kind == "replay" and r.orig_t is not None
+                       and r.orig_t < t_loss and r.t0 > t_back]
+        fresh = [r for r in recs if r.t0 > t_fresh and r.kind == "ok"]
+        first_ok = min((r.t0 - t_fresh for r in fresh if r.status == 200), default=None)
+        stalled = [r for r in recs if overlaps(r, t_stop, t_cont) and r.kind != "ro"]
+        slowest = max((r.t1 - r.t0 for r in stalled), default=0)
         kept = [r for r in recs if r.kind == "replay" and r.t0 > t_cont and r.orig_t < t_stop]
-        stalled = max((r.t1 - r.t0 for r in recs if overlaps(r, t_stop, t_cont)), default=0)
-        in_outage = [r for r in recs if t_kill < r.t0 and r.t1 < t_back]
-        v.line("outage %d req (503: %d, report-only served: %d); after the restart: first "
-               "success %s, last 503 %s; cache kept over a 1 s SIGSTOP (requests waited up "
-               "to %.2f s): %d/%d replays refused"
-               % (len(in_outage), sum(1 for r in in_outage if r.status == 503),
-                  sum(1 for r in in_outage if r.kind == "ro" and r.status == 200),
-                  "+%.2f s" % first_ok if first_ok is not None else "never",
-                  "+%.2f s" % last_503 if last_503 is not None else "none", stalled,
+        v.line("%s; replays of proofs accepted before the loss: %d/%d refused "
+               "(iat_too_old); fresh proofs: first 200 +%s s; hung %.0f s: %d DPoP requests "
+               "(503: %d), slowest %.2f s; after SIGCONT %d/%d replays refused"
+               % ("outage %d req (503: %d)" % (len(in_outage),
+                                                sum(1 for r in in_outage if r.status == 503))
+                  if killed else "flushed",
+                  sum(1 for r in old_replays if r.status == 401), len(old_replays),
+                  "%.2f" % first_ok if first_ok is not None else "never", HANG, len(stalled),
+                  sum(1 for r in stalled if r.status == 503), slowest,
                   sum(1 for r in kept if r.status == 401), len(kept)))
-        late = collections.Counter(
-            re.sub(r"^.*replay cache unavailable \([^)]*\): ", "", l).replace("; answering 503", "")
-            for t, l in sc.error_log_times("answering 503") if t > t_back + RECOVERY)
-        v.assert_ok(" | error-log reasons of the 503s later than restart + %.0f s: %s"
-                    % (RECOVERY, dict(late)))
-        assert sum(1 for r in in_outage if r.status == 503) >= 50, "the outage was not seen"
-        assert sc.error_lines("replay cache unavailable"), "no error-log line for the outage"
-        assert len(kept) >= 5, "too few replays after the SIGSTOP outage: %d" % len(kept)
+        v.assert_ok()
+        if killed:
+            assert sum(1 for r in in_outage if r.status == 503) >= 50, "the outage was not seen"
+            assert sc.error_lines("replay cache unavailable"), "no error-log line for the outage"
+        assert old_replays and all(r.status != 200 for r in old_replays)
+        assert sc.error_lines("lost its memory"), "no log line for the loss"
+        assert first_ok is not None and first_ok < RECOVERY, first_ok
+        assert sum(1 for r in stalled if r.status == 503) >= 20, "the hang was not seen"
+        assert slowest < 1.0, "a request waited %.2f s on the hung store" % slowest
+        assert len(kept) >= 5, "too few replays after the SIGSTOP: %d" % len(kept)
     finally:
         h.stop()
-        if m2:
-            m2.stop()
+        if new:
+            new.stop()
     sc.verify_store()
     sc.assert_healthy()
+
+
+def kill9(store):
+    store.proc.kill()  # SIGKILL: its entries are gone
+    store.proc.wait()
+
+
+def test_memcached_killed(env, memcached):
+    m = memcached()
+    network_store_scenario(env, "memcached-kill", m,
+                           lambda: Memcached(env, port=m.port).start(), kill9)
+
+
+def test_memcached_flushed(env, memcached):
+    m = memcached()
+    network_store_scenario(env, "memcached-flush", m, None, lambda s: s.command("flush_all"))
+
+
+def test_redis_killed(env, redis):
+    r = redis()
+    network_store_scenario(env, "redis-kill", r, lambda: Redis(env, port=r.port).start(), kill9)
+
+
+def test_redis_restarted(env, redis):
+    """SHUTDOWN NOSAVE: a clean stop (no persistence configured), then a new
+    server: what `systemctl restart redis` does to a cache-only Redis."""
+    r = redis()
+
+    def shutdown(s):
+        try:
+            s.command("SHUTDOWN", "NOSAVE")
+        except OSError:
+            pass  # it closes the connection as it exits
+        s.proc.wait(timeout=10)
+
+    network_store_scenario(env, "redis-restart", r, lambda: Redis(env, port=r.port).start(),
+                           shutdown)
+
+
+def test_redis_flushed(env, redis):
+    r = redis()
+    network_store_scenario(env, "redis-flush", r, None, lambda s: s.command("FLUSHALL"))
 
 
 # -- 2. audit store full, then read-only ----------------------------------------

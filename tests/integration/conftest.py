@@ -6,6 +6,7 @@
                    checked for minted tokens/proofs/private keys and for
                    crashed processes ("exit signal").
     memcached      function: factory; memcached() -> started Memcached
+    redis          function: factory; redis() -> started Redis (own redis-server)
     client         function: a fresh DPoP client (ES256 key + bound token)
 
 Tests run as root in CI; httpd children run as www-data, so everything the
@@ -75,6 +76,20 @@ def memcached(env):
     yield make
     for m in started:
         m.stop()
+
+
+@pytest.fixture
+def redis(env):
+    started = []
+
+    def make():
+        r = env.redis().start()
+        started.append(r)
+        return r
+
+    yield make
+    for r in started:
+        r.stop()
 
 
 @pytest.fixture

@@ -538,6 +538,7 @@ class Memcached:
         if self.proc is None:
             return
         if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)  # a stopped one cannot exit
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=5)
@@ -549,6 +550,108 @@ class Memcached:
     @property
     def spec(self):
         return "memcache:127.0.0.1:%d" % self.port
+
+    def command(self, line, value=None):
+        """One text-protocol command (the test's own view of the server);
+        returns the raw answer up to its terminator."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            data = line.encode() + b"\r\n"
+            if value is not None:
+                data += value.encode() + b"\r\n"
+            s.sendall(data)
+            buf = b""
+            while not (buf.endswith(b"END\r\n") or buf.endswith(b"OK\r\n")
+                       or buf.endswith(b"STORED\r\n") or buf.endswith(b"ERROR\r\n")
+                       or buf.endswith(b"DELETED\r\n") or buf.endswith(b"NOT_FOUND\r\n")):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                buf += chunk
+            return buf.decode(errors="replace")
+
+    def remembering_since(self, seconds_ago=3600):
+        """Write mod_dpop's loss marker (docs/scaling.md) as if this server
+        had been remembering for an hour: tests that are not about a loss
+        then need not wait one DPoPClockSkew after starting memcached."""
+        v = str(int(time.time()) - seconds_ago)
+        assert "STORED" in self.command("set %s 0 0 %d" % (REPLAY_MARKER, len(v)), v)
+        return self
+
+
+REPLAY_MARKER = "dpop:replay-marker"  # core/dpop_replaymark.h
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+class Redis:
+    """A redis-server of the test's own: a free loopback port, no
+    persistence, its own directory."""
+
+    def __init__(self, env, port=None):
+        self.env = env
+        self.port = port or free_port()
+        self.dir = os.path.join(env.dir, "redis-%d-%d" % (self.port, env.next_id()))
+        self.proc = None
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        args = [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
+                "--logfile", os.path.join(self.dir, "redis.log")]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        self.env.register(self)
+        if not wait_port(self.port, proc=self.proc):
+            self.stop()
+            raise RuntimeError("redis-server did not start")
+        return self
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)  # a stopped one cannot exit
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+
+    @property
+    def spec(self):
+        return "redis:127.0.0.1:%d" % self.port
+
+    def command(self, *args):
+        """One command in RESP; returns the first reply line (enough for
+        the simple replies the tests use: +OK, :n, $n then the value)."""
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(out)
+            buf = b""
+            while b"\r\n" not in buf:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                buf += chunk
+            first, _, rest = buf.partition(b"\r\n")
+            if first.startswith(b"$") and int(first[1:]) >= 0:
+                n = int(first[1:])
+                while len(rest) < n + 2:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    rest += chunk
+                return rest[:n].decode()
+            return first.decode()
+
+    def remembering_since(self, seconds_ago=3600):
+        """As Memcached.remembering_since."""
+        assert self.command("SET", REPLAY_MARKER, int(time.time()) - seconds_ago) == "+OK"
+        return self
 
 
 class Env:
@@ -713,6 +816,9 @@ class Env:
 
     def memcached(self):
         return Memcached(self)
+
+    def redis(self):
+        return Redis(self)
 
 
 def tamper(jws, part=2):

@@ -83,7 +83,7 @@ def _mc_server(httpd, spec, extra=""):
 
 
 def test_two_servers_share_memcached(env, httpd, memcached):
-    mc = memcached()
+    mc = memcached().remembering_since()
     a = _mc_server(httpd, mc.spec)
     b = _mc_server(httpd, mc.spec)
     c = Client(env)
@@ -117,7 +117,7 @@ def test_memcached_down_fails_closed_and_report_only_passes(env, httpd):
 
 
 def test_memcached_restart_recovers(env, httpd, memcached):
-    mc = memcached()
+    mc = memcached().remembering_since()
     h = _mc_server(httpd, mc.spec)
     c = Client(env)
     assert c.call(h, "GET", "/api/a", htu=EXTERNAL + "/api/a").status == 200
