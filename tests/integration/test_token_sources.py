@@ -629,3 +629,79 @@ def test_configtest_accepts_full_set(env):
                   "DPoPTokenIntrospectionAuth client_secret_basic rs %s" % sf)
     rc, out = h.configtest()
     assert rc == 0, out
+
+
+# ---- dpopctl token from the same sources (issue 17 item 4) -------------------
+
+def dpopctl_token(env, *args):
+    r = env.tools.run(env.tools.dpopctl, "token", *args, check=False)
+    try:
+        out = json.loads(r.stdout) if r.stdout.strip() else None
+    except ValueError:
+        out = None
+    return r.returncode, out, r.stderr
+
+
+def test_dpopctl_token_jwks_url_and_metadata(env, fake_as):
+    a = fake_as()
+    k = as_key(env)
+    a.jwks = jwks_of(env, k)
+    a.meta = meta_doc(a)
+    c = env.client_key()
+    t = jwt(env, k, c)
+    rc, out, err = dpopctl_token(env, "--jwks", a.base() + "/jwks", "--iss", ISSUER, "--aud",
+                                 AUDIENCE, t)
+    assert rc == 0 and out["valid"] is True and out["jkt"] == c.jkt, (rc, out, err)
+    assert out["source"] == "jwks"
+    rc, out, err = dpopctl_token(env, "--metadata", a.base() + "/meta", "--iss", ISSUER, t)
+    assert rc == 0 and out["valid"] is True, (rc, out, err)
+    # a key the AS does not publish
+    other = as_key(env)
+    rc, out, _ = dpopctl_token(env, "--jwks", a.base() + "/jwks", jwt(env, other, c))
+    assert rc == 1 and out["reason"] == "token_invalid"
+    # the metadata of another issuer is refused (exit 2, named)
+    rc, out, err = dpopctl_token(env, "--metadata", a.base() + "/meta", "--iss",
+                                 "https://other.example.test", t)
+    assert rc == 2 and "issuer" in err
+    for s in (t,):
+        assert s not in err
+
+
+def test_dpopctl_token_introspection(env, fake_as):
+    a = fake_as()
+    a.meta = meta_doc(a)
+    secret = env.remember("cli-secret-" + secrets.token_hex(6))
+    sf = env.path("cfg", "cli-secret")
+    with open(sf, "w") as f:
+        f.write(secret + "\n")
+    a.expect_basic = ("rs-9", secret)
+    c = env.client_key()
+    t = opaque(env)
+    a.introspection[t] = active(c)
+    args = ["--client-id", "rs-9", "--client-secret-file", sf, "--iss", ISSUER, "--aud", AUDIENCE]
+    rc, out, err = dpopctl_token(env, "--introspect", a.base() + "/introspect", *args, t)
+    assert rc == 0 and out["valid"] is True and out["jkt"] == c.jkt, (rc, out, err)
+    assert out["sub"] == "bob" and out["source"] == "introspection"
+    # the metadata finds the endpoint for an opaque token by itself
+    rc, out, err = dpopctl_token(env, "--metadata", a.base() + "/meta", *args, t)
+    assert rc == 0 and out["source"] == "introspection", (rc, out, err)
+    # inactive -> 1 token_invalid; unbound -> 1 token_unbound
+    rc, out, _ = dpopctl_token(env, "--introspect", a.base() + "/introspect", *args, opaque(env))
+    assert rc == 1 and out["reason"] == "token_invalid"
+    t2 = opaque(env)
+    d = active(c)
+    d.pop("cnf")
+    a.introspection[t2] = d
+    rc, out, _ = dpopctl_token(env, "--introspect", a.base() + "/introspect", *args, t2)
+    assert rc == 1 and out["reason"] == "token_unbound"
+    # wrong credentials: the AS answers 401 -> exit 2, no secret printed
+    a.expect_basic = ("rs-9", "other")
+    rc, out, err = dpopctl_token(env, "--introspect", a.base() + "/introspect", *args, t)
+    assert rc == 2 and "401" in err and secret not in err and t not in err
+    # unreachable
+    a.stop()
+    rc, _, err = dpopctl_token(env, "--introspect", a.base() + "/introspect", *args, t)
+    assert rc == 2
+    # non-loopback http refused before any request
+    rc, _, err = dpopctl_token(env, "--jwks", "http://as.example.com/jwks", t)
+    assert rc == 2 and "loopback" in err
