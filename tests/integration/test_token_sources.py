@@ -20,6 +20,8 @@ import hashlib
 import json
 import os
 import secrets
+import ssl
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,8 +38,9 @@ class FakeAS:
     Everything it serves and how it answers is set by the test; every hit is
     counted per path."""
 
-    def __init__(self, env):
+    def __init__(self, env, tls=None):
         self.env = env
+        self.tls = tls  # (cert, key) to serve https
         self.port = free_port()
         self.jwks = {"keys": []}
         self.meta = None
@@ -53,7 +56,7 @@ class FakeAS:
         self.server = None
 
     def base(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
 
     def count(self, path):
         with self.lock:
@@ -87,8 +90,14 @@ class FakeAS:
             def do_GET(self):
                 path = self._common()
                 if path in fake.status:
+                    if fake.status[path] in (301, 302, 307):
+                        self.send_response(fake.status[path])
+                        self.send_header("Location", fake.base() + "/jwks-moved")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return None
                     return self._send(fake.status[path], {"error": "forced"})
-                if path == "/jwks":
+                if path in ("/jwks", "/jwks-moved"):
                     return self._send(200, fake.jwks)
                 if path == "/meta" and fake.meta is not None:
                     return self._send(200, fake.meta)
@@ -117,6 +126,10 @@ class FakeAS:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), H)
         self.server.daemon_threads = True
+        if self.tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -131,8 +144,8 @@ class FakeAS:
 def fake_as(env):
     made = []
 
-    def make():
-        a = FakeAS(env).start()
+    def make(tls=None):
+        a = FakeAS(env, tls).start()
         made.append(a)
         return a
 
@@ -299,6 +312,59 @@ def test_jwks_over_1mib_refused(env, httpd, fake_as):
     c = env.client_key()
     assert call(env, h, c, jwt(env, k, c)).status == 503
     assert "over 1048576 bytes" in h.error_log() or "too_large" in h.error_log()
+
+
+def test_redirect_not_followed(env, httpd, fake_as):
+    a = fake_as()
+    k = as_key(env)
+    a.jwks = jwks_of(env, k)
+    a.status["/jwks"] = 302
+    h = jwks_httpd(httpd, a)
+    c = env.client_key()
+    assert call(env, h, c, jwt(env, k, c)).status == 503
+    assert a.count("/jwks-moved") == 0
+    assert "redirects are not followed" in h.error_log()
+
+
+def make_ca(env):
+    """A throwaway CA and a server certificate for 127.0.0.1."""
+    d = env.path("tls", "x")
+    d = os.path.dirname(d)
+    ossl = lambda *a: subprocess.run(["openssl"] + list(a), cwd=d, check=True,
+                                     capture_output=True)
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=dpop-test-ca")
+    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "srv.pem", "-days", "1", "-extfile", "san.ext")
+    for f in ("ca.pem", "srv.pem"):
+        os.chmod(os.path.join(d, f), 0o644)
+    return os.path.join(d, "ca.pem"), (os.path.join(d, "srv.pem"), os.path.join(d, "srv.key"))
+
+
+def test_https_certificate_verified_with_ca_file(env, httpd, fake_as):
+    ca, cert = make_ca(env)
+    a = fake_as(tls=cert)
+    k = as_key(env)
+    a.jwks = jwks_of(env, k)
+    c = env.client_key()
+    # not in the system store: refused (TLS), 503
+    h = jwks_httpd(httpd, a)
+    assert call(env, h, c, jwt(env, k, c)).status == 503
+    assert metric_line(h, 'dpop_as_requests_total{kind="jwks",outcome="tls"}') >= 1
+    h.stop()
+    # with DPoPTokenCAFile: 200
+    h = jwks_httpd(httpd, a, "DPoPTokenCAFile %s" % ca)
+    r = call(env, h, c, jwt(env, k, c))
+    assert r.status == 200, (r.status, reason(r))
+    rc, out, err = dpopctl_token(env, "--jwks", a.base() + "/jwks", "--ca-file", ca,
+                                 jwt(env, k, c))
+    assert rc == 0, (out, err)
+    rc, out, err = dpopctl_token(env, "--jwks", a.base() + "/jwks", jwt(env, k, c))
+    assert rc == 2 and "tls" in err
 
 
 # ---- metadata --------------------------------------------------------------
