@@ -244,7 +244,6 @@ def test_rotation_new_kid_refreshes_removed_key_refused(env, httpd, fake_as):
     # refreshed (a child still on the old set accepts until its refresh).
     statuses = [call(env, h, c, jwt(env, k1, c)).status for _ in range(6)]
     assert 401 in statuses
-    r = [call(env, h, c, jwt(env, k1, c)) for _ in range(6)][-1]
     assert all(s in (200, 401) for s in statuses)
 
 
@@ -287,6 +286,42 @@ def test_as_down_before_first_fetch_503(env, httpd, fake_as):
         assert call(env, h, c, jwt(env, k, c)).status == 503
     lines = [l for l in h.error_log().splitlines() if "DPoPTokenJWKS" in l and "failed" in l]
     assert 1 <= len(lines) <= 3, lines
+
+
+ONE_CHILD = ("StartServers 1\nServerLimit 1\nThreadLimit 16\nThreadsPerChild 16\n"
+             "MaxRequestWorkers 16\nMinSpareThreads 16\nMaxSpareThreads 32")
+
+
+def test_one_fetch_in_flight_others_wait(env, httpd, fake_as):
+    a = fake_as()
+    k = as_key(env)
+    a.jwks = jwks_of(env, k)
+    a.delay["/jwks"] = 1.5
+    h = jwks_httpd(httpd, a, ONE_CHILD)
+    c = env.client_key()
+    jobs = []
+    for _ in range(8):
+        t = jwt(env, k, c)
+        jobs.append((t, env.proof(c, "GET", h.url("/api/x"), token=t)))
+    with ThreadPoolExecutor(8) as ex:
+        rs = list(ex.map(lambda tp: h.request("GET", "/api/x", token=tp[0], proof=tp[1]), jobs))
+    assert [r.status for r in rs] == [200] * 8
+    assert a.count("/jwks") == 1
+
+
+def test_slow_as_bounded_by_fetch_limit(env, httpd, fake_as):
+    a = fake_as()
+    k = as_key(env)
+    a.jwks = jwks_of(env, k)
+    a.delay["/jwks"] = 9
+    h = jwks_httpd(httpd, a, ONE_CHILD)
+    c = env.client_key()
+    t0 = time.time()
+    r = call(env, h, c, jwt(env, k, c))
+    took = time.time() - t0
+    assert r.status == 503
+    assert 4 <= took < 8, took  # the 5 s bound, never the AS's 9 s
+    assert metric_line(h, 'dpop_as_requests_total{kind="jwks",outcome="timeout"}') >= 1
 
 
 def test_as_down_after_good_fetch_keeps_keys(env, httpd, fake_as):
