@@ -431,8 +431,13 @@ int dpop_keyset_for_token(request_rec *r, const dpop_dir_conf_t *c, const char *
         }
         apr_thread_mutex_unlock(s->mu);
     }
-    if (!h)
+    if (!h) {
+        apr_thread_mutex_lock(s->mu);
+        if (s->is_metadata && s->have_doc)
+            log_failure(r, s, "DPoPTokenMetadata", "the document names no jwks_uri for JWTs", 0);
+        apr_thread_mutex_unlock(s->mu);
         return HTTP_SERVICE_UNAVAILABLE;
+    }
     hd = apr_palloc(r->pool, sizeof(*hd));
     hd->s = s;
     hd->h = h;

@@ -205,6 +205,11 @@ METRICS = """
 """
 
 
+# One child process: per-process state (key sets, caches) is observable.
+ONE_CHILD = ("StartServers 1\nServerLimit 1\nThreadLimit 16\nThreadsPerChild 16\n"
+             "MaxRequestWorkers 16\nMinSpareThreads 16\nMaxSpareThreads 32")
+
+
 def jwks_httpd(httpd, a, extra=""):
     return httpd(server_conf='DPoPTokenJWKS %s/jwks\n%s' % (a.base(), extra), extra_conf=METRICS)
 
@@ -228,44 +233,43 @@ def test_rotation_new_kid_refreshes_removed_key_refused(env, httpd, fake_as):
     a = fake_as()
     k1, k2 = as_key(env), as_key(env)
     a.jwks = jwks_of(env, k1)
-    h = jwks_httpd(httpd, a)
+    h = jwks_httpd(httpd, a, ONE_CHILD)
     c = env.client_key()
     old = jwt(env, k1, c)
-    # every child fetches its own set: warm all of them
-    for _ in range(6):
+    for _ in range(3):
         assert call(env, h, c, old).status == 200
+    assert a.count("/jwks") == 1
     # The AS rotates: k2 in, k1 out.  httpd is not touched.
     a.jwks = jwks_of(env, k2)
     new = jwt(env, k2, c)
     for _ in range(6):
         r = call(env, h, c, new)
         assert r.status == 200, (r.status, reason(r))
-    # After the refresh the old key is gone: refused in every child that
-    # refreshed (a child still on the old set accepts until its refresh).
-    statuses = [call(env, h, c, jwt(env, k1, c)).status for _ in range(6)]
-    assert 401 in statuses
-    assert all(s in (200, 401) for s in statuses)
+    assert a.count("/jwks") == 2  # one refresh, triggered by the new kid
+    # After the refresh the old key is gone: refused.
+    for _ in range(3):
+        r = call(env, h, c, jwt(env, k1, c))
+        assert r.status == 401 and "invalid_token" in reason(r)
 
 
 def test_unknown_kid_refresh_rate_limited(env, httpd, fake_as):
     a = fake_as()
     k1, stranger = as_key(env), as_key(env)
     a.jwks = jwks_of(env, k1)
-    h = jwks_httpd(httpd, a)
+    h = jwks_httpd(httpd, a, ONE_CHILD)
     c = env.client_key()
-    for _ in range(6):
+    for _ in range(3):
         assert call(env, h, c, jwt(env, k1, c)).status == 200
     before = a.count("/jwks")
-    assert 1 <= before <= 3  # one fetch per child (3 children)
+    assert before == 1
     bad = jwt(env, stranger, c)
     for _ in range(20):
         r = call(env, h, c, bad)
         assert r.status == 401 and "invalid_token" in reason(r)
-    # at most one refresh per child within 30 s, however many requests:
-    # each of the 3 children fetches at most twice (its first set, one
-    # refresh for the unknown kid); a second burst costs the AS nothing.
+    # at most one refresh within 30 s, however many requests; a second
+    # burst costs the AS nothing.
     after = a.count("/jwks")
-    assert after <= 6, after
+    assert after == 2, after
     for _ in range(20):
         assert call(env, h, c, bad).status == 401
     assert a.count("/jwks") == after
@@ -286,10 +290,6 @@ def test_as_down_before_first_fetch_503(env, httpd, fake_as):
         assert call(env, h, c, jwt(env, k, c)).status == 503
     lines = [l for l in h.error_log().splitlines() if "DPoPTokenJWKS" in l and "failed" in l]
     assert 1 <= len(lines) <= 3, lines
-
-
-ONE_CHILD = ("StartServers 1\nServerLimit 1\nThreadLimit 16\nThreadsPerChild 16\n"
-             "MaxRequestWorkers 16\nMinSpareThreads 16\nMaxSpareThreads 32")
 
 
 def test_one_fetch_in_flight_others_wait(env, httpd, fake_as):
@@ -328,7 +328,7 @@ def test_as_down_after_good_fetch_keeps_keys(env, httpd, fake_as):
     a = fake_as()
     k = as_key(env)
     a.jwks = jwks_of(env, k)
-    h = jwks_httpd(httpd, a, "DPoPTokenRefresh 60")
+    h = jwks_httpd(httpd, a, "DPoPTokenRefresh 60\n" + ONE_CHILD)
     c = env.client_key()
     for _ in range(6):
         assert call(env, h, c, jwt(env, k, c)).status == 200
