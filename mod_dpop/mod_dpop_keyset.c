@@ -264,7 +264,9 @@ done:
 static void source_sync(request_rec *r, src_t *s, int kid_unknown, int need_set)
 {
     apr_time_t now = apr_time_now();
-    int have = need_set ? s->cur != NULL : s->have_doc;
+    /* A metadata document without jwks_uri is fresh too: no refetch per
+     * request just because it names no keys. */
+    int have = need_set ? (s->cur != NULL || s->have_doc) : s->have_doc;
     int due = !have || now >= s->next_refresh;
     int kid = kid_unknown && have &&
               now - s->last_kid_refresh >= apr_time_from_sec(DPOP_KID_REFRESH_INTERVAL);

@@ -806,3 +806,15 @@ def test_dpopctl_token_introspection(env, fake_as):
     # non-loopback http refused before any request
     rc, _, err = dpopctl_token(env, "--jwks", "http://as.example.com/jwks", t)
     assert rc == 2 and "loopback" in err
+
+
+def test_metadata_without_jwks_uri_jwt_503_not_refetched(env, httpd, fake_as):
+    a = fake_as()
+    k = as_key(env)
+    a.meta = meta_doc(a, jwks=False)
+    h = httpd_meta(httpd, a, extra=ONE_CHILD)
+    c = env.client_key()
+    for _ in range(5):
+        assert call(env, h, c, jwt(env, k, c)).status == 503
+    assert a.count("/meta") == 1  # fresh for DPoPTokenRefresh, not once per request
+    assert "names no jwks_uri" in h.error_log()
