@@ -229,9 +229,7 @@ Timeout 20
 ScriptSock "{root}/run/cgid.sock"
 TypesConfig /dev/null
 
-DPoPTokenJWKS "{jwks}"
-DPoPTokenIssuer {issuer}
-DPoPTokenAudience {audience}
+{token_conf}
 {server_conf}
 
 ScriptAlias /api "{root}/cgi/echo.cgi"
@@ -250,8 +248,11 @@ class Httpd:
 
     def __init__(self, env, name=None, server_conf="", location_conf="Require valid-user",
                  extra_conf="", extra_modules="", loglevel="warn dpop:info", port=None,
-                 tls=False):
+                 tls=False, token_conf=None):
         self.env = env
+        # token_conf replaces the default token source lines (the session's
+        # JWKS file, ISSUER, AUDIENCE), e.g. with DPoPTokenMetadata.
+        self.token_conf = token_conf
         # tls: mod_ssl with the session's throwaway CA (Env.tls()) and
         # mod_http2 with `Protocols h2 http/1.1`; url() is then https.
         self.tls = env.tls() if tls else None
@@ -283,9 +284,13 @@ class Httpd:
         unixd = os.path.join(MODULES, "mod_unixd.so")
         unixd_line = ("LoadModule unixd_module %s" % unixd) if os.path.exists(unixd) else ""
         loc = "\n".join("    " + l for l in self.location_conf.splitlines())
+        token_conf = self.token_conf
+        if token_conf is None:
+            token_conf = 'DPoPTokenJWKS "%s"\nDPoPTokenIssuer %s\nDPoPTokenAudience %s' % (
+                self.env.as_jwks, ISSUER, AUDIENCE)
         return HTTPD_TEMPLATE.format(
-            root=self.root, port=self.port, modules=MODULES, module=self.env.tools.module,
-            jwks=self.env.as_jwks, issuer=ISSUER, audience=AUDIENCE,
+            token_conf=token_conf, root=self.root, port=self.port, modules=MODULES,
+            module=self.env.tools.module,
             server_conf=self.server_conf, location_conf=loc, extra_conf=self.extra_conf,
             extra_modules=self.extra_modules, user_lines=user_lines, unixd_line=unixd_line,
             loglevel=self.loglevel, tls_modules=self._tls_modules(), tls_conf=self._tls_conf())
