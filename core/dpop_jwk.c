@@ -983,3 +983,27 @@ done:
     dpop_jwk_free(pubk);
     return rc;
 }
+
+/* The alg a private JWK signs with: its "alg" member, else RS256 for RSA,
+ * EdDSA for OKP and ES256/384/512 by curve (dpopctl proof, private_key_jwt). */
+dpop_alg_t dpop_jwk_private_alg(const json_t *jwk)
+{
+    const char *s = NULL;
+    if (dpop_json_get_string(jwk, "alg", &s) == 1)
+        return dpop_alg_from_name(s);
+    if (dpop_json_get_string(jwk, "kty", &s) != 1)
+        return DPOP_ALG_INVALID;
+    if (strcmp(s, "RSA") == 0)
+        return DPOP_ALG_RS256;
+    if (strcmp(s, "OKP") == 0)
+        return DPOP_ALG_EDDSA;
+    if (strcmp(s, "EC") == 0 && dpop_json_get_string(jwk, "crv", &s) == 1) {
+        if (strcmp(s, "P-256") == 0)
+            return DPOP_ALG_ES256;
+        if (strcmp(s, "P-384") == 0)
+            return DPOP_ALG_ES384;
+        if (strcmp(s, "P-521") == 0)
+            return DPOP_ALG_ES512;
+    }
+    return DPOP_ALG_INVALID;
+}

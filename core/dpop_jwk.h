@@ -60,4 +60,9 @@ int dpop_jwk_generate(dpop_alg_t alg, json_t **priv_jwk);
 int dpop_jwk_import_private(const json_t *jwk, EVP_PKEY **pkey, json_t **pub_jwk, char *err,
                             size_t errsz);
 
+/* The alg a private JWK (json) signs with: its "alg" member, else RS256
+ * (RSA), EdDSA (OKP), ES256/ES384/ES512 (EC by crv); DPOP_ALG_INVALID when
+ * none fits. */
+dpop_alg_t dpop_jwk_private_alg(const json_t *jwk);
+
 #endif /* DPOP_JWK_H */

@@ -13,6 +13,7 @@
  * truncated); key material never does.
  */
 #include "dpop_jwks.h"
+#include "dpop_b64.h"
 #include "dpop_json.h"
 #include "dpop_sig.h"
 
@@ -280,4 +281,34 @@ int dpop_jwks_verify(const dpop_jwks_t *s, const dpop_jws_t *jws, dpop_alg_mask_
                          dpop_alg_name(jws->alg));
     return dpop_fail(f, DPOP_REASON_BAD_SIGNATURE, "signature does not verify (%zu key%s tried)",
                      tried, tried == 1 ? "" : "s");
+}
+
+int dpop_jwks_kid_unknown(const dpop_jwks_t *s, const char *compact, size_t len)
+{
+    size_t hl = 0, pl = 0, sl = 0, i, klen;
+    unsigned char hdr[DPOP_JWKS_KID_HDR_MAX];
+    size_t hdrlen = 0;
+    json_t *h = NULL;
+    const char *kid = NULL;
+    int unknown = 0;
+    if (!s || !compact || dpop_jws_split(compact, len, &hl, &pl, &sl) != DPOP_OK)
+        return 0;
+    if (dpop_b64url_decode_buf(compact, hl, hdr, sizeof(hdr), &hdrlen) != DPOP_OK)
+        return 0;
+    if (!(h = dpop_json_parse_object((const char *)hdr, hdrlen, NULL, 0)))
+        return 0;
+    /* Only a kid naming no key of this set can mean a rotation. */
+    if (dpop_json_get_string(h, "kid", &kid) == 1) {
+        klen = strlen(kid);
+        unknown = 1;
+        for (i = 0; i < s->n; i++) {
+            const char *k = dpop_jwk_kid(s->keys[i]);
+            if (k && strlen(k) == klen && memcmp(k, kid, klen) == 0) {
+                unknown = 0;
+                break;
+            }
+        }
+    }
+    json_decref(h);
+    return unknown;
 }

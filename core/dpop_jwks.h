@@ -19,7 +19,11 @@
 #include "dpop_jws.h"
 
 #define DPOP_JWKS_MAX_KEYS 64
-#define DPOP_JWKS_MAX_BYTES (256 * 1024)
+/* DESIGN.md token sources: fetched metadata and JWKS are bounded at 1 MiB;
+ * a file is held to the same bound. */
+#define DPOP_JWKS_MAX_BYTES (1024 * 1024)
+/* Bound of a decoded JWS header dpop_jwks_kid_unknown looks into. */
+#define DPOP_JWKS_KID_HDR_MAX 4096
 
 typedef struct dpop_jwks dpop_jwks_t; /* opaque, immutable after load: thread-safe */
 
@@ -42,5 +46,11 @@ uint64_t dpop_jwks_generation(const dpop_jwks_t *s);
  * verifies); internal errors also fail (closed). */
 int dpop_jwks_verify(const dpop_jwks_t *s, const dpop_jws_t *jws, dpop_alg_mask_t algs,
                      const char **kid_out, dpop_failure_t *f);
+
+/* 1 when the compact JWS names in its header a kid that no key of s
+ * carries (a key the authorization server may have rotated in: the caller
+ * refreshes a fetched set, rate-limited); 0 when the kid is known, absent,
+ * or the header cannot be read (verification then fails on its own). */
+int dpop_jwks_kid_unknown(const dpop_jwks_t *s, const char *compact, size_t len);
 
 #endif /* DPOP_JWKS_H */

@@ -522,28 +522,6 @@ static const char proof_help[] =
 #define PROOF_COUNT_MAX 10000000
 #define PROOF_COUNT_BAD "--count needs an integer from 1 to 10000000"
 
-static dpop_alg_t alg_of_private_jwk(const json_t *jwk)
-{
-    const char *s = NULL;
-    if (dpop_json_get_string(jwk, "alg", &s) == 1)
-        return dpop_alg_from_name(s);
-    if (dpop_json_get_string(jwk, "kty", &s) != 1)
-        return DPOP_ALG_INVALID;
-    if (strcmp(s, "RSA") == 0)
-        return DPOP_ALG_RS256;
-    if (strcmp(s, "OKP") == 0)
-        return DPOP_ALG_EDDSA;
-    if (strcmp(s, "EC") == 0 && dpop_json_get_string(jwk, "crv", &s) == 1) {
-        if (strcmp(s, "P-256") == 0)
-            return DPOP_ALG_ES256;
-        if (strcmp(s, "P-384") == 0)
-            return DPOP_ALG_ES384;
-        if (strcmp(s, "P-521") == 0)
-            return DPOP_ALG_ES512;
-    }
-    return DPOP_ALG_INVALID;
-}
-
 static int cmd_proof(int argc, char **argv)
 {
     const char *cmd = "proof", *keyfile = NULL, *method = NULL, *url = NULL, *token = NULL,
@@ -581,7 +559,7 @@ static int cmd_proof(int argc, char **argv)
     if ((rc = load_json(cmd, keyfile, &jwk)) != EXIT_VALID)
         return rc;
     rc = EXIT_INVALID;
-    if ((alg = alg_of_private_jwk(jwk)) == DPOP_ALG_INVALID) {
+    if ((alg = dpop_jwk_private_alg(jwk)) == DPOP_ALG_INVALID) {
         fprintf(stderr, "%s %s: %s: no usable algorithm for this key\n", prog, cmd, keyfile);
         goto done;
     }

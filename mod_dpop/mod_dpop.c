@@ -26,6 +26,7 @@
 #include "mod_dpop_config.h"
 #include "mod_dpop_replay.h"
 #include "mod_dpop_metrics.h"
+#include "mod_dpop_tokensrc.h"
 
 #include "http_config.h"
 #include "http_core.h"
@@ -68,6 +69,7 @@ static void dpop_child_init(apr_pool_t *p, server_rec *s)
 {
     dpop_replay_child_init(p, s);
     dpop_authn_child_init(p, s);
+    dpop_tokensrc_child_init(p, s);
     dpop_authz_child_init(p, s);
     dpop_audit_child_init(p, s);
 }

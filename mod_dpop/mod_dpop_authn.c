@@ -19,6 +19,7 @@
 #include "mod_dpop_replay.h"
 #include "mod_dpop_respond.h"
 #include "mod_dpop_metrics.h"
+#include "mod_dpop_tokensrc.h"
 
 #include "http_core.h"
 #include "http_log.h"
@@ -31,6 +32,7 @@
 #include <strings.h>
 
 #include "dpop_alg.h"
+#include "dpop_ct.h"
 #include "dpop_keycache.h"
 #include "dpop_nonce.h"
 #include "dpop_proof.h"
@@ -230,7 +232,8 @@ typedef struct {
     const dpop_srv_conf_t *sc;
     dpop_req_t *rq;
     int64_t now;
-    int token_ok; /* the token verified: its sub may name the user */
+    int token_ok;    /* the token verified: its sub may name the user */
+    int unavailable; /* token source down (mod_dpop_tokensrc.h): this status */
 } authn_ctx_t;
 
 /* A rejection: enforce -> log + audit + challenge status; report-only ->
@@ -239,6 +242,11 @@ static int reject(authn_ctx_t *a, const dpop_failure_t *f)
 {
     const char *nonce;
     request_rec *r = a->r;
+    /* Token source unavailable (no key set yet, AS down for introspection):
+     * fail closed with 503, already logged by the source, rate-limited; not
+     * a verdict on the client, so neither counted nor audited. */
+    if (a->unavailable && !dpop_conf_report_only(a->c))
+        return a->unavailable;
     dpop_metrics_rejected(f->code, dpop_conf_report_only(a->c));
     if (dpop_conf_report_only(a->c)) {
         dpop_respond_log(r, APLOG_WARNING, "report-only, would reject", f, a->rq->jkt, a->rq->jti);
@@ -339,7 +347,11 @@ static int verify_token(authn_ctx_t *a, const char *token, dpop_token_result_t *
         return DPOP_ERR;
     }
     memset(&tp, 0, sizeof(tp));
-    tp.jwks = a->c->jwks;
+    /* The key set: the file, or fetched from the AS (mod_dpop_keyset.c). */
+    if ((a->unavailable = dpop_keyset_for_token(a->r, a->c, token, &tp.jwks)) != OK) {
+        dpop_fail(f, DPOP_REASON_TOKEN_INVALID, "no key set of the authorization server yet");
+        return DPOP_ERR;
+    }
     tp.issuer = a->c->issuer;
     tp.audience = a->c->audience;
     tp.now = a->now;
@@ -357,6 +369,31 @@ static int verify_token(authn_ctx_t *a, const char *token, dpop_token_result_t *
     copy_token_fields(a->r, a->rq, tr);
     a->token_ok = 1;
     return DPOP_OK;
+}
+
+/* ---- opaque tokens (DPoPTokenFormat opaque|any) ------------------------ */
+
+/* RFC 7662 introspection of an opaque token (mod_dpop_introspect.c).
+ * DECLINED when the AS vouches for it (tr filled: active, iss, aud, exp);
+ * else the answer for the client (token_invalid, or 503 when the AS cannot
+ * be asked). */
+static int introspect(authn_ctx_t *a, const char *token, dpop_token_result_t *tr)
+{
+    dpop_failure_t f;
+    int st;
+    dpop_failure_clear(&f);
+    if (!*token)
+        return fail(a, DPOP_REASON_MISSING_TOKEN, "empty credentials after the scheme");
+    st = dpop_introspect_token(a->r, a->c, token, a->rq->token_hash, a->now, tr, &f);
+    if (st == HTTP_SERVICE_UNAVAILABLE) {
+        a->unavailable = st;
+        return fail(a, DPOP_REASON_TOKEN_INVALID, "introspection unavailable");
+    }
+    copy_token_fields(a->r, a->rq, tr);
+    if (st != OK)
+        return reject(a, &f);
+    a->token_ok = 1;
+    return DECLINED;
 }
 
 /* The verified caller becomes r->user: the token's sub, else its
@@ -384,7 +421,17 @@ static int authn_bearer(authn_ctx_t *a, const char *token)
     int rc;
     dpop_token_result_init(&tr);
     dpop_failure_clear(&f);
-    if (verify_token(a, token, &tr, &f) != DPOP_OK) {
+    if (dpop_tokensrc_opaque(a->c, token)) {
+        /* No proof: the AS is asked only when Bearer tokens are allowed. */
+        if (!dpop_conf_allow_bearer(a->c)) {
+            rc = fail(a, DPOP_REASON_TOKEN_UNBOUND,
+                      "opaque Bearer token and DPoPAllowBearer is Off (not introspected)");
+            goto done;
+        }
+        if ((rc = introspect(a, token, &tr)) != DECLINED)
+            goto done;
+    }
+    else if (verify_token(a, token, &tr, &f) != DPOP_OK) {
         rc = reject(a, &f);
         goto done;
     }
@@ -423,18 +470,25 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
     const char *htu = request_htu(r, a->c);
     const char *errmsg = NULL;
     dpop_replay_status_t st;
+    /* DPoPTokenFormat: an opaque token is introspected after the proof's
+     * own checks (DESIGN.md: a bad proof never reaches the AS). */
+    int opaque = dpop_tokensrc_opaque(a->c, token);
     int rc;
 
     dpop_token_result_init(&tr);
     dpop_proof_result_init(&pr);
     dpop_failure_clear(&f);
 
-    if (verify_token(a, token, &tr, &f) != DPOP_OK) {
+    if (opaque && !*token) {
+        rc = fail(a, DPOP_REASON_MISSING_TOKEN, "empty credentials after the scheme");
+        goto done;
+    }
+    if (!opaque && verify_token(a, token, &tr, &f) != DPOP_OK) {
         audit_enrich_proof(a, proof, htu);
         rc = reject(a, &f);
         goto done;
     }
-    if (!tr.jkt) {
+    if (!opaque && !tr.jkt) {
         audit_enrich_proof(a, proof, htu);
         rc = fail(a, DPOP_REASON_TOKEN_UNBOUND, "access token has no cnf.jkt");
         goto done;
@@ -466,6 +520,20 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
     }
     copy_proof_fields(r, a->rq, &pr);
     a->rq->jkt = apr_pstrdup(r->pool, pr.jkt);
+    if (opaque) {
+        if ((rc = introspect(a, token, &tr)) != DECLINED)
+            goto done;
+        /* RFC 9449 §6.2: the AS's cnf.jkt must be the proof key's. */
+        if (!tr.jkt) {
+            rc = fail(a, DPOP_REASON_TOKEN_UNBOUND, "introspected token has no cnf.jkt");
+            goto done;
+        }
+        if (!dpop_ct_streq(tr.jkt, pr.jkt)) {
+            rc = fail(a, DPOP_REASON_JKT_MISMATCH,
+                      "introspected cnf.jkt differs from the proof key's thumbprint");
+            goto done;
+        }
+    }
 
     /* RFC 9449 §11.1: single use of a jti within the acceptance window. */
     if (!pr.jti || dpop_replay_key(pr.jkt, pr.jti, key) != DPOP_OK) {
@@ -549,9 +617,10 @@ int dpop_check_authn(request_rec *r)
     a.rq = dpop_req_get(r, 1);
     a.now = (int64_t)apr_time_sec(apr_time_now());
 
-    if (!a.c->jwks) {
+    if (!dpop_conf_has_token_source(a.c)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "mod_dpop: AuthType DPoP without DPoPTokenJWKS for %s",
+                      "mod_dpop: AuthType DPoP without DPoPTokenJWKS, DPoPTokenMetadata or "
+                      "DPoPTokenIntrospection for %s",
                       ap_escape_logitem(r->pool, r->uri));
         return HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -16,6 +16,8 @@
 #include "apr_strings.h"
 #include "apr_lib.h"
 #include "apr_uri.h"
+#include "apr_file_io.h"
+#include "apr_file_info.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -24,12 +26,16 @@
 
 #include <openssl/crypto.h>
 
+#include "dpop_fetch.h"
 #include "dpop_htu.h"
+#include "dpop_json.h"
+#include "dpop_jwk.h"
 #include "dpop_nonce.h"
 
 APLOG_USE_MODULE(dpop);
 
 #define NONCE_SERVERS_KEY "mod_dpop-nonce-servers"
+#define SOURCE_SITES_KEY "mod_dpop-token-source-sites"
 
 /* Set once by mod_dpop.c before any directive is read. */
 static const dpop_config_validators_t *validators;
@@ -62,21 +68,31 @@ void *dpop_create_dir_conf(apr_pool_t *p, char *dir)
     c->nonce_lifetime = DPOP_UNSET;
     c->mode = DPOP_UNSET;
     c->allow_bearer = DPOP_UNSET;
+    c->format = DPOP_UNSET;
+    c->introspection_cache = DPOP_UNSET;
+    c->refresh = DPOP_UNSET;
     return c;
 }
 
 #define MERGE_INT(f) c->f = (add->f != DPOP_UNSET) ? add->f : base->f
 #define MERGE_PTR(f) c->f = (add->f != NULL) ? add->f : base->f
 
+static void merge_token_sources(dpop_dir_conf_t *c, const dpop_dir_conf_t *base,
+                                const dpop_dir_conf_t *add);
+
 void *dpop_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
 {
     const dpop_dir_conf_t *base = basev, *add = addv;
     dpop_dir_conf_t *c = apr_pcalloc(p, sizeof(*c));
     /* Fields that travel together come from the same level. */
-    const dpop_dir_conf_t *jw = add->jwks ? add : base;
+    /* The innermost scope naming a key source (DPoPTokenJWKS or
+     * DPoPTokenMetadata) decides where the keys come from. */
+    const dpop_dir_conf_t *jw = (add->jwks || add->jwks_url || add->metadata_url) ? add : base;
     const dpop_dir_conf_t *al = add->algs ? add : base;
     c->jwks = jw->jwks;
     c->jwks_file = jw->jwks_file;
+    c->jwks_url = jw->jwks_url;
+    merge_token_sources(c, base, add);
     MERGE_PTR(issuer);
     MERGE_PTR(audience);
     c->algs = al->algs;
@@ -165,6 +181,23 @@ const char *dpop_conf_algs_attr(const dpop_dir_conf_t *c)
 {
     return c->algs_attr;
 }
+int dpop_conf_format(const dpop_dir_conf_t *c)
+{
+    return c->format == DPOP_UNSET ? DPOP_FORMAT_JWT : c->format;
+}
+int dpop_conf_introspection_cache(const dpop_dir_conf_t *c)
+{
+    return c->introspection_cache == DPOP_UNSET ? DPOP_DEFAULT_INTROSPECTION_CACHE
+                                                : c->introspection_cache;
+}
+int dpop_conf_refresh(const dpop_dir_conf_t *c)
+{
+    return c->refresh == DPOP_UNSET ? DPOP_DEFAULT_REFRESH : c->refresh;
+}
+int dpop_conf_has_token_source(const dpop_dir_conf_t *c)
+{
+    return c->jwks || c->jwks_url || c->metadata_url || c->introspection_url;
+}
 apr_size_t dpop_conf_audit_mapsize(const dpop_srv_conf_t *s)
 {
     return (apr_size_t)(s->audit_mapsize == DPOP_UNSET ? DPOP_DEFAULT_AUDIT_MAPSIZE
@@ -218,7 +251,18 @@ static const char *set_token_jwks(cmd_parms *cmd, void *mconfig, const char *arg
     dpop_dir_conf_t *c = mconfig;
     dpop_jwks_t *set = NULL;
     char err[256] = "";
-    const char *path = ap_server_root_relative(cmd->pool, arg);
+    const char *path;
+    if (ap_strstr_c(arg, "://")) {
+        /* A URL: fetched and kept fresh by mod_dpop_keyset.c (per process,
+         * on first use: startup never waits for the authorization server). */
+        if (dpop_fetch_url_check(arg, err, sizeof(err)) != 0)
+            return apr_psprintf(cmd->pool, "DPoPTokenJWKS: %s", err);
+        c->jwks_url = arg;
+        c->jwks = NULL;
+        c->jwks_file = NULL;
+        return NULL;
+    }
+    path = ap_server_root_relative(cmd->pool, arg);
     if (!path)
         return apr_psprintf(cmd->pool, "DPoPTokenJWKS: invalid path '%s'", arg);
     if (dpop_jwks_load_file(path, &set, err, sizeof(err)) != 0 || !set)
@@ -231,6 +275,250 @@ static const char *set_token_jwks(cmd_parms *cmd, void *mconfig, const char *arg
                      (unsigned long)dpop_jwks_skipped(set), (unsigned long)dpop_jwks_count(set));
     c->jwks = set;
     c->jwks_file = path;
+    c->jwks_url = NULL;
+    return NULL;
+}
+
+/* ---- token sources: one table, one setter, one merge loop ---------------- */
+
+typedef enum { TS_URL, TS_FILE, TS_SECONDS, TS_FORMAT } ts_kind_t;
+
+typedef struct {
+    const char *name;
+    ts_kind_t kind;
+    apr_size_t offset; /* of the field in dpop_dir_conf_t */
+    long min, max;     /* TS_SECONDS bounds */
+} ts_directive_t;
+
+/* DESIGN.md "Where tokens are checked against".  URL fields are const char *
+ * checked with dpop_fetch_url_check (https, or http to loopback); FILE
+ * fields an existing readable regular file (ServerRoot-relative); SECONDS
+ * and FORMAT ints starting DPOP_UNSET. */
+static const ts_directive_t ts_table[] = {
+    {"DPoPTokenMetadata", TS_URL, offsetof(dpop_dir_conf_t, metadata_url), 0, 0},
+    {"DPoPTokenFormat", TS_FORMAT, offsetof(dpop_dir_conf_t, format), 0, 0},
+    {"DPoPTokenIntrospection", TS_URL, offsetof(dpop_dir_conf_t, introspection_url), 0, 0},
+    {"DPoPTokenIntrospectionCache", TS_SECONDS, offsetof(dpop_dir_conf_t, introspection_cache), 0,
+     86400},
+    {"DPoPTokenRefresh", TS_SECONDS, offsetof(dpop_dir_conf_t, refresh), 60, 86400},
+    {"DPoPTokenCAFile", TS_FILE, offsetof(dpop_dir_conf_t, ca_file), 0, 0},
+};
+#define TS_COUNT (sizeof(ts_table) / sizeof(ts_table[0]))
+
+static void merge_token_sources(dpop_dir_conf_t *c, const dpop_dir_conf_t *base,
+                                const dpop_dir_conf_t *add)
+{
+    apr_size_t i;
+    for (i = 0; i < TS_COUNT; i++) {
+        apr_size_t off = ts_table[i].offset;
+        if (ts_table[i].kind == TS_SECONDS || ts_table[i].kind == TS_FORMAT) {
+            int v = *(const int *)((const char *)add + off);
+            *(int *)((char *)c + off) =
+                v != DPOP_UNSET ? v : *(const int *)((const char *)base + off);
+        }
+        else {
+            const char *v = *(const char *const *)((const char *)add + off);
+            *(const char **)((char *)c + off) =
+                v ? v : *(const char *const *)((const char *)base + off);
+        }
+    }
+    MERGE_PTR(iauth);
+}
+
+/* Where a token-source directive was written: check_config verifies that
+ * every DPoPTokenFormat opaque|any can reach an introspection endpoint. */
+typedef struct {
+    server_rec *s;
+    const char *path; /* <Directory>/<Location> path, NULL at server level */
+    const dpop_dir_conf_t *c;
+} ts_site_t;
+
+static void remember_site(cmd_parms *cmd, const dpop_dir_conf_t *c)
+{
+    apr_array_header_t *sites = NULL;
+    ts_site_t *site;
+    apr_pool_userdata_get((void **)&sites, SOURCE_SITES_KEY, cmd->pool);
+    if (!sites) {
+        sites = apr_array_make(cmd->pool, 4, sizeof(ts_site_t));
+        apr_pool_userdata_set(sites, SOURCE_SITES_KEY, apr_pool_cleanup_null, cmd->pool);
+    }
+    site = apr_array_push(sites);
+    site->s = cmd->server;
+    site->path = cmd->path;
+    site->c = c;
+}
+
+/* A readable regular file, relative to ServerRoot. */
+static const char *check_file(cmd_parms *cmd, const char *arg, const char **path)
+{
+    apr_finfo_t fi;
+    apr_file_t *f = NULL;
+    apr_status_t rv;
+    if (!(*path = ap_server_root_relative(cmd->pool, arg)))
+        return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
+    rv = apr_stat(&fi, *path, APR_FINFO_TYPE, cmd->temp_pool);
+    if (rv != APR_SUCCESS || fi.filetype != APR_REG)
+        return apr_psprintf(cmd->pool, "%s: %s is not a readable regular file", cmd->cmd->name,
+                            *path);
+    if ((rv = apr_file_open(&f, *path, APR_FOPEN_READ, 0, cmd->temp_pool)) != APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "%s: cannot read %s", cmd->cmd->name, *path);
+    apr_file_close(f);
+    return NULL;
+}
+
+/* Read a small file (at most max bytes) into *buf (pool p; the caller
+ * wipes it when it held a secret). */
+static apr_status_t read_small_file(apr_pool_t *p, const char *path, apr_size_t max, char **buf,
+                                    apr_size_t *len)
+{
+    apr_file_t *f = NULL;
+    apr_finfo_t fi;
+    apr_status_t rv;
+    *buf = NULL;
+    *len = 0;
+    if ((rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, p)) != APR_SUCCESS)
+        return rv;
+    rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+    if (rv == APR_SUCCESS && (fi.size < 0 || (apr_size_t)fi.size > max))
+        rv = APR_EGENERAL;
+    if (rv == APR_SUCCESS) {
+        *buf = apr_palloc(p, (apr_size_t)fi.size + 1);
+        rv = apr_file_read_full(f, *buf, (apr_size_t)fi.size, len);
+        if (rv == APR_EOF)
+            rv = APR_SUCCESS;
+        (*buf)[*len] = '\0';
+    }
+    apr_file_close(f);
+    return rv;
+}
+
+static const char *set_token_source(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    const ts_directive_t *d = cmd->info;
+    char *field = (char *)mconfig + d->offset;
+    char err[256] = "";
+    const char *path = NULL, *msg;
+    int v = 0;
+    switch (d->kind) {
+    case TS_URL:
+        if (dpop_fetch_url_check(arg, err, sizeof(err)) != 0)
+            return apr_psprintf(cmd->pool, "%s: %s", d->name, err);
+        *(const char **)field = arg;
+        break;
+    case TS_FILE:
+        if ((msg = check_file(cmd, arg, &path)))
+            return msg;
+        *(const char **)field = path;
+        break;
+    case TS_SECONDS:
+        if ((msg = parse_int(cmd, arg, d->min, d->max, &v)))
+            return msg;
+        *(int *)field = v;
+        break;
+    case TS_FORMAT:
+        if (!strcasecmp(arg, "jwt"))
+            v = DPOP_FORMAT_JWT;
+        else if (!strcasecmp(arg, "opaque"))
+            v = DPOP_FORMAT_OPAQUE;
+        else if (!strcasecmp(arg, "any"))
+            v = DPOP_FORMAT_ANY;
+        else
+            return apr_psprintf(cmd->pool, "%s: '%s' is not jwt, opaque or any", d->name, arg);
+        *(int *)field = v;
+        break;
+    }
+    remember_site(cmd, mconfig);
+    return NULL;
+}
+
+static apr_status_t iauth_cleanup(void *data)
+{
+    dpop_iauth_t *a = data;
+    if (a->secret)
+        OPENSSL_cleanse((void *)a->secret, strlen(a->secret));
+    EVP_PKEY_free(a->key);
+    a->key = NULL;
+    return APR_SUCCESS;
+}
+
+/* DPoPTokenIntrospectionAuth client_secret_basic CLIENT_ID SECRET_FILE |
+ * private_key_jwt CLIENT_ID KEY_FILE | none.  The file is read now, as
+ * root, so it may be readable by root only. */
+static const char *set_introspection_auth(cmd_parms *cmd, void *mconfig, const char *kind,
+                                          const char *client_id, const char *file)
+{
+    dpop_dir_conf_t *c = mconfig;
+    dpop_iauth_t *a = apr_pcalloc(cmd->pool, sizeof(*a));
+    const char *path = NULL, *msg;
+    char *buf = NULL;
+    apr_size_t len = 0;
+    apr_status_t rv;
+    if (!strcasecmp(kind, "none")) {
+        if (client_id)
+            return "DPoPTokenIntrospectionAuth: 'none' takes no further argument";
+        a->kind = DPOP_IAUTH_NONE;
+        c->iauth = a;
+        return NULL;
+    }
+    if (!strcasecmp(kind, "client_secret_basic"))
+        a->kind = DPOP_IAUTH_CLIENT_SECRET_BASIC;
+    else if (!strcasecmp(kind, "private_key_jwt"))
+        a->kind = DPOP_IAUTH_PRIVATE_KEY_JWT;
+    else
+        return apr_psprintf(cmd->pool,
+                            "DPoPTokenIntrospectionAuth: '%s' is not client_secret_basic, "
+                            "private_key_jwt or none",
+                            kind);
+    if (!client_id || !file || !*client_id)
+        return apr_psprintf(cmd->pool, "DPoPTokenIntrospectionAuth %s needs CLIENT_ID and %s", kind,
+                            a->kind == DPOP_IAUTH_PRIVATE_KEY_JWT ? "KEY_FILE" : "SECRET_FILE");
+    if ((msg = check_file(cmd, file, &path)))
+        return msg;
+    rv = read_small_file(cmd->temp_pool, path, 64 * 1024, &buf, &len);
+    if (rv != APR_SUCCESS)
+        return apr_psprintf(cmd->pool,
+                            "DPoPTokenIntrospectionAuth: cannot read %s (at most 64 KiB)", path);
+    a->client_id = client_id;
+    a->file = path;
+    apr_pool_cleanup_register(cmd->pool, a, iauth_cleanup, apr_pool_cleanup_null);
+    if (a->kind == DPOP_IAUTH_CLIENT_SECRET_BASIC) {
+        /* The secret is the file's first line (a trailing newline is not
+         * part of it). */
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+            len--;
+        if (len == 0 || memchr(buf, '\n', len) || memchr(buf, '\0', len)) {
+            OPENSSL_cleanse(buf, len);
+            return apr_psprintf(cmd->pool,
+                                "DPoPTokenIntrospectionAuth: %s must hold the client secret on "
+                                "one non-empty line",
+                                path);
+        }
+        a->secret = apr_pstrmemdup(cmd->pool, buf, len);
+        OPENSSL_cleanse(buf, len);
+    }
+    else {
+        json_t *jwk, *pub = NULL;
+        char jerr[256] = "";
+        const char *kid = NULL;
+        jwk = dpop_json_parse_object(buf, len, jerr, sizeof(jerr));
+        OPENSSL_cleanse(buf, len);
+        if (!jwk)
+            return apr_psprintf(cmd->pool, "DPoPTokenIntrospectionAuth: %s: not a JSON JWK (%s)",
+                                path, jerr);
+        a->key_alg = dpop_jwk_private_alg(jwk);
+        if (dpop_json_get_string(jwk, "kid", &kid) == 1)
+            a->key_kid = apr_pstrdup(cmd->pool, kid);
+        if (a->key_alg == DPOP_ALG_INVALID ||
+            dpop_jwk_import_private(jwk, &a->key, &pub, jerr, sizeof(jerr)) != DPOP_OK) {
+            json_decref(jwk);
+            return apr_psprintf(cmd->pool,
+                                "DPoPTokenIntrospectionAuth: %s: not a usable private JWK (%s)",
+                                path, jerr[0] ? jerr : "no algorithm fits the key");
+        }
+        json_decref(pub);
+        json_decref(jwk);
+    }
+    c->iauth = a;
     return NULL;
 }
 
@@ -455,10 +743,54 @@ static const char *set_nonce_secret(cmd_parms *cmd, void *mconfig, const char *a
 
 /* ---- cross-directive checks -------------------------------------------- */
 
+/* 1 when site b (the same server or the main server, at server level or
+ * an enclosing path) configures an introspection endpoint or metadata. */
+static int site_covers(const ts_site_t *b, const ts_site_t *a, server_rec *main_s)
+{
+    if (!b->c->introspection_url && !b->c->metadata_url)
+        return 0;
+    if (b->s != a->s && b->s != main_s)
+        return 0;
+    if (!b->path)
+        return 1;
+    return a->path && !strncmp(a->path, b->path, strlen(b->path));
+}
+
+/* DPoPTokenFormat opaque|any without an introspection endpoint or metadata
+ * to find one (here or in an enclosing scope) stops `apache2 -t`. */
+static int check_token_formats(apr_pool_t *pconf, server_rec *main_s)
+{
+    apr_array_header_t *sites = NULL;
+    int i, j;
+    apr_pool_userdata_get((void **)&sites, SOURCE_SITES_KEY, pconf);
+    if (!sites)
+        return OK;
+    for (i = 0; i < sites->nelts; i++) {
+        const ts_site_t *a = &APR_ARRAY_IDX(sites, i, ts_site_t);
+        int ok = 0;
+        if (a->c->format != DPOP_FORMAT_OPAQUE && a->c->format != DPOP_FORMAT_ANY)
+            continue;
+        for (j = 0; j < sites->nelts && !ok; j++)
+            ok = site_covers(&APR_ARRAY_IDX(sites, j, ts_site_t), a, main_s);
+        if (!ok) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, a->s,
+                         "mod_dpop: DPoPTokenFormat %s (in %s) needs DPoPTokenIntrospection or "
+                         "DPoPTokenMetadata (an introspection endpoint to check opaque tokens "
+                         "against)",
+                         a->c->format == DPOP_FORMAT_OPAQUE ? "opaque" : "any",
+                         a->path ? a->path : "the server config");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return OK;
+}
+
 int dpop_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     apr_array_header_t *servers = NULL;
     int i;
+    if (check_token_formats(pconf, s) != OK)
+        return HTTP_INTERNAL_SERVER_ERROR;
     apr_pool_userdata_get((void **)&servers, NONCE_SERVERS_KEY, pconf);
     if (!servers)
         return OK;
@@ -481,7 +813,22 @@ int dpop_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, se
 
 const command_rec dpop_cmds[] = {
     AP_INIT_TAKE1("DPoPTokenJWKS", set_token_jwks, NULL, DIR_OR_SRV,
-                  "JWK Set file of the authorization server's token signing keys"),
+                  "JWK Set file or https URL of the authorization server's token signing keys"),
+    AP_INIT_TAKE1("DPoPTokenMetadata", set_token_source, (void *)&ts_table[0], DIR_OR_SRV,
+                  "RFC 8414 / OpenID discovery URL of the authorization server"),
+    AP_INIT_TAKE1("DPoPTokenFormat", set_token_source, (void *)&ts_table[1], DIR_OR_SRV,
+                  "jwt (default), opaque (introspected) or any"),
+    AP_INIT_TAKE1("DPoPTokenIntrospection", set_token_source, (void *)&ts_table[2], DIR_OR_SRV,
+                  "RFC 7662 introspection endpoint (default: the metadata's)"),
+    AP_INIT_TAKE1("DPoPTokenIntrospectionCache", set_token_source, (void *)&ts_table[3], DIR_OR_SRV,
+                  "seconds an active introspection result is reused (default 60)"),
+    AP_INIT_TAKE1("DPoPTokenRefresh", set_token_source, (void *)&ts_table[4], DIR_OR_SRV,
+                  "seconds fetched metadata and JWKS are kept at most (default 3600)"),
+    AP_INIT_TAKE1("DPoPTokenCAFile", set_token_source, (void *)&ts_table[5], DIR_OR_SRV,
+                  "PEM trust anchors for the authorization server (default: system store)"),
+    AP_INIT_TAKE13("DPoPTokenIntrospectionAuth", set_introspection_auth, NULL, DIR_OR_SRV,
+                   "client_secret_basic CLIENT_ID SECRET_FILE | private_key_jwt CLIENT_ID "
+                   "KEY_FILE | none"),
     AP_INIT_TAKE1("DPoPTokenIssuer", set_nonempty_string, (void *)offsetof(dpop_dir_conf_t, issuer),
                   DIR_OR_SRV, "required 'iss' of access tokens"),
     AP_INIT_TAKE1("DPoPTokenAudience", set_nonempty_string,

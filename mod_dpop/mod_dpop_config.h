@@ -23,6 +23,8 @@
 #include "http_config.h"
 #include "apr_tables.h"
 
+#include <openssl/evp.h>
+
 #include "dpop_alg.h"
 #include "dpop_jwks.h"
 
@@ -40,6 +42,32 @@
 extern module AP_MODULE_DECLARE_DATA dpop_module;
 
 typedef enum { DPOP_MODE_ENFORCE = 0, DPOP_MODE_REPORT_ONLY = 1 } dpop_mode_t;
+
+/* DPoPTokenFormat (default jwt) */
+typedef enum { DPOP_FORMAT_JWT = 0, DPOP_FORMAT_OPAQUE = 1, DPOP_FORMAT_ANY = 2 } dpop_format_t;
+
+/* DPoPTokenIntrospectionAuth: how the resource server authenticates to the
+ * introspection endpoint (RFC 7662 §2.1).  Loaded when the directive is
+ * read (the secret or key file may be readable by root only); the secret is
+ * wiped and the key freed with the config pool. */
+typedef enum {
+    DPOP_IAUTH_NONE = 0,
+    DPOP_IAUTH_CLIENT_SECRET_BASIC = 1,
+    DPOP_IAUTH_PRIVATE_KEY_JWT = 2
+} dpop_iauth_kind_t;
+
+typedef struct {
+    dpop_iauth_kind_t kind;
+    const char *client_id;
+    const char *file;   /* SECRET_FILE or KEY_FILE, for messages */
+    const char *secret; /* client_secret_basic, NUL-terminated */
+    EVP_PKEY *key;      /* private_key_jwt */
+    dpop_alg_t key_alg;
+    const char *key_kid; /* the JWK's kid, NULL when it has none */
+} dpop_iauth_t;
+
+#define DPOP_DEFAULT_INTROSPECTION_CACHE 60 /* s */
+#define DPOP_DEFAULT_REFRESH 3600           /* s */
 
 struct dpop_replay;      /* mod_dpop_replay.h */
 struct dpop_policy_glue; /* mod_dpop_authz.c */
@@ -66,19 +94,29 @@ typedef struct {
 
 typedef struct {
     const char *jwks_file;
-    const dpop_jwks_t *jwks;  /* DPoPTokenJWKS, loaded at config time */
-    const char *issuer;       /* DPoPTokenIssuer */
-    const char *audience;     /* DPoPTokenAudience */
-    dpop_alg_mask_t algs;     /* DPoPAlgorithms; 0 = unset */
-    const char *algs_attr;    /* algs (or the default) as the challenge attribute */
-    int proof_lifetime;       /* DPoPProofLifetime */
-    int clock_skew;           /* DPoPClockSkew */
-    int max_proof_size;       /* DPoPMaxProofSize */
-    const char *external_url; /* DPoPExternalURL, normalized, no trailing '/' */
-    int nonce;                /* DPoPNonce On|Off */
-    int nonce_lifetime;       /* DPoPNonceLifetime */
-    int mode;                 /* DPoPMode */
-    int allow_bearer;         /* DPoPAllowBearer */
+    const dpop_jwks_t *jwks; /* DPoPTokenJWKS FILE, loaded at config time */
+    const char *jwks_url;    /* DPoPTokenJWKS URL (mod_dpop_keyset.c fetches it) */
+    /* Token sources (DESIGN.md "Where tokens are checked against"); all
+     * described by one table in mod_dpop_config.c. */
+    const char *metadata_url;      /* DPoPTokenMetadata */
+    int format;                    /* DPoPTokenFormat (dpop_format_t) */
+    const char *introspection_url; /* DPoPTokenIntrospection */
+    const dpop_iauth_t *iauth;     /* DPoPTokenIntrospectionAuth; NULL = none */
+    int introspection_cache;       /* DPoPTokenIntrospectionCache, s */
+    int refresh;                   /* DPoPTokenRefresh, s */
+    const char *ca_file;           /* DPoPTokenCAFile */
+    const char *issuer;            /* DPoPTokenIssuer */
+    const char *audience;          /* DPoPTokenAudience */
+    dpop_alg_mask_t algs;          /* DPoPAlgorithms; 0 = unset */
+    const char *algs_attr;         /* algs (or the default) as the challenge attribute */
+    int proof_lifetime;            /* DPoPProofLifetime */
+    int clock_skew;                /* DPoPClockSkew */
+    int max_proof_size;            /* DPoPMaxProofSize */
+    const char *external_url;      /* DPoPExternalURL, normalized, no trailing '/' */
+    int nonce;                     /* DPoPNonce On|Off */
+    int nonce_lifetime;            /* DPoPNonceLifetime */
+    int mode;                      /* DPoPMode */
+    int allow_bearer;              /* DPoPAllowBearer */
 } dpop_dir_conf_t;
 
 extern const command_rec dpop_cmds[];
@@ -124,5 +162,11 @@ dpop_alg_mask_t dpop_conf_algs(const dpop_dir_conf_t *c);
  * attribute (RFC 9449 §7.1), formatted once at config time. */
 const char *dpop_conf_algs_attr(const dpop_dir_conf_t *c);
 apr_size_t dpop_conf_audit_mapsize(const dpop_srv_conf_t *s);
+int dpop_conf_format(const dpop_dir_conf_t *c);
+int dpop_conf_introspection_cache(const dpop_dir_conf_t *c);
+int dpop_conf_refresh(const dpop_dir_conf_t *c);
+/* Some place to check tokens against: a JWKS file or URL, metadata or an
+ * introspection endpoint. */
+int dpop_conf_has_token_source(const dpop_dir_conf_t *c);
 
 #endif /* DPOP_CONFIG_H */

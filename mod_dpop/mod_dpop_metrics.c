@@ -37,6 +37,9 @@ typedef struct {
     volatile apr_uint64_t hist[NBUCKETS + 1];              /* last: above every bound */
     volatile apr_uint64_t hist_sum_us;
     volatile apr_uint64_t replay_live, replay_capacity; /* gauges (last seen) */
+    volatile apr_uint64_t as_requests[DPOP_AS__KINDS][DPOP_ASO__COUNT];
+    volatile apr_uint64_t as_timed[DPOP_AS__KINDS], as_sum_us[DPOP_AS__KINDS];
+    volatile apr_uint64_t keyset_loaded_us; /* apr_time_t of the last good JWKS fetch */
 } metrics_t;
 
 typedef struct {
@@ -68,6 +71,23 @@ void dpop_metrics_observe_verification(apr_interval_time_t elapsed)
         i++;
     apr_atomic_add64(&metrics->hist[i], 1);
     apr_atomic_add64(&metrics->hist_sum_us, us);
+}
+
+void dpop_metrics_as_request(dpop_as_kind_t kind, int outcome, double secs)
+{
+    if (!metrics || (unsigned)kind >= DPOP_AS__KINDS || outcome < 0 || outcome >= DPOP_ASO__COUNT)
+        return;
+    apr_atomic_add64(&metrics->as_requests[kind][outcome], 1);
+    if (secs >= 0) {
+        apr_atomic_add64(&metrics->as_timed[kind], 1);
+        apr_atomic_add64(&metrics->as_sum_us[kind], (apr_uint64_t)(secs * 1e6));
+    }
+}
+
+void dpop_metrics_keyset_loaded(apr_time_t t)
+{
+    if (metrics)
+        apr_atomic_set64(&metrics->keyset_loaded_us, (apr_uint64_t)t);
 }
 
 void dpop_metrics_replay_fill(apr_uint64_t live, apr_uint64_t capacity)
@@ -133,7 +153,55 @@ static const counter_desc_t counters[] = {
     {DPOP_M_AUDIT_ERRORS, "dpop_audit_write_errors_total",
      "Events not recorded in the audit store (dropped or failed commits; "
      "counted when reported, at most once a minute per process)."},
+    {DPOP_M_INTROSPECTION_CACHE_HITS, "dpop_introspection_cache_hits_total",
+     "Opaque tokens answered from the introspection cache (no request to the AS)."},
 };
+
+static void print_single(request_rec *r, const char *type, const char *name, const char *help,
+                         apr_uint64_t v);
+
+static const char *as_kind_name(int k)
+{
+    return k == DPOP_AS_METADATA ? "metadata" : k == DPOP_AS_JWKS ? "jwks" : "introspection";
+}
+
+static const char *as_outcome_name(int o)
+{
+    if (o < DPOP_FETCH__COUNT)
+        return dpop_fetch_outcome_name((dpop_fetch_outcome_t)o);
+    return o == DPOP_ASO_INVALID ? "invalid" : o == DPOP_ASO_INACTIVE ? "inactive" : "overloaded";
+}
+
+/* Requests to the authorization server by kind and outcome, their time,
+ * and the age of the newest good key set. */
+static void print_as_metrics(request_rec *r)
+{
+    int k, o;
+    apr_uint64_t loaded;
+    ap_rputs("# HELP dpop_as_requests_total Requests to the authorization server (metadata, JWKS "
+             "fetches, introspections) by outcome.\n"
+             "# TYPE dpop_as_requests_total counter\n",
+             r);
+    for (k = 0; k < DPOP_AS__KINDS; k++)
+        for (o = 0; o < DPOP_ASO__COUNT; o++)
+            ap_rprintf(r,
+                       "dpop_as_requests_total{kind=\"%s\",outcome=\"%s\"} %" APR_UINT64_T_FMT "\n",
+                       as_kind_name(k), as_outcome_name(o),
+                       apr_atomic_read64(&metrics->as_requests[k][o]));
+    ap_rputs("# HELP dpop_as_request_seconds Time of requests to the authorization server.\n"
+             "# TYPE dpop_as_request_seconds summary\n",
+             r);
+    for (k = 0; k < DPOP_AS__KINDS; k++) {
+        ap_rprintf(r, "dpop_as_request_seconds_sum{kind=\"%s\"} %.6f\n", as_kind_name(k),
+                   (double)apr_atomic_read64(&metrics->as_sum_us[k]) / 1e6);
+        ap_rprintf(r, "dpop_as_request_seconds_count{kind=\"%s\"} %" APR_UINT64_T_FMT "\n",
+                   as_kind_name(k), apr_atomic_read64(&metrics->as_timed[k]));
+    }
+    loaded = apr_atomic_read64(&metrics->keyset_loaded_us);
+    print_single(r, "gauge", "dpop_as_keyset_age_seconds",
+                 "Seconds since a child last fetched a good JWK Set (0: never).",
+                 loaded ? (apr_uint64_t)apr_time_sec(apr_time_now() - (apr_time_t)loaded) : 0);
+}
 
 /* One single-sample family: HELP, TYPE (counter or gauge), value. */
 static void print_single(request_rec *r, const char *type, const char *name, const char *help,
@@ -198,6 +266,7 @@ static void print_metrics(request_rec *r)
                (double)apr_atomic_read64(&metrics->hist_sum_us) / 1e6);
     /* _count equals the +Inf bucket (read once: both from cum). */
     ap_rprintf(r, "dpop_verification_seconds_count %" APR_UINT64_T_FMT "\n", cum);
+    print_as_metrics(r);
 }
 
 int dpop_metrics_handler(request_rec *r)

@@ -18,20 +18,36 @@
 #include "apr_time.h"
 
 #include "dpop_result.h"
+#include "dpop_fetch.h"
+
+/* Requests to the authorization server, by what was asked ... */
+typedef enum {
+    DPOP_AS_METADATA = 0,
+    DPOP_AS_JWKS,
+    DPOP_AS_INTROSPECTION,
+    DPOP_AS__KINDS
+} dpop_as_kind_t;
+/* ... and how it ended: a dpop_fetch_outcome_t (DPOP_FETCH_OK: a usable
+ * document, an active token) or one of these. */
+#define DPOP_ASO_INVALID (DPOP_FETCH__COUNT + 0)    /* 2xx, document refused */
+#define DPOP_ASO_INACTIVE (DPOP_FETCH__COUNT + 1)   /* introspection: not active */
+#define DPOP_ASO_OVERLOADED (DPOP_FETCH__COUNT + 2) /* concurrency bound: not sent, 503 */
+#define DPOP_ASO__COUNT (DPOP_FETCH__COUNT + 3)
 
 typedef enum {
-    DPOP_M_VERIFIED_DPOP = 0,  /* authenticated with token + proof */
-    DPOP_M_VERIFIED_BEARER,    /* unbound Bearer accepted (DPoPAllowBearer) */
-    DPOP_M_REPLAY_INSERTS,     /* new proofs recorded */
-    DPOP_M_REPLAY_HITS,        /* replays detected */
-    DPOP_M_REPLAY_ERRORS,      /* cache unreachable or full (503) */
-    DPOP_M_NONCE_CHALLENGES,   /* 401 use_dpop_nonce with a DPoP-Nonce */
-    DPOP_M_POLICY_RELOADS,     /* a child swapped in a changed policy */
-    DPOP_M_POLICY_LOAD_ERRORS, /* a changed policy file failed to load */
-    DPOP_M_AUDIT_SUBMITTED,    /* events queued for the audit store */
-    DPOP_M_AUDIT_ERRORS,       /* events not recorded (drops, failed commits) */
-    DPOP_M_TOKEN_CACHE_HITS,   /* access tokens answered from the cache */
-    DPOP_M_TOKEN_CACHE_MISSES, /* access tokens verified in full */
+    DPOP_M_VERIFIED_DPOP = 0,        /* authenticated with token + proof */
+    DPOP_M_VERIFIED_BEARER,          /* unbound Bearer accepted (DPoPAllowBearer) */
+    DPOP_M_REPLAY_INSERTS,           /* new proofs recorded */
+    DPOP_M_REPLAY_HITS,              /* replays detected */
+    DPOP_M_REPLAY_ERRORS,            /* cache unreachable or full (503) */
+    DPOP_M_NONCE_CHALLENGES,         /* 401 use_dpop_nonce with a DPoP-Nonce */
+    DPOP_M_POLICY_RELOADS,           /* a child swapped in a changed policy */
+    DPOP_M_POLICY_LOAD_ERRORS,       /* a changed policy file failed to load */
+    DPOP_M_AUDIT_SUBMITTED,          /* events queued for the audit store */
+    DPOP_M_AUDIT_ERRORS,             /* events not recorded (drops, failed commits) */
+    DPOP_M_TOKEN_CACHE_HITS,         /* access tokens answered from the cache */
+    DPOP_M_TOKEN_CACHE_MISSES,       /* access tokens verified in full */
+    DPOP_M_INTROSPECTION_CACHE_HITS, /* introspection answered from the cache */
     DPOP_M__COUNT
 } dpop_metric_t;
 
@@ -43,6 +59,12 @@ void dpop_metrics_observe_verification(apr_interval_time_t elapsed);
 /* Replay cache fill gauges (shmcb): entries that can still be replayed,
  * and what the cache admits. */
 void dpop_metrics_replay_fill(apr_uint64_t live, apr_uint64_t capacity);
+
+/* One request to the authorization server (secs < 0: not timed, e.g.
+ * overloaded). */
+void dpop_metrics_as_request(dpop_as_kind_t kind, int outcome, double secs);
+/* A key set was fetched successfully at t (key-set age gauge). */
+void dpop_metrics_keyset_loaded(apr_time_t t);
 
 /* post_config (real pass): attach or create the shared counters. */
 int dpop_metrics_post_config(apr_pool_t *pconf, server_rec *s);
