@@ -14,10 +14,13 @@
 //       with the DPoP handle of `key`; on a use_dpop_nonce challenge
 //       (isDPoPNonceError) it retries ONCE, as the library documents, with
 //       the nonce the handle cached from the DPoP-Nonce header; with h2:
-//       true over HTTP/2 (node:http2 as its customFetch, one session per run)
+//       true over HTTP/2 (node:http2 as its customFetch, one session per run;
+//       the result's `session` numbers the connection it went on)
 //   {op: "replay", token, key, url}                 one call, then the very
 //       same request (same proof) again through plain fetch
 //   {op: "revoke", token}                           RFC 7009 at the AS
+//   {op: "sleep", ms}                               wait (an h2 session stays
+//       open across it: the next call reaches the same httpd child)
 // Results never hold a token or a proof: statuses, the challenge's error,
 // whether a retry happened, and the backend's NAME=value lines.
 // The CA of the AS and of httpd comes in through NODE_EXTRA_CA_CERTS.
@@ -54,12 +57,15 @@ function recordingFetch(url, init) {
 // as [oauth.customFetch] when a step says h2. A session whose ALPN did not
 // pick h2 fails (node:http2 speaks nothing else).
 const sessions = {};
+let sessionCount = 0;
 function h2Fetch(url, init) {
   remember(init);
   const u = new URL(url);
   if (!sessions[u.origin] || sessions[u.origin].closed) {
     sessions[u.origin] = http2.connect(u.origin);
     sessions[u.origin].streams = 0;
+    sessionCount += 1;
+    sessions[u.origin].number = sessionCount;
   }
   const session = sessions[u.origin];
   session.streams += 1;
@@ -82,6 +88,7 @@ function h2Fetch(url, init) {
       const res = new Response(Buffer.concat(chunks), { status, headers: out });
       Object.defineProperty(res, 'url', { value: u.href });
       res.protocol = session.alpnProtocol;
+      res.session = session.number;
       resolve(res);
     });
     stream.on('error', reject);
@@ -141,6 +148,7 @@ async function call(step) {
         status: res.status,
         retried,
         protocol: step.h2 ? res.protocol : 'http/1.1',
+        session: res.session,
         env: backendEnv(text),
       };
     } catch (err) {
@@ -153,6 +161,7 @@ async function call(step) {
           status: err.response.status,
           retried,
           protocol: step.h2 ? err.response.protocol : 'http/1.1',
+          session: err.response.session,
           ...challengeOf(err),
         };
       }
@@ -215,6 +224,9 @@ async function run(step, as) {
     }
     case 'call':
       return call(step);
+    case 'sleep':
+      await new Promise((resolve) => setTimeout(resolve, step.ms));
+      return { ok: true };
     case 'replay':
       return replay(step);
     case 'revoke': {
