@@ -33,6 +33,9 @@
 #include <openssl/crypto.h>
 
 #include "dpop_alg.h"
+#include "dpop_asmeta.h"
+#include "dpop_fetch.h"
+#include "dpop_introspect.h"
 #include "dpop_json.h"
 #include "dpop_jwk.h"
 #include "dpop_jwks.h"
@@ -602,10 +605,21 @@ done:
 /* ------------------------------------------------------------------- token */
 
 static const char token_help[] =
-    "usage: dpopctl token --jwks FILE [--iss I] [--aud A] [--now UNIX] [--algs ...] TOKEN|-\n"
-    "Validate a JWT access token as mod_dpop would: signature against the JWK Set\n"
-    "(or single JWK) in FILE, iss, aud, exp, nbf (5 s clock skew) and a cnf.jkt\n"
-    "binding.  Prints one JSON object; exit 0 valid, 1 invalid, 2 usage or I/O error.\n";
+    "usage: dpopctl token (--jwks FILE|URL | --metadata URL | --introspect URL)\n"
+    "                     [--iss I] [--aud A] [--now UNIX] [--algs ...]\n"
+    "                     [--client-id ID [--client-secret-file F]] [--ca-file F] TOKEN|-\n"
+    "Check an access token as mod_dpop would, from the same sources.\n"
+    "  --jwks FILE|URL  JWT: signature against this JWK Set (a URL is fetched)\n"
+    "  --metadata URL   RFC 8414 / OpenID discovery: its issuer must equal --iss;\n"
+    "                   a JWT is checked against its jwks_uri, anything else is\n"
+    "                   introspected at its introspection_endpoint\n"
+    "  --introspect URL RFC 7662 introspection of the token (opaque tokens)\n"
+    "  --client-id ID   client of the introspection request (client_secret_basic\n"
+    "                   with --client-secret-file F: the secret on its first line)\n"
+    "  --ca-file F      trust anchors for the authorization server (default: system)\n"
+    "Then iss, aud, exp, nbf (5 s clock skew) and a cnf.jkt binding.  URLs: https,\n"
+    "or http to a loopback address; no redirects; 5 s per request.\n"
+    "Prints one JSON object; exit 0 valid, 1 invalid, 2 usage, I/O or AS error.\n";
 
 static int load_jwks(const char *cmd, const char *path, dpop_jwks_t **out)
 {
@@ -636,23 +650,111 @@ static int jwks_and_operand(const char *cmd, const char *jwks_path, const char *
     return rc;
 }
 
+/* Fetch url (GET, or POST form) with the module's bounds; the body in
+ * resp.  EXIT_VALID, or 2 with a message (never the body). */
+static int fetch_doc(const char *cmd, const char *url, const char *ca, const char *form,
+                     const char *user, const char *secret, size_t max, dpop_fetch_resp_t *resp)
+{
+    dpop_fetch_req_t req;
+    memset(&req, 0, sizeof(req));
+    req.url = url;
+    req.ca_file = ca;
+    req.max_body = max;
+    req.form = form;
+    req.basic_user = user;
+    req.basic_password = secret;
+    if (dpop_fetch(&req, resp) != 0)
+        return io_error(cmd, "%s: %s (%s)", url, resp->err, dpop_fetch_outcome_name(resp->outcome));
+    return EXIT_VALID;
+}
+
+/* The client secret: the first line of path (wiped by the caller). */
+static int load_secret(const char *cmd, const char *path, char **out)
+{
+    char err[256];
+    size_t len = 0;
+    if (read_input(path, out, &len, err, sizeof(err)) != DPOP_OK)
+        return io_error(cmd, "%s", err);
+    while (len > 0 && ((*out)[len - 1] == '\n' || (*out)[len - 1] == '\r'))
+        (*out)[--len] = '\0';
+    if (len == 0 || memchr(*out, '\n', len))
+        return io_error(cmd, "%s: the client secret must be one non-empty line", path);
+    return EXIT_VALID;
+}
+
+/* RFC 7662 introspection of tok at url; fills r/f like dpop_token_verify.
+ * EXIT_VALID when the AS answered (r or f set), else 2. */
+static int introspect(const char *cmd, const char *url, const compact_t *tok,
+                      const dpop_token_params_t *p, const char *ca, const char *client_id,
+                      const char *secret_file, dpop_token_result_t *r, dpop_failure_t *f)
+{
+    dpop_introspect_params_t ip;
+    dpop_fetch_resp_t resp;
+    char *form = NULL, *secret = NULL, *t = NULL;
+    int rc;
+    memset(&resp, 0, sizeof(resp));
+    if (secret_file && (rc = load_secret(cmd, secret_file, &secret)) != EXIT_VALID)
+        goto done;
+    rc = EXIT_USAGE;
+    if (!(t = strndup(tok->buf, tok->len)) ||
+        dpop_introspect_form(t, secret ? NULL : client_id, NULL, &form) != DPOP_OK) {
+        rc = io_error(cmd, "cannot build the introspection request");
+        goto done;
+    }
+    if ((rc = fetch_doc(cmd, url, ca, form, secret ? client_id : NULL, secret,
+                        DPOP_FETCH_MAX_INTROSPECTION, &resp)) != EXIT_VALID)
+        goto done;
+    memset(&ip, 0, sizeof(ip));
+    ip.issuer = p->issuer;
+    ip.audience = p->audience;
+    ip.now = p->now;
+    ip.skew = p->skew;
+    if (dpop_introspect_parse(resp.body, resp.len, &ip, r, NULL, f) ==
+        DPOP_INTROSPECT_BAD_RESPONSE) {
+        rc = io_error(cmd, "%s: %s", url, f->detail);
+        goto done;
+    }
+    rc = EXIT_VALID;
+done:
+    if (t)
+        OPENSSL_clear_free(t, tok->len);
+    if (secret)
+        OPENSSL_clear_free(secret, strlen(secret));
+    dpop_introspect_form_free(form);
+    dpop_fetch_resp_clear(&resp);
+    return rc;
+}
+
 static int cmd_token(int argc, char **argv)
 {
-    const char *cmd = "token", *jwks_path = NULL;
+    const char *cmd = "token", *jwks_arg = NULL, *meta_url = NULL, *intro_url = NULL,
+               *client_id = NULL, *secret_file = NULL, *ca = NULL, *jwks_url = NULL;
     dpop_token_params_t p;
     dpop_token_result_t r;
     dpop_failure_t f;
     dpop_jwks_t *jwks = NULL;
-    compact_t tok;
-    int rc;
+    dpop_asmeta_t meta;
+    dpop_fetch_resp_t resp;
+    compact_t tok = {NULL, 0, 0};
+    size_t hl, pl, sl;
+    char err[256];
+    int rc, n_src;
     json_t *o;
 
     memset(&p, 0, sizeof(p));
+    memset(&meta, 0, sizeof(meta));
+    memset(&resp, 0, sizeof(resp));
     p.now = (int64_t)time(NULL);
     p.skew = DEFAULT_SKEW;
     dpop_token_result_init(&r);
+    dpop_failure_clear(&f);
     {
-        const opt_t opts[] = {{"jwks", OPT_STR, &jwks_path, 0, NULL},
+        const opt_t opts[] = {{"jwks", OPT_STR, &jwks_arg, 0, NULL},
+                              {"metadata", OPT_STR, &meta_url, 0, NULL},
+                              {"introspect", OPT_STR, &intro_url, 0, NULL},
+                              {"client-id", OPT_STR, &client_id, 0, NULL},
+                              {"client-secret-file", OPT_STR, &secret_file, 0, NULL},
+                              {"ca-file", OPT_STR, &ca, 0, NULL},
                               {"iss", OPT_STR, &p.issuer, 0, NULL},
                               {"aud", OPT_STR, &p.audience, 0, NULL},
                               {"now", OPT_I64, &p.now, 0, NOW_BAD},
@@ -661,24 +763,97 @@ static int cmd_token(int argc, char **argv)
             OPT_GO_ON)
             return rc;
     }
-    if ((rc = jwks_and_operand(cmd, jwks_path, "TOKEN", argc, argv, &jwks, &tok)) != EXIT_VALID)
+    n_src = !!jwks_arg + !!meta_url + !!intro_url;
+    if (n_src == 0)
+        return usage_error(cmd, "--jwks, --metadata or --introspect is required");
+    if (jwks_arg && intro_url)
+        return usage_error(cmd, "--jwks and --introspect exclude each other");
+    if (secret_file && !client_id)
+        return usage_error(cmd, "--client-secret-file needs --client-id");
+    if (argc - optind != 1)
+        return usage_error(cmd, "exactly one TOKEN (or - for stdin) is required");
+    if (jwks_arg && strstr(jwks_arg, "://"))
+        jwks_url = jwks_arg;
+    {
+        const char *urls[] = {jwks_url, meta_url, intro_url};
+        size_t i;
+        for (i = 0; i < 3; i++)
+            if (urls[i] && dpop_fetch_url_check(urls[i], err, sizeof(err)) != 0)
+                return usage_error(cmd, "%s", err);
+    }
+    if ((rc = compact_open(cmd, argv[optind], &tok)) != EXIT_VALID)
         return rc;
-    p.jwks = jwks;
-    if (dpop_token_verify(tok.buf, tok.len, &p, &r, &f) == DPOP_OK && !r.jkt)
+    if (dpop_fetch_global_init() != 0) {
+        rc = io_error(cmd, "libcurl did not initialize");
+        goto done;
+    }
+    if (meta_url) {
+        /* RFC 8414 §3.3: the document's issuer must be the expected one. */
+        if ((rc = fetch_doc(cmd, meta_url, ca, NULL, NULL, NULL, DPOP_FETCH_MAX_DOC, &resp)) !=
+            EXIT_VALID)
+            goto done;
+        if (dpop_asmeta_parse(resp.body, resp.len, p.issuer, &meta, err, sizeof(err)) != 0) {
+            rc = io_error(cmd, "%s: %s", meta_url, err);
+            goto done;
+        }
+        dpop_fetch_resp_clear(&resp);
+        /* As DPoPTokenFormat any: a JWS-shaped token is a JWT. */
+        if (!intro_url && !jwks_arg && dpop_jws_split(tok.buf, tok.len, &hl, &pl, &sl) != DPOP_OK) {
+            if (!(intro_url = meta.introspection_endpoint)) {
+                rc = io_error(cmd, "%s names no introspection_endpoint", meta_url);
+                goto done;
+            }
+        }
+        if (!jwks_arg && !intro_url && !(jwks_url = meta.jwks_uri)) {
+            rc = io_error(cmd, "%s names no jwks_uri", meta_url);
+            goto done;
+        }
+        if ((jwks_url && jwks_url == meta.jwks_uri &&
+             dpop_fetch_url_check(jwks_url, err, sizeof(err)) != 0) ||
+            (intro_url && intro_url == meta.introspection_endpoint &&
+             dpop_fetch_url_check(intro_url, err, sizeof(err)) != 0)) {
+            rc = io_error(cmd, "%s: %s", meta_url, err);
+            goto done;
+        }
+    }
+    if (intro_url) {
+        if ((rc = introspect(cmd, intro_url, &tok, &p, ca, client_id, secret_file, &r, &f)) !=
+            EXIT_VALID)
+            goto done;
+    }
+    else {
+        if (jwks_url) {
+            if ((rc = fetch_doc(cmd, jwks_url, ca, NULL, NULL, NULL, DPOP_FETCH_MAX_DOC, &resp)) !=
+                EXIT_VALID)
+                goto done;
+            if (dpop_jwks_parse(resp.body, resp.len, &jwks, err, sizeof(err)) != DPOP_OK) {
+                rc = io_error(cmd, "%s: %s", jwks_url, err);
+                goto done;
+            }
+        }
+        else if ((rc = load_jwks(cmd, jwks_arg, &jwks)) != EXIT_VALID)
+            goto done;
+        p.jwks = jwks;
+        dpop_token_verify(tok.buf, tok.len, &p, &r, &f);
+    }
+    if (f.code == DPOP_REASON_NONE && !r.jkt)
         dpop_fail(&f, DPOP_REASON_TOKEN_UNBOUND, "token has no cnf.jkt binding");
     if (f.code == DPOP_REASON_NONE) {
-        o = json_pack("{s:b, s:o, s:o, s:o, s:s, s:o, s:s?, s:I, s:o}", "valid", 1, "sub",
+        o = json_pack("{s:b, s:o, s:o, s:o, s:s, s:o, s:s?, s:I, s:o, s:s}", "valid", 1, "sub",
                       str_or_null(r.sub), "client_id", str_or_null(r.client_id), "iss",
                       str_or_null(r.iss), "jkt", r.jkt, "kid", str_or_null(r.kid), "alg",
-                      dpop_alg_name(r.alg), "exp", (json_int_t)r.exp, "scope",
-                      str_or_null(r.scope));
+                      intro_url ? NULL : dpop_alg_name(r.alg), "exp", (json_int_t)r.exp, "scope",
+                      str_or_null(r.scope), "source", intro_url ? "introspection" : "jwks");
         rc = print_result(cmd, o, EXIT_VALID);
     }
     else {
         rc = print_result(cmd, failure_json(&f), EXIT_INVALID);
     }
+done:
     dpop_token_result_clear(&r);
     dpop_jwks_free(jwks);
+    dpop_asmeta_clear(&meta);
+    dpop_fetch_resp_clear(&resp);
     compact_close(&tok);
     return rc;
 }
@@ -747,7 +922,9 @@ static const char main_help[] =
     "  keygen      --alg ALG [--out FILE]\n"
     "  proof       --key FILE --method M --url U [--access-token T] [--nonce N]\n"
     "              [--iat UNIX] [--jti J] [--count N]\n"
-    "  token       --jwks FILE [--iss I] [--aud A] [--now UNIX] [--algs ...] TOKEN|-\n"
+    "  token       (--jwks FILE|URL | --metadata URL | --introspect URL) [--iss I] [--aud A]\n"
+    "              [--now UNIX] [--algs ...] [--client-id ID [--client-secret-file F]]\n"
+    "              [--ca-file F] TOKEN|-\n"
     "  jws-verify  --jwks FILE [--algs ...] JWS|-\n"
     "Exit status: 0 valid, 1 invalid, 2 usage or I/O error.\n";
 

@@ -60,6 +60,8 @@ typedef struct {
     apr_time_t next_attempt; /* no new attempt before (after a failure) */
     apr_time_t last_kid_refresh;
     int in_flight;
+    unsigned fetches; /* completed fetches (a request that just waited for
+                       * one does not start another for an unknown kid) */
     apr_time_t last_log;
     unsigned suppressed;
     int failing;
@@ -291,6 +293,7 @@ static void source_sync(request_rec *r, src_t *s, int kid_unknown, int need_set)
 
     apr_thread_mutex_lock(s->mu);
     s->in_flight = 0;
+    s->fetches++;
     now = apr_time_now();
     if (ok) {
         held_t *h = NULL;
@@ -390,6 +393,7 @@ int dpop_keyset_for_token(request_rec *r, const dpop_dir_conf_t *c, const char *
     src_t *s;
     held_t *h;
     hold_t *hd;
+    unsigned fetches;
     *set = NULL;
     if (c->jwks) {
         *set = c->jwks; /* DPoPTokenJWKS FILE: loaded at configuration time */
@@ -408,12 +412,16 @@ int dpop_keyset_for_token(request_rec *r, const dpop_dir_conf_t *c, const char *
         return HTTP_SERVICE_UNAVAILABLE;
     }
     apr_thread_mutex_lock(s->mu);
+    fetches = s->fetches;
     source_sync(r, s, 0, 1);
     if ((h = s->cur))
         h->refs++;
+    /* A set fetched while this request waited is as fresh as a refresh
+     * for its kid would be: one fetch bound per request at most. */
+    fetches = s->fetches - fetches;
     apr_thread_mutex_unlock(s->mu);
     /* A kid the set does not know: the AS may have rotated a key in. */
-    if (h && dpop_jwks_kid_unknown(h->set, token, strlen(token))) {
+    if (h && !fetches && dpop_jwks_kid_unknown(h->set, token, strlen(token))) {
         apr_thread_mutex_lock(s->mu);
         source_sync(r, s, 1, 1);
         if (s->cur != h) {

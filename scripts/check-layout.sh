@@ -6,7 +6,10 @@
 #   - policy/ and logger/ include no httpd or APR header, no glue header, and
 #     not each other;
 #   - no file outside mod_dpop/ includes a mod_dpop*.h;
-#   - libdpopcore is compiled from core/ files only;
+#   - libdpopcore is compiled from core/ files only, and does no network I/O:
+#     libcurl is included by core/dpop_fetch.c alone, which is its own
+#     library (libdpopfetch, linked by the glue and dpopctl), never part of
+#     libdpopcore;
 #   - mod_dpop_config.c, the bottom of the glue, includes no other glue header.
 # Prints one line per violation and exits 1, or one summary line and exits 0.
 set -euo pipefail
@@ -70,6 +73,15 @@ while read -r src; do
 done < <(sed -n '/^core_libdpopcore_la_SOURCES/,/^[^[:space:]]/p' core/core.am |
     grep -v '^core_libdpopcore_la_[A-Z]*[[:space:]]*=[[:space:]]*\\$' |
     tr ' \t\\' '\n\n\n' | grep -E '\.[ch]$' | grep -v '^core_libdpopcore')
+
+# The network stays out of the core library: only dpop_fetch.c (libdpopfetch)
+# includes libcurl, and libdpopcore's source list never names it.
+for f in $(grep -lE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]curl/' "${core[@]}" || true); do
+    [ "$f" = core/dpop_fetch.c ] || fail "$f includes libcurl (only core/dpop_fetch.c may, in libdpopfetch)"
+done
+if sed -n '/^core_libdpopcore_la_SOURCES/,/^[^[:space:]]/p' core/core.am | grep -q 'dpop_fetch'; then
+    fail "core/core.am: libdpopcore is built from dpop_fetch.c (the network belongs in libdpopfetch)"
+fi
 
 # The config is the bottom of the glue: it reads no other glue file.
 while IFS=: read -r file line hdr; do

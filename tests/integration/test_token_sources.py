@@ -20,6 +20,8 @@ import hashlib
 import json
 import os
 import secrets
+import ssl
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,8 +38,9 @@ class FakeAS:
     Everything it serves and how it answers is set by the test; every hit is
     counted per path."""
 
-    def __init__(self, env):
+    def __init__(self, env, tls=None):
         self.env = env
+        self.tls = tls  # (cert, key) to serve https
         self.port = free_port()
         self.jwks = {"keys": []}
         self.meta = None
@@ -53,7 +56,7 @@ class FakeAS:
         self.server = None
 
     def base(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
 
     def count(self, path):
         with self.lock:
@@ -87,8 +90,14 @@ class FakeAS:
             def do_GET(self):
                 path = self._common()
                 if path in fake.status:
+                    if fake.status[path] in (301, 302, 307):
+                        self.send_response(fake.status[path])
+                        self.send_header("Location", fake.base() + "/jwks-moved")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return None
                     return self._send(fake.status[path], {"error": "forced"})
-                if path == "/jwks":
+                if path in ("/jwks", "/jwks-moved"):
                     return self._send(200, fake.jwks)
                 if path == "/meta" and fake.meta is not None:
                     return self._send(200, fake.meta)
@@ -117,6 +126,10 @@ class FakeAS:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), H)
         self.server.daemon_threads = True
+        if self.tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -131,8 +144,8 @@ class FakeAS:
 def fake_as(env):
     made = []
 
-    def make():
-        a = FakeAS(env).start()
+    def make(tls=None):
+        a = FakeAS(env, tls).start()
         made.append(a)
         return a
 
@@ -231,7 +244,6 @@ def test_rotation_new_kid_refreshes_removed_key_refused(env, httpd, fake_as):
     # refreshed (a child still on the old set accepts until its refresh).
     statuses = [call(env, h, c, jwt(env, k1, c)).status for _ in range(6)]
     assert 401 in statuses
-    r = [call(env, h, c, jwt(env, k1, c)) for _ in range(6)][-1]
     assert all(s in (200, 401) for s in statuses)
 
 
@@ -276,6 +288,42 @@ def test_as_down_before_first_fetch_503(env, httpd, fake_as):
     assert 1 <= len(lines) <= 3, lines
 
 
+ONE_CHILD = ("StartServers 1\nServerLimit 1\nThreadLimit 16\nThreadsPerChild 16\n"
+             "MaxRequestWorkers 16\nMinSpareThreads 16\nMaxSpareThreads 32")
+
+
+def test_one_fetch_in_flight_others_wait(env, httpd, fake_as):
+    a = fake_as()
+    k = as_key(env)
+    a.jwks = jwks_of(env, k)
+    a.delay["/jwks"] = 1.5
+    h = jwks_httpd(httpd, a, ONE_CHILD)
+    c = env.client_key()
+    jobs = []
+    for _ in range(8):
+        t = jwt(env, k, c)
+        jobs.append((t, env.proof(c, "GET", h.url("/api/x"), token=t)))
+    with ThreadPoolExecutor(8) as ex:
+        rs = list(ex.map(lambda tp: h.request("GET", "/api/x", token=tp[0], proof=tp[1]), jobs))
+    assert [r.status for r in rs] == [200] * 8
+    assert a.count("/jwks") == 1
+
+
+def test_slow_as_bounded_by_fetch_limit(env, httpd, fake_as):
+    a = fake_as()
+    k = as_key(env)
+    a.jwks = jwks_of(env, k)
+    a.delay["/jwks"] = 9
+    h = jwks_httpd(httpd, a, ONE_CHILD)
+    c = env.client_key()
+    t0 = time.time()
+    r = call(env, h, c, jwt(env, k, c))
+    took = time.time() - t0
+    assert r.status == 503
+    assert 4 <= took < 8, took  # the 5 s bound, never the AS's 9 s
+    assert metric_line(h, 'dpop_as_requests_total{kind="jwks",outcome="timeout"}') >= 1
+
+
 def test_as_down_after_good_fetch_keeps_keys(env, httpd, fake_as):
     a = fake_as()
     k = as_key(env)
@@ -299,6 +347,59 @@ def test_jwks_over_1mib_refused(env, httpd, fake_as):
     c = env.client_key()
     assert call(env, h, c, jwt(env, k, c)).status == 503
     assert "over 1048576 bytes" in h.error_log() or "too_large" in h.error_log()
+
+
+def test_redirect_not_followed(env, httpd, fake_as):
+    a = fake_as()
+    k = as_key(env)
+    a.jwks = jwks_of(env, k)
+    a.status["/jwks"] = 302
+    h = jwks_httpd(httpd, a)
+    c = env.client_key()
+    assert call(env, h, c, jwt(env, k, c)).status == 503
+    assert a.count("/jwks-moved") == 0
+    assert "redirects are not followed" in h.error_log()
+
+
+def make_ca(env):
+    """A throwaway CA and a server certificate for 127.0.0.1."""
+    d = env.path("tls", "x")
+    d = os.path.dirname(d)
+    ossl = lambda *a: subprocess.run(["openssl"] + list(a), cwd=d, check=True,
+                                     capture_output=True)
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=dpop-test-ca")
+    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "srv.pem", "-days", "1", "-extfile", "san.ext")
+    for f in ("ca.pem", "srv.pem"):
+        os.chmod(os.path.join(d, f), 0o644)
+    return os.path.join(d, "ca.pem"), (os.path.join(d, "srv.pem"), os.path.join(d, "srv.key"))
+
+
+def test_https_certificate_verified_with_ca_file(env, httpd, fake_as):
+    ca, cert = make_ca(env)
+    a = fake_as(tls=cert)
+    k = as_key(env)
+    a.jwks = jwks_of(env, k)
+    c = env.client_key()
+    # not in the system store: refused (TLS), 503
+    h = jwks_httpd(httpd, a)
+    assert call(env, h, c, jwt(env, k, c)).status == 503
+    assert metric_line(h, 'dpop_as_requests_total{kind="jwks",outcome="tls"}') >= 1
+    h.stop()
+    # with DPoPTokenCAFile: 200
+    h = jwks_httpd(httpd, a, "DPoPTokenCAFile %s" % ca)
+    r = call(env, h, c, jwt(env, k, c))
+    assert r.status == 200, (r.status, reason(r))
+    rc, out, err = dpopctl_token(env, "--jwks", a.base() + "/jwks", "--ca-file", ca,
+                                 jwt(env, k, c))
+    assert rc == 0, (out, err)
+    rc, out, err = dpopctl_token(env, "--jwks", a.base() + "/jwks", jwt(env, k, c))
+    assert rc == 2 and "tls" in err
 
 
 # ---- metadata --------------------------------------------------------------
@@ -629,3 +730,79 @@ def test_configtest_accepts_full_set(env):
                   "DPoPTokenIntrospectionAuth client_secret_basic rs %s" % sf)
     rc, out = h.configtest()
     assert rc == 0, out
+
+
+# ---- dpopctl token from the same sources (issue 17 item 4) -------------------
+
+def dpopctl_token(env, *args):
+    r = env.tools.run(env.tools.dpopctl, "token", *args, check=False)
+    try:
+        out = json.loads(r.stdout) if r.stdout.strip() else None
+    except ValueError:
+        out = None
+    return r.returncode, out, r.stderr
+
+
+def test_dpopctl_token_jwks_url_and_metadata(env, fake_as):
+    a = fake_as()
+    k = as_key(env)
+    a.jwks = jwks_of(env, k)
+    a.meta = meta_doc(a)
+    c = env.client_key()
+    t = jwt(env, k, c)
+    rc, out, err = dpopctl_token(env, "--jwks", a.base() + "/jwks", "--iss", ISSUER, "--aud",
+                                 AUDIENCE, t)
+    assert rc == 0 and out["valid"] is True and out["jkt"] == c.jkt, (rc, out, err)
+    assert out["source"] == "jwks"
+    rc, out, err = dpopctl_token(env, "--metadata", a.base() + "/meta", "--iss", ISSUER, t)
+    assert rc == 0 and out["valid"] is True, (rc, out, err)
+    # a key the AS does not publish
+    other = as_key(env)
+    rc, out, _ = dpopctl_token(env, "--jwks", a.base() + "/jwks", jwt(env, other, c))
+    assert rc == 1 and out["reason"] == "token_invalid"
+    # the metadata of another issuer is refused (exit 2, named)
+    rc, out, err = dpopctl_token(env, "--metadata", a.base() + "/meta", "--iss",
+                                 "https://other.example.test", t)
+    assert rc == 2 and "issuer" in err
+    for s in (t,):
+        assert s not in err
+
+
+def test_dpopctl_token_introspection(env, fake_as):
+    a = fake_as()
+    a.meta = meta_doc(a)
+    secret = env.remember("cli-secret-" + secrets.token_hex(6))
+    sf = env.path("cfg", "cli-secret")
+    with open(sf, "w") as f:
+        f.write(secret + "\n")
+    a.expect_basic = ("rs-9", secret)
+    c = env.client_key()
+    t = opaque(env)
+    a.introspection[t] = active(c)
+    args = ["--client-id", "rs-9", "--client-secret-file", sf, "--iss", ISSUER, "--aud", AUDIENCE]
+    rc, out, err = dpopctl_token(env, "--introspect", a.base() + "/introspect", *args, t)
+    assert rc == 0 and out["valid"] is True and out["jkt"] == c.jkt, (rc, out, err)
+    assert out["sub"] == "bob" and out["source"] == "introspection"
+    # the metadata finds the endpoint for an opaque token by itself
+    rc, out, err = dpopctl_token(env, "--metadata", a.base() + "/meta", *args, t)
+    assert rc == 0 and out["source"] == "introspection", (rc, out, err)
+    # inactive -> 1 token_invalid; unbound -> 1 token_unbound
+    rc, out, _ = dpopctl_token(env, "--introspect", a.base() + "/introspect", *args, opaque(env))
+    assert rc == 1 and out["reason"] == "token_invalid"
+    t2 = opaque(env)
+    d = active(c)
+    d.pop("cnf")
+    a.introspection[t2] = d
+    rc, out, _ = dpopctl_token(env, "--introspect", a.base() + "/introspect", *args, t2)
+    assert rc == 1 and out["reason"] == "token_unbound"
+    # wrong credentials: the AS answers 401 -> exit 2, no secret printed
+    a.expect_basic = ("rs-9", "other")
+    rc, out, err = dpopctl_token(env, "--introspect", a.base() + "/introspect", *args, t)
+    assert rc == 2 and "401" in err and secret not in err and t not in err
+    # unreachable
+    a.stop()
+    rc, _, err = dpopctl_token(env, "--introspect", a.base() + "/introspect", *args, t)
+    assert rc == 2
+    # non-loopback http refused before any request
+    rc, _, err = dpopctl_token(env, "--jwks", "http://as.example.com/jwks", t)
+    assert rc == 2 and "loopback" in err

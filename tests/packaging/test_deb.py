@@ -33,6 +33,7 @@ EXPECTED = {
         DOC_MOD + "/scaling.md.gz",
         DOC_MOD + "/examples/dpop.conf",
         DOC_MOD + "/examples/dpop-reverse-proxy.conf",
+        DOC_MOD + "/examples/dpop-as.conf",
         DOC_MOD + "/examples/policy.example.yaml",
         "/usr/share/lintian/overrides/" + MOD,
     },
