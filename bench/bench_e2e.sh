@@ -19,6 +19,12 @@
 #        signing is slow, so (e) gets what two dpopctl processes mint in
 #        about S seconds; its run ends when they are all sent (the row says
 #        "capped" and after how long), and its req/s covers that time.
+#   (f)  (b) with an opaque access token checked by RFC 7662 introspection
+#        (DPoPTokenFormat opaque, client_secret_basic) against a local
+#        endpoint (bench/e2e_introspect.py on 127.0.0.1), the module's
+#        introspection cache warm: 16 requests on fresh connections go
+#        first, outside the timed window; the row notes how many
+#        introspection calls the endpoint saw during the timed run.
 #
 # Every DPoP request carries a proof of its own (fresh jti, iat = minting
 # time), minted with `dpopctl proof --count` just before its run, outside
@@ -48,7 +54,8 @@
 # absolute numbers.  Targets (README "Benchmarks"): (b) >= 0.45x of (a),
 # dcpu (b) <= 1.3 bare ES256 verifications, (c) >= 0.35x, (d) >= 0.40x,
 # (g) >= 0.40x,
-# p99 (b) < 3x p99 (a).  The summary says which are met; a missed target is
+# p99 (b) < 3x p99 (a), (f) >= 0.90x (b) (f/b: x/a of (f) over x/a of (b),
+# both measured in the same invocation).  The summary says which are met; a missed target is
 # not a failure.  FAIL (exit 1): an unexpected non-2xx, a wrong or missing
 # nonce challenge, a socket error, or a crashed httpd child in any run.
 #
@@ -79,7 +86,7 @@ AUDIENCE=https://api.bench.test
 FILE_PATH=/bench/file.html
 NONCE_LIFETIME=300 # DPoPNonceLifetime, also given to e2e_nonce
 ROUNDS=${DPOP_E2E_ROUNDS:-2}                 # pairs per scenario
-SCENARIOS=${DPOP_E2E_SCENARIOS:-"b0 b c d e g"} # a subset while developing
+SCENARIOS=${DPOP_E2E_SCENARIOS:-"b0 b c d e f g"} # a subset while developing
 SOAK_TOTAL=${DPOP_E2E_SOAK_REQUESTS:-1000000}
 SOAK_CHUNK=100000
 
@@ -159,6 +166,7 @@ chmod 755 "$WORK"
 HTTPD_PID=""
 MC_PID=""
 RD_PID=""
+AS_PID=""
 BG_PIDS=()
 
 cleanup() {
@@ -176,6 +184,10 @@ cleanup() {
     if [ -n "$RD_PID" ]; then
         kill "$RD_PID" 2>/dev/null || true
         wait "$RD_PID" 2>/dev/null || true
+    fi
+    if [ -n "$AS_PID" ]; then
+        kill "$AS_PID" 2>/dev/null || true
+        wait "$AS_PID" 2>/dev/null || true
     fi
     rm -rf "$WORK"
     exit "$rc"
@@ -266,6 +278,27 @@ make_material() {
         --sub bench-user --client-id bench-es --jkt "$JKT_ES" --ttl 7200 >"$m/token-es"
     "$TESTTOKEN" --key "$m/as-rsa.jwk" --alg RS256 --kid as-rsa --iss "$ISSUER" --aud "$AUDIENCE" \
         --sub bench-user --client-id bench-ps --jkt "$JKT_PS" --ttl 7200 >"$m/token-ps"
+
+    # (f): an opaque token (random: nothing to verify locally) that the
+    # local introspection endpoint knows, bound to the same ES256 client
+    # key, and the resource server's client secret there.
+    python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="))' \
+        >"$m/token-opaque"
+    python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("="))' \
+        >"$m/introspect.secret"
+    chmod 600 "$m/token-opaque" "$m/introspect.secret"
+    python3 - "$m/token-opaque" "$m/introspect.secret" "$JKT_ES" "$ISSUER" "$AUDIENCE" \
+        >"$m/introspect.json" <<'EOF'
+import json, sys, time
+tok, sec, jkt, iss, aud = sys.argv[1:6]
+token = open(tok).read().strip()
+secret = open(sec).read().strip()
+now = int(time.time())
+print(json.dumps({"client_id": "bench-rs", "client_secret": secret, "tokens": {token: {
+    "iss": iss, "aud": aud, "sub": "bench-user", "client_id": "bench-es", "token_type": "DPoP",
+    "iat": now, "exp": now + 7200, "scope": "read", "cnf": {"jkt": jkt}}}}))
+EOF
+    chmod 600 "$m/introspect.json"
 
     # Nonce secret (read by httpd at startup as root, and by e2e_nonce).
     openssl rand -base64 48 >"$m/nonce.secret"
@@ -397,6 +430,13 @@ EOF
         echo "DPoPAuditLog \"$root/audit\""
     fi
     [ "$sc" = d ] && echo "DPoPNonceSecret \"$m/nonce.secret\""
+    if [ "$sc" = f ]; then
+        # an active result is reused for an hour at most, never past exp
+        echo "DPoPTokenFormat opaque"
+        echo "DPoPTokenIntrospection http://127.0.0.1:$AS_PORT/introspect"
+        echo "DPoPTokenIntrospectionAuth client_secret_basic bench-rs \"$m/introspect.secret\""
+        echo "DPoPTokenIntrospectionCache 3600"
+    fi
     cat <<EOF
 <Location /bench>
     AuthType DPoP
@@ -483,6 +523,25 @@ replay_bytes() {
     echo $(((b + 1048575) / 1048576 * 1048576))
 }
 REPLAY_BYTES=67108864
+
+# The local introspection endpoint of (f); sets AS_PORT, AS_PID.
+start_introspect() {
+    AS_PORT=$(free_port)
+    python3 "$top/bench/e2e_introspect.py" "$AS_PORT" "$WORK/material/introspect.json" \
+        >"$WORK/introspect.out" 2>&1 &
+    AS_PID=$!
+    for _ in $(seq 1 50); do
+        port_open "$AS_PORT" && return 0
+        sleep 0.1
+    done
+    cat "$WORK/introspect.out" >&2
+    die "the local introspection endpoint did not start"
+}
+
+introspect_calls() {
+    curl -s "http://127.0.0.1:$AS_PORT/count" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["calls"])'
+}
 
 start_memcached() {
     MC_PORT=$(free_port)
@@ -598,6 +657,7 @@ declare -A LABEL=(
     [g]="g  b + Redis replay"
     [d]="d  b + nonce"
     [e]="e  b, RS256 tok/PS256 prf"
+    [f]="f  b, opaque+introspection"
 )
 FAILS=()
 ROWNUM=0
@@ -694,6 +754,11 @@ run_x() {
     if [ "$sc" = e ]; then
         key="$WORK/material/client-ps.jwk"
         token="$WORK/material/token-ps"
+    fi
+    if [ "$sc" = f ]; then
+        token="$WORK/material/token-opaque"
+    fi
+    if [ "$sc" = e ]; then
         # RSA signing is slow: cap (e) at what 2 processes mint in about
         # the run's length; the run then ends when they are all sent.
         local cap
@@ -723,7 +788,13 @@ run_x() {
     if [ "$sc" != e ]; then
         ES_MINT_RATE=$(calc "$n / ($MINT_S > 0.1 ? $MINT_S : 0.1)" "%.0f")
     fi
-    if [ "$sc" = d ]; then
+    if [ "$sc" = f ]; then
+        warm_introspection_cache "$key" "$token" "$url"
+        local calls0
+        calls0=$(introspect_calls)
+        run_wrk dpop "$SECONDS_PER_RUN" "$proofs" "$token"
+        note="$note introspections during the run: $(($(introspect_calls) - calls0))"
+    elif [ "$sc" = d ]; then
         run_wrk nonce "$SECONDS_PER_RUN" "$proofs" "$token" "$chall" "$nonce"
     else
         run_wrk dpop "$SECONDS_PER_RUN" "$proofs" "$token"
@@ -735,6 +806,22 @@ run_x() {
     if [ "${R[bad]}" != 0 ]; then
         reasons "$sc"
     fi
+}
+
+# (f): warm the module's introspection cache before the timed run: 16
+# requests, each from its own curl process (a fresh connection, so accept()
+# spreads them over both children), each of which must be 200.
+warm_introspection_cache() {
+    local key=$1 token=$2 url=$3 i code n=16
+    mint "$key" "$token" "$url" "$n" "$WORK/warm.txt"
+    for i in $(seq 1 "$n"); do
+        # the credentials go through curl's stdin config, never its argv
+        code=$(printf 'header = "Authorization: DPoP %s"\nheader = "DPoP: %s"\n' \
+            "$(cat "$token")" "$(sed -n "${i}p" "$WORK/warm.txt")" |
+            curl -s -o /dev/null -w '%{http_code}' -K - "$url") || true
+        [ "$code" = 200 ] || die "(f) warm-up request answered $code (introspection not working?)"
+    done
+    rm -f "$WORK/warm.txt"
 }
 
 # Why requests of the last run were refused: mod_dpop's reason codes in its
@@ -752,7 +839,7 @@ summary() {
     echo
     echo "summary (means over the runs of each scenario; one bare verification:" \
         "ES256 ${VERIFY_ES}us, PS256 ${VERIFY_PS}us, by $VERIFY_SRC)"
-    for sc in b0 b c d e g; do
+    for sc in b0 b c d e f g; do
         n=${N_RUNS[$sc]:-0}
         [ "$n" -gt 0 ] || continue
         r=$(calc "${SUM_RATIO[$sc]} / $n" "%.2f")
@@ -770,6 +857,13 @@ summary() {
         c) target="target x/a >= 0.35: $(verdict "$r >= 0.35")" ;;
         d) target="target x/a >= 0.40: $(verdict "$r >= 0.40")" ;;
         g) target="target x/a >= 0.40: $(verdict "$r >= 0.40")" ;;
+        f)
+            if [ "${N_RUNS[b]:-0}" -gt 0 ]; then
+                local fb
+                fb=$(calc "$r / (${SUM_RATIO[b]} / ${N_RUNS[b]})" "%.2f")
+                target="f/b = $fb; target >= 0.90: $(verdict "$fb >= 0.90")"
+            fi
+            ;;
         esac
         printf '  %-26s x/a %5s  dcpu %7sus = %5s verifications  p99 %5sx (a)  %s\n' \
             "${LABEL[$sc]}" "$r" "$d" "$(calc "$d / $v" "%.2f")" "$p" "$target"
@@ -865,6 +959,9 @@ make_material
 start_memcached
 start_redis
 seed_markers
+if [[ " $SCENARIOS " == *" f "* ]]; then
+    start_introspect
+fi
 
 echo "bench_e2e: httpd $("$APACHE" -v | sed -n 's/^Server version: //p') mpm_event, 2 children;" \
     "wrk -t$THREADS -c$CONNS, ${SECONDS_PER_RUN}s per run; $(nproc) CPUs;" \

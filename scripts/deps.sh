@@ -5,13 +5,16 @@ set -euo pipefail
 PKGS="apache2 apache2-dev libapr1-dev libaprutil1-dev libssl-dev libjansson-dev libyaml-dev \
 liblmdb-dev lmdb-utils check autoconf automake libtool pkg-config make gcc curl memcached \
 python3 python3-pytest clang clang-format git libclang-rt-14-dev chromium groff-base \
-libcurl4-openssl-dev libhiredis-dev libmemcached-dev redis-server redis-tools wrk ${DPOP_EXTRA_PKGS:-}"
+libcurl4-openssl-dev libhiredis-dev libmemcached-dev redis-server redis-tools wrk openssl ${DPOP_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 # node + npm run the independent DPoP implementation (npm "jose") of the
-# interop test; any install providing the commands will do.
+# interop test and the end-to-end test's authorization server and client
+# (npm "oidc-provider", "oauth4webapi"; tests/e2e, installed there by `npm ci`
+# from the pinned package-lock.json); any install providing the commands will
+# do. openssl (CLI) makes the throwaway CA of the HTTPS/HTTP/2 tests.
 command -v node >/dev/null 2>&1 || missing="$missing nodejs"
 command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
