@@ -92,6 +92,7 @@ static void dpop_register_hooks(apr_pool_t *p)
     ap_hook_check_authn(dpop_check_authn, NULL, NULL, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_insert_error_filter(dpop_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(dpop_metrics_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(dpop_audit_count_request, NULL, NULL, APR_HOOK_MIDDLE);
     dpop_authz_register(p);
 }
 
