@@ -7,11 +7,22 @@
  *                        another server: only visible when several stores
  *                        are read together).  Subject: (jkt, jti); counts
  *                        every event of that pair.
- *   dpop_token_theft     one token hash (ath) presented with two or more
- *                        distinct proof keys (jkt), or once with a key it is
- *                        not bound to (jkt_mismatch): the token left its
- *                        holder.  Subject: the token hash; counts every
- *                        event of that token (with a key or not).
+ *   dpop_token_theft     one token hash (ath) presented with a key other
+ *                        than its owner's: the token left its holder.
+ *                        The owner is the key of the first event of that
+ *                        token whose reason is not jkt_mismatch (a
+ *                        jkt_mismatch event says its key is not the one
+ *                        the token is bound to, so that key is never the
+ *                        owner).  A foreign event is one with a key that
+ *                        is not the owner (or any key when the owner is
+ *                        not known yet) and, always, a jkt_mismatch
+ *                        event.  The incident opens at the first foreign
+ *                        event and counts foreign events only: the
+ *                        owner's own failures (an expired proof, a replay
+ *                        of its own) neither re-fire nor extend it, and
+ *                        events without a key (not attributable) are not
+ *                        counted.  dpop.owner_jkt names the owner,
+ *                        dpop.jkts the foreign keys.
  *   dpop_signature_burst >= signature_threshold bad_signature events from one
  *                        client IP, or against one jkt, within the sliding
  *                        window (an event at t counts the group's events in
@@ -20,6 +31,19 @@
  *                        jkt_mismatch / key_revoked events, grouped and
  *                        windowed the same way (key probing, a client
  *                        cycling keys, a revoked key still trying).
+ *                        A burst seen both by IP and by key is one
+ *                        incident (dpop.group_by "source.ip,dpop.jkt"):
+ *                        a group that fires while the event's other group
+ *                        has an open incident of the same rule joins it;
+ *                        each event counts once.
+ *
+ * Context of every alert: dpop.mode is "enforce" when any event of the
+ * incident was refused, else "report-only" (nothing was refused: the
+ * requests were served); dpop.severity (and the ECS event.severity number)
+ * is critical (99) for theft, high (73) for replay, medium (47) for bursts,
+ * one step lower (down to low, 21) when the incident is report-only;
+ * dpop.policy_client is the policy's name for the key, taken from the first
+ * event of the incident that has one.
  *
  * Incidents: one alert per (rule, subject, window).  For replay and theft
  * the window stays open while the subject's events come less than the
@@ -56,7 +80,10 @@ struct group;
  * change as the subject's events keep coming. */
 typedef struct incident {
     struct incident *next; /* in the order the incidents opened */
-    struct group *g;       /* its subject's group; NULL once it is over */
+    struct group *g;       /* its subject's group (replay, theft); NULL once over */
+    int refs;              /* groups pointing at it; 0: over */
+    int rule;
+    int enforce; /* an event of it was refused (mode enforce) */
     json_t *alert;
     const char *vals_name; /* "hosts", "jkts" or NULL */
     size_t nvals;          /* values copied into the alert */
@@ -76,6 +103,8 @@ typedef struct group {
     size_t wcap, whead, wn;
     char *vals[MAX_VALS];
     size_t nvals;
+    char *owner;    /* theft: the token's owner key */
+    int64_t active; /* last event of any kind (the group is forgotten after) */
 } group_t;
 
 struct audit_alerts {
@@ -111,11 +140,15 @@ audit_alerts_t *audit_alerts_new(const audit_alert_cfg_t *cfg)
     return a;
 }
 
-/* The incident is over: no later event belongs to it. */
+/* This group's events no longer belong to its incident; the incident is
+ * over once no group points at it. */
 static void incident_close(group_t *g)
 {
-    if (g->inc)
-        g->inc->g = NULL;
+    if (g->inc) {
+        if (g->inc->g == g)
+            g->inc->g = NULL;
+        g->inc->refs--;
+    }
     g->inc = NULL;
 }
 
@@ -126,6 +159,7 @@ static void group_free(group_t *g)
         free(g->vals[i]);
     free(g->win);
     free(g->key);
+    free(g->owner);
     free(g);
 }
 
@@ -223,7 +257,7 @@ static void sweep(audit_alerts_t *a)
         group_t **pp = &a->buckets[b];
         while (*pp) {
             group_t *g = *pp;
-            if (g->last_seen < a->latest - keep) {
+            if ((g->last_seen > g->active ? g->last_seen : g->active) < a->latest - keep) {
                 *pp = g->next;
                 group_free(g);
             }
@@ -259,6 +293,26 @@ static void incident_id(int rule, const group_t *g, int64_t ts, char out[33])
     /* the first 16 bytes, as 32 hex digits */
     if (dpop_sha256(g->key, strlen(g->key), buf, (size_t)n, md) == DPOP_OK)
         dpop_hex_encode(md, 16, out);
+}
+
+static const struct {
+    const char *label;
+    int ecs;
+} severities[] = {{"low", 21}, {"medium", 47}, {"high", 73}, {"critical", 99}};
+/* by rule: replay high, theft critical, bursts medium */
+static const int rule_severity[] = {2, 3, 1, 1};
+
+/* The event's context for the incident: its mode, and the policy's name
+ * for the key when the incident has none yet. */
+static void incident_note(incident_t *inc, const audit_record_t *rec)
+{
+    const char *mode = audit_rec_str(rec, "mode");
+    const char *client = audit_rec_str(rec, "policy_client");
+    json_t *d = json_object_get(inc->alert, "dpop");
+    if (!mode || strcmp(mode, "report-only") != 0)
+        inc->enforce = 1; /* no mode: written before the field existed, a refusal */
+    if (client && !json_is_string(json_object_get(d, "policy_client")))
+        json_object_set_new(d, "policy_client", json_string(client));
 }
 
 /* Take the group's counts (and new distinct values) into its incident. */
@@ -298,6 +352,7 @@ static incident_t *incident_open(audit_alerts_t *a, int rule, group_t *g, const 
     json_object_set_new(event, "dataset", json_string("dpop.audit"));
     set_str(event, "reason", audit_rec_str(rec, "reason"));
     set_str(event, "id", id[0] ? id : NULL);
+    json_object_set_new(event, "severity", json_integer(0)); /* set when emitted */
     json_object_set_new(al, "event", event);
     event = NULL;
     json_object_set_new(r, "name", json_string(rule_names[rule]));
@@ -315,6 +370,8 @@ static incident_t *incident_open(audit_alerts_t *a, int rule, group_t *g, const 
     set_str(d, "token_hash", audit_rec_str(rec, "token_hash"));
     set_str(d, "policy_client", audit_rec_str(rec, "policy_client"));
     /* placeholders, in their place in the output; set when emitted */
+    json_object_set_new(d, "mode", json_null());
+    json_object_set_new(d, "severity", json_null());
     json_object_set_new(d, "event_count", json_integer(0));
     json_object_set_new(d, "first_seen", json_null());
     json_object_set_new(d, "last_seen", json_null());
@@ -326,7 +383,9 @@ static incident_t *incident_open(audit_alerts_t *a, int rule, group_t *g, const 
     d = NULL;
     inc->alert = al;
     inc->vals_name = vals_name;
-    inc->g = g;
+    inc->rule = rule;
+    inc->g = rule == R_REPLAY || rule == R_THEFT ? g : NULL;
+    inc->refs = 1;
     g->inc = inc;
     *a->inc_tail = inc;
     a->inc_tail = &inc->next;
@@ -345,6 +404,13 @@ fail:
 static void incident_emit(incident_t *inc, audit_alert_cb cb, void *arg)
 {
     json_t *d = json_object_get(inc->alert, "dpop");
+    int sev = rule_severity[inc->rule] - (inc->enforce ? 0 : 1);
+    if (sev < 0)
+        sev = 0;
+    json_object_set_new(json_object_get(inc->alert, "event"), "severity",
+                        json_integer(severities[sev].ecs));
+    json_object_set_new(d, "mode", json_string(inc->enforce ? "enforce" : "report-only"));
+    json_object_set_new(d, "severity", json_string(severities[sev].label));
     json_object_set_new(d, "event_count", json_integer((json_int_t)inc->count));
     set_ts(d, "first_seen", inc->first_seen);
     set_ts(d, "last_seen", inc->last_seen);
@@ -361,9 +427,9 @@ static void flush(audit_alerts_t *a, audit_alert_cb cb, void *arg, int over_only
     a->inc_tail = &a->inc_head;
     while (*pp) {
         incident_t *inc = *pp;
-        if (inc->dirty && cb && (!over_only || !inc->g))
+        if (inc->dirty && cb && (!over_only || inc->refs <= 0))
             incident_emit(inc, cb, arg);
-        if (!inc->g && !inc->dirty) {
+        if (inc->refs <= 0 && !inc->dirty) {
             *pp = inc->next;
             json_decref(inc->alert);
             free(inc);
@@ -475,29 +541,44 @@ int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_
             if (!incident_open(a, R_REPLAY, g, rec, NULL, "hosts", msg))
                 return DPOP_ERR;
         }
-        if (g->inc)
+        if (g->inc) {
+            incident_note(g->inc, rec);
             incident_update(g->inc, g->count, g->first_seen, g->last_seen);
+        }
     }
-    /* dpop_token_theft: every event of the token counts, with a key or not
-     * (a stolen token sent without a proof or as Bearer is part of it) */
-    if (th) {
+    /* dpop_token_theft: only foreign events count (the header comment) */
+    if (th && jkt) {
         if (!(g = subject(a, R_THEFT, "token", th, NULL, ts)))
             return DPOP_ERR;
-        touch(g, ts);
-        /* jkt_mismatch already involves two keys: the proof's and the one
-         * the token is bound to (cnf.jkt), so one such event is enough. */
-        int mismatch = jkt && reason && strcmp(reason, "jkt_mismatch") == 0;
-        size_t keys = jkt ? group_add_val(g, jkt) : g->nvals;
-        if ((keys >= 2 || mismatch) && !g->fired) {
-            g->fired = 1;
-            if (!incident_open(a, R_THEFT, g, rec, NULL, "jkts",
-                               mismatch ? "access token presented with a DPoP key it is not "
-                                          "bound to"
-                                        : "one access token presented with two or more DPoP keys"))
+        g->active = ts > g->active ? ts : g->active;
+        int mismatch = reason && strcmp(reason, "jkt_mismatch") == 0;
+        if (!g->owner && !mismatch) {
+            if (!(g->owner = strdup(jkt)))
                 return DPOP_ERR;
+            /* named in the open incident's next line (no update of its own:
+             * the owner's events never extend it) */
+            if (g->inc)
+                set_str(json_object_get(g->inc->alert, "dpop"), "owner_jkt", g->owner);
         }
-        if (g->inc)
-            incident_update(g->inc, g->count, g->first_seen, g->last_seen);
+        int foreign = mismatch || strcmp(g->owner ? g->owner : "", jkt) != 0;
+        if (foreign) {
+            touch(g, ts);
+            group_add_val(g, jkt);
+            if (!g->fired) {
+                g->fired = 1;
+                if (!incident_open(a, R_THEFT, g, rec, NULL, "jkts",
+                                   mismatch ? "access token presented with a DPoP key it is not "
+                                              "bound to"
+                                            : "access token presented with a key other than its "
+                                              "owner's"))
+                    return DPOP_ERR;
+            }
+            if (g->inc) {
+                set_str(json_object_get(g->inc->alert, "dpop"), "owner_jkt", g->owner);
+                incident_note(g->inc, rec);
+                incident_update(g->inc, g->count, g->first_seen, g->last_seen);
+            }
+        }
     }
     /* bursts */
     int rule = -1;
@@ -514,28 +595,51 @@ int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_
     }
     if (rule >= 0) {
         const char *by[2][3] = {{"ip", ip, "source.ip"}, {"jkt", jkt, "dpop.jkt"}};
+        group_t *gs[2] = {NULL, NULL};
+        int fires[2] = {0, 0};
         for (int i = 0; i < 2; i++) {
             if (!by[i][1])
                 continue;
-            if (!(g = group_get(a, rule, by[i][0], by[i][1], NULL)))
+            if (!(gs[i] = group_get(a, rule, by[i][0], by[i][1], NULL)))
                 return DPOP_ERR;
-            if (burst(g, ts, a->cfg.window_us, threshold)) {
-                /* a new wave: the previous one (if any) is over */
-                incident_close(g);
-                snprintf(msg, sizeof(msg), "%u or more %s failures within %lld s (by %s)",
-                         threshold, rule == R_SIG ? "bad_signature" : "bad key",
-                         (long long)(a->cfg.window_us / 1000000), by[i][2]);
-                if (!incident_open(a, rule, g, rec, by[i][2], NULL, msg))
-                    return DPOP_ERR;
-                /* the events in the window when it fired */
-                incident_update(g->inc, g->wn, g->first_seen, g->last_seen);
+            fires[i] = burst(gs[i], ts, a->cfg.window_us, threshold);
+            if (fires[i] || !gs[i]->fired)
+                incident_close(gs[i]); /* a new wave, or below the threshold: over */
+        }
+        incident_t *counted = NULL; /* each event counts once per incident */
+        for (int i = 0; i < 2; i++) {
+            group_t *gi = gs[i], *go = gs[1 - i];
+            if (!gi)
+                continue;
+            if (fires[i]) {
+                incident_t *other = go && go->inc ? go->inc : NULL;
+                if (other) {
+                    /* the same burst seen by the other subject: one incident */
+                    gi->inc = other;
+                    other->refs++;
+                    json_object_set_new(json_object_get(other->alert, "dpop"), "group_by",
+                                        json_string("source.ip,dpop.jkt"));
+                }
+                else {
+                    snprintf(msg, sizeof(msg), "%u or more %s failures within %lld s (by %s)",
+                             threshold, rule == R_SIG ? "bad_signature" : "bad key",
+                             (long long)(a->cfg.window_us / 1000000), by[i][2]);
+                    if (!incident_open(a, rule, gi, rec, by[i][2], NULL, msg))
+                        return DPOP_ERR;
+                    /* the events in the window when it fired */
+                    incident_note(gi->inc, rec);
+                    incident_update(gi->inc, gi->wn, gi->first_seen, gi->last_seen);
+                    counted = gi->inc;
+                    continue;
+                }
             }
-            else if (g->fired && g->inc) {
+            if (gi->inc && gi->inc != counted) {
                 /* the burst goes on: one more event of the same incident */
-                incident_update(g->inc, g->inc->count + 1, g->inc->first_seen, g->last_seen);
-            }
-            else if (!g->fired) {
-                incident_close(g); /* dropped below the threshold: over */
+                incident_t *inc = gi->inc;
+                incident_note(inc, rec);
+                incident_update(inc, inc->count + 1, inc->first_seen,
+                                ts > inc->last_seen ? ts : inc->last_seen);
+                counted = inc;
             }
         }
     }
