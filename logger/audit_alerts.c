@@ -57,63 +57,14 @@
  * are over are printed (if they changed) and freed.
  */
 #include "audit_alerts.h"
-#include "audit_time.h"
-#include "dpop_b64.h"
+#include "audit_alerts_internal.h"
 #include "dpop_result.h"
-#include "dpop_sha256.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NBUCKETS 4096
-#define MAX_VALS 16 /* distinct jkts / hosts remembered per group */
 #define SWEEP_EVERY 4096
-
-enum { R_REPLAY, R_THEFT, R_SIG, R_KEY };
-static const char *const rule_names[] = {"dpop_replay", "dpop_token_theft", "dpop_signature_burst",
-                                         "dpop_key_burst"};
-
-struct group;
-
-/* One alert: the JSON built when the rule fired, and the counts that
- * change as the subject's events keep coming. */
-typedef struct incident {
-    struct incident *next; /* in the order the incidents opened */
-    struct group *g;       /* its subject's group (replay, theft); NULL once over */
-    int refs;              /* groups pointing at it; 0: over */
-    int rule;
-    int enforce; /* an event of it was refused (mode enforce) */
-    json_t *alert;
-    const char *vals_name; /* "hosts", "jkts" or NULL */
-    size_t nvals;          /* values copied into the alert */
-    uint64_t count;
-    int64_t first_seen, last_seen;
-    int dirty; /* opened or updated since it was last emitted */
-} incident_t;
-
-typedef struct group {
-    struct group *next;
-    char *key;
-    int64_t first_seen, last_seen;
-    uint64_t count;
-    int fired;
-    incident_t *inc; /* the open incident, if the rule fired */
-    int64_t *win;    /* ring of timestamps (burst rules) */
-    size_t wcap, whead, wn;
-    char *vals[MAX_VALS];
-    size_t nvals;
-    char *owner;    /* theft: the token's owner key */
-    int64_t active; /* last event of any kind (the group is forgotten after) */
-} group_t;
-
-struct audit_alerts {
-    audit_alert_cfg_t cfg;
-    group_t *buckets[NBUCKETS];
-    uint64_t fed;
-    int64_t latest;
-    incident_t *inc_head, **inc_tail;
-};
 
 void audit_alert_cfg_default(audit_alert_cfg_t *cfg)
 {
@@ -138,18 +89,6 @@ audit_alerts_t *audit_alerts_new(const audit_alert_cfg_t *cfg)
         a->cfg.key_threshold = 1;
     a->inc_tail = &a->inc_head;
     return a;
-}
-
-/* This group's events no longer belong to its incident; the incident is
- * over once no group points at it. */
-static void incident_close(group_t *g)
-{
-    if (g->inc) {
-        if (g->inc->g == g)
-            g->inc->g = NULL;
-        g->inc->refs--;
-    }
-    g->inc = NULL;
 }
 
 static void group_free(group_t *g)
@@ -268,184 +207,6 @@ static void sweep(audit_alerts_t *a)
     }
 }
 
-static void set_str(json_t *o, const char *k, const char *v)
-{
-    json_object_set_new(o, k, v ? json_string(v) : json_null());
-}
-
-static void set_ts(json_t *o, const char *k, int64_t ts)
-{
-    char b[AUDIT_TS_MAX];
-    if (audit_time_format(ts, b, sizeof(b)))
-        json_object_set_new(o, k, json_string(b));
-    else
-        json_object_set_new(o, k, json_null());
-}
-
-/* event.id: names the incident, the same in every run over the same
- * events: SHA-256 over the rule, the subject and the time it fired. */
-static void incident_id(int rule, const group_t *g, int64_t ts, char out[33])
-{
-    unsigned char md[32];
-    char buf[64];
-    int n = snprintf(buf, sizeof(buf), "|%d|%lld", rule, (long long)ts);
-    out[0] = '\0';
-    /* the first 16 bytes, as 32 hex digits */
-    if (dpop_sha256(g->key, strlen(g->key), buf, (size_t)n, md) == DPOP_OK)
-        dpop_hex_encode(md, 16, out);
-}
-
-static const struct {
-    const char *label;
-    int ecs;
-} severities[] = {{"low", 21}, {"medium", 47}, {"high", 73}, {"critical", 99}};
-/* by rule: replay high, theft critical, bursts medium */
-static const int rule_severity[] = {2, 3, 1, 1};
-
-/* The event's context for the incident: its mode, and the policy's name
- * for the key when the incident has none yet. */
-static void incident_note(incident_t *inc, const audit_record_t *rec)
-{
-    const char *mode = audit_rec_str(rec, "mode");
-    const char *client = audit_rec_str(rec, "policy_client");
-    json_t *d = json_object_get(inc->alert, "dpop");
-    if (!mode || strcmp(mode, "report-only") != 0)
-        inc->enforce = 1; /* no mode: written before the field existed, a refusal */
-    if (client && !json_is_string(json_object_get(d, "policy_client")))
-        json_object_set_new(d, "policy_client", json_string(client));
-}
-
-/* Take the group's counts (and new distinct values) into its incident. */
-static void incident_update(incident_t *inc, uint64_t count, int64_t first, int64_t last)
-{
-    group_t *g = inc->g;
-    inc->count = count;
-    inc->first_seen = first;
-    inc->last_seen = last;
-    inc->dirty = 1;
-    if (inc->vals_name && g && g->nvals != inc->nvals) {
-        json_t *arr = json_array();
-        for (size_t i = 0; arr && i < g->nvals; i++)
-            json_array_append_new(arr, json_string(g->vals[i]));
-        json_object_set_new(json_object_get(inc->alert, "dpop"), inc->vals_name,
-                            arr ? arr : json_null());
-        inc->nvals = g->nvals;
-    }
-}
-
-/* Open the incident for group g, which rec made fire: the alert's fixed
- * part comes from rec.  Counts are filled in when it is emitted. */
-static incident_t *incident_open(audit_alerts_t *a, int rule, group_t *g, const audit_record_t *rec,
-                                 const char *group_by, const char *vals_name, const char *message)
-{
-    incident_t *inc = calloc(1, sizeof(*inc));
-    json_t *al = json_object(), *event = json_object(), *r = json_object(), *src = json_object(),
-           *host = json_object(), *d = json_object();
-    char id[33];
-    if (!inc || !al || !event || !r || !src || !host || !d)
-        goto fail;
-    incident_id(rule, g, rec->ts_us, id);
-    set_ts(al, "@timestamp", rec->ts_us);
-    json_object_set_new(event, "kind", json_string("alert"));
-    json_object_set_new(event, "category", json_string("authentication"));
-    json_object_set_new(event, "type", json_string("denied"));
-    json_object_set_new(event, "dataset", json_string("dpop.audit"));
-    set_str(event, "reason", audit_rec_str(rec, "reason"));
-    set_str(event, "id", id[0] ? id : NULL);
-    json_object_set_new(event, "severity", json_integer(0)); /* set when emitted */
-    json_object_set_new(al, "event", event);
-    event = NULL;
-    json_object_set_new(r, "name", json_string(rule_names[rule]));
-    json_object_set_new(al, "rule", r);
-    r = NULL;
-    json_object_set_new(al, "message", json_string(message));
-    set_str(src, "ip", audit_rec_str(rec, "client_ip"));
-    json_object_set_new(al, "source", src);
-    src = NULL;
-    set_str(host, "name", audit_rec_str(rec, "host"));
-    json_object_set_new(al, "host", host);
-    host = NULL;
-    set_str(d, "jkt", audit_rec_str(rec, "jkt"));
-    set_str(d, "jti", audit_rec_str(rec, "jti"));
-    set_str(d, "token_hash", audit_rec_str(rec, "token_hash"));
-    set_str(d, "policy_client", audit_rec_str(rec, "policy_client"));
-    /* placeholders, in their place in the output; set when emitted */
-    json_object_set_new(d, "mode", json_null());
-    json_object_set_new(d, "severity", json_null());
-    json_object_set_new(d, "event_count", json_integer(0));
-    json_object_set_new(d, "first_seen", json_null());
-    json_object_set_new(d, "last_seen", json_null());
-    if (group_by)
-        json_object_set_new(d, "group_by", json_string(group_by));
-    if (vals_name)
-        json_object_set_new(d, vals_name, json_array());
-    json_object_set_new(al, "dpop", d);
-    d = NULL;
-    inc->alert = al;
-    inc->vals_name = vals_name;
-    inc->rule = rule;
-    inc->g = rule == R_REPLAY || rule == R_THEFT ? g : NULL;
-    inc->refs = 1;
-    g->inc = inc;
-    *a->inc_tail = inc;
-    a->inc_tail = &inc->next;
-    return inc;
-fail:
-    free(inc);
-    json_decref(al);
-    json_decref(event);
-    json_decref(r);
-    json_decref(src);
-    json_decref(host);
-    json_decref(d);
-    return NULL;
-}
-
-static void incident_emit(incident_t *inc, audit_alert_cb cb, void *arg)
-{
-    json_t *d = json_object_get(inc->alert, "dpop");
-    int sev = rule_severity[inc->rule] - (inc->enforce ? 0 : 1);
-    if (sev < 0)
-        sev = 0;
-    json_object_set_new(json_object_get(inc->alert, "event"), "severity",
-                        json_integer(severities[sev].ecs));
-    json_object_set_new(d, "mode", json_string(inc->enforce ? "enforce" : "report-only"));
-    json_object_set_new(d, "severity", json_string(severities[sev].label));
-    json_object_set_new(d, "event_count", json_integer((json_int_t)inc->count));
-    set_ts(d, "first_seen", inc->first_seen);
-    set_ts(d, "last_seen", inc->last_seen);
-    inc->dirty = 0;
-    if (cb)
-        cb(inc->alert, arg);
-}
-
-/* Emit the changed incidents (only those that are over, when over_only)
- * and free the ones that are over and emitted. */
-static void flush(audit_alerts_t *a, audit_alert_cb cb, void *arg, int over_only)
-{
-    incident_t **pp = &a->inc_head;
-    a->inc_tail = &a->inc_head;
-    while (*pp) {
-        incident_t *inc = *pp;
-        if (inc->dirty && cb && (!over_only || inc->refs <= 0))
-            incident_emit(inc, cb, arg);
-        if (inc->refs <= 0 && !inc->dirty) {
-            *pp = inc->next;
-            json_decref(inc->alert);
-            free(inc);
-            continue;
-        }
-        pp = &inc->next;
-        a->inc_tail = pp;
-    }
-}
-
-void audit_alerts_flush(audit_alerts_t *a, audit_alert_cb cb, void *arg)
-{
-    if (a)
-        flush(a, cb, arg, 0);
-}
-
 /* Sliding-window burst on group g; returns 1 when it fires now. */
 static int burst(group_t *g, int64_t ts, int64_t window, unsigned threshold)
 {
@@ -523,7 +284,7 @@ int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_
         a->latest = ts;
     if (++a->fed % SWEEP_EVERY == 0) {
         sweep(a);
-        flush(a, cb, arg, 1); /* incidents that are over: final, print and forget */
+        incident_flush(a, cb, arg, 1); /* incidents that are over: final, print and forget */
     }
 
     /* dpop_replay */
@@ -558,7 +319,7 @@ int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_
             /* named in the open incident's next line (no update of its own:
              * the owner's events never extend it) */
             if (g->inc)
-                set_str(json_object_get(g->inc->alert, "dpop"), "owner_jkt", g->owner);
+                audit_inc_set_str(json_object_get(g->inc->alert, "dpop"), "owner_jkt", g->owner);
         }
         int foreign = mismatch || strcmp(g->owner ? g->owner : "", jkt) != 0;
         if (foreign) {
@@ -574,7 +335,7 @@ int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_
                     return DPOP_ERR;
             }
             if (g->inc) {
-                set_str(json_object_get(g->inc->alert, "dpop"), "owner_jkt", g->owner);
+                audit_inc_set_str(json_object_get(g->inc->alert, "dpop"), "owner_jkt", g->owner);
                 incident_note(g->inc, rec);
                 incident_update(g->inc, g->count, g->first_seen, g->last_seen);
             }
