@@ -27,7 +27,9 @@ static const char css[] =
     "solid;padding:.2em 1em;margin:1em 0}.verify.ok{border-color:#2e7d32;background:#f1f8f1}"
     ".verify.failed{border-color:#c62828;background:#fdf0f0}.sha{font-family:ui-monospace,Menlo,"
     "monospace;font-size:.85em;background:#f4f5f8;padding:.4em .6em;border-radius:4px;word-break:"
-    "break-all}.sev-critical{color:#fff;background:#8e0000}.sev-high{color:#fff;background:"
+    "break-all}.sha "
+    ".muted{word-break:normal}.sev-critical{color:#fff;background:#8e0000}.sev-high{color:#fff;"
+    "background:"
     "#c62828}.sev-medium{background:#ffb74d}.sev-low{background:#e0e0e0}.sev-info{background:"
     "#f4f5f8}td.t{white-space:nowrap}td.k{white-space:nowrap}.up{color:#b6463d}.down{color:#2e7d32}"
     "@media print{body{margin:0}}";

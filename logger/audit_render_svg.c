@@ -21,6 +21,22 @@ static const char *const palette[CHART_REASONS + 1] = {"#4e79a7", "#f28e2b", "#e
 
 /* Per-day columns stacked by reason: refused (enforce) solid at the
  * bottom, report-only (served) hatched on top. */
+/* The axis top: the next 1, 2, 2.5 or 5 x 10^k at or above n, so the
+ * four gridlines fall on round numbers. */
+static json_int_t nice_ceil(json_int_t n)
+{
+    static const json_int_t steps[] = {10, 20, 25, 50, 100};
+    json_int_t scale = 1;
+    if (n <= 4)
+        return 4;
+    while (n > 100 * scale)
+        scale *= 10;
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+        if (steps[i] * scale >= n)
+            return steps[i] * scale;
+    return 100 * scale;
+}
+
 void audit_html_days_chart(audit_buf_t *b, const json_t *pd)
 {
     const json_t *days = json_object_get(pd, "days"), *reasons = json_object_get(pd, "reasons");
@@ -33,6 +49,7 @@ void audit_html_days_chart(audit_buf_t *b, const json_t *pd)
     for (size_t i = 0; i < n; i++)
         if (N(json_array_get(days, i), "total") > top)
             top = N(json_array_get(days, i), "total");
+    top = nice_ceil(top);
     audit_buf_printf(
         b,
         "<svg id=\"chart-per-day\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\""
