@@ -279,6 +279,30 @@ START_TEST(test_counts_with_batches)
 }
 END_TEST
 
+/* A quiet server: counts and no event reach the store by the timer
+ * (AUDIT_COUNTS_FLUSH_S), without waiting for a batch or a stop. */
+START_TEST(test_counts_flushed_by_timer)
+{
+    char *dir = tmp_store();
+    audit_writer_t *w = NULL;
+    char err[256];
+    ck_assert_int_eq(audit_writer_start(dir, 0, 0, &w, err, sizeof(err)), DPOP_OK);
+    ck_assert_int_eq(audit_writer_count(w, T0, "h1", "api", "enforce", 3, 1), DPOP_OK);
+    int seen = 0;
+    for (int i = 0; i < 10 * (AUDIT_COUNTS_FLUSH_S + 10) && !seen; i++) {
+        usleep(100000);
+        seen = read_counts(dir, T0, T0 + 3600 * SEC).rows == 1;
+    }
+    ck_assert_msg(seen, "counts not flushed within %d s", AUDIT_COUNTS_FLUSH_S + 10);
+    csum_t c = read_counts(dir, T0, T0 + 3600 * SEC);
+    ck_assert_uint_eq(c.verified, 3);
+    ck_assert_uint_eq(c.rejected, 1);
+    ck_assert_uint_eq(stored(dir), 0); /* no event was invented */
+    audit_writer_stop(w);
+    rm_store(dir);
+}
+END_TEST
+
 static Suite *writer_suite(void)
 {
     Suite *s = suite_create("audit_writer");
@@ -291,6 +315,7 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, test_commit_failure_reported);
     tcase_add_test(tc, test_start_errors);
     tcase_add_test(tc, test_counts_with_batches);
+    tcase_add_test(tc, test_counts_flushed_by_timer);
     suite_add_tcase(s, tc);
     return s;
 }
