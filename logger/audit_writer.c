@@ -137,8 +137,10 @@ static void *writer_main(void *arg)
         free(counts);
         free(slots);
         pthread_mutex_lock(&w->mu);
+        /* events lost are counted; request counts lost with a failed batch
+         * are not events (the message is kept for the next report) */
         if (rc != DPOP_OK)
-            note_error(w, n ? n : 1, err);
+            note_error(w, n, err);
         else if (nc && !counts)
             note_error(w, 1, "audit writer: out of memory (request counts lost)");
     }
