@@ -186,22 +186,25 @@ json_t *audit_controls_json(const json_t *by_reason, const json_t *alert_rules)
     for (size_t i = 0; arr && i < sizeof(controls) / sizeof(controls[0]); i++) {
         const control_t *c = &controls[i];
         json_t *reasons = json_object(), *alerts = json_object();
-        json_int_t events = 0, nalerts = 0;
+        json_int_t events = 0, nalerts = 0, refused = 0, ro = 0;
         for (size_t j = 0; j < 16 && c->reasons[j]; j++) {
-            json_int_t n = json_integer_value(
-                json_object_get(json_object_get(by_reason, c->reasons[j]), "count"));
+            const json_t *row = json_object_get(by_reason, c->reasons[j]);
+            json_int_t n = json_integer_value(json_object_get(row, "count"));
             json_object_set_new(reasons, c->reasons[j], json_integer(n));
             events += n;
+            refused += json_integer_value(json_object_get(row, "enforce"));
+            ro += json_integer_value(json_object_get(row, "report_only"));
         }
         for (size_t j = 0; j < 4 && c->alerts[j]; j++) {
             json_int_t n = json_integer_value(json_object_get(alert_rules, c->alerts[j]));
             json_object_set_new(alerts, c->alerts[j], json_integer(n));
             nalerts += n;
         }
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:I, s:o, s:I}", "framework",
-                                             c->framework, "control", c->control, "objective",
-                                             c->objective, "evidence_reasons", reasons, "events",
-                                             events, "evidence_alerts", alerts, "alerts", nalerts));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:o, s:I}",
+                                             "framework", c->framework, "control", c->control,
+                                             "objective", c->objective, "evidence_reasons", reasons,
+                                             "events", events, "refused", refused, "report_only",
+                                             ro, "evidence_alerts", alerts, "alerts", nalerts));
     }
     return arr;
 }

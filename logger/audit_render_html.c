@@ -441,7 +441,8 @@ static void html_reference(audit_buf_t *b, const json_t *rep)
                      "access maps to the frameworks, with this period's events and alerts as "
                      "evidence that each control operated.</p><table><thead><tr><th>framework"
                      "</th><th>control</th><th>objective</th><th>evidence</th><th class=\"n\">"
-                     "events</th><th class=\"n\">alerts</th></tr></thead><tbody>");
+                     "refused</th><th class=\"n\">report-only</th><th class=\"n\">alerts</th>"
+                     "</tr></thead><tbody>");
     json_array_foreach(json_object_get(rep, "controls"), i, r)
     {
         audit_buf_str(b, "<tr>");
@@ -462,7 +463,8 @@ static void html_reference(audit_buf_t *b, const json_t *rep)
                 first = 0;
             }
         audit_buf_str(b, "</td>");
-        tdn(b, N(r, "events"));
+        tdn(b, N(r, "refused"));
+        tdn(b, N(r, "report_only"));
         tdn(b, N(r, "alerts"));
         audit_buf_str(b, "</tr>");
     }
@@ -503,6 +505,8 @@ char *audit_report_html(const json_t *rep)
     html_requests(&b, json_object_get(rep, "requests"));
     html_comparison(&b, json_object_get(rep, "previous_period"));
     audit_buf_str(&b, "<section id=\"per-day\"><h2>Per day (UTC), by reason and mode</h2>\n");
+    if (N(json_object_get(rep, "per_day"), "shown") < N(json_object_get(rep, "per_day"), "total"))
+        shown(&b, json_object_get(rep, "per_day")); /* the latest days of a long period */
     audit_html_days_chart(&b, json_object_get(rep, "per_day"));
     audit_buf_str(&b, "</section>\n");
     html_tables(&b, rep);

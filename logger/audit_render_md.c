@@ -200,7 +200,10 @@ static void md_days(audit_buf_t *b, const json_t *pd)
     const json_t *reasons = json_object_get(pd, "reasons");
     size_t i, j;
     json_t *d, *v;
-    audit_buf_str(b, "## Per day (UTC), by mode and reason\n\n| date | refused | report-only | "
+    char sh[64];
+    audit_fmt_shown(pd, sh, sizeof(sh));
+    audit_buf_printf(b, "## Per day (UTC), by mode and reason (%s)\n\n", sh);
+    audit_buf_str(b, "| date | refused | report-only | "
                      "total | refused by reason | report-only by reason |\n"
                      "|---|---:|---:|---:|---|---|\n");
     json_array_foreach(json_object_get(pd, "days"), i, d)
@@ -380,15 +383,16 @@ char *audit_report_md(const json_t *rep)
         ncell(&b, N(r, "report_only"));
         audit_buf_str(&b, "\n");
     }
-    audit_buf_str(&b, "\n## Controls\n\n| framework | control | objective | refusals | alerts "
-                      "|\n|---|---|---|---:|---:|\n");
+    audit_buf_str(&b, "\n## Controls\n\n| framework | control | objective | refused | "
+                      "report-only | alerts |\n|---|---|---|---:|---:|---:|\n");
     json_array_foreach(json_object_get(rep, "controls"), i, r)
     {
         audit_buf_str(&b, "|");
         cell(&b, S(r, "framework"));
         cell(&b, S(r, "control"));
         cell(&b, S(r, "objective"));
-        ncell(&b, N(r, "events"));
+        ncell(&b, N(r, "refused"));
+        ncell(&b, N(r, "report_only"));
         ncell(&b, N(r, "alerts"));
         audit_buf_str(&b, "\n");
     }

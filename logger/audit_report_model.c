@@ -344,8 +344,9 @@ static json_t *per_day(const audit_agg_t *a, const json_t *reason_rows, int64_t 
     json_t *r;
     json_array_foreach(reason_rows, i, r) json_array_append(reasons, json_object_get(r, "reason"));
     int64_t d0 = day_floor(from), d1 = day_floor(to > from ? to - 1 : from);
+    json_int_t ndays = (json_int_t)((d1 - d0) / US_PER_DAY + 1);
     if ((d1 - d0) / US_PER_DAY >= MAX_CHART_DAYS)
-        d0 = d1 - (MAX_CHART_DAYS - 1) * US_PER_DAY;
+        d0 = d1 - (MAX_CHART_DAYS - 1) * US_PER_DAY; /* the latest days */
     for (int64_t d = d0; days && d <= d1; d += US_PER_DAY) {
         char day[AUDIT_TS_MAX];
         if (!audit_time_format(d, day, sizeof(day)))
@@ -370,7 +371,8 @@ static json_t *per_day(const audit_agg_t *a, const json_t *reason_rows, int64_t 
                                               "total", te + tr, "enforce", te, "report_only", tr,
                                               "by_reason", "enforce", e, "report_only", ro));
     }
-    return json_pack("{s:o, s:o}", "reasons", reasons, "days", days);
+    return json_pack("{s:o, s:o, s:I, s:I}", "reasons", reasons, "days", days, "shown",
+                     (json_int_t)json_array_size(days), "total", ndays);
 }
 
 int audit_agg_sections(const audit_agg_t *a, json_t *rep, int64_t from, int64_t to)

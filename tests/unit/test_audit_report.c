@@ -367,6 +367,21 @@ START_TEST(test_report_rates_and_previous_period)
     ck_assert_double_eq_tol(real_at(pp, "rejection_rate", "previous"), 0.01, 1e-12);
     ck_assert_double_eq_tol(real_at(pp, "rejection_rate", "delta"), 0.0, 1e-12);
     ck_assert_double_eq_tol(real_at(pp, "refusal_rate", "delta"), 0.004 - 0.01, 1e-12);
+    /* the controls' evidence keeps the modes apart too */
+    size_t ci;
+    json_t *ctl;
+    json_array_foreach(json_object_get(rep, "controls"), ci, ctl)
+    {
+        const char *name = json_string_value(json_object_get(ctl, "control"));
+        if (strcmp(name, "NHI2 Secret Leakage") == 0) {
+            ck_assert_int_eq(json_integer_value(json_object_get(ctl, "refused")), 3);
+            ck_assert_int_eq(json_integer_value(json_object_get(ctl, "report_only")), 0);
+        }
+        if (strcmp(name, "NHI4 Insecure Authentication") == 0) {
+            ck_assert_int_eq(json_integer_value(json_object_get(ctl, "refused")), 0);
+            ck_assert_int_eq(json_integer_value(json_object_get(ctl, "report_only")), 5);
+        }
+    }
     /* every format says it */
     char *html = audit_report_html(rep), *md = audit_report_md(rep);
     ck_assert_ptr_nonnull(strstr(html, "id=\"kpi-report-only\"><b>5</b>"));
@@ -458,6 +473,24 @@ START_TEST(test_report_lists_say_when_cut)
     char *html = audit_report_html(rep), *md = audit_report_md(rep);
     ck_assert_ptr_nonnull(strstr(html, "25 of 30 shown"));
     ck_assert_ptr_nonnull(strstr(md, "## By key (jkt) (25 of 30 shown)"));
+    free(html);
+    free(md);
+    json_decref(rep);
+    /* a period longer than the chart (502 UTC days: 10:00 to 10:00 the next day counts both
+     * days): the latest 400 days, said so */
+    audit_filter_t f = {.has_since = 1,
+                        .since_us = T0 - 500 * 86400 * SEC,
+                        .has_until = 1,
+                        .until_us = T0 + 86400 * SEC};
+    rep = build(&s, 1, &f);
+    json_t *pd = json_object_get(rep, "per_day");
+    ck_assert_int_eq(json_integer_value(json_object_get(pd, "shown")), 400);
+    ck_assert_int_eq(json_integer_value(json_object_get(pd, "total")), 502);
+    ck_assert_uint_eq(json_array_size(json_object_get(pd, "days")), 400);
+    html = audit_report_html(rep);
+    md = audit_report_md(rep);
+    ck_assert_ptr_nonnull(strstr(html, "400 of 502 shown"));
+    ck_assert_ptr_nonnull(strstr(md, "## Per day (UTC), by mode and reason (400 of 502 shown)"));
     free(html);
     free(md);
     json_decref(rep);
