@@ -331,7 +331,9 @@ static void html_alerts(audit_buf_t *b, const json_t *alerts)
         audit_buf_str(b, "\">");
         audit_buf_html(b, sev);
         audit_buf_str(b, "</td>");
-        td(b, S(json_object_get(r, "rule"), "name"), 1);
+        audit_buf_str(b, "<td class=\"mono k\">"); /* rule names stay on one line */
+        audit_buf_html(b, S(json_object_get(r, "rule"), "name"));
+        audit_buf_str(b, "</td>");
         td(b, S(d, "mode"), 0);
         td(b, S(json_object_get(r, "source"), "ip"), 1);
         td(b, S(d, "jkt"), 1);
