@@ -3,7 +3,11 @@
  * JSON lines (DESIGN.md field names; "ts" RFC 3339, absent -> now) from
  * stdin and appends them to one store, either directly in transactions of
  * --batch events or through the asynchronous writer the module uses
- * (--writer).  Prints "appended N" on stdout; exit 1 on any failure.
+ * (--writer).  A line with "verified" or "rejected" is a per-hour request
+ * count instead ({"hour": RFC 3339, "host", "vhost", "mode", "verified": N,
+ * "rejected": M}), added with audit_counts_add or, with --writer, through
+ * audit_writer_count as the module does.
+ * Prints "appended N" on stdout; exit 1 on any failure.
  * It writes only what it reads; never invents tokens or keys.
  */
 #include "audit_event.h"
@@ -43,6 +47,33 @@ static int to_event(json_t *o, audit_event_t *ev)
         }
     }
     return DPOP_OK;
+}
+
+/* A count line: added at once (they are few). */
+static int add_count(json_t *o, audit_store_t *st, audit_writer_t *w, char *err, size_t errsz)
+{
+    audit_count_t c = {0};
+    const char *hour = json_string_value(json_object_get(o, "hour"));
+    json_t *ver = json_object_get(o, "verified"), *rej = json_object_get(o, "rejected");
+    if (!hour || audit_time_parse_rfc3339(hour, &c.hour_us) != DPOP_OK ||
+        (ver && (!json_is_integer(ver) || json_integer_value(ver) < 0)) ||
+        (rej && (!json_is_integer(rej) || json_integer_value(rej) < 0))) {
+        snprintf(err, errsz, "a count needs \"hour\" (RFC 3339) and non-negative integers");
+        return DPOP_ERR;
+    }
+    c.host = json_string_value(json_object_get(o, "host"));
+    c.vhost = json_string_value(json_object_get(o, "vhost"));
+    c.mode = json_string_value(json_object_get(o, "mode"));
+    c.verified = (uint64_t)json_integer_value(ver);
+    c.rejected = (uint64_t)json_integer_value(rej);
+    if (w && audit_writer_count(w, c.hour_us, c.host, c.vhost, c.mode, c.verified, c.rejected) !=
+                 DPOP_OK) {
+        snprintf(err, errsz, "writer count table full");
+        return DPOP_ERR;
+    }
+    if (w)
+        return DPOP_OK;
+    return audit_counts_add(st, &c, 1, err, errsz);
 }
 
 int main(int argc, char **argv)
@@ -96,6 +127,16 @@ int main(int argc, char **argv)
             json_t *o = json_loadb(line, (size_t)len, 0, &je);
             if (!o && strspn(line, " \t\r\n") == (size_t)len)
                 continue;
+            if (json_is_object(o) &&
+                (json_object_get(o, "verified") || json_object_get(o, "rejected"))) {
+                int rc = add_count(o, st, w, err, sizeof(err));
+                json_decref(o);
+                if (rc != DPOP_OK) {
+                    fprintf(stderr, "audit-fill: line %zu: %s\n", lineno, err);
+                    goto done;
+                }
+                continue;
+            }
             if (!o || !json_is_object(o) || to_event(o, &evs[nb]) != DPOP_OK) {
                 fprintf(stderr, "audit-fill: line %zu: not an event object\n", lineno);
                 json_decref(o);

@@ -7,11 +7,22 @@
  *                        another server: only visible when several stores
  *                        are read together).  Subject: (jkt, jti); counts
  *                        every event of that pair.
- *   dpop_token_theft     one token hash (ath) presented with two or more
- *                        distinct proof keys (jkt), or once with a key it is
- *                        not bound to (jkt_mismatch): the token left its
- *                        holder.  Subject: the token hash; counts every
- *                        event of that token (with a key or not).
+ *   dpop_token_theft     one token hash (ath) presented with a key other
+ *                        than its owner's: the token left its holder.
+ *                        The owner is the key of the first event of that
+ *                        token whose reason is not jkt_mismatch (a
+ *                        jkt_mismatch event says its key is not the one
+ *                        the token is bound to, so that key is never the
+ *                        owner).  A foreign event is one with a key that
+ *                        is not the owner (or any key when the owner is
+ *                        not known yet) and, always, a jkt_mismatch
+ *                        event.  The incident opens at the first foreign
+ *                        event and counts foreign events only: the
+ *                        owner's own failures (an expired proof, a replay
+ *                        of its own) neither re-fire nor extend it, and
+ *                        events without a key (not attributable) are not
+ *                        counted.  dpop.owner_jkt names the owner,
+ *                        dpop.jkts the foreign keys.
  *   dpop_signature_burst >= signature_threshold bad_signature events from one
  *                        client IP, or against one jkt, within the sliding
  *                        window (an event at t counts the group's events in
@@ -20,6 +31,19 @@
  *                        jkt_mismatch / key_revoked events, grouped and
  *                        windowed the same way (key probing, a client
  *                        cycling keys, a revoked key still trying).
+ *                        A burst seen both by IP and by key is one
+ *                        incident (dpop.group_by "source.ip,dpop.jkt"):
+ *                        a group that fires while the event's other group
+ *                        has an open incident of the same rule joins it;
+ *                        each event counts once.
+ *
+ * Context of every alert: dpop.mode is "enforce" when any event of the
+ * incident was refused, else "report-only" (nothing was refused: the
+ * requests were served); dpop.severity (and the ECS event.severity number)
+ * is critical (99) for theft, high (73) for replay, medium (47) for bursts,
+ * one step lower (down to low, 21) when the incident is report-only;
+ * dpop.policy_client is the policy's name for the key, taken from the first
+ * event of the incident that has one.
  *
  * Incidents: one alert per (rule, subject, window).  For replay and theft
  * the window stays open while the subject's events come less than the
@@ -33,58 +57,14 @@
  * are over are printed (if they changed) and freed.
  */
 #include "audit_alerts.h"
-#include "audit_time.h"
-#include "dpop_b64.h"
+#include "audit_alerts_internal.h"
 #include "dpop_result.h"
-#include "dpop_sha256.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NBUCKETS 4096
-#define MAX_VALS 16 /* distinct jkts / hosts remembered per group */
 #define SWEEP_EVERY 4096
-
-enum { R_REPLAY, R_THEFT, R_SIG, R_KEY };
-static const char *const rule_names[] = {"dpop_replay", "dpop_token_theft", "dpop_signature_burst",
-                                         "dpop_key_burst"};
-
-struct group;
-
-/* One alert: the JSON built when the rule fired, and the counts that
- * change as the subject's events keep coming. */
-typedef struct incident {
-    struct incident *next; /* in the order the incidents opened */
-    struct group *g;       /* its subject's group; NULL once it is over */
-    json_t *alert;
-    const char *vals_name; /* "hosts", "jkts" or NULL */
-    size_t nvals;          /* values copied into the alert */
-    uint64_t count;
-    int64_t first_seen, last_seen;
-    int dirty; /* opened or updated since it was last emitted */
-} incident_t;
-
-typedef struct group {
-    struct group *next;
-    char *key;
-    int64_t first_seen, last_seen;
-    uint64_t count;
-    int fired;
-    incident_t *inc; /* the open incident, if the rule fired */
-    int64_t *win;    /* ring of timestamps (burst rules) */
-    size_t wcap, whead, wn;
-    char *vals[MAX_VALS];
-    size_t nvals;
-} group_t;
-
-struct audit_alerts {
-    audit_alert_cfg_t cfg;
-    group_t *buckets[NBUCKETS];
-    uint64_t fed;
-    int64_t latest;
-    incident_t *inc_head, **inc_tail;
-};
 
 void audit_alert_cfg_default(audit_alert_cfg_t *cfg)
 {
@@ -111,14 +91,6 @@ audit_alerts_t *audit_alerts_new(const audit_alert_cfg_t *cfg)
     return a;
 }
 
-/* The incident is over: no later event belongs to it. */
-static void incident_close(group_t *g)
-{
-    if (g->inc)
-        g->inc->g = NULL;
-    g->inc = NULL;
-}
-
 static void group_free(group_t *g)
 {
     incident_close(g);
@@ -126,6 +98,7 @@ static void group_free(group_t *g)
         free(g->vals[i]);
     free(g->win);
     free(g->key);
+    free(g->owner);
     free(g);
 }
 
@@ -223,7 +196,7 @@ static void sweep(audit_alerts_t *a)
         group_t **pp = &a->buckets[b];
         while (*pp) {
             group_t *g = *pp;
-            if (g->last_seen < a->latest - keep) {
+            if ((g->last_seen > g->active ? g->last_seen : g->active) < a->latest - keep) {
                 *pp = g->next;
                 group_free(g);
             }
@@ -232,152 +205,6 @@ static void sweep(audit_alerts_t *a)
             }
         }
     }
-}
-
-static void set_str(json_t *o, const char *k, const char *v)
-{
-    json_object_set_new(o, k, v ? json_string(v) : json_null());
-}
-
-static void set_ts(json_t *o, const char *k, int64_t ts)
-{
-    char b[AUDIT_TS_MAX];
-    if (audit_time_format(ts, b, sizeof(b)))
-        json_object_set_new(o, k, json_string(b));
-    else
-        json_object_set_new(o, k, json_null());
-}
-
-/* event.id: names the incident, the same in every run over the same
- * events: SHA-256 over the rule, the subject and the time it fired. */
-static void incident_id(int rule, const group_t *g, int64_t ts, char out[33])
-{
-    unsigned char md[32];
-    char buf[64];
-    int n = snprintf(buf, sizeof(buf), "|%d|%lld", rule, (long long)ts);
-    out[0] = '\0';
-    /* the first 16 bytes, as 32 hex digits */
-    if (dpop_sha256(g->key, strlen(g->key), buf, (size_t)n, md) == DPOP_OK)
-        dpop_hex_encode(md, 16, out);
-}
-
-/* Take the group's counts (and new distinct values) into its incident. */
-static void incident_update(incident_t *inc, uint64_t count, int64_t first, int64_t last)
-{
-    group_t *g = inc->g;
-    inc->count = count;
-    inc->first_seen = first;
-    inc->last_seen = last;
-    inc->dirty = 1;
-    if (inc->vals_name && g && g->nvals != inc->nvals) {
-        json_t *arr = json_array();
-        for (size_t i = 0; arr && i < g->nvals; i++)
-            json_array_append_new(arr, json_string(g->vals[i]));
-        json_object_set_new(json_object_get(inc->alert, "dpop"), inc->vals_name,
-                            arr ? arr : json_null());
-        inc->nvals = g->nvals;
-    }
-}
-
-/* Open the incident for group g, which rec made fire: the alert's fixed
- * part comes from rec.  Counts are filled in when it is emitted. */
-static incident_t *incident_open(audit_alerts_t *a, int rule, group_t *g, const audit_record_t *rec,
-                                 const char *group_by, const char *vals_name, const char *message)
-{
-    incident_t *inc = calloc(1, sizeof(*inc));
-    json_t *al = json_object(), *event = json_object(), *r = json_object(), *src = json_object(),
-           *host = json_object(), *d = json_object();
-    char id[33];
-    if (!inc || !al || !event || !r || !src || !host || !d)
-        goto fail;
-    incident_id(rule, g, rec->ts_us, id);
-    set_ts(al, "@timestamp", rec->ts_us);
-    json_object_set_new(event, "kind", json_string("alert"));
-    json_object_set_new(event, "category", json_string("authentication"));
-    json_object_set_new(event, "type", json_string("denied"));
-    json_object_set_new(event, "dataset", json_string("dpop.audit"));
-    set_str(event, "reason", audit_rec_str(rec, "reason"));
-    set_str(event, "id", id[0] ? id : NULL);
-    json_object_set_new(al, "event", event);
-    event = NULL;
-    json_object_set_new(r, "name", json_string(rule_names[rule]));
-    json_object_set_new(al, "rule", r);
-    r = NULL;
-    json_object_set_new(al, "message", json_string(message));
-    set_str(src, "ip", audit_rec_str(rec, "client_ip"));
-    json_object_set_new(al, "source", src);
-    src = NULL;
-    set_str(host, "name", audit_rec_str(rec, "host"));
-    json_object_set_new(al, "host", host);
-    host = NULL;
-    set_str(d, "jkt", audit_rec_str(rec, "jkt"));
-    set_str(d, "jti", audit_rec_str(rec, "jti"));
-    set_str(d, "token_hash", audit_rec_str(rec, "token_hash"));
-    set_str(d, "policy_client", audit_rec_str(rec, "policy_client"));
-    /* placeholders, in their place in the output; set when emitted */
-    json_object_set_new(d, "event_count", json_integer(0));
-    json_object_set_new(d, "first_seen", json_null());
-    json_object_set_new(d, "last_seen", json_null());
-    if (group_by)
-        json_object_set_new(d, "group_by", json_string(group_by));
-    if (vals_name)
-        json_object_set_new(d, vals_name, json_array());
-    json_object_set_new(al, "dpop", d);
-    d = NULL;
-    inc->alert = al;
-    inc->vals_name = vals_name;
-    inc->g = g;
-    g->inc = inc;
-    *a->inc_tail = inc;
-    a->inc_tail = &inc->next;
-    return inc;
-fail:
-    free(inc);
-    json_decref(al);
-    json_decref(event);
-    json_decref(r);
-    json_decref(src);
-    json_decref(host);
-    json_decref(d);
-    return NULL;
-}
-
-static void incident_emit(incident_t *inc, audit_alert_cb cb, void *arg)
-{
-    json_t *d = json_object_get(inc->alert, "dpop");
-    json_object_set_new(d, "event_count", json_integer((json_int_t)inc->count));
-    set_ts(d, "first_seen", inc->first_seen);
-    set_ts(d, "last_seen", inc->last_seen);
-    inc->dirty = 0;
-    if (cb)
-        cb(inc->alert, arg);
-}
-
-/* Emit the changed incidents (only those that are over, when over_only)
- * and free the ones that are over and emitted. */
-static void flush(audit_alerts_t *a, audit_alert_cb cb, void *arg, int over_only)
-{
-    incident_t **pp = &a->inc_head;
-    a->inc_tail = &a->inc_head;
-    while (*pp) {
-        incident_t *inc = *pp;
-        if (inc->dirty && cb && (!over_only || !inc->g))
-            incident_emit(inc, cb, arg);
-        if (!inc->g && !inc->dirty) {
-            *pp = inc->next;
-            json_decref(inc->alert);
-            free(inc);
-            continue;
-        }
-        pp = &inc->next;
-        a->inc_tail = pp;
-    }
-}
-
-void audit_alerts_flush(audit_alerts_t *a, audit_alert_cb cb, void *arg)
-{
-    if (a)
-        flush(a, cb, arg, 0);
 }
 
 /* Sliding-window burst on group g; returns 1 when it fires now. */
@@ -457,7 +284,7 @@ int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_
         a->latest = ts;
     if (++a->fed % SWEEP_EVERY == 0) {
         sweep(a);
-        flush(a, cb, arg, 1); /* incidents that are over: final, print and forget */
+        incident_flush(a, cb, arg, 1); /* incidents that are over: final, print and forget */
     }
 
     /* dpop_replay */
@@ -475,29 +302,44 @@ int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_
             if (!incident_open(a, R_REPLAY, g, rec, NULL, "hosts", msg))
                 return DPOP_ERR;
         }
-        if (g->inc)
+        if (g->inc) {
+            incident_note(g->inc, rec);
             incident_update(g->inc, g->count, g->first_seen, g->last_seen);
+        }
     }
-    /* dpop_token_theft: every event of the token counts, with a key or not
-     * (a stolen token sent without a proof or as Bearer is part of it) */
-    if (th) {
+    /* dpop_token_theft: only foreign events count (the header comment) */
+    if (th && jkt) {
         if (!(g = subject(a, R_THEFT, "token", th, NULL, ts)))
             return DPOP_ERR;
-        touch(g, ts);
-        /* jkt_mismatch already involves two keys: the proof's and the one
-         * the token is bound to (cnf.jkt), so one such event is enough. */
-        int mismatch = jkt && reason && strcmp(reason, "jkt_mismatch") == 0;
-        size_t keys = jkt ? group_add_val(g, jkt) : g->nvals;
-        if ((keys >= 2 || mismatch) && !g->fired) {
-            g->fired = 1;
-            if (!incident_open(a, R_THEFT, g, rec, NULL, "jkts",
-                               mismatch ? "access token presented with a DPoP key it is not "
-                                          "bound to"
-                                        : "one access token presented with two or more DPoP keys"))
+        g->active = ts > g->active ? ts : g->active;
+        int mismatch = reason && strcmp(reason, "jkt_mismatch") == 0;
+        if (!g->owner && !mismatch) {
+            if (!(g->owner = strdup(jkt)))
                 return DPOP_ERR;
+            /* named in the open incident's next line (no update of its own:
+             * the owner's events never extend it) */
+            if (g->inc)
+                audit_inc_set_str(json_object_get(g->inc->alert, "dpop"), "owner_jkt", g->owner);
         }
-        if (g->inc)
-            incident_update(g->inc, g->count, g->first_seen, g->last_seen);
+        int foreign = mismatch || strcmp(g->owner ? g->owner : "", jkt) != 0;
+        if (foreign) {
+            touch(g, ts);
+            group_add_val(g, jkt);
+            if (!g->fired) {
+                g->fired = 1;
+                if (!incident_open(a, R_THEFT, g, rec, NULL, "jkts",
+                                   mismatch ? "access token presented with a DPoP key it is not "
+                                              "bound to"
+                                            : "access token presented with a key other than its "
+                                              "owner's"))
+                    return DPOP_ERR;
+            }
+            if (g->inc) {
+                audit_inc_set_str(json_object_get(g->inc->alert, "dpop"), "owner_jkt", g->owner);
+                incident_note(g->inc, rec);
+                incident_update(g->inc, g->count, g->first_seen, g->last_seen);
+            }
+        }
     }
     /* bursts */
     int rule = -1;
@@ -514,28 +356,51 @@ int audit_alerts_feed(audit_alerts_t *a, const audit_record_t *rec, audit_alert_
     }
     if (rule >= 0) {
         const char *by[2][3] = {{"ip", ip, "source.ip"}, {"jkt", jkt, "dpop.jkt"}};
+        group_t *gs[2] = {NULL, NULL};
+        int fires[2] = {0, 0};
         for (int i = 0; i < 2; i++) {
             if (!by[i][1])
                 continue;
-            if (!(g = group_get(a, rule, by[i][0], by[i][1], NULL)))
+            if (!(gs[i] = group_get(a, rule, by[i][0], by[i][1], NULL)))
                 return DPOP_ERR;
-            if (burst(g, ts, a->cfg.window_us, threshold)) {
-                /* a new wave: the previous one (if any) is over */
-                incident_close(g);
-                snprintf(msg, sizeof(msg), "%u or more %s failures within %lld s (by %s)",
-                         threshold, rule == R_SIG ? "bad_signature" : "bad key",
-                         (long long)(a->cfg.window_us / 1000000), by[i][2]);
-                if (!incident_open(a, rule, g, rec, by[i][2], NULL, msg))
-                    return DPOP_ERR;
-                /* the events in the window when it fired */
-                incident_update(g->inc, g->wn, g->first_seen, g->last_seen);
+            fires[i] = burst(gs[i], ts, a->cfg.window_us, threshold);
+            if (fires[i] || !gs[i]->fired)
+                incident_close(gs[i]); /* a new wave, or below the threshold: over */
+        }
+        incident_t *counted = NULL; /* each event counts once per incident */
+        for (int i = 0; i < 2; i++) {
+            group_t *gi = gs[i], *go = gs[1 - i];
+            if (!gi)
+                continue;
+            if (fires[i]) {
+                incident_t *other = go && go->inc ? go->inc : NULL;
+                if (other) {
+                    /* the same burst seen by the other subject: one incident */
+                    gi->inc = other;
+                    other->refs++;
+                    json_object_set_new(json_object_get(other->alert, "dpop"), "group_by",
+                                        json_string("source.ip,dpop.jkt"));
+                }
+                else {
+                    snprintf(msg, sizeof(msg), "%u or more %s failures within %lld s (by %s)",
+                             threshold, rule == R_SIG ? "bad_signature" : "bad key",
+                             (long long)(a->cfg.window_us / 1000000), by[i][2]);
+                    if (!incident_open(a, rule, gi, rec, by[i][2], NULL, msg))
+                        return DPOP_ERR;
+                    /* the events in the window when it fired */
+                    incident_note(gi->inc, rec);
+                    incident_update(gi->inc, gi->wn, gi->first_seen, gi->last_seen);
+                    counted = gi->inc;
+                    continue;
+                }
             }
-            else if (g->fired && g->inc) {
+            if (gi->inc && gi->inc != counted) {
                 /* the burst goes on: one more event of the same incident */
-                incident_update(g->inc, g->inc->count + 1, g->inc->first_seen, g->last_seen);
-            }
-            else if (!g->fired) {
-                incident_close(g); /* dropped below the threshold: over */
+                incident_t *inc = gi->inc;
+                incident_note(inc, rec);
+                incident_update(inc, inc->count + 1, inc->first_seen,
+                                ts > inc->last_seen ? ts : inc->last_seen);
+                counted = inc;
             }
         }
     }

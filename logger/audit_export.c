@@ -15,6 +15,7 @@
  * stderr): a store replaced by another one is refused rather than read from
  * an unrelated position.  Stores absent from this run keep their entries.
  */
+#include "audit_cursor.h"
 #include "audit_export.h"
 #include "audit_internal.h"
 #include "audit_time.h"
@@ -29,7 +30,6 @@
 #include <unistd.h>
 
 #define EXPORT_BATCH 1000
-#define CURSOR_MAX_BYTES (1 << 20)
 
 /* ------------------------------------------------------------------ ECS */
 
@@ -125,106 +125,6 @@ json_t *audit_export_ecs(const audit_record_t *rec, const unsigned char *hash, c
     return o;
 }
 
-/* --------------------------------------------------------------- cursor */
-
-/* Load the cursor: a fresh document when the file does not exist.  1
- * damaged (not our JSON), 2 unreadable, 0 ok. */
-static int cursor_load(const char *path, json_t **out, char *err, size_t errsz)
-{
-    json_error_t je;
-    struct stat st;
-    *out = NULL;
-    if (stat(path, &st) != 0) {
-        if (errno != ENOENT) {
-            snprintf(err, errsz, "cursor %s: %s", path, strerror(errno));
-            return 2;
-        }
-        *out = json_pack("{s:i, s:{}}", "version", 1, "stores");
-        return *out ? 0 : 2;
-    }
-    if (st.st_size > CURSOR_MAX_BYTES) {
-        snprintf(err, errsz, "cursor %s: larger than %d bytes: not a cursor file", path,
-                 CURSOR_MAX_BYTES);
-        return 1;
-    }
-    json_t *c = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!c) {
-        /* a cursor that does not parse is refused, never taken as "start
-         * over" (that would resend everything) nor as "at the end" (a gap) */
-        snprintf(err, errsz, "cursor %s: %s (line %d); fix or remove it to export from the start",
-                 path, je.text, je.line);
-        return errno == ENOENT || errno == EACCES ? 2 : 1;
-    }
-    if (json_integer_value(json_object_get(c, "version")) != 1 ||
-        !json_is_object(json_object_get(c, "stores"))) {
-        json_decref(c);
-        snprintf(err, errsz, "cursor %s: not a dpop-audit export cursor (version 1)", path);
-        return 1;
-    }
-    *out = c;
-    return 0;
-}
-
-/* Replace the cursor atomically: temporary file, fsync, rename, fsync of
- * the directory (so the rename itself survives a crash). */
-static int cursor_save(const char *path, const json_t *cur, char *err, size_t errsz)
-{
-    char tmp[4096], dir[4096];
-    char *text = json_dumps(cur, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
-    int fd = -1, ret = DPOP_ERR;
-    if (!text) {
-        snprintf(err, errsz, "cursor %s: out of memory", path);
-        return DPOP_ERR;
-    }
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
-        snprintf(err, errsz, "cursor %s: path too long", path);
-        goto done;
-    }
-    size_t len = strlen(text);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
-        goto io;
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto io;
-        off += (size_t)w;
-    }
-    if (write(fd, "\n", 1) != 1 || fsync(fd) != 0)
-        goto io;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto io;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0)
-        goto io;
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        dir[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof(dir), ".");
-    if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-        fsync(fd); /* best effort: some file systems refuse a directory fsync */
-        close(fd);
-        fd = -1;
-    }
-    ret = DPOP_OK;
-    goto done;
-io:
-    snprintf(err, errsz, "cursor %s: %s", path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-done:
-    free(text);
-    return ret;
-}
-
 /* ----------------------------------------------------------------- read */
 
 typedef struct {
@@ -232,13 +132,7 @@ typedef struct {
     unsigned char hash[AUDIT_HASH_LEN];
 } xrec_t;
 
-typedef struct {
-    uint64_t from; /* next seq to read */
-    uint64_t end;  /* without follow: stop before this seq (the start snapshot) */
-    uint64_t last; /* last seq written or skipped (0: none yet) */
-    unsigned char last_hash[AUDIT_HASH_LEN];
-    int positioned; /* a cursor entry or an event read: gaps are worth a warning */
-} xstate_t;
+typedef audit_cursor_pos_t xstate_t;
 
 /* Up to max events with seq in [from, end) (end 0: no bound).  0 ok, else
  * the exit status (err set). */
@@ -298,91 +192,6 @@ out:
     return ret;
 }
 
-/* Where a store resumes: after the cursor's event, which the store must
- * still hold with the same hash (or have pruned).  Also the end snapshot.
- * 0 ok, else the exit status. */
-static int position(audit_store_t *s, const char *name, const json_t *entry, xstate_t *st,
-                    char *err, size_t errsz)
-{
-    MDB_txn *txn = NULL;
-    int rc, ret = 2;
-    unsigned char want[AUDIT_HASH_LEN];
-    memset(st, 0, sizeof(*st));
-    st->from = 1;
-    if ((rc = audit_txn_begin(s, MDB_RDONLY, &txn))) {
-        audit_set_err(s, err, errsz, "begin read transaction", rc);
-        return audit_store_damaged(s) ? 1 : 2;
-    }
-    uint64_t start = audit_meta_u64(txn, s, "chain_start", 1);
-    st->end = audit_meta_u64(txn, s, "next_seq", 1);
-    if (!entry) {
-        ret = 0;
-        goto done;
-    }
-    json_t *jseq = json_object_get(entry, "seq");
-    const char *jh = json_string_value(json_object_get(entry, "hash"));
-    uint64_t seq = json_is_integer(jseq) && json_integer_value(jseq) > 0
-                       ? (uint64_t)json_integer_value(jseq)
-                       : 0;
-    int okhex = jh && strlen(jh) == 64;
-    for (int i = 0; okhex && i < 32; i++) {
-        unsigned int b;
-        okhex = sscanf(jh + 2 * i, "%2x", &b) == 1;
-        want[i] = (unsigned char)b;
-    }
-    if (!seq || !okhex) {
-        snprintf(err, errsz, "cursor entry for %s is malformed (seq, hash)", name);
-        ret = 1;
-        goto done;
-    }
-    if (seq >= st->end) {
-        snprintf(err, errsz,
-                 "cursor for %s is at event %llu but the store ends at %llu: not the store the "
-                 "cursor was written for (replaced, or restored from an older copy)",
-                 name, (unsigned long long)seq, (unsigned long long)(st->end - 1));
-        ret = 1;
-        goto done;
-    }
-    unsigned char sb[8], have[AUDIT_HASH_LEN];
-    int known = 0;
-    audit_put_be64(sb, seq);
-    MDB_val k = {8, sb}, v;
-    if ((rc = mdb_get(txn, s->events, &k, &v)) == 0 && v.mv_size > AUDIT_VAL_HDR) {
-        memcpy(have, (const unsigned char *)v.mv_data + AUDIT_VAL_HASH, AUDIT_HASH_LEN);
-        known = 1;
-    }
-    else if (rc && rc != MDB_NOTFOUND) {
-        audit_set_err(s, err, errsz, "read event", rc);
-        ret = audit_store_damaged(s) ? 1 : 2;
-        goto done;
-    }
-    else if (seq == start - 1) {
-        audit_meta_hash(txn, s, "chain_prev", have); /* the prune checkpoint */
-        known = 1;
-    }
-    if (known && memcmp(have, want, AUDIT_HASH_LEN) != 0) {
-        snprintf(err, errsz,
-                 "cursor for %s: event %llu has another hash than the one exported: the store "
-                 "was rewritten or replaced; run dpop-audit verify",
-                 name, (unsigned long long)seq);
-        ret = 1;
-        goto done;
-    }
-    if (!known)
-        fprintf(stderr,
-                "dpop-audit export: %s: events %llu..%llu were pruned before they were "
-                "exported\n",
-                name, (unsigned long long)(seq + 1), (unsigned long long)(start - 1));
-    st->from = seq + 1;
-    st->last = seq;
-    memcpy(st->last_hash, want, AUDIT_HASH_LEN);
-    st->positioned = 1;
-    ret = 0;
-done:
-    mdb_txn_abort(txn);
-    return ret;
-}
-
 /* Write one batch's lines; flush and make them durable before the caller
  * moves the cursor.  0 ok, 2 output error. */
 static int write_batch(const audit_export_cfg_t *cfg, size_t i, xrec_t *x, size_t n, xstate_t *st,
@@ -414,49 +223,7 @@ static int write_batch(const audit_export_cfg_t *cfg, size_t i, xrec_t *x, size_
         free(line);
         (*written)++;
     }
-    struct stat fs;
-    int fd = fileno(cfg->out);
-    if (fflush(cfg->out) != 0 || ferror(cfg->out) ||
-        (fd >= 0 && fstat(fd, &fs) == 0 && S_ISREG(fs.st_mode) && fsync(fd) != 0)) {
-        snprintf(err, errsz, "export: cannot write the output: %s", strerror(errno));
-        return 2;
-    }
-    return 0;
-}
-
-static int cursor_update(json_t *cur, const char *name, const xstate_t *st)
-{
-    char hx[65];
-    hex32(st->last_hash, hx);
-    return json_object_set_new(json_object_get(cur, "stores"), name,
-                               json_pack("{s:I, s:s}", "seq", (json_int_t)st->last, "hash", hx));
-}
-
-/* A previous run killed in the middle of a line (SIGKILL can cut a write
- * to a file between two pages) left the output file without its final
- * newline: end that partial line first, so that the first line of this run
- * is not glued to it (a shipper would drop the merged line as invalid
- * JSON, losing a complete event).  The partial line's event is after the
- * cursor, so it is written again in full.  Regular files only. */
-static int end_partial_line(FILE *out, char *err, size_t errsz)
-{
-    struct stat fs;
-    char path[64], last = '\n';
-    int fd = fileno(out), rfd;
-    if (fd < 0 || fstat(fd, &fs) != 0 || !S_ISREG(fs.st_mode) || fs.st_size == 0)
-        return 0;
-    /* stdout is usually write-only: read its last byte through /proc */
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    if ((rfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return 0;
-    if (pread(rfd, &last, 1, fs.st_size - 1) != 1)
-        last = '\n';
-    close(rfd);
-    if (last != '\n' && (fputc('\n', out) == EOF || fflush(out) != 0)) {
-        snprintf(err, errsz, "export: cannot write the output: %s", strerror(errno));
-        return 2;
-    }
-    return 0;
+    return audit_cursor_sync_output(cfg->out, err, errsz);
 }
 
 int audit_export_run(const audit_export_cfg_t *cfg, char *err, size_t errsz)
@@ -471,14 +238,16 @@ int audit_export_run(const audit_export_cfg_t *cfg, char *err, size_t errsz)
         snprintf(err, errsz, "export: out of memory");
         goto done;
     }
-    if (cfg->cursor_path && (ret = cursor_load(cfg->cursor_path, &cur, err, errsz)) != 0)
+    if (cfg->cursor_path &&
+        (ret = audit_cursor_load(cfg->cursor_path, AUDIT_CURSOR_EXPORT, &cur, err, errsz)) != 0)
         goto done;
-    if ((ret = end_partial_line(cfg->out, err, errsz)) != 0)
+    if ((ret = audit_cursor_end_partial_line(cfg->out, err, errsz)) != 0)
         goto done;
     for (size_t i = 0; i < cfg->n; i++) {
         const json_t *entry =
             cur ? json_object_get(json_object_get(cur, "stores"), cfg->names[i]) : NULL;
-        if ((ret = position(cfg->stores[i], cfg->names[i], entry, &st[i], err, errsz)) != 0)
+        if ((ret = audit_cursor_position(cfg->stores[i], cfg->names[i], entry, &st[i], "export",
+                                         err, errsz)) != 0)
             goto done;
     }
     for (;;) {
@@ -496,12 +265,12 @@ int audit_export_run(const audit_export_cfg_t *cfg, char *err, size_t errsz)
                 goto done;
             /* the lines are out and durable: only now may the cursor pass them */
             if (cur && st[i].last != before) {
-                if (cursor_update(cur, cfg->names[i], &st[i]) != 0) {
+                if (audit_cursor_set(cur, cfg->names[i], st[i].last, st[i].last_hash) != 0) {
                     snprintf(err, errsz, "export: out of memory");
                     ret = 2;
                     goto done;
                 }
-                if (cursor_save(cfg->cursor_path, cur, err, errsz) != DPOP_OK) {
+                if (audit_cursor_save(cfg->cursor_path, cur, err, errsz) != DPOP_OK) {
                     ret = 2;
                     goto done;
                 }

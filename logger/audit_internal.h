@@ -13,6 +13,7 @@
  *                  "ckpt" || seq (8 BE) -> hash (32) || ts_us (8 BE): the
  *                  checkpoints prune leaves, one per pruned chunk; the one at
  *                  chain_start - 1 is the hash the first stored event links to
+ *   counts         per-hour request counts (audit_counts.c), outside the chain
  * Event value: [0] format 1, [1..8] ts_us BE, [9..40] prev hash,
  *              [41..72] hash, [73..] canonical JSON (audit_event.c).
  * hash = SHA-256(prev || seq BE || ts_us BE || JSON).
@@ -64,6 +65,13 @@ int audit_txn_begin(audit_store_t *s, unsigned flags, MDB_txn **txn);
 /* Append pre-encoded events in one write transaction (the writer's path). */
 int audit_append_encoded(audit_store_t *s, audit_enc_t *const *encs, size_t n, char *err,
                          size_t errsz);
+
+/* The same with per-hour counts added in that transaction (either may be
+ * empty). */
+int audit_append_encoded_counts(audit_store_t *s, audit_enc_t *const *encs, size_t n,
+                                const audit_count_t *counts, size_t nc, char *err, size_t errsz);
+/* Add counts inside a write transaction (audit_counts.c). */
+int audit_counts_put_txn(MDB_txn *txn, audit_store_t *s, const audit_count_t *c, size_t n);
 
 /* A failure that has no LMDB/errno code (a hash that failed, ENOMEM
  * handled as such): reported as "failed". */

@@ -1,305 +1,35 @@
 /*
- * audit_report.c: aggregation of a period's events into the report
- * document (audit_report.h).  One pass over the merged, time-ordered events
- * (streaming: memory grows with distinct keys/IPs/days, not with events);
- * the alert engine runs over the same pass.  Rendering is audit_render.c.
+ * audit_report.c: the report's data model (audit_report.h), filled once:
+ * the period, the event sections (audit_report_model.c, with the alert
+ * engine over the same pass), the request counts and rates, the previous
+ * period of the same length, the stores and their verification, and the
+ * report's own SHA-256.  The three renderers (audit_render*.c) only print
+ * this model, so HTML, Markdown and JSON always say the same thing.
+ *
+ * Period: [since, until) when given; else from the first event to the
+ * last (never "start of store to now").  Request counts are kept per hour
+ * (audit_counts.c): the hours whose start lies in the period are counted,
+ * so a period that does not start and end on the hour counts its first and
+ * last hours whole.
  */
 #include "audit_report.h"
+#include "audit_report_model.h"
 #include "audit_time.h"
+#include "dpop_b64.h"
 #include "dpop_result.h"
+#include "dpop_sha256.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TOP_N 25
-#define TOP_REPLAYS 10
-#define MAX_ALERT_ITEMS 50
-#define MAX_CHART_DAYS 400
-#define US_PER_DAY (INT64_C(86400) * 1000000)
-
-typedef struct {
-    json_t *by_reason, *by_error, *by_mode, *by_host, *keys, *clients, *ips, *days, *replays;
-    json_t *alert_items, *alert_rules;
-    uint64_t total, no_key, alerts;
-    int64_t first, last;
-} agg_t;
-
-static void incr(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    if (v)
-        json_integer_set(v, json_integer_value(v) + 1);
-    else
-        json_object_set_new(obj, key, json_integer(1));
-}
+#define US_PER_HOUR (INT64_C(3600) * 1000000)
 
 static void ts_set(json_t *o, const char *k, int64_t ts)
 {
     char b[AUDIT_TS_MAX];
     json_object_set_new(o, k, audit_time_format(ts, b, sizeof(b)) ? json_string(b) : json_null());
-}
-
-static void add_unique(json_t *arr, const char *v, size_t max)
-{
-    if (!v || json_array_size(arr) >= max)
-        return;
-    size_t i;
-    json_t *x;
-    json_array_foreach(arr, i, x) if (strcmp(json_string_value(x), v) == 0) return;
-    json_array_append_new(arr, json_string(v));
-}
-
-static void on_alert(json_t *alert, void *arg)
-{
-    agg_t *a = arg;
-    a->alerts++;
-    incr(a->alert_rules,
-         json_string_value(json_object_get(json_object_get(alert, "rule"), "name")));
-    if (json_array_size(a->alert_items) < MAX_ALERT_ITEMS)
-        json_array_append(a->alert_items, alert);
-}
-
-static void aggregate(agg_t *a, const audit_record_t *r)
-{
-    const char *reason = audit_rec_str(r, "reason");
-    const char *jkt = audit_rec_str(r, "jkt");
-    const char *ip = audit_rec_str(r, "client_ip");
-    const char *client = audit_rec_str(r, "policy_client");
-    char day[AUDIT_TS_MAX];
-
-    if (a->total == 0 || r->ts_us < a->first)
-        a->first = r->ts_us;
-    if (r->ts_us > a->last)
-        a->last = r->ts_us;
-    a->total++;
-    incr(a->by_reason, reason ? reason : "(none)");
-    incr(a->by_error, audit_rec_str(r, "error") ? audit_rec_str(r, "error") : "(none)");
-    incr(a->by_mode, audit_rec_str(r, "mode") ? audit_rec_str(r, "mode") : "(none)");
-    incr(a->by_host, audit_rec_str(r, "host") ? audit_rec_str(r, "host") : "(none)");
-    incr(a->ips, ip ? ip : "(none)");
-    if (client)
-        incr(a->clients, client);
-    if (audit_time_format(r->ts_us, day, sizeof(day))) {
-        day[10] = '\0';
-        incr(a->days, day);
-    }
-    if (jkt) {
-        json_t *k = json_object_get(a->keys, jkt);
-        if (!k) {
-            k = json_pack("{s:s, s:I, s:o, s:o}", "jkt", jkt, "count", (json_int_t)0,
-                          "policy_client", json_null(), "reasons", json_object());
-            json_object_set_new(a->keys, jkt, k);
-        }
-        if (k) {
-            json_t *c = json_object_get(k, "count");
-            json_integer_set(c, json_integer_value(c) + 1);
-            if (client) /* the latest name wins (keys are renamed rarely) */
-                json_object_set_new(k, "policy_client", json_string(client));
-            incr(json_object_get(k, "reasons"), reason ? reason : "(none)");
-            ts_set(k, "last_seen", r->ts_us);
-        }
-    }
-    else {
-        a->no_key++;
-    }
-    if (reason && strcmp(reason, "replay") == 0) {
-        const char *jti = audit_rec_str(r, "jti");
-        size_t len = (jkt ? strlen(jkt) : 1) + (jti ? strlen(jti) : 1) + 2;
-        char *key = malloc(len);
-        if (!key)
-            return;
-        snprintf(key, len, "%s|%s", jkt ? jkt : "-", jti ? jti : "-");
-        json_t *g = json_object_get(a->replays, key);
-        if (!g) {
-            g = json_pack("{s:o, s:o, s:o, s:I, s:o, s:o}", "jkt",
-                          jkt ? json_string(jkt) : json_null(), "jti",
-                          jti ? json_string(jti) : json_null(), "policy_client",
-                          client ? json_string(client) : json_null(), "count", (json_int_t)0,
-                          "client_ips", json_array(), "hosts", json_array());
-            if (g) {
-                ts_set(g, "first_seen", r->ts_us);
-                json_object_set_new(a->replays, key, g);
-            }
-        }
-        free(key);
-        if (g) {
-            json_t *c = json_object_get(g, "count");
-            json_integer_set(c, json_integer_value(c) + 1);
-            ts_set(g, "last_seen", r->ts_us);
-            add_unique(json_object_get(g, "client_ips"), ip, 10);
-            add_unique(json_object_get(g, "hosts"), audit_rec_str(r, "host"), 10);
-        }
-    }
-}
-
-/* Sort rows (objects with "count") by count desc, then by name asc. */
-static const char *sort_name_field;
-static int row_cmp(const void *x, const void *y)
-{
-    json_t *const *a = x, *const *b = y;
-    json_int_t ca = json_integer_value(json_object_get(*a, "count"));
-    json_int_t cb = json_integer_value(json_object_get(*b, "count"));
-    if (ca != cb)
-        return ca > cb ? -1 : 1;
-    const char *na = json_string_value(json_object_get(*a, sort_name_field));
-    const char *nb = json_string_value(json_object_get(*b, sort_name_field));
-    return strcmp(na ? na : "", nb ? nb : "");
-}
-
-/* {name: value} -> rows sorted by count desc then name, the top limit.
- * With counts, each value is a count and the row {field: name, "count": n}
- * is built here; without, each value already is the row object. */
-static json_t *rows_of(json_t *obj, const char *field, size_t limit, int counts)
-{
-    size_t n = json_object_size(obj), i = 0;
-    json_t **rows = calloc(n ? n : 1, sizeof(*rows));
-    const char *k;
-    json_t *v;
-    if (!rows)
-        return json_array();
-    json_object_foreach(obj, k, v) rows[i++] =
-        counts ? json_pack("{s:s, s:O}", field, k, "count", v) : json_incref(v);
-    sort_name_field = field;
-    qsort(rows, i, sizeof(*rows), row_cmp);
-    json_t *arr = json_array();
-    for (size_t j = 0; arr && j < i && j < limit; j++)
-        json_array_append(arr, rows[j]);
-    for (size_t j = 0; j < i; j++)
-        json_decref(rows[j]);
-    free(rows);
-    return arr;
-}
-
-static int64_t day_floor(int64_t ts)
-{
-    int64_t d = ts / US_PER_DAY;
-    if (ts < 0 && ts % US_PER_DAY)
-        d--;
-    return d * US_PER_DAY;
-}
-
-static json_t *per_day(const agg_t *a, const audit_filter_t *range)
-{
-    json_t *arr = json_array();
-    if (!arr || a->total == 0)
-        return arr;
-    int64_t from = day_floor(a->first), to = day_floor(a->last);
-    if (range && range->has_since && day_floor(range->since_us) < from &&
-        (to - day_floor(range->since_us)) / US_PER_DAY < MAX_CHART_DAYS)
-        from = day_floor(range->since_us);
-    if (range && range->has_until && day_floor(range->until_us - 1) > to &&
-        (day_floor(range->until_us - 1) - from) / US_PER_DAY < MAX_CHART_DAYS)
-        to = day_floor(range->until_us - 1);
-    if ((to - from) / US_PER_DAY >= MAX_CHART_DAYS)
-        from = to - (MAX_CHART_DAYS - 1) * US_PER_DAY; /* chart the latest days */
-    for (int64_t d = from; d <= to; d += US_PER_DAY) {
-        char day[AUDIT_TS_MAX];
-        if (!audit_time_format(d, day, sizeof(day)))
-            continue;
-        day[10] = '\0';
-        json_t *c = json_object_get(a->days, day);
-        json_array_append_new(arr, json_pack("{s:s, s:I}", "date", day, "count",
-                                             c ? json_integer_value(c) : (json_int_t)0));
-    }
-    return arr;
-}
-
-typedef struct {
-    const char *framework, *control, *objective;
-    const char *reasons[16];
-    const char *alerts[4];
-} control_t;
-
-/* The controls mapping: which refusals evidence which control. */
-static const control_t controls[] = {
-    {"OWASP Non-Human Identity Top 10 (2025)",
-     "NHI2 Secret Leakage",
-     "A leaked access token is useless without the private key it is bound to (RFC 9449 "
-     "sender-constrained token, cnf.jkt); replayed proofs and tokens presented with another "
-     "key are refused and alerted on.",
-     {"replay", "jkt_mismatch", "ath_mismatch", "token_unbound", "bearer_downgrade"},
-     {"dpop_replay", "dpop_token_theft"}},
-    {"OWASP Non-Human Identity Top 10 (2025)",
-     "NHI4 Insecure Authentication",
-     "Every request carries a fresh proof of possession signed with the client's key; unsigned, "
-     "weakly signed, malformed proofs and keys carrying private material are refused.",
-     {"missing_proof", "multiple_proofs", "too_large", "malformed", "bad_typ", "bad_alg", "bad_jwk",
-      "private_key_in_jwk", "bad_signature", "missing_claim", "bad_claim"},
-     {"dpop_signature_burst", "dpop_key_burst"}},
-    {"OWASP Non-Human Identity Top 10 (2025)",
-     "NHI7 Long-Lived Secrets",
-     "A proof is valid for one method and URI for seconds (iat window, optional server nonce), "
-     "so a captured proof expires almost at once.",
-     {"iat_too_old", "iat_in_future", "nonce_missing", "nonce_invalid", "htm_mismatch",
-      "htu_mismatch"},
-     {NULL}},
-    {"OWASP Non-Human Identity Top 10 (2025)",
-     "NHI1 Improper Offboarding",
-     "Revoked keys and keys outside their not_before/not_after window are refused at once.",
-     {"key_revoked"},
-     {NULL}},
-    {"OWASP Non-Human Identity Top 10 (2025)",
-     "NHI5 Overprivileged NHI",
-     "Each key may call only the methods and paths its policy grants (default deny).",
-     {"policy_denied"},
-     {NULL}},
-    {"NIST CSF 2.0",
-     "PR.AA-01",
-     "Identities and credentials of services are managed: each workload key is registered by "
-     "its RFC 7638 thumbprint, with validity dates and revocation.",
-     {"key_revoked", "token_unbound"},
-     {NULL}},
-    {"NIST CSF 2.0",
-     "PR.AA-03",
-     "Services are authenticated on every request: access token (signature, issuer, audience, "
-     "lifetime) and proof of possession of the bound key.",
-     {"missing_token", "token_invalid", "token_unbound", "jkt_mismatch", "bad_signature",
-      "ath_missing", "ath_mismatch"},
-     {"dpop_token_theft", "dpop_signature_burst"}},
-    {"NIST CSF 2.0",
-     "PR.AA-05",
-     "Access permissions are enforced with least privilege per key and route.",
-     {"policy_denied"},
-     {NULL}},
-    {"NIST SP 800-207",
-     "Tenet 6: dynamic, strictly enforced authentication and authorization",
-     "Continuous verification: token, proof, key binding and policy are evaluated on every "
-     "request, never once per session; report-only mode records would-be refusals.",
-     {"missing_proof", "bad_signature", "replay", "jkt_mismatch", "policy_denied", "key_revoked",
-      "iat_too_old", "htu_mismatch"},
-     {"dpop_replay", "dpop_token_theft", "dpop_signature_burst", "dpop_key_burst"}},
-    {"NIST SP 800-207",
-     "Tenet 7: collect information to improve security posture",
-     "Every refusal is kept in a hash-chained, tamper-evident store (verify) and streamed to the "
-     "SIEM as alerts.",
-     {NULL},
-     {"dpop_replay", "dpop_token_theft", "dpop_signature_burst", "dpop_key_burst"}},
-};
-
-static json_t *controls_json(const agg_t *a)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < sizeof(controls) / sizeof(controls[0]); i++) {
-        const control_t *c = &controls[i];
-        json_t *reasons = json_object(), *alerts = json_object();
-        json_int_t events = 0, nalerts = 0;
-        for (size_t j = 0; j < 16 && c->reasons[j]; j++) {
-            json_int_t n = json_integer_value(json_object_get(a->by_reason, c->reasons[j]));
-            json_object_set_new(reasons, c->reasons[j], json_integer(n));
-            events += n;
-        }
-        for (size_t j = 0; j < 4 && c->alerts[j]; j++) {
-            json_int_t n = json_integer_value(json_object_get(a->alert_rules, c->alerts[j]));
-            json_object_set_new(alerts, c->alerts[j], json_integer(n));
-            nalerts += n;
-        }
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:I, s:o, s:I}", "framework",
-                                             c->framework, "control", c->control, "objective",
-                                             c->objective, "evidence_reasons", reasons, "events",
-                                             events, "evidence_alerts", alerts, "alerts", nalerts));
-    }
-    return arr;
 }
 
 static json_t *stores_json(audit_store_t *const *stores, size_t n)
@@ -372,119 +102,317 @@ static json_t *verification_json(audit_store_t *const *stores, size_t n, char *e
     return ver;
 }
 
+/* Rates are rounded to 6 decimals so every JSON library prints them the
+ * same way (the report's SHA-256 can be recomputed from the JSON output). */
+static json_t *rate(uint64_t num, uint64_t den)
+{
+    if (den == 0)
+        return json_null();
+    return json_real(round((double)num / (double)den * 1e6) / 1e6);
+}
+
+static int64_t hour_floor(int64_t ts)
+{
+    int64_t h = ts / US_PER_HOUR;
+    if (ts < 0 && ts % US_PER_HOUR)
+        h--;
+    return h * US_PER_HOUR;
+}
+
+/* Per-hour counts summed over a period: the hours that overlap it. */
+typedef struct {
+    uint64_t verified, rejected, rejected_enforce, rejected_ro, hours;
+    int64_t from, to;
+    json_t *rows; /* {host|vhost|mode: row}, or NULL: totals only */
+    int64_t last_hour;
+} counts_sum_t;
+
+static void on_count(const audit_count_t *c, void *arg)
+{
+    counts_sum_t *s = arg;
+    if (c->hour_us < hour_floor(s->from) || c->hour_us >= s->to)
+        return;
+    int ro = c->mode && strcmp(c->mode, "report-only") == 0;
+    s->verified += c->verified;
+    s->rejected += c->rejected;
+    if (ro)
+        s->rejected_ro += c->rejected;
+    else
+        s->rejected_enforce += c->rejected;
+    if (c->hour_us != s->last_hour) {
+        s->hours++;
+        s->last_hour = c->hour_us;
+    }
+    if (!s->rows)
+        return;
+    char key[3 * AUDIT_COUNT_NAME_MAX + 3];
+    snprintf(key, sizeof(key), "%s|%s|%s", c->host ? c->host : "", c->vhost ? c->vhost : "",
+             c->mode ? c->mode : "");
+    json_t *r = json_object_get(s->rows, key);
+    if (!r) {
+        r = json_pack("{s:s, s:s, s:s, s:I, s:I}", "host", c->host ? c->host : "", "vhost",
+                      c->vhost ? c->vhost : "", "mode", c->mode ? c->mode : "", "verified",
+                      (json_int_t)0, "rejected", (json_int_t)0);
+        if (!r || json_object_set_new(s->rows, key, r))
+            return;
+    }
+    json_t *v = json_object_get(r, "verified"), *j = json_object_get(r, "rejected");
+    json_integer_set(v, json_integer_value(v) + (json_int_t)c->verified);
+    json_integer_set(j, json_integer_value(j) + (json_int_t)c->rejected);
+}
+
+static int sum_counts(audit_store_t *const *stores, size_t n, counts_sum_t *s, char *err,
+                      size_t errsz)
+{
+    for (size_t i = 0; i < n; i++) {
+        s->last_hour = INT64_MIN;
+        if (audit_counts_read(stores[i], s->from, s->to, on_count, s, err, errsz) != DPOP_OK)
+            return DPOP_ERR;
+    }
+    return DPOP_OK;
+}
+
+/* "requests": the denominator and the rates; available false when the
+ * stores hold no count for the period (a module without counting, or a
+ * store filled by other means). */
+static json_t *requests_json(const counts_sum_t *s, uint64_t events)
+{
+    uint64_t total = s->verified + s->rejected;
+    json_t *rows = json_array(), *r;
+    const char *k;
+    json_object_foreach(s->rows, k, r)
+    {
+        uint64_t t = (uint64_t)(json_integer_value(json_object_get(r, "verified")) +
+                                json_integer_value(json_object_get(r, "rejected")));
+        json_t *row = json_deep_copy(r);
+        json_object_set_new(row, "total", json_integer((json_int_t)t));
+        json_object_set_new(row, "rejection_rate",
+                            rate((uint64_t)json_integer_value(json_object_get(r, "rejected")), t));
+        json_array_append_new(rows, row);
+    }
+    return json_pack(
+        "{s:b, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "available", total > 0, "total",
+        (json_int_t)total, "verified", (json_int_t)s->verified, "rejected", (json_int_t)s->rejected,
+        "refused", (json_int_t)s->rejected_enforce, "report_only", (json_int_t)s->rejected_ro,
+        "rejection_rate", rate(s->rejected, total), "refusal_rate",
+        rate(s->rejected_enforce, total), "report_only_rate", rate(s->rejected_ro, total),
+        "event_rate", rate(events, total), "by_host_vhost_mode", rows);
+}
+
+/* {current, previous, delta, delta_pct} of one figure. */
+static json_t *cmp_int(uint64_t cur, uint64_t prev)
+{
+    json_t *pct = prev ? json_real(round(((double)cur - (double)prev) / (double)prev * 1e4) / 1e2)
+                       : json_null();
+    return json_pack("{s:I, s:I, s:I, s:o}", "current", (json_int_t)cur, "previous",
+                     (json_int_t)prev, "delta", (json_int_t)cur - (json_int_t)prev, "delta_pct",
+                     pct);
+}
+
+static json_t *cmp_rate(json_t *cur, json_t *prev)
+{
+    json_t *d = (json_is_real(cur) && json_is_real(prev))
+                    ? json_real(round((json_real_value(cur) - json_real_value(prev)) * 1e6) / 1e6)
+                    : json_null();
+    return json_pack("{s:O, s:O, s:o}", "current", cur, "previous", prev, "delta", d);
+}
+
+static void on_alert(json_t *alert, void *agg)
+{
+    audit_agg_alert(agg, alert);
+}
+
+/* One pass over [since, until): events into agg (alerts too when al). */
+static int pass(audit_store_t *const *stores, size_t n, int64_t since, int has_since, int64_t until,
+                int has_until, audit_agg_t *agg, audit_alerts_t *al, size_t *skipped, char *err,
+                size_t errsz)
+{
+    audit_filter_t f = {0};
+    audit_iter_t *it = NULL;
+    audit_record_t rec = {0};
+    int r;
+    f.has_since = has_since;
+    f.since_us = since;
+    f.has_until = has_until;
+    f.until_us = until;
+    if (audit_iter_open(stores, n, &f, &it, err, errsz) != DPOP_OK)
+        return DPOP_ERR;
+    while ((r = audit_iter_next(it, &rec, err, errsz)) == 1) {
+        if (audit_agg_add(agg, &rec) != DPOP_OK) {
+            snprintf(err, errsz, "report: out of memory");
+            r = -1;
+        }
+        if (al)
+            audit_alerts_feed(al, &rec, on_alert, agg);
+        audit_record_clear(&rec);
+        if (r < 0)
+            break;
+    }
+    if (skipped)
+        *skipped = audit_iter_skipped(it);
+    audit_iter_close(it);
+    if (r < 0)
+        return DPOP_ERR;
+    if (al) /* one item per incident, final counts */
+        audit_alerts_flush(al, on_alert, agg);
+    return DPOP_OK;
+}
+
+int audit_report_sha256(const json_t *rep, char out[65])
+{
+    json_t *copy = json_copy((json_t *)rep);
+    unsigned char md[32];
+    int ret = DPOP_ERR;
+    out[0] = '\0';
+    if (!copy)
+        return DPOP_ERR;
+    json_object_del(copy, "report_sha256");
+    char *s = json_dumps(copy, AUDIT_REPORT_CANON_FLAGS);
+    if (s && dpop_sha256(s, strlen(s), NULL, 0, md) == DPOP_OK) {
+        dpop_hex_encode(md, 32, out);
+        ret = DPOP_OK;
+    }
+    free(s);
+    json_decref(copy);
+    return ret;
+}
+
 int audit_report_build(audit_store_t *const *stores, size_t n, const audit_filter_t *range,
                        const audit_alert_cfg_t *cfg, int64_t now_us, json_t **out, char *err,
                        size_t errsz)
 {
-    agg_t a = {0};
-    audit_iter_t *it = NULL;
-    audit_alerts_t *al = NULL;
-    audit_filter_t f = {0};
-    audit_record_t rec = {0};
-    int ret = DPOP_ERR, r;
+    audit_agg_t *cur = audit_agg_new(), *prev = audit_agg_new();
+    audit_alerts_t *al = audit_alerts_new(cfg);
+    counts_sum_t cs = {0}, ps = {0};
+    audit_agg_totals_t t, pt;
+    int has_since = range && range->has_since, has_until = range && range->has_until;
+    int64_t since = has_since ? range->since_us : 0, until = has_until ? range->until_us : 0;
+    size_t skipped = 0;
+    int ret = DPOP_ERR;
     json_t *rep = NULL;
 
     *out = NULL;
-    if (range) {
-        f.has_since = range->has_since;
-        f.since_us = range->since_us;
-        f.has_until = range->has_until;
-        f.until_us = range->until_us;
-    }
-    a.by_reason = json_object();
-    a.by_error = json_object();
-    a.by_mode = json_object();
-    a.by_host = json_object();
-    a.keys = json_object();
-    a.clients = json_object();
-    a.ips = json_object();
-    a.days = json_object();
-    a.replays = json_object();
-    a.alert_items = json_array();
-    a.alert_rules = json_object();
-    for (int i = 0; i < 4; i++) {
-        static const char *const rules[] = {"dpop_replay", "dpop_token_theft",
-                                            "dpop_signature_burst", "dpop_key_burst"};
-        json_object_set_new(a.alert_rules, rules[i], json_integer(0));
-    }
-    if (!(al = audit_alerts_new(cfg))) {
+    if (!cur || !prev || !al || !(cs.rows = json_object())) {
         snprintf(err, errsz, "report: out of memory");
         goto done;
     }
-    if (audit_iter_open(stores, n, &f, &it, err, errsz) != DPOP_OK)
+    if (pass(stores, n, since, has_since, until, has_until, cur, al, &skipped, err, errsz) !=
+        DPOP_OK)
         goto done;
-    while ((r = audit_iter_next(it, &rec, err, errsz)) == 1) {
-        aggregate(&a, &rec);
-        audit_alerts_feed(al, &rec, on_alert, &a);
-        audit_record_clear(&rec);
-    }
-    if (r < 0)
-        goto done;
-    audit_alerts_flush(al, on_alert, &a); /* one item per incident, final counts */
+    audit_agg_totals(cur, &t);
+
+    /* the real period: the requested window, else first to last event */
+    int64_t from = has_since ? since : t.first;
+    int64_t to = has_until ? until : (t.events ? t.last + 1 : from);
+    if (!has_since && !t.events)
+        from = to = has_until ? until : now_us;
+    int64_t len = to - from;
 
     rep = json_object();
     json_object_set_new(rep, "report",
                         json_string("mod_dpop DPoP binding failures: compliance report"));
+    json_object_set_new(rep, "model_version", json_integer(2));
     ts_set(rep, "generated_at", now_us);
     json_t *period = json_object();
-    if (f.has_since)
-        ts_set(period, "since", f.since_us);
+    json_object_set_new(period, "basis",
+                        json_string(has_since && has_until ? "requested window"
+                                    : has_since            ? "requested start to last event"
+                                    : has_until            ? "first event to requested end"
+                                    : t.events             ? "first to last event"
+                                                           : "no events"));
+    ts_set(period, "from", from);
+    ts_set(period, "to", to);
+    json_object_set_new(period, "seconds", json_integer((json_int_t)(len / 1000000)));
+    if (has_since)
+        ts_set(period, "since", since);
     else
         json_object_set_new(period, "since", json_null());
-    if (f.has_until)
-        ts_set(period, "until", f.until_us);
+    if (has_until)
+        ts_set(period, "until", until);
     else
         json_object_set_new(period, "until", json_null());
-    if (a.total) {
-        ts_set(period, "first_event", a.first);
-        ts_set(period, "last_event", a.last);
+    if (t.events) {
+        ts_set(period, "first_event", t.first);
+        ts_set(period, "last_event", t.last);
+    }
+    else {
+        json_object_set_new(period, "first_event", json_null());
+        json_object_set_new(period, "last_event", json_null());
     }
     json_object_set_new(rep, "period", period);
+    if (audit_agg_sections(cur, rep, from, to) != DPOP_OK) {
+        snprintf(err, errsz, "report: out of memory");
+        goto done;
+    }
+
+    /* the denominator */
+    cs.from = from;
+    cs.to = to > from ? to : from + 1;
+    if (sum_counts(stores, n, &cs, err, errsz) != DPOP_OK)
+        goto done;
+    json_t *req = requests_json(&cs, t.events);
+    json_object_set_new(rep, "requests", req);
+
+    /* the previous period of the same length, right before this one */
+    json_t *pp = json_object();
+    if (len > 0) {
+        if (pass(stores, n, from - len, 1, from, 1, prev, NULL, NULL, err, errsz) != DPOP_OK)
+            goto done;
+        audit_agg_totals(prev, &pt);
+        ps.from = from - len;
+        ps.to = hour_floor(from); /* the seam hour is the current period's */
+        if (sum_counts(stores, n, &ps, err, errsz) != DPOP_OK)
+            goto done;
+        json_t *preq = requests_json(&ps, pt.events);
+        ts_set(pp, "from", from - len);
+        ts_set(pp, "to", from);
+        json_object_set_new(pp, "has_data",
+                            json_boolean(pt.events > 0 || ps.verified + ps.rejected > 0));
+        json_object_set_new(pp, "events", cmp_int(t.events, pt.events));
+        json_object_set_new(pp, "refused", cmp_int(t.enforce, pt.enforce));
+        json_object_set_new(pp, "report_only", cmp_int(t.report_only, pt.report_only));
+        json_object_set_new(pp, "requests",
+                            cmp_int(cs.verified + cs.rejected, ps.verified + ps.rejected));
+        json_object_set_new(pp, "rejection_rate",
+                            cmp_rate(json_object_get(req, "rejection_rate"),
+                                     json_object_get(preq, "rejection_rate")));
+        json_object_set_new(
+            pp, "refusal_rate",
+            cmp_rate(json_object_get(req, "refusal_rate"), json_object_get(preq, "refusal_rate")));
+        json_object_set_new(pp, "report_only_rate",
+                            cmp_rate(json_object_get(req, "report_only_rate"),
+                                     json_object_get(preq, "report_only_rate")));
+        json_decref(preq);
+    }
+    json_object_set_new(rep, "previous_period", pp);
+
     json_object_set_new(rep, "stores", stores_json(stores, n));
     json_t *ver = verification_json(stores, n, err, errsz);
     if (!ver)
         goto done;
     json_object_set_new(rep, "verification", ver);
-    json_object_set_new(rep, "totals",
-                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:O, s:O, s:I}", "events",
-                                  (json_int_t)a.total, "keys", (json_int_t)json_object_size(a.keys),
-                                  "client_ips", (json_int_t)json_object_size(a.ips), "hosts",
-                                  (json_int_t)json_object_size(a.by_host), "events_without_key",
-                                  (json_int_t)a.no_key, "by_error", a.by_error, "by_mode",
-                                  a.by_mode, "alerts", (json_int_t)a.alerts));
-    /* by_reason rows carry their RFC error too */
-    json_t *reasons = rows_of(a.by_reason, "reason", (size_t)-1, 1);
-    json_object_set_new(rep, "by_reason", reasons);
-    json_object_set_new(rep, "by_key", rows_of(a.keys, "jkt", TOP_N, 0));
-    json_object_set_new(rep, "by_policy_client", rows_of(a.clients, "policy_client", TOP_N, 1));
-    json_object_set_new(rep, "by_client_ip", rows_of(a.ips, "client_ip", TOP_N, 1));
-    json_object_set_new(rep, "by_host", rows_of(a.by_host, "host", TOP_N, 1));
-    json_object_set_new(rep, "per_day", per_day(&a, &f));
-    json_object_set_new(rep, "top_replays", rows_of(a.replays, "jti", TOP_REPLAYS, 0));
-    json_object_set_new(rep, "alerts",
-                        json_pack("{s:I, s:O, s:O}", "total", (json_int_t)a.alerts, "by_rule",
-                                  a.alert_rules, "items", a.alert_items));
-    json_object_set_new(rep, "controls", controls_json(&a));
-    if (audit_iter_skipped(it))
-        json_object_set_new(rep, "unreadable_events",
-                            json_integer((json_int_t)audit_iter_skipped(it)));
+    if (skipped)
+        json_object_set_new(rep, "unreadable_events", json_integer((json_int_t)skipped));
+
+    char hex[65];
+    if (audit_report_sha256(rep, hex) != DPOP_OK) {
+        snprintf(err, errsz, "report: cannot hash the report");
+        goto done;
+    }
+    json_object_set_new(
+        rep, "report_sha256",
+        json_pack("{s:s, s:s}", "value", hex, "covers",
+                  "SHA-256 of this report's data model: the JSON document (format json) without "
+                  "its report_sha256 member, serialized with sorted keys, no whitespace, ASCII "
+                  "(\\u escapes); the HTML and Markdown are renderings of that same model"));
     *out = rep;
     rep = NULL;
     ret = DPOP_OK;
 done:
     json_decref(rep);
-    audit_iter_close(it);
+    json_decref(cs.rows);
     audit_alerts_free(al);
-    json_decref(a.by_reason);
-    json_decref(a.by_error);
-    json_decref(a.by_mode);
-    json_decref(a.by_host);
-    json_decref(a.keys);
-    json_decref(a.clients);
-    json_decref(a.ips);
-    json_decref(a.days);
-    json_decref(a.replays);
-    json_decref(a.alert_items);
-    json_decref(a.alert_rules);
+    audit_agg_free(cur);
+    audit_agg_free(prev);
     return ret;
 }

@@ -423,6 +423,12 @@ static int put_index(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t klen,
 int audit_append_encoded(audit_store_t *s, audit_enc_t *const *encs, size_t n, char *err,
                          size_t errsz)
 {
+    return audit_append_encoded_counts(s, encs, n, NULL, 0, err, errsz);
+}
+
+int audit_append_encoded_counts(audit_store_t *s, audit_enc_t *const *encs, size_t n,
+                                const audit_count_t *counts, size_t nc, char *err, size_t errsz)
+{
     MDB_txn *txn = NULL;
     EVP_MD_CTX *ctx = NULL;
     unsigned char head[AUDIT_HASH_LEN];
@@ -435,7 +441,7 @@ int audit_append_encoded(audit_store_t *s, audit_enc_t *const *encs, size_t n, c
         snprintf(err, errsz, "audit store %s: opened read-only", s->dir);
         return DPOP_ERR;
     }
-    if (n == 0)
+    if (n == 0 && nc == 0)
         return DPOP_OK;
     if (!(ctx = EVP_MD_CTX_new())) {
         snprintf(err, errsz, "audit store %s: out of memory", s->dir);
@@ -496,8 +502,11 @@ int audit_append_encoded(audit_store_t *s, audit_enc_t *const *encs, size_t n, c
             }
         }
     }
+    what = "write counts";
+    if (nc && (rc = audit_counts_put_txn(txn, s, counts, nc)))
+        goto done;
     what = "write meta";
-    if ((rc = audit_meta_put_u64(txn, s, "next_seq", seq)) == 0)
+    if (n && (rc = audit_meta_put_u64(txn, s, "next_seq", seq)) == 0)
         rc = audit_meta_put(txn, s, "head", head, AUDIT_HASH_LEN);
 done:
     /* a failed batch stores nothing of itself; earlier data stays intact */

@@ -11,6 +11,7 @@
  * so a hostile user agent cannot drive the analyst's terminal.
  */
 #include "audit_alerts.h"
+#include "audit_alerts_run.h"
 #include "audit_args.h"
 #include "audit_buf.h"
 #include "audit_event.h"
@@ -34,7 +35,6 @@
 
 #define DEFAULT_STORE "/var/lib/mod_dpop/audit"
 #define MAX_STORES 64
-#define FOLLOW_BATCH 10000
 
 static volatile sig_atomic_t stop_flag;
 
@@ -76,7 +76,7 @@ static void usage(FILE *f)
           "          (filters repeat and --jkt/--token-hash/--ip/--reason take a,b lists: OR)\n"
           "  report  [--since T] [--until T] --format html|json|md\n"
           "          [--window S] [--signature-threshold N] [--key-threshold N]\n"
-          "  alerts  [--since T] [--follow] [--interval S] [--window S]\n"
+          "  alerts  [--since T] [--follow] [--interval S] [--cursor FILE] [--window S]\n"
           "          [--signature-threshold N] [--key-threshold N]\n"
           "  export  [--since T] [--follow] [--interval S] [--cursor FILE] [--batch N]\n"
           "  verify  [--head HASH]...\n"
@@ -395,8 +395,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
                      B(O_IP) | B(O_REASON) | B(O_FORMAT) | B(O_CSV_RAW)},
         {"report", B(O_STORE) | B(O_SINCE) | B(O_UNTIL) | B(O_FORMAT) | B(O_WINDOW) | B(O_SIGTH) |
                        B(O_KEYTH)},
-        {"alerts", B(O_STORE) | B(O_SINCE) | B(O_FOLLOW) | B(O_INTERVAL) | B(O_WINDOW) |
-                       B(O_SIGTH) | B(O_KEYTH)},
+        {"alerts", B(O_STORE) | B(O_SINCE) | B(O_FOLLOW) | B(O_CURSOR) | B(O_INTERVAL) |
+                       B(O_WINDOW) | B(O_SIGTH) | B(O_KEYTH)},
         {"export",
          B(O_STORE) | B(O_SINCE) | B(O_FOLLOW) | B(O_CURSOR) | B(O_INTERVAL) | B(O_BATCH)},
         {"verify", B(O_STORE) | B(O_HEAD)},
@@ -649,149 +649,39 @@ static int cmd_report(opts_t *o, audit_store_t **st, size_t n)
 
 /* ---------------------------------------------------------------- alerts */
 
-static void print_alert(json_t *alert, void *arg)
+/* The cursor knows a store by its real path, however it is named. */
+static const char *const *store_names(audit_store_t **st, size_t n)
 {
-    (void)arg;
-    char *s = json_dumps(alert, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-    if (s) {
-        puts(s);
-        free(s);
+    static char names[MAX_STORES][PATH_MAX];
+    static const char *np[MAX_STORES];
+    for (size_t i = 0; i < n; i++) {
+        if (!realpath(audit_store_dir(st[i]), names[i]))
+            snprintf(names[i], sizeof(names[i]), "%s", audit_store_dir(st[i]));
+        np[i] = names[i];
     }
-}
-
-static int rec_cmp(const void *a, const void *b)
-{
-    const audit_record_t *x = a, *y = b;
-    if (x->ts_us != y->ts_us)
-        return x->ts_us < y->ts_us ? -1 : 1;
-    if (x->store != y->store)
-        return x->store < y->store ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* --follow with several stores: an event reaches its store a little after
- * its time (writer queue, poll interval), and stores are read one after the
- * other, so a later poll can bring an earlier event from another store.
- * Events wait in a time-ordered buffer and are fed to the rules only when
- * their time, or their arrival, is lag (2 x --interval + 1 s; 0 for one
- * store, read in order anyway) old: across stores the rules then
- * see time order whenever an event is stored within lag of its time.  A
- * straggler later than that is still fed (late), never dropped. */
-typedef struct {
-    audit_record_t rec;
-    int64_t arrived_us;
-} pending_t;
-
-static int pending_cmp(const void *a, const void *b)
-{
-    return rec_cmp(&((const pending_t *)a)->rec, &((const pending_t *)b)->rec);
-}
-
-/* Feed the buffer's head while it is due (all of it when flush). */
-static void feed_due(audit_alerts_t *al, pending_t *pend, size_t *np, int64_t lag_us, int flush)
-{
-    int64_t now = audit_now_us();
-    size_t k = 0;
-    while (k < *np &&
-           (flush || pend[k].rec.ts_us <= now - lag_us || pend[k].arrived_us <= now - lag_us)) {
-        audit_alerts_feed(al, &pend[k].rec, print_alert, NULL);
-        audit_record_clear(&pend[k].rec);
-        k++;
-    }
-    if (k)
-        memmove(pend, pend + k, (*np - k) * sizeof(*pend));
-    *np -= k;
+    return np;
 }
 
 static int cmd_alerts(opts_t *o, audit_store_t **st, size_t n)
 {
-    audit_alerts_t *al = audit_alerts_new(&o->cfg);
-    audit_iter_t *it = NULL;
-    audit_record_t rec = {0};
-    audit_filter_t f = {0};
-    uint64_t from[MAX_STORES];
-    pending_t *pend = NULL;
-    size_t npend = 0;
-    char err[512];
-    int r, ret = 2;
-    /* one store is read in order: nothing to wait for */
-    const int64_t lag_us = n > 1 ? (int64_t)(2 * o->interval + 1) * 1000000 : 0;
-
-    if (!al) {
-        fprintf(stderr, "dpop-audit: out of memory\n");
-        return 2;
-    }
-    f.has_since = o->f.has_since;
-    f.since_us = o->f.since_us;
-    if (audit_iter_open(st, n, &f, &it, err, sizeof(err)) != DPOP_OK)
-        goto fail;
-    for (size_t i = 0; i < n; i++)
-        from[i] = audit_iter_next_seq(it, i); /* --follow resumes after this snapshot */
-    while ((r = audit_iter_next(it, &rec, err, sizeof(err))) == 1) {
-        audit_alerts_feed(al, &rec, print_alert, NULL);
-        audit_record_clear(&rec);
-    }
-    audit_iter_close(it);
-    it = NULL;
-    if (r < 0)
-        goto fail;
-    /* one line per incident, with the counts of every event read so far */
-    audit_alerts_flush(al, print_alert, NULL);
-    fflush(stdout);
-    if (o->follow) {
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-        while (!stop_flag) {
-            size_t got = 0;
-            for (size_t i = 0; i < n; i++) {
-                audit_record_t *recs = NULL;
-                size_t cnt = 0;
-                if (audit_read_new(st[i], i, &from[i], FOLLOW_BATCH, &recs, &cnt, err,
-                                   sizeof(err)) != DPOP_OK)
-                    goto fail;
-                pending_t *np = cnt ? realloc(pend, (npend + cnt) * sizeof(*pend)) : pend;
-                if (cnt && !np) {
-                    for (size_t j = 0; j < cnt; j++)
-                        audit_record_clear(&recs[j]);
-                    free(recs);
-                    snprintf(err, sizeof(err), "out of memory");
-                    goto fail;
-                }
-                pend = np;
-                int64_t now = audit_now_us();
-                for (size_t j = 0; j < cnt; j++)
-                    pend[npend++] = (pending_t){recs[j], now};
-                free(recs);
-                got += cnt;
-            }
-            if (got)
-                qsort(pend, npend, sizeof(*pend), pending_cmp);
-            feed_due(al, pend, &npend, lag_us, 0);
-            /* new incidents, and the ones this poll added events to (same
-             * event.id, new counts): at most one line per incident per poll */
-            audit_alerts_flush(al, print_alert, NULL);
-            fflush(stdout);
-            if (got < FOLLOW_BATCH) {
-                struct timespec ts = {(time_t)o->interval, 0};
-                nanosleep(&ts, NULL);
-            }
-        }
-        feed_due(al, pend, &npend, lag_us, 1); /* stopping: what waits, in order */
-        audit_alerts_flush(al, print_alert, NULL);
-        fflush(stdout);
-    }
-    ret = 0;
-    goto done;
-fail:
-    fflush(stdout);
-    fprintf(stderr, "dpop-audit: %s\n", err);
-    ret = read_fail(st, n);
-done:
-    for (size_t j = 0; j < npend; j++)
-        audit_record_clear(&pend[j].rec);
-    free(pend);
-    audit_iter_close(it);
-    audit_alerts_free(al);
+    char err[1024];
+    audit_alerts_run_t r = {.stores = st,
+                            .n = n,
+                            .names = store_names(st, n),
+                            .cfg = &o->cfg,
+                            .has_since = o->f.has_since,
+                            .since_us = o->f.since_us,
+                            .follow = o->follow,
+                            .interval_s = (unsigned)o->interval,
+                            .cursor_path = o->cursor,
+                            .out = stdout,
+                            .stop = &stop_flag};
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN); /* a closed pipe is a write error (exit 2), not a kill */
+    int ret = audit_alerts_run(&r, err, sizeof(err));
+    if (ret)
+        fprintf(stderr, "dpop-audit: %s\n", err);
     return ret;
 }
 
@@ -799,18 +689,10 @@ done:
 
 static int cmd_export(opts_t *o, audit_store_t **st, size_t n)
 {
-    static char names[MAX_STORES][PATH_MAX];
-    const char *np[MAX_STORES];
     char err[1024];
-    for (size_t i = 0; i < n; i++) {
-        /* the cursor knows a store by its real path, however it is named */
-        if (!realpath(audit_store_dir(st[i]), names[i]))
-            snprintf(names[i], sizeof(names[i]), "%s", audit_store_dir(st[i]));
-        np[i] = names[i];
-    }
     audit_export_cfg_t cfg = {.stores = st,
                               .n = n,
-                              .names = np,
+                              .names = store_names(st, n),
                               .has_since = o->f.has_since,
                               .since_us = o->f.since_us,
                               .follow = o->follow,

@@ -72,6 +72,16 @@ int audit_writer_submit(audit_writer_t *w, const audit_event_t *ev);
 /* Failures (dropped events + failed commits) since the last call, with the
  * last error message, so the caller can log once per interval. */
 size_t audit_writer_take_errors(audit_writer_t *w, char *last_err, size_t errsz);
+/* Count one request (or n, for tests) of this child for the per-hour
+ * counts (audit_counts_read): verified or rejected, by host, vhost and mode.
+ * Only adds to an in-process table under the queue's mutex; the writer
+ * thread adds the table to the store inside its next batch's transaction,
+ * or after AUDIT_COUNTS_FLUSH_S seconds when no event comes, never with a
+ * transaction per request.  DPOP_ERR when the table is full (counted as a
+ * writer error) or the writer stopped. */
+#define AUDIT_COUNTS_FLUSH_S 10
+int audit_writer_count(audit_writer_t *w, int64_t ts_us, const char *host, const char *vhost,
+                       const char *mode, uint64_t verified, uint64_t rejected);
 /* Commit everything queued, then stop the thread and close the store. */
 void audit_writer_stop(audit_writer_t *w);
 
@@ -147,6 +157,23 @@ void audit_exit_on_damage(int on);
  * (truncated or not an LMDB file); err says what.  Other failures are
  * DPOP_ERR. */
 #define AUDIT_ERR_DAMAGED (-2)
+
+/* Per-hour request counts (audit_counts.c): the report's denominator. */
+#define AUDIT_COUNT_NAME_MAX 255 /* bytes kept of host, vhost, mode */
+typedef struct {
+    int64_t hour_us; /* any time in the hour (floored to the hour when stored) */
+    const char *host, *vhost, *mode;
+    uint64_t verified; /* requests let through without an event */
+    uint64_t rejected; /* requests an event was recorded for */
+} audit_count_t;
+/* Add c[0..n) to the stored counts in one write transaction. */
+int audit_counts_add(audit_store_t *s, const audit_count_t *c, size_t n, char *err, size_t errsz);
+/* Call cb for each stored count whose hour overlaps [since_us, until_us),
+ * in hour order (strings valid during the call).  A store without counts
+ * calls nothing and returns DPOP_OK. */
+typedef void (*audit_count_cb)(const audit_count_t *c, void *arg);
+int audit_counts_read(audit_store_t *s, int64_t since_us, int64_t until_us, audit_count_cb cb,
+                      void *arg, char *err, size_t errsz);
 
 /* The directory this store was opened from. */
 const char *audit_store_dir(const audit_store_t *s);

@@ -100,6 +100,7 @@ static void dpop_register_hooks(apr_pool_t *p)
     ap_hook_fixups(dpop_strip_fixup, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_insert_error_filter(dpop_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(dpop_metrics_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(dpop_audit_count_request, NULL, NULL, APR_HOOK_MIDDLE);
     dpop_authz_register(p);
 }
 

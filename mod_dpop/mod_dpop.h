@@ -49,6 +49,10 @@ typedef struct {
     dpop_reason_t policy_denial;
     const char *policy_detail;
     int policy_audited; /* the error filter recorded the denial */
+    /* Set by the audit glue: an event was recorded for this request
+     * (counted once as rejected in the per-hour counts), and its mode. */
+    int audit_rejected;
+    int audit_report_only;
 } dpop_req_t;
 
 /* The record of the initial request (walking r->prev / r->main); created on
@@ -66,6 +70,9 @@ void dpop_authn_child_init(apr_pool_t *p, server_rec *s);
 void dpop_authz_register(apr_pool_t *p);
 void dpop_authz_child_init(apr_pool_t *p, server_rec *s);
 void dpop_insert_error_filter(request_rec *r);
+/* The policy's client name for jkt (NULL when no policy or an unknown
+ * key), for the audit record of a failure the policy did not decide. */
+const char *dpop_policy_client_of(request_rec *r, const char *jkt);
 /* Validate a policy file at config time: NULL or "file:line:col: msg; ...".
  * Registered with dpop_config_set_validators() by mod_dpop.c. */
 const char *dpop_policy_validate(apr_pool_t *p, const char *path);
@@ -76,6 +83,9 @@ void dpop_audit_child_init(apr_pool_t *p, server_rec *s);
 /* Record one rejection (or a would-be rejection when report_only). */
 void dpop_audit_failure(request_rec *r, const dpop_req_t *rq, const dpop_failure_t *f,
                         int report_only);
+/* log_transaction: count the request once (verified, or rejected when an
+ * event was recorded) in the audit store's per-hour counts. */
+int dpop_audit_count_request(request_rec *r);
 /* Config-time check of DPoPAuditLog: NULL when usable.  Registered with
  * dpop_config_set_validators() by mod_dpop.c. */
 const char *dpop_audit_validate(apr_pool_t *p, const char *dir);

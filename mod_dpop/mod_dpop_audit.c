@@ -213,7 +213,18 @@ void dpop_audit_failure(request_rec *r, const dpop_req_t *rq, const dpop_failure
         ev.token_hash = rq->token_hash;
         ev.token_sub = rq->token_sub;
         ev.token_client_id = rq->token_client_id;
-        ev.policy_client = rq->policy_client;
+        /* An authentication failure (replay, theft, bad signature) never
+         * reaches the policy: name the key's client from the policy here,
+         * so alerts and reports say whose key failed. */
+        ev.policy_client =
+            rq->policy_client ? rq->policy_client : dpop_policy_client_of(r, rq->jkt);
+    }
+    {
+        dpop_req_t *mark = dpop_req_get(r, 1); /* counted once as rejected */
+        if (mark) {
+            mark->audit_rejected = 1;
+            mark->audit_report_only = report_only;
+        }
     }
     /* A writer's own drops (queue full) are counted by the writer. */
     if (!g->writer)
@@ -221,4 +232,26 @@ void dpop_audit_failure(request_rec *r, const dpop_req_t *rq, const dpop_failure
     else if (audit_writer_submit(g->writer, &ev) == DPOP_OK)
         dpop_metrics_add(DPOP_M_AUDIT_SUBMITTED, 1);
     report_errors(r, g);
+}
+
+int dpop_audit_count_request(request_rec *r)
+{
+    const dpop_srv_conf_t *sc = dpop_srv_conf(r->server);
+    struct dpop_audit_glue *g = sc->audit;
+    dpop_req_t *rq;
+    int report_only;
+    if (!g || !g->writer || r->main)
+        return DECLINED;
+    rq = dpop_req_get(r, 0);
+    if (!rq)
+        return DECLINED; /* mod_dpop did not decide this request */
+    report_only =
+        rq->audit_rejected ? rq->audit_report_only : dpop_conf_report_only(dpop_dir_conf(r));
+    /* an in-process table under the writer's mutex; the writer adds it to
+     * the store with its next batch (never a transaction per request) */
+    (void)audit_writer_count(g->writer, (int64_t)r->request_time,
+                             audit_hostname[0] ? audit_hostname : NULL, r->server->server_hostname,
+                             report_only ? "report-only" : "enforce", rq->audit_rejected ? 0 : 1,
+                             rq->audit_rejected ? 1 : 0);
+    return DECLINED;
 }

@@ -306,6 +306,29 @@ static authz_status policy_check(request_rec *r, const char *req_args,
     return deny(r, rq, &f, report_only, rq->jkt, rq->jti);
 }
 
+const char *dpop_policy_client_of(request_rec *r, const char *jkt)
+{
+    const dpop_srv_conf_t *sc = dpop_srv_conf(r->server);
+    const policy_t *pol;
+    policy_errors_t errs;
+    policy_decision_t d;
+    const char *client = NULL;
+    if (!jkt || !sc->policy || !sc->policy->watch)
+        return NULL;
+    /* reload errors are logged by the authz path; only the name is wanted */
+    policy_errors_init(&errs);
+    pol = policy_watch_acquire(sc->policy->watch, (int64_t)apr_time_sec(apr_time_now()), &errs);
+    policy_errors_clear(&errs);
+    if (!pol)
+        return NULL;
+    memset(&d, 0, sizeof(d));
+    policy_decide(pol, jkt, r->method, r->uri, (int64_t)apr_time_sec(apr_time_now()), &d);
+    if (d.client)
+        client = apr_pstrdup(r->pool, d.client);
+    policy_watch_release(sc->policy->watch, pol);
+    return client;
+}
+
 static const authz_provider dpop_policy_provider = {
     &policy_check,
     &policy_parse,

@@ -306,8 +306,15 @@ def test_alerts_rules(tmp_path):
         assert "ip" in a["source"] and "name" in a["host"] and "@timestamp" in a
     # every event of (JKT_A, j1): the htu_mismatch and both replays
     assert al[0]["dpop"]["jti"] == "j1" and al[0]["dpop"]["event_count"] == 3
-    assert al[1]["dpop"]["token_hash"] == TH and sorted(al[1]["dpop"]["jkts"]) == sorted([JKT_A, JKT_B])
-    assert al[1]["dpop"]["event_count"] == 4  # every event of that token
+    # the token's owner (JKT_A, its first key) is not counted: only the
+    # foreign key's event
+    assert al[1]["dpop"]["token_hash"] == TH and al[1]["dpop"]["jkts"] == [JKT_B]
+    assert al[1]["dpop"]["owner_jkt"] == JKT_A
+    assert al[1]["dpop"]["event_count"] == 1
+    # context: severity (ECS number and label) and mode on every alert
+    assert [(a["dpop"]["severity"], a["event"]["severity"], a["dpop"]["mode"]) for a in al] == [
+        ("high", 73, "enforce"), ("critical", 99, "enforce"), ("medium", 47, "enforce"),
+        ("medium", 47, "enforce")]
     assert al[2]["source"]["ip"] == "203.0.113.5" and al[2]["dpop"]["event_count"] == 10
     assert al[2]["dpop"]["first_seen"] == "2026-01-01T11:00:00.000000Z"
     assert al[2]["dpop"]["last_seen"] == "2026-01-01T11:00:54.000000Z"
@@ -326,8 +333,9 @@ def test_alerts_count_what_they_summarise(tmp_path):
     """issue 10 item 4: one alert per (rule, subject, window) whose
     dpop.event_count, first_seen and last_seen cover every event of the
     subject: a jti replayed three times is one alert counting 3; a token
-    used with two keys counts every event of that token; a sustained burst
-    counts all its events, not only the threshold that made it fire."""
+    used with a second key counts that key's events, never the owner's
+    (issue 19 item 4); a sustained burst counts all its events, not only
+    the threshold that made it fire."""
     s = str(tmp_path / "s")
     events = [ev("2026-01-01T10:00:0%dZ" % i, "replay", jti="jR", token_hash="TR",
                  client_ip="198.51.100.%d" % i) for i in (1, 2, 3)]
@@ -346,10 +354,10 @@ def test_alerts_count_what_they_summarise(tmp_path):
     assert rep["first_seen"] == "2026-01-01T10:00:01.000000Z"
     assert rep["last_seen"] == "2026-01-01T10:00:03.000000Z"
     assert al[0]["@timestamp"] == "2026-01-01T10:00:01.000000Z"  # the event that fired it
-    assert theft["token_hash"] == "TT" and theft["event_count"] == 4
-    assert theft["first_seen"] == "2026-01-01T10:01:00.000000Z"
-    assert theft["last_seen"] == "2026-01-01T10:01:09.000000Z"
-    assert sorted(theft["jkts"]) == sorted([JKT_A, JKT_B])
+    assert theft["token_hash"] == "TT" and theft["event_count"] == 1
+    assert theft["first_seen"] == "2026-01-01T10:01:05.000000Z"
+    assert theft["last_seen"] == "2026-01-01T10:01:05.000000Z"
+    assert theft["jkts"] == [JKT_B] and theft["owner_jkt"] == JKT_A
     assert burst["event_count"] == 15
     assert burst["first_seen"] == "2026-01-01T11:00:00.000000Z"
     assert burst["last_seen"] == "2026-01-01T11:00:14.000000Z"
@@ -360,7 +368,8 @@ def test_alerts_count_what_they_summarise(tmp_path):
     # the report's alert section holds the same incidents
     rep_json = json.loads(audit("--store", s, "report", "--format", "json", check=0).stdout)
     assert rep_json["alerts"]["total"] == 3
-    assert [i["dpop"]["event_count"] for i in rep_json["alerts"]["items"]] == [3, 4, 15]
+    # the most severe first: theft (critical), replay (high), burst (medium)
+    assert [i["dpop"]["event_count"] for i in rep_json["alerts"]["items"]] == [1, 3, 15]
 
 
 def test_alerts_theft_and_replay_across_stores(tmp_path):
@@ -413,7 +422,9 @@ def test_alerts_follow_orders_across_stores(tmp_path):
     """--follow with two stores feeds the rules in event-time order across
     polls: web1's event (key A, later time) is read in one poll, web2's
     earlier event (key B, same token) only in the next; the theft alert must
-    name the later event (key A, web1), as a one-shot run over both does."""
+    name the later event (key A, web1) as the foreign one and key B (the
+    first key the token was seen with) as its owner, as a one-shot run over
+    both does."""
     import datetime
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     fill(a, [ev("2026-01-01T10:00:00Z", "htu_mismatch", token_hash="T0", jti="x")])
@@ -438,7 +449,8 @@ def test_alerts_follow_orders_across_stores(tmp_path):
         assert alert["rule"]["name"] == "dpop_token_theft"
         assert alert["dpop"]["jkt"] == JKT_A
         assert alert["host"]["name"] == "web1"
-        assert alert["dpop"]["first_seen"] == t_early and alert["dpop"]["last_seen"] == t_late
+        assert alert["dpop"]["owner_jkt"] == JKT_B
+        assert alert["dpop"]["first_seen"] == t_late and alert["dpop"]["last_seen"] == t_late
     finally:
         p.terminate()
         out, _ = p.communicate(timeout=10)
@@ -669,8 +681,10 @@ def test_report_json_and_md(store):
     assert rep["totals"]["events"] == 6
     reasons = {x["reason"]: x["count"] for x in rep["by_reason"]}
     assert reasons["replay"] == 2 and reasons["missing_proof"] == 1
-    assert rep["top_replays"][0]["jti"] == "jti-X" and rep["top_replays"][0]["count"] == 2
-    assert [d["date"] for d in rep["per_day"]] == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    replays = rep["top_replays"]["rows"]
+    assert replays[0]["jti"] == "jti-X" and replays[0]["count"] == 2
+    assert [d["date"] for d in rep["per_day"]["days"]] == ["2026-01-01", "2026-01-02",
+                                                           "2026-01-03"]
     assert {c["framework"] for c in rep["controls"]} >= {
         "OWASP Non-Human Identity Top 10 (2025)", "NIST CSF 2.0", "NIST SP 800-207"}
     r = audit("--store", store, "report", "--format", "json", "--since",
@@ -678,8 +692,10 @@ def test_report_json_and_md(store):
     assert json.loads(r.stdout)["totals"]["events"] == 2
     r = audit("--store", store, "report", "--format", "md", check=0)
     assert r.stdout.startswith("# ")
-    for h in ("## Totals by reason", "## By key and policy client", "## By client IP",
-              "## Per day", "## Top replay attempts", "## Controls"):
+    for h in ("## By reason", "## By key (jkt)", "## By policy client", "## By token sub",
+              "## By token client_id", "## By client IP", "## Per day", "## Replay attempts",
+              "## Requests and rates", "## Compared with the previous period",
+              "## Glossary of reasons", "## Controls", "Report SHA-256: `"):
         assert h in r.stdout
 
 
@@ -829,7 +845,7 @@ def test_hostile_report_html(hostile_store):
     P().feed(out)
     allowed = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "b",
                "section", "div", "table", "thead", "tbody", "tr", "th", "td", "span", "svg",
-               "text", "rect", "line", "footer", "code", "br"}
+               "text", "rect", "line", "footer", "code", "br", "defs", "pattern"}
     assert tags <= allowed, tags - allowed
     for ch in ("\x1b", "\x07", "\x9b", "\u202e"):
         assert ch not in out

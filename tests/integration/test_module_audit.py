@@ -292,3 +292,53 @@ def test_failed_token_proof_is_read_not_verified(env, httpd):
     members = _json.dumps({"e": "AQAB", "kty": "RSA", "n": jwk["n"]}, separators=(",", ":"))
     assert e3["jkt"] == b64(hashlib.sha256(members.encode()).digest())
     assert (e3["jti"], e3["alg"], e3["iat"]) == ("claimed-jti-3", "RS256", 1700000001)
+def test_failures_name_the_policy_client_and_requests_are_counted(env, httpd):
+    """issue 19 items 3 and 4, module side: an authentication failure (a
+    replay, which never reaches the policy) records the policy's client name
+    for its key, so alerts and reports say whose key failed; every request
+    mod_dpop decided is counted once per hour, verified or rejected, by host,
+    vhost and mode (the report's denominator), written with the batches."""
+    if not os.path.exists(env.tools.dpop_audit):
+        pytest.skip("dpop-audit not built")
+    c = Client(env, sub="alice", client_id="billing")
+    store = os.path.join(env.dir, "audit-%d" % env.next_id())
+    pol = env.path("pol-%d" % env.next_id(), "policy.yaml")
+    with open(pol, "w") as f:
+        f.write("version: 1\nclients:\n  - name: billing-agent\n    jkt: %s\n"
+                "    allow:\n      - { methods: [GET], paths: [\"/api/**\"] }\n" % c.key.jkt)
+    os.chmod(pol, 0o644)
+    os.chmod(os.path.dirname(pol), 0o755)
+    h = httpd(server_conf='DPoPAuditLog "%s"\nDPoPAuditMapSize 16M\nDPoPPolicyFile "%s"'
+              % (store, pol), extra_conf="""
+<Location /api/ro>
+    DPoPMode report-only
+</Location>
+""")
+    p = env.proof(c.key, "GET", h.url("/api/r"), token=c.token)
+    assert h.request("GET", "/api/r", token=c.token, proof=p).status == 200      # verified
+    assert h.request("GET", "/api/r", token=c.token, proof=p).status == 401      # replay
+    for i in range(3):                                                           # verified
+        assert c.call(h, "GET", "/api/ok/%d" % i).status == 200
+    p2 = env.proof(c.key, "GET", h.url("/api/elsewhere"), token=c.token)
+    assert h.request("GET", "/api/ro/x", token=c.token, proof=p2).status == 200  # report-only
+    assert c.call(h, "GET", "/api/ro/y").status == 200                           # verified, r-o
+    h.stop()  # the child pool cleanup commits the queue and the counts
+
+    events = audit_list(env, store)
+    replay = [e for e in events if e["reason"] == "replay"]
+    assert len(replay) == 1 and replay[0]["policy_client"] == "billing-agent", events
+    r = subprocess.run([env.tools.dpop_audit, "--store", store, "report", "--format", "json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    req = json.loads(r.stdout)["requests"]
+    assert req["available"]
+    assert (req["total"], req["verified"], req["rejected"]) == (7, 5, 2), req
+    assert (req["refused"], req["report_only"]) == (1, 1), req
+    rows = {(x["mode"], x["vhost"]): (x["verified"], x["rejected"])
+            for x in req["by_host_vhost_mode"]}
+    assert rows == {("enforce", "127.0.0.1"): (4, 1), ("report-only", "127.0.0.1"): (1, 1)}
+    al = subprocess.run([env.tools.dpop_audit, "--store", store, "alerts"], capture_output=True,
+                        text=True)
+    replays = [json.loads(x) for x in al.stdout.splitlines() if '"dpop_replay"' in x]
+    assert replays and replays[0]["dpop"]["policy_client"] == "billing-agent"
+    assert replays[0]["dpop"]["mode"] == "enforce" and replays[0]["dpop"]["severity"] == "high"

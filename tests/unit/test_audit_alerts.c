@@ -6,7 +6,10 @@
  * cross-host replay across two stores read together; one alert per
  * incident whose counts cover every event of its subject (issue 10 item
  * 4), printed once by a one-shot run and updated under one event.id by
- * --follow-style flushes.
+ * --follow-style flushes.  Context (issue 19 item 4): severity and mode
+ * per rule and mode (table), the policy client taken from the incident's
+ * events, a burst seen by IP and by key is one incident, and the token's
+ * owner never extends or re-fires its theft incident (table).
  *
  * The step tests flush after every event (as --follow does after a poll)
  * into a sink that keeps the latest line per event.id, as a SIEM upserts:
@@ -27,6 +30,9 @@ static const char *alert_id(json_t *alert)
     return json_string_value(json_object_get(json_object_get(alert, "event"), "id"));
 }
 
+/* Theft lines printed by collect (each opening or update of a theft). */
+static size_t theft_lines;
+
 /* Upsert by event.id (a copy: the engine keeps updating its own). */
 static void collect(json_t *alert, void *arg)
 {
@@ -34,6 +40,9 @@ static void collect(json_t *alert, void *arg)
     const char *id = alert_id(alert);
     ck_assert_ptr_nonnull(id);
     s->lines++;
+    if (strcmp(json_string_value(json_object_get(json_object_get(alert, "rule"), "name")),
+               "dpop_token_theft") == 0)
+        theft_lines++;
     for (size_t i = 0; i < json_array_size(s->alerts); i++)
         if (strcmp(alert_id(json_array_get(s->alerts, i)), id) == 0) {
             json_array_set_new(s->alerts, i, json_deep_copy(alert));
@@ -130,6 +139,7 @@ static void setup(void)
 {
     S.alerts = json_array();
     S.lines = 0;
+    theft_lines = 0;
     A = NULL;
 }
 
@@ -217,9 +227,11 @@ START_TEST(test_token_theft)
     ck_assert_str_eq(rule(&S, 0), "dpop_token_theft");
     ck_assert_str_eq(dpop_str(&S, 0, "token_hash"), "TH");
     ck_assert_str_eq(dpop_str(&S, 0, "jkt"), "KB");
-    /* every event of TH, the one without a key too */
-    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 5);
-    ck_assert_str_eq(dpop_str(&S, 0, "first_seen"), "2026-01-01T10:00:00.000000Z");
+    /* the foreign keys' events only: KA owns TH, the keyless one is not
+     * attributable */
+    ck_assert_str_eq(dpop_str(&S, 0, "owner_jkt"), "KA");
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 2);
+    ck_assert_str_eq(dpop_str(&S, 0, "first_seen"), "2026-01-01T10:00:03.000000Z");
     ck_assert_str_eq(dpop_str(&S, 0, "last_seen"), "2026-01-01T10:00:04.000000Z");
     ck_assert_str_eq(rule(&S, 1), "dpop_token_theft");
     ck_assert_str_eq(dpop_str(&S, 1, "token_hash"), "TH2");
@@ -360,10 +372,11 @@ START_TEST(test_one_alert_per_incident)
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(S.alerts, 0), "@timestamp")),
                      "2026-01-01T10:00:00.000000Z");
     ck_assert_str_eq(rule(&S, 1), "dpop_token_theft");
-    ck_assert_int_eq(dpop_int(&S, 1, "event_count"), 4);
+    /* KB's event only: KA (the owner) and the keyless event are not theft */
+    ck_assert_int_eq(dpop_int(&S, 1, "event_count"), 1);
     ck_assert_str_eq(dpop_str(&S, 1, "jkt"), "KB"); /* the event that made it fire */
-    ck_assert_str_eq(dpop_str(&S, 1, "first_seen"), "2026-01-01T10:00:10.000000Z");
-    ck_assert_str_eq(dpop_str(&S, 1, "last_seen"), "2026-01-01T10:00:13.000000Z");
+    ck_assert_str_eq(dpop_str(&S, 1, "first_seen"), "2026-01-01T10:00:11.000000Z");
+    ck_assert_str_eq(dpop_str(&S, 1, "last_seen"), "2026-01-01T10:00:11.000000Z");
     ck_assert_str_eq(rule(&S, 2), "dpop_signature_burst");
     ck_assert_int_eq(dpop_int(&S, 2, "event_count"), 6);
     /* nothing changed: a second flush prints nothing */
@@ -483,6 +496,177 @@ START_TEST(test_groups_forgotten_after_horizon)
 }
 END_TEST
 
+/* ------------------------------------------------ context (issue 19) */
+
+/* Feed an event with a mode and a policy client, then flush. */
+static void feed_ctx(int64_t ts, const char *reason, const char *jkt, const char *jti,
+                     const char *th, const char *ip, const char *mode, const char *client)
+{
+    audit_record_t r = {0};
+    r.ts_us = ts;
+    r.ev =
+        json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:o}", "reason", reason, "jkt",
+                  jkt ? json_string(jkt) : json_null(), "jti", jti ? json_string(jti) : json_null(),
+                  "token_hash", th ? json_string(th) : json_null(), "client_ip",
+                  ip ? json_string(ip) : json_null(), "host", "web1", "mode", mode, "policy_client",
+                  client ? json_string(client) : json_null());
+    ck_assert_int_eq(audit_alerts_feed(A, &r, collect, &S), DPOP_OK);
+    audit_record_clear(&r);
+    audit_alerts_flush(A, collect, &S);
+}
+
+typedef struct {
+    const char *what;
+    const char *reason; /* fed n times at 1 s apart with the modes below */
+    int n;
+    const char *first_mode, *later_mode;
+    const char *rule, *mode, *severity;
+    int ecs;
+} sev_case_t;
+
+static const sev_case_t sev_cases[] = {
+    {"replay enforce", "replay", 1, "enforce", "enforce", "dpop_replay", "enforce", "high", 73},
+    {"replay report-only", "replay", 1, "report-only", "report-only", "dpop_replay", "report-only",
+     "medium", 47},
+    {"replay served then refused", "replay", 2, "report-only", "enforce", "dpop_replay", "enforce",
+     "high", 73},
+    {"theft enforce", "jkt_mismatch", 1, "enforce", "enforce", "dpop_token_theft", "enforce",
+     "critical", 99},
+    {"theft report-only", "jkt_mismatch", 1, "report-only", "report-only", "dpop_token_theft",
+     "report-only", "high", 73},
+    {"signature burst enforce", "bad_signature", 3, "enforce", "enforce", "dpop_signature_burst",
+     "enforce", "medium", 47},
+    {"signature burst report-only", "bad_signature", 3, "report-only", "report-only",
+     "dpop_signature_burst", "report-only", "low", 21},
+    {"key burst report-only", "bad_jwk", 3, "report-only", "report-only", "dpop_key_burst",
+     "report-only", "low", 21},
+};
+
+static json_t *alert_of_rule(const char *name)
+{
+    for (size_t i = 0; i < json_array_size(S.alerts); i++)
+        if (strcmp(rule(&S, i), name) == 0)
+            return json_array_get(S.alerts, i);
+    return NULL;
+}
+
+START_TEST(test_severity_and_mode_table)
+{
+    const sev_case_t *c = &sev_cases[_i];
+    restart(3, 3, 60 * SEC);
+    for (int i = 0; i < c->n; i++)
+        feed_ctx(T0 + i * SEC, c->reason, "K1", "j1", "TH", "10.0.0.1",
+                 i ? c->later_mode : c->first_mode, NULL);
+    json_t *al = alert_of_rule(c->rule);
+    ck_assert_msg(al != NULL, "%s: no %s alert", c->what, c->rule);
+    json_t *d = json_object_get(al, "dpop");
+    ck_assert_msg(strcmp(json_string_value(json_object_get(d, "mode")), c->mode) == 0, "%s",
+                  c->what);
+    ck_assert_msg(strcmp(json_string_value(json_object_get(d, "severity")), c->severity) == 0,
+                  "%s: %s", c->what, json_string_value(json_object_get(d, "severity")));
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(al, "event"), "severity")),
+                     c->ecs);
+}
+END_TEST
+
+/* The policy client comes from the incident's events: the first one that
+ * names it, even when the event that fired had none. */
+START_TEST(test_policy_client_from_events)
+{
+    restart(10, 5, 60 * SEC);
+    feed_ctx(T0, "replay", "K1", "j1", NULL, "10.0.0.1", "enforce", NULL);
+    ck_assert(json_is_null(
+        json_object_get(json_object_get(json_array_get(S.alerts, 0), "dpop"), "policy_client")));
+    feed_ctx(T0 + SEC, "replay", "K1", "j1", NULL, "10.0.0.1", "enforce", "billing-agent");
+    feed_ctx(T0 + 2 * SEC, "replay", "K1", "j1", NULL, "10.0.0.1", "enforce", "renamed");
+    ck_assert_uint_eq(json_array_size(S.alerts), 1);
+    ck_assert_str_eq(dpop_str(&S, 0, "policy_client"), "billing-agent");
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 3);
+}
+END_TEST
+
+/* A burst from one IP with one key fires both groups: one incident, each
+ * event counted once, grouped by both. */
+START_TEST(test_burst_by_ip_and_key_is_one_incident)
+{
+    restart(10, 5, 60 * SEC);
+    for (int i = 0; i < 14; i++)
+        feed_ctx(T0 + i * SEC, "bad_signature", "KX", NULL, NULL, "203.0.113.9", "enforce",
+                 "agent-x");
+    ck_assert_uint_eq(json_array_size(S.alerts), 1);
+    ck_assert_str_eq(dpop_str(&S, 0, "group_by"), "source.ip,dpop.jkt");
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 14);
+    ck_assert_str_eq(dpop_str(&S, 0, "policy_client"), "agent-x");
+    /* the same key from another IP joins the key's incident, not a new one */
+    feed_ctx(T0 + 15 * SEC, "bad_signature", "KX", NULL, NULL, "203.0.113.10", "enforce", NULL);
+    ck_assert_uint_eq(json_array_size(S.alerts), 1);
+    ck_assert_int_eq(dpop_int(&S, 0, "event_count"), 15);
+}
+END_TEST
+
+/* Token theft and the token's owner: sequences of (key, reason) on one
+ * token; the owner's own failures never open, re-fire or extend the
+ * incident, and never print an update. */
+typedef struct {
+    const char *what;
+    const char *keys[8]; /* "K:reason" per event, 1 s apart */
+    int alerts;
+    json_int_t count;
+    int last_s; /* last_seen, seconds after T0 */
+    const char *owner;
+    size_t lines; /* lines printed (flush after each event) */
+} theft_case_t;
+
+/* clang-format off */
+static const theft_case_t theft_cases[] = {
+    {"owner only", {"KA:htu_mismatch", "KA:iat_too_old", "KA:replay", NULL}, 0, 0, 0, NULL, 0},
+    {"owner fails after the theft",
+     {"KA:htu_mismatch", "KB:htu_mismatch", "KA:iat_too_old", "KA:htm_mismatch", "KA:replay",
+      NULL}, 1, 1, 1, "KA", 1},
+    {"thief keeps going",
+     {"KA:htu_mismatch", "KB:ath_mismatch", "KA:iat_too_old", "KB:htu_mismatch", NULL},
+     1, 2, 3, "KA", 2},
+    /* KA becomes the owner after the line was printed: named in a later
+     * update or a one-shot run's single line, never an update by itself */
+    {"a mismatch first: its key is not the owner",
+     {"KB:jkt_mismatch", "KA:htu_mismatch", "KA:iat_too_old", NULL}, 1, 1, 0, NULL, 1},
+    {"the owner's key in a mismatch is still foreign",
+     {"KA:htu_mismatch", "KA:jkt_mismatch", "KA:iat_too_old", NULL}, 1, 1, 1, "KA", 1},
+};
+/* clang-format on */
+
+START_TEST(test_theft_owner_table)
+{
+    const theft_case_t *c = &theft_cases[_i];
+    restart(100, 100, 60 * SEC);
+    for (int i = 0; c->keys[i]; i++) {
+        char key[8], reason[32], jti[8];
+        ck_assert_int_eq(sscanf(c->keys[i], "%7[^:]:%31s", key, reason), 2);
+        snprintf(jti, sizeof(jti), "j%d", i);
+        feed_ctx(T0 + i * SEC, reason, key, jti, "TH", "10.0.0.1", "enforce", NULL);
+    }
+    json_t *al = alert_of_rule("dpop_token_theft");
+    ck_assert_msg((al != NULL) == (c->alerts == 1), "%s", c->what);
+    /* one line per poll that opened or extended it: the owner's polls none */
+    ck_assert_msg(theft_lines == c->lines, "%s: %zu theft lines, want %zu", c->what, theft_lines,
+                  c->lines);
+    if (!al)
+        return;
+    json_t *d = json_object_get(al, "dpop");
+    ck_assert_msg(json_integer_value(json_object_get(d, "event_count")) == c->count,
+                  "%s: count %lld", c->what,
+                  (long long)json_integer_value(json_object_get(d, "event_count")));
+    char want[40];
+    snprintf(want, sizeof(want), "2026-01-01T10:00:%02d.000000Z", c->last_s);
+    ck_assert_msg(strcmp(json_string_value(json_object_get(d, "last_seen")), want) == 0,
+                  "%s: last_seen %s", c->what, json_string_value(json_object_get(d, "last_seen")));
+    if (c->owner)
+        ck_assert_str_eq(json_string_value(json_object_get(d, "owner_jkt")), c->owner);
+    else
+        ck_assert(json_is_null(json_object_get(d, "owner_jkt")));
+}
+END_TEST
+
 static Suite *alerts_suite(void)
 {
     Suite *s = suite_create("audit_alerts");
@@ -501,6 +685,12 @@ static Suite *alerts_suite(void)
     tcase_add_test(tc, test_one_alert_per_incident);
     tcase_add_test(tc, test_incident_updates_keep_their_id);
     tcase_add_test(tc, test_new_window_new_incident);
+    tcase_add_loop_test(tc, test_severity_and_mode_table, 0,
+                        (int)(sizeof(sev_cases) / sizeof(sev_cases[0])));
+    tcase_add_test(tc, test_policy_client_from_events);
+    tcase_add_test(tc, test_burst_by_ip_and_key_is_one_incident);
+    tcase_add_loop_test(tc, test_theft_owner_table, 0,
+                        (int)(sizeof(theft_cases) / sizeof(theft_cases[0])));
     suite_add_tcase(s, tc);
     tc = tcase_create("multi_store");
     tcase_add_test(tc, test_theft_across_two_stores);

@@ -119,6 +119,18 @@ static json_t *build(audit_store_t **st, size_t n, const audit_filter_t *f)
     return rep;
 }
 
+#define ROWS(rep, sec) json_object_get(json_object_get(rep, sec), "rows")
+
+static json_int_t day_total(json_t *days, const char *date)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(days, i,
+                       d) if (strcmp(json_string_value(json_object_get(d, "date")), date) ==
+                              0) return json_integer_value(json_object_get(d, "total"));
+    return -1;
+}
+
 static json_int_t row_count(json_t *rows, const char *field, const char *name)
 {
     size_t i;
@@ -154,17 +166,30 @@ START_TEST(test_report_counts)
     ck_assert_int_eq(json_integer_value(json_object_get(tot, "client_ips")), 2);
     ck_assert_int_eq(row_count(json_object_get(rep, "by_reason"), "reason", "replay"), 3);
     ck_assert_int_eq(row_count(json_object_get(rep, "by_reason"), "reason", "policy_denied"), 2);
-    ck_assert_int_eq(row_count(json_object_get(rep, "by_key"), "jkt", "KA"), 5);
-    ck_assert_int_eq(row_count(json_object_get(rep, "by_client_ip"), "client_ip", "10.0.0.1"), 5);
-    ck_assert_int_eq(
-        row_count(json_object_get(rep, "by_policy_client"), "policy_client", "billing-agent"), 3);
+    ck_assert_int_eq(row_count(ROWS(rep, "by_key"), "jkt", "KA"), 5);
+    ck_assert_int_eq(row_count(ROWS(rep, "by_client_ip"), "client_ip", "10.0.0.1"), 5);
+    ck_assert_int_eq(row_count(ROWS(rep, "by_policy_client"), "policy_client", "billing-agent"), 3);
     /* per day: 3 days including the empty one between */
-    json_t *days = json_object_get(rep, "per_day");
+    json_t *days = json_object_get(json_object_get(rep, "per_day"), "days");
     ck_assert_uint_eq(json_array_size(days), 3);
-    ck_assert_int_eq(row_count(days, "date", "2026-01-01"), 4);
-    ck_assert_int_eq(row_count(days, "date", "2026-01-02"), 0);
-    ck_assert_int_eq(row_count(days, "date", "2026-01-03"), 2);
-    json_t *rp = json_array_get(json_object_get(rep, "top_replays"), 0);
+    ck_assert_int_eq(day_total(days, "2026-01-01"), 4);
+    ck_assert_int_eq(day_total(days, "2026-01-02"), 0);
+    ck_assert_int_eq(day_total(days, "2026-01-03"), 2);
+    /* the real period: first to last event, never "start of store to now" */
+    json_t *period = json_object_get(rep, "period");
+    ck_assert_str_eq(json_string_value(json_object_get(period, "from")),
+                     "2026-01-01T10:00:00.000000Z");
+    ck_assert_str_eq(json_string_value(json_object_get(period, "to")),
+                     "2026-01-03T10:00:00.000002Z");
+    ck_assert_str_eq(json_string_value(json_object_get(period, "basis")), "first to last event");
+    /* scope */
+    json_t *hosts = json_object_get(json_object_get(rep, "scope"), "hosts");
+    ck_assert_int_eq(json_integer_value(json_object_get(hosts, "total")), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(hosts, "items"), 0)), "web1");
+    json_t *paths = json_object_get(json_object_get(rep, "scope"), "paths");
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(paths, "items"), 0)),
+                     "/api/x");
+    json_t *rp = json_array_get(ROWS(rep, "top_replays"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(rp, "jti")), "j1");
     ck_assert_int_eq(json_integer_value(json_object_get(rp, "count")), 3);
     ck_assert_uint_eq(json_array_size(json_object_get(rp, "hosts")), 2);
@@ -197,7 +222,7 @@ START_TEST(test_report_counts)
     rep = build(&s, 1, &f);
     ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(rep, "totals"), "events")),
                      2);
-    ck_assert_uint_eq(json_array_size(json_object_get(rep, "top_replays")), 0);
+    ck_assert_uint_eq(json_array_size(ROWS(rep, "top_replays")), 0);
     json_decref(rep);
 }
 END_TEST
@@ -219,12 +244,14 @@ START_TEST(test_report_escaping)
     ck_assert_ptr_nonnull(strstr(html, "a&amp;b &#39;c&#39;"));
     /* self-contained: no external fetch possible, no script at all */
     ck_assert_ptr_null(strstr(html, " src=\"")); /* the escaped "src=x" of the input is text */
-    ck_assert_ptr_null(strstr(html, "url("));
+    /* url() only names the chart's own hatch patterns (url(#...)) */
+    for (const char *u = strstr(html, "url("); u; u = strstr(u + 4, "url("))
+        ck_assert_msg(u[4] == '#', "external url(): %.40s", u);
     ck_assert_ptr_null(strstr(html, "href="));
     ck_assert_ptr_nonnull(strstr(html, "Content-Security-Policy"));
     ck_assert_ptr_nonnull(strstr(html, "<svg id=\"chart-per-day\""));
-    ck_assert_ptr_nonnull(strstr(html, "<svg id=\"chart-by-reason\""));
     ck_assert_ptr_nonnull(strstr(html, "id=\"controls\""));
+    ck_assert_ptr_nonnull(strstr(html, "id=\"glossary\""));
     free(html);
     char *md = audit_report_md(rep);
     ck_assert_ptr_nonnull(md);
@@ -251,6 +278,219 @@ START_TEST(test_report_empty_store)
     char *html = audit_report_html(rep), *md = audit_report_md(rep);
     ck_assert_ptr_nonnull(strstr(html, "no events"));
     ck_assert_ptr_nonnull(md);
+    free(html);
+    free(md);
+    json_decref(rep);
+}
+END_TEST
+
+/* ------------------------------------------- modes, rates, comparison */
+
+#define HOUR (INT64_C(3600) * SEC)
+
+static void add_count(audit_store_t *s, int64_t hour, const char *vhost, const char *mode,
+                      uint64_t verified, uint64_t rejected)
+{
+    char err[256];
+    audit_count_t c = {hour, "h1", vhost, mode, verified, rejected};
+    ck_assert_msg(audit_counts_add(s, &c, 1, err, sizeof(err)) == DPOP_OK, "%s", err);
+}
+
+static double real_at(json_t *o, const char *a, const char *b)
+{
+    json_t *v = json_object_get(json_object_get(o, a), b);
+    ck_assert_msg(json_is_real(v), "%s.%s is not a number", a, b);
+    return json_real_value(v);
+}
+
+/* A store with known counts: the previous period [T0-4h, T0) has 2
+ * refusals and 1000 requests (10 rejected); the period [T0, T0+4h) has 3
+ * refusals, 5 report-only events and 2000 requests (20 rejected: 8
+ * enforce, 12 report-only).  Exact counts, rates and deltas. */
+START_TEST(test_report_rates_and_previous_period)
+{
+    audit_store_t *s = st1;
+    for (int i = 0; i < 2; i++) {
+        audit_event_t e =
+            mk_event(T0 - 3 * HOUR + i * SEC, "bad_signature", "KA", NULL, NULL, "10.0.0.1", "h1");
+        append_ok(s, &e);
+    }
+    for (int i = 0; i < 8; i++) {
+        audit_event_t e = mk_event(T0 + HOUR + i * SEC, i < 3 ? "replay" : "missing_proof",
+                                   i < 3 ? "KA" : NULL, "j", NULL, "10.0.0.2", "h1");
+        e.mode = i < 3 ? "enforce" : "report-only";
+        e.token_sub = i < 3 ? "svc-a" : "svc-b";
+        e.token_client_id = i < 3 ? "app-a" : "app-b";
+        append_ok(s, &e);
+    }
+    add_count(s, T0 - 2 * HOUR, "api", "enforce", 990, 10);
+    add_count(s, T0, "api", "enforce", 992, 8);
+    add_count(s, T0 + 2 * HOUR, "api", "report-only", 988, 12);
+    add_count(s, T0 + 5 * HOUR, "api", "enforce", 5000, 5000); /* outside: never counted */
+    audit_filter_t f = {.has_since = 1, .since_us = T0, .has_until = 1, .until_us = T0 + 4 * HOUR};
+    json_t *rep = build(&s, 1, &f);
+    json_t *tot = json_object_get(rep, "totals"), *req = json_object_get(rep, "requests");
+    ck_assert_int_eq(json_integer_value(json_object_get(tot, "events")), 8);
+    ck_assert_int_eq(json_integer_value(json_object_get(tot, "refused")), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(tot, "report_only")), 5);
+    ck_assert(json_is_true(json_object_get(req, "available")));
+    ck_assert_int_eq(json_integer_value(json_object_get(req, "total")), 2000);
+    ck_assert_int_eq(json_integer_value(json_object_get(req, "rejected")), 20);
+    ck_assert_int_eq(json_integer_value(json_object_get(req, "refused")), 8);
+    ck_assert_int_eq(json_integer_value(json_object_get(req, "report_only")), 12);
+    ck_assert_double_eq_tol(json_real_value(json_object_get(req, "rejection_rate")), 0.01, 1e-12);
+    ck_assert_double_eq_tol(json_real_value(json_object_get(req, "refusal_rate")), 0.004, 1e-12);
+    ck_assert_double_eq_tol(json_real_value(json_object_get(req, "report_only_rate")), 0.006,
+                            1e-12);
+    /* modes apart in every breakdown */
+    json_t *r = json_array_get(ROWS(rep, "by_token_client_id"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(r, "token_client_id")), "app-b");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "report_only")), 5);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "enforce")), 0);
+    r = json_array_get(ROWS(rep, "by_token_sub"), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(r, "token_sub")), "svc-a");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "enforce")), 3);
+    json_t *day = json_array_get(json_object_get(json_object_get(rep, "per_day"), "days"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(day, "enforce")), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(day, "report_only")), 5);
+    /* the previous period of the same length */
+    json_t *pp = json_object_get(rep, "previous_period");
+    ck_assert(json_is_true(json_object_get(pp, "has_data")));
+    ck_assert_str_eq(json_string_value(json_object_get(pp, "from")), "2026-01-01T06:00:00.000000Z");
+    json_t *ev = json_object_get(pp, "events");
+    ck_assert_int_eq(json_integer_value(json_object_get(ev, "previous")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(ev, "delta")), 6);
+    ck_assert_double_eq_tol(json_real_value(json_object_get(ev, "delta_pct")), 300.0, 1e-9);
+    json_t *rq = json_object_get(pp, "requests");
+    ck_assert_int_eq(json_integer_value(json_object_get(rq, "previous")), 1000);
+    ck_assert_int_eq(json_integer_value(json_object_get(rq, "delta")), 1000);
+    ck_assert_double_eq_tol(real_at(pp, "rejection_rate", "previous"), 0.01, 1e-12);
+    ck_assert_double_eq_tol(real_at(pp, "rejection_rate", "delta"), 0.0, 1e-12);
+    ck_assert_double_eq_tol(real_at(pp, "refusal_rate", "delta"), 0.004 - 0.01, 1e-12);
+    /* the controls' evidence keeps the modes apart too */
+    size_t ci;
+    json_t *ctl;
+    json_array_foreach(json_object_get(rep, "controls"), ci, ctl)
+    {
+        const char *name = json_string_value(json_object_get(ctl, "control"));
+        if (strcmp(name, "NHI2 Secret Leakage") == 0) {
+            ck_assert_int_eq(json_integer_value(json_object_get(ctl, "refused")), 3);
+            ck_assert_int_eq(json_integer_value(json_object_get(ctl, "report_only")), 0);
+        }
+        if (strcmp(name, "NHI4 Insecure Authentication") == 0) {
+            ck_assert_int_eq(json_integer_value(json_object_get(ctl, "refused")), 0);
+            ck_assert_int_eq(json_integer_value(json_object_get(ctl, "report_only")), 5);
+        }
+    }
+    /* every format says it */
+    char *html = audit_report_html(rep), *md = audit_report_md(rep);
+    ck_assert_ptr_nonnull(strstr(html, "id=\"kpi-report-only\"><b>5</b>"));
+    ck_assert_ptr_nonnull(strstr(html, "id=\"kpi-refused\"><b>3</b>"));
+    ck_assert_ptr_nonnull(strstr(html, "<b>1.000 %</b>rejection rate"));
+    ck_assert_ptr_nonnull(strstr(md, "Rejection rate: 1.000 %"));
+    ck_assert_ptr_nonnull(strstr(md, "| events | 8 | 2 | +6 (+300.0 %) |"));
+    free(html);
+    free(md);
+    json_decref(rep);
+}
+END_TEST
+
+/* The report's own SHA-256 covers the model: recomputed it matches, any
+ * change of the model changes it, and every format prints it. */
+START_TEST(test_report_sha256)
+{
+    audit_store_t *s = st1;
+    audit_event_t e = mk_event(T0, "replay", "KA", "j1", NULL, "10.0.0.1", "h1");
+    append_ok(s, &e);
+    json_t *rep = build(&s, 1, NULL);
+    const char *v =
+        json_string_value(json_object_get(json_object_get(rep, "report_sha256"), "value"));
+    char hex[65];
+    ck_assert_uint_eq(strlen(v), 64);
+    ck_assert_int_eq(audit_report_sha256(rep, hex), DPOP_OK);
+    ck_assert_str_eq(hex, v);
+    char *html = audit_report_html(rep), *md = audit_report_md(rep), *js = audit_report_json(rep);
+    ck_assert_ptr_nonnull(strstr(html, v));
+    ck_assert_ptr_nonnull(strstr(md, v));
+    /* the JSON output parses back to a model with the same hash */
+    json_t *back = json_loads(js, 0, NULL);
+    ck_assert_int_eq(audit_report_sha256(back, hex), DPOP_OK);
+    ck_assert_str_eq(hex, v);
+    json_object_set_new(json_object_get(back, "totals"), "events", json_integer(999));
+    ck_assert_int_eq(audit_report_sha256(back, hex), DPOP_OK);
+    ck_assert_str_ne(hex, v);
+    json_decref(back);
+    free(html);
+    free(md);
+    free(js);
+    json_decref(rep);
+}
+END_TEST
+
+/* Every reason code of the fixed vocabulary has a glossary entry saying
+ * what to do, with its error and this period's counts by mode. */
+START_TEST(test_report_glossary_complete)
+{
+    audit_store_t *s = st1;
+    audit_event_t e = mk_event(T0, "replay", "KA", "j1", NULL, "10.0.0.1", "h1");
+    e.mode = "report-only";
+    append_ok(s, &e);
+    json_t *rep = build(&s, 1, NULL), *g = json_object_get(rep, "glossary");
+    ck_assert_uint_eq(json_array_size(g), DPOP_REASON__COUNT - 1);
+    for (int r = 1; r < DPOP_REASON__COUNT; r++) {
+        const char *name = dpop_reason_name((dpop_reason_t)r);
+        json_t *row = NULL, *x;
+        size_t i;
+        json_array_foreach(g, i, x) if (strcmp(json_string_value(json_object_get(x, "reason")),
+                                               name) == 0) row = x;
+        ck_assert_msg(row != NULL, "no glossary entry for %s", name);
+        ck_assert_str_eq(json_string_value(json_object_get(row, "error")),
+                         dpop_reason_error((dpop_reason_t)r));
+        ck_assert(strlen(json_string_value(json_object_get(row, "action"))) > 20);
+        if (strcmp(name, "replay") == 0) {
+            ck_assert_int_eq(json_integer_value(json_object_get(row, "report_only")), 1);
+            ck_assert_int_eq(json_integer_value(json_object_get(row, "enforce")), 0);
+        }
+    }
+    json_decref(rep);
+}
+END_TEST
+
+/* A cut list says so: 30 keys -> 25 of 30 shown, in every format. */
+START_TEST(test_report_lists_say_when_cut)
+{
+    audit_store_t *s = st1;
+    char jkt[30][16];
+    for (int i = 0; i < 30; i++) {
+        snprintf(jkt[i], sizeof(jkt[i]), "K%02d", i);
+        audit_event_t e = mk_event(T0 + i, "bad_jwk", jkt[i], NULL, NULL, "10.0.0.1", "h1");
+        append_ok(s, &e);
+    }
+    json_t *rep = build(&s, 1, NULL), *sec = json_object_get(rep, "by_key");
+    ck_assert_int_eq(json_integer_value(json_object_get(sec, "shown")), 25);
+    ck_assert_int_eq(json_integer_value(json_object_get(sec, "total")), 30);
+    ck_assert_uint_eq(json_array_size(json_object_get(sec, "rows")), 25);
+    char *html = audit_report_html(rep), *md = audit_report_md(rep);
+    ck_assert_ptr_nonnull(strstr(html, "25 of 30 shown"));
+    ck_assert_ptr_nonnull(strstr(md, "## By key (jkt) (25 of 30 shown)"));
+    free(html);
+    free(md);
+    json_decref(rep);
+    /* a period longer than the chart (502 UTC days: 10:00 to 10:00 the next day counts both
+     * days): the latest 400 days, said so */
+    audit_filter_t f = {.has_since = 1,
+                        .since_us = T0 - 500 * 86400 * SEC,
+                        .has_until = 1,
+                        .until_us = T0 + 86400 * SEC};
+    rep = build(&s, 1, &f);
+    json_t *pd = json_object_get(rep, "per_day");
+    ck_assert_int_eq(json_integer_value(json_object_get(pd, "shown")), 400);
+    ck_assert_int_eq(json_integer_value(json_object_get(pd, "total")), 502);
+    ck_assert_uint_eq(json_array_size(json_object_get(pd, "days")), 400);
+    html = audit_report_html(rep);
+    md = audit_report_md(rep);
+    ck_assert_ptr_nonnull(strstr(html, "400 of 502 shown"));
+    ck_assert_ptr_nonnull(strstr(md, "## Per day (UTC), by mode and reason (400 of 502 shown)"));
     free(html);
     free(md);
     json_decref(rep);
@@ -388,6 +628,10 @@ static Suite *report_suite(void)
     tcase_add_test(tc, test_report_escaping);
     tcase_add_test(tc, test_report_empty_store);
     tcase_add_test(tc, test_report_hostile_fields);
+    tcase_add_test(tc, test_report_rates_and_previous_period);
+    tcase_add_test(tc, test_report_sha256);
+    tcase_add_test(tc, test_report_glossary_complete);
+    tcase_add_test(tc, test_report_lists_say_when_cut);
     suite_add_tcase(s, tc);
     tc = tcase_create("escaping");
     tcase_add_loop_test(tc, test_escapers, 0, (int)(sizeof(esc_cases) / sizeof(esc_cases[0])));

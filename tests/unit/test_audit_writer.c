@@ -3,7 +3,10 @@
  * submitted event is committed by stop, submits from many threads, a full
  * queue drops and counts (made deterministic by holding LMDB's write lock
  * from another process), commit failures (map full) are counted with their
- * message and leave the store intact, start errors.
+ * message and leave the store intact, start errors; per-hour request
+ * counts: summed in the process, stored with the next event batch (no
+ * transaction of their own per request), flushed on stop, read back by
+ * hour, host, vhost and mode.
  */
 #include <lmdb.h>
 #include <pthread.h>
@@ -212,6 +215,94 @@ START_TEST(test_start_errors)
 }
 END_TEST
 
+typedef struct {
+    uint64_t verified, rejected;
+    size_t rows;
+    char last_mode[32];
+} csum_t;
+
+static void on_count(const audit_count_t *c, void *arg)
+{
+    csum_t *s = arg;
+    s->verified += c->verified;
+    s->rejected += c->rejected;
+    s->rows++;
+    snprintf(s->last_mode, sizeof(s->last_mode), "%s", c->mode);
+}
+
+static csum_t read_counts(const char *dir, int64_t since, int64_t until)
+{
+    audit_store_t *s = NULL;
+    char err[256];
+    csum_t sum = {0};
+    ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDONLY, &s, err, sizeof(err)), DPOP_OK);
+    ck_assert_msg(audit_counts_read(s, since, until, on_count, &sum, err, sizeof(err)) == DPOP_OK,
+                  "%s", err);
+    audit_close(s);
+    return sum;
+}
+
+START_TEST(test_counts_with_batches)
+{
+    char *dir = tmp_store();
+    audit_writer_t *w = NULL;
+    char err[256];
+    ck_assert_int_eq(audit_writer_start(dir, 0, 0, &w, err, sizeof(err)), DPOP_OK);
+    /* 1000 requests of one hour in two modes, and the next hour */
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(audit_writer_count(w, T0 + i * SEC, "h1", "api",
+                                            i % 4 ? "enforce" : "report-only", i % 10 ? 1 : 0,
+                                            i % 10 ? 0 : 1),
+                         DPOP_OK);
+    ck_assert_int_eq(audit_writer_count(w, T0 + 3600 * SEC, "h1", "api", "enforce", 7, 0), DPOP_OK);
+    /* an event: its batch carries the counts (well before the timer) */
+    audit_event_t e = mk_event(T0, "replay", "K", "j", NULL, "10.0.0.1", "h1");
+    ck_assert_int_eq(audit_writer_submit(w, &e), DPOP_OK);
+    for (int i = 0; i < 500 && stored(dir) == 0; i++)
+        usleep(10000);
+    ck_assert_uint_eq(stored(dir), 1);
+    csum_t c = read_counts(dir, T0, T0 + 3600 * SEC);
+    ck_assert_uint_eq(c.verified, 900);
+    ck_assert_uint_eq(c.rejected, 100);
+    ck_assert_uint_eq(c.rows, 2); /* (hour, h1, api) x two modes */
+    c = read_counts(dir, T0 - 3600 * SEC, T0 + 7200 * SEC);
+    ck_assert_uint_eq(c.verified, 907);
+    /* counts alone are flushed on stop, and added to what is stored */
+    ck_assert_int_eq(audit_writer_count(w, T0 + 10 * SEC, "h1", "api", "enforce", 5, 2), DPOP_OK);
+    audit_writer_stop(w);
+    c = read_counts(dir, T0, T0 + 3600 * SEC);
+    ck_assert_uint_eq(c.verified, 905);
+    ck_assert_uint_eq(c.rejected, 102);
+    /* a store no counting writer wrote has no counts, and that is no error */
+    ck_assert_uint_eq(read_counts(dir, T0 + 7200 * SEC, T0 + 9000 * SEC).rows, 0);
+    rm_store(dir);
+}
+END_TEST
+
+/* A quiet server: counts and no event reach the store by the timer
+ * (AUDIT_COUNTS_FLUSH_S), without waiting for a batch or a stop. */
+START_TEST(test_counts_flushed_by_timer)
+{
+    char *dir = tmp_store();
+    audit_writer_t *w = NULL;
+    char err[256];
+    ck_assert_int_eq(audit_writer_start(dir, 0, 0, &w, err, sizeof(err)), DPOP_OK);
+    ck_assert_int_eq(audit_writer_count(w, T0, "h1", "api", "enforce", 3, 1), DPOP_OK);
+    int seen = 0;
+    for (int i = 0; i < 10 * (AUDIT_COUNTS_FLUSH_S + 10) && !seen; i++) {
+        usleep(100000);
+        seen = read_counts(dir, T0, T0 + 3600 * SEC).rows == 1;
+    }
+    ck_assert_msg(seen, "counts not flushed within %d s", AUDIT_COUNTS_FLUSH_S + 10);
+    csum_t c = read_counts(dir, T0, T0 + 3600 * SEC);
+    ck_assert_uint_eq(c.verified, 3);
+    ck_assert_uint_eq(c.rejected, 1);
+    ck_assert_uint_eq(stored(dir), 0); /* no event was invented */
+    audit_writer_stop(w);
+    rm_store(dir);
+}
+END_TEST
+
 static Suite *writer_suite(void)
 {
     Suite *s = suite_create("audit_writer");
@@ -223,6 +314,8 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, test_commit_failure_counted);
     tcase_add_test(tc, test_commit_failure_reported);
     tcase_add_test(tc, test_start_errors);
+    tcase_add_test(tc, test_counts_with_batches);
+    tcase_add_test(tc, test_counts_flushed_by_timer);
     suite_add_tcase(s, tc);
     return s;
 }
