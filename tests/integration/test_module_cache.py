@@ -213,7 +213,11 @@ def test_rotated_jwks_rejects_the_removed_key_in_every_child(env, httpd):
         f.write(original)
     os.chmod(jwks, 0o644)
     # the template's DPoPTokenJWKS comes first: this one replaces it
-    h = httpd(server_conf='DPoPTokenJWKS "%s"' % jwks)
+    # MinSpareThreads above two children's idle threads: after the graceful
+    # restart, a generation started while an old child still held its slot
+    # gets its third child from idle-server maintenance (with the template's
+    # 8 it could stay at two, and "every child" would wait for one forever).
+    h = httpd(server_conf='DPoPTokenJWKS "%s"\nMinSpareThreads 17' % jwks)
     wait_mpm_children(h)
     key = env.client_key("ES256")
     old_token = env.token(jkt=key.jkt)
