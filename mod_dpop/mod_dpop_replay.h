@@ -2,8 +2,11 @@
  * mod_dpop_replay.h: the jti replay cache of RFC 9449 §11.1 for mod_dpop
  * (Apache glue).
  *
- * Two back ends:
- *   - shmcb (default) through Apache's socache providers; lookup-and-store
+ * Back ends:
+ *   - shm[:SIZE] (default): the module's own file-backed shared-memory
+ *     table, striped robust locks, kept across restarts
+ *     (mod_dpop_replay_shm.h);
+ *   - shmcb through Apache's socache providers; lookup-and-store
  *     runs under one APR global mutex, so exactly one httpd child process
  *     (and thread) can accept a given proof;
  *   - memcache:host:port[,...] through APR-util's apr_memcache, using the
@@ -21,6 +24,8 @@
 #include "httpd.h"
 #include "apr_pools.h"
 #include "apr_time.h"
+
+#include "dpop_replaytab.h"
 
 typedef struct dpop_replay dpop_replay_t;
 
@@ -52,7 +57,17 @@ dpop_replay_status_t dpop_replay_check_and_store(dpop_replay_t *rc, server_rec *
                                                  const unsigned char key[32], apr_time_t expiry,
                                                  apr_pool_t *p, const char **errmsg);
 
-/* "shmcb" or "memcache". */
+/* DESIGN.md "Replay stores": 1 when the store lost its memory after a
+ * proof issued at iat (unix s) might have been accepted, i.e. iat < the
+ * moment it began remembering + skew; *detail (pool p) says so for the
+ * log and the audit.  The caller refuses the proof as iat_too_old. */
+int dpop_replay_forgot(dpop_replay_t *rc, apr_int64_t iat, apr_int64_t skew, apr_pool_t *p,
+                       const char **detail);
+
+/* The shm store's fill for the metrics; 0 for other stores. */
+int dpop_replay_stats(dpop_replay_t *rc, dpop_replaytab_stats_t *out);
+
+/* "shm", "socache" or "memcache". */
 const char *dpop_replay_kind(const dpop_replay_t *rc);
 
 #endif /* DPOP_REPLAY_H */
