@@ -265,8 +265,8 @@ dpop_replaytab_status_t dpop_replaytab_check_and_store(dpop_replaytab_t *t,
     unsigned char h[32];
     uint32_t b1, b2, s1, s2, fp0, n32, e32;
     uint64_t fp1;
-    int free1, free2;
-    slot_t *f1, *f2, *dst;
+    int free1 = 0, free2 = 0;
+    slot_t *f1 = NULL, *f2 = NULL, *dst;
     dpop_replaytab_status_t st;
 
     if (dpop_sha256(t->salt, sizeof(t->salt), key, 32, h) != DPOP_OK)
@@ -297,8 +297,6 @@ dpop_replaytab_status_t dpop_replaytab_check_and_store(dpop_replaytab_t *t,
         st = DPOP_REPLAYTAB_SEEN;
         goto done;
     }
-    if (b2 == b1)
-        free2 = 0, f2 = NULL;
     dst = free2 > free1 ? f2 : f1;
     if (!dst) {
         __atomic_add_fetch(&t->full, 1, __ATOMIC_RELAXED);
