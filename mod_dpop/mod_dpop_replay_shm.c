@@ -155,13 +155,23 @@ static void table_drop(shm_retained_t *rt, shm_table_t *t)
 
 static int open_locked(const char *path, int flags, server_rec *s)
 {
-    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | flags, 0600);
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | flags, 0600), tries, rc = -1;
     if (fd < 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s, "mod_dpop: replay store %s: cannot open",
                      path);
         return -1;
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    /* A stopped httpd's lock can outlive its parent for a moment, held
+     * through a descriptor that a process forked by another module
+     * inherited (mod_cgid's daemon exits after the parent): wait up to 2 s
+     * before calling it another httpd's. */
+    for (tries = 0; tries < 40; tries++) {
+        rc = flock(fd, LOCK_EX | LOCK_NB);
+        if (rc == 0 || errno != EWOULDBLOCK)
+            break;
+        usleep(50000);
+    }
+    if (rc != 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
                      "mod_dpop: replay store %s is in use by another httpd (its parent holds "
                      "the file's lock); give each instance its own DPoPReplayCache shm:/path",
@@ -173,8 +183,11 @@ static int open_locked(const char *path, int flags, server_rec *s)
 }
 
 /* Open the file and trust its table, or make a new one (new inode, since =
- * now).  APR_SUCCESS with t->tab set. */
-static apr_status_t table_open(shm_table_t *t, server_rec *s)
+ * now).  replace: this parent mapped the file for another size (a restart
+ * resized it); its lock may still be held through descriptors that
+ * processes forked by other modules inherited (mod_cgid's daemon), so go
+ * straight to a new inode.  APR_SUCCESS with t->tab set. */
+static apr_status_t table_open(shm_table_t *t, server_rec *s, int replace)
 {
     struct stat sb;
     dpop_replaytab_open_t why = DPOP_REPLAYTAB_OPEN_NEW;
@@ -182,6 +195,10 @@ static apr_status_t table_open(shm_table_t *t, server_rec *s)
     apr_int64_t now = (apr_int64_t)time(NULL);
     int rc;
 
+    if (replace) {
+        why = DPOP_REPLAYTAB_OPEN_SIZE;
+        goto fresh;
+    }
     t->fd = open_locked(t->path, O_CREAT, s);
     if (t->fd < 0)
         return APR_EGENERAL;
@@ -201,6 +218,7 @@ static apr_status_t table_open(shm_table_t *t, server_rec *s)
     else if (sb.st_size != 0) {
         why = DPOP_REPLAYTAB_OPEN_SIZE;
     }
+fresh:
     /* A new table on a new inode: a mapping someone may still hold on the
      * old one is never truncated under it. */
     if (unlink(t->path) != 0 && errno != ENOENT) {
@@ -208,7 +226,8 @@ static apr_status_t table_open(shm_table_t *t, server_rec *s)
                      t->path);
         return APR_EGENERAL;
     }
-    close(t->fd);
+    if (t->fd >= 0)
+        close(t->fd);
     t->fd = open_locked(t->path, O_CREAT | O_EXCL, s);
     if (t->fd < 0)
         return APR_EGENERAL;
@@ -264,6 +283,7 @@ apr_status_t dpop_shmstore_attach(dpop_shmstore_t *st, apr_pool_t *pconf, apr_po
     const char *path = st->path;
     shm_table_t *t;
     apr_status_t rv;
+    int replace;
     (void)ptemp;
 
     if (!path)
@@ -285,13 +305,14 @@ apr_status_t dpop_shmstore_attach(dpop_shmstore_t *st, apr_pool_t *pconf, apr_po
                      "mod_dpop: replay store %s is configured with two sizes", path);
         return APR_EINVAL;
     }
+    replace = t != NULL;
     if (t) /* resized by this restart: a new table (old children keep the old) */
         table_drop(rt, t);
     t = apr_pcalloc(rt->pool, sizeof(*t));
     t->path = apr_pstrdup(rt->pool, path);
     t->bytes = st->bytes;
     t->fd = -1;
-    rv = table_open(t, s);
+    rv = table_open(t, s, replace);
     if (rv != APR_SUCCESS) {
         if (t->mem)
             munmap(t->mem, (size_t)t->bytes);

@@ -249,3 +249,24 @@ def test_two_httpds_cannot_share_one_file(env, httpd):
                        text=True, timeout=60, env=apache_env())
     assert r.returncode != 0
     assert "in use by another httpd" in h2.error_log()
+
+
+def test_graceful_restart_with_new_size_starts_anew(env, httpd):
+    """A graceful restart that changes the size gets a new table on a new
+    file (old children keep the old mapping): it refuses the proofs of
+    before as iat_too_old, and fresh proofs once the skew has passed."""
+    path = os.path.join(env.dir, "regrow-%d.shm" % env.next_id())
+    env.tools.run(env.tools.replayseed, path, "1048576", "0")
+    h = httpd(server_conf='DPoPClockSkew 2\nDPoPReplayCache "shm:%s(1M)"' % path)
+    c = Client(env)
+    p = env.proof(c.key, "GET", h.url("/api/regrow"), token=c.token)
+    assert h.request("GET", "/api/regrow", token=c.token, proof=p).status == 200
+    h.server_conf = 'DPoPClockSkew 2\nDPoPReplayCache "shm:%s(2M)"' % path
+    h.graceful()
+    assert h.wait_log("table made for another size"), h.error_log()[-2000:]
+    r = h.request("GET", "/api/regrow", token=c.token, proof=p)
+    assert r.status == 401, r
+    assert h.wait_log("reason=iat_too_old ")
+    assert os.path.getsize(path) == 2 * 1048576
+    time.sleep(3.2)
+    assert c.call(h, "GET", "/api/regrow").status == 200
