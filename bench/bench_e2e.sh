@@ -8,7 +8,8 @@
 #
 #   (a)  bare httpd, mod_dpop not even loaded: the baseline
 #   (b0) AuthType DPoP + Require valid-user: ES256 access token and ES256
-#        proof verified, jti inserted into the shmcb replay cache
+#        proof verified, jti inserted into the default replay store
+#        (shm:64M, the module's own shared-memory table)
 #   (b)  (b0) + Require dpop-policy over a 1,000-client policy + DPoPAuditLog
 #   (c)  (b) with the replay cache in memcached (a local memcached)
 #   (g)  (b) with the replay cache in Redis (a local redis-server, no
@@ -51,18 +52,26 @@
 #                    read ~2 as "the signatures are the whole cost" and
 #                    anything above as overhead around them.
 # The box is noisy (2 cores, wrk competes with httpd): compare ratios, not
-# absolute numbers.  Targets (README "Benchmarks"): (b) >= 0.45x of (a),
-# dcpu (b) <= 1.3 bare ES256 verifications, (c) >= 0.35x, (d) >= 0.40x,
-# (g) >= 0.40x,
-# p99 (b) < 3x p99 (a), (f) >= 0.90x (b) (f/b: x/a of (f) over x/a of (b),
-# both measured in the same invocation).  The summary says which are met; a missed target is
+# absolute numbers.  Targets (issue 18): (b) >= 0.50x of (a), dcpu (b)
+# <= 1.25 bare ES256 verifications (bench_verify's EVP_DigestVerify, and
+# also stated against `openssl speed ecdsap256` measured in the same run),
+# (c) >= 0.40x, (d) >= 0.40x, (g) >= 0.40x, p99 (b) < 3x p99 (a), (f) >= 0.90x
+# (b) (f/b: x/a of (f) over x/a of (b), both measured in the same
+# invocation).  The summary says which are met; a missed target is
 # not a failure.  FAIL (exit 1): an unexpected non-2xx, a wrong or missing
 # nonce challenge, a socket error, or a crashed httpd child in any run.
 #
-# --soak: (b) only, 1,000,000 requests on one httpd, minted and sent in
-# chunks of 100,000 (so no proof outlives its 300 s lifetime), with the RSS
-# of every child at the start and after every chunk, and the largest
-# growth.  Not run in CI.
+# --soak: (b) only, 5,000,000 requests on one httpd with the default replay
+# store (shm:64M), minted and sent in chunks of 100,000 (so no proof
+# outlives its 300 s lifetime), with the RSS of every child at the start
+# and after every chunk, the largest growth, and the rate of the first and
+# of the last minute of sending (target: last >= 0.95x first).  Not run
+# in CI.
+#
+# The default store of each DPoP httpd is seeded (tests/tools/
+# dpop_replayseed) as a long-running server's would be: a fresh table
+# refuses proofs issued before it began remembering + DPoPClockSkew, and
+# the proofs here are minted a second after the start.
 #
 # While working on it: DPOP_E2E_SCENARIOS="b d" and DPOP_E2E_ROUNDS=1 run
 # fewer pairs (the targets need the default: every scenario, twice), and
@@ -87,7 +96,7 @@ FILE_PATH=/bench/file.html
 NONCE_LIFETIME=300 # DPoPNonceLifetime, also given to e2e_nonce
 ROUNDS=${DPOP_E2E_ROUNDS:-2}                 # pairs per scenario
 SCENARIOS=${DPOP_E2E_SCENARIOS:-"b0 b c d e f g"} # a subset while developing
-SOAK_TOTAL=${DPOP_E2E_SOAK_REQUESTS:-1000000}
+SOAK_TOTAL=${DPOP_E2E_SOAK_REQUESTS:-5000000}
 SOAK_CHUNK=100000
 
 usage() {
@@ -132,7 +141,8 @@ DPOPCTL="$BUILD/core/dpopctl"
 TESTTOKEN="$BUILD/tests/tools/dpop_testtoken"
 E2E_NONCE="$BUILD/bench/e2e_nonce"
 BENCH_VERIFY="$BUILD/bench/bench_verify"
-for f in "$MODULE_SO" "$DPOPCTL" "$TESTTOKEN" "$E2E_NONCE" "$APACHE"; do
+REPLAYSEED="$BUILD/tests/tools/dpop_replayseed"
+for f in "$MODULE_SO" "$DPOPCTL" "$TESTTOKEN" "$E2E_NONCE" "$REPLAYSEED" "$APACHE"; do
     [ -x "$f" ] || [ -f "$f" ] || die "missing $f (build first: scripts/build.sh $BUILD)"
 done
 command -v memcached >/dev/null || die "memcached missing (scripts/deps.sh installs it)"
@@ -410,7 +420,7 @@ DocumentRoot "$WORK/htdocs"
 </Directory>
 EOF
     [ "$sc" = a ] && return 0
-    local jwks="$m/jwks-es.json" cache="shmcb:$root/run/dpop-replay($REPLAY_BYTES)"
+    local jwks="$m/jwks-es.json" cache=""
     local require="dpop-policy"
     [ "$sc" = e ] && jwks="$m/jwks-rsa.json"
     [ "$sc" = c ] && cache="memcache:127.0.0.1:$MC_PORT"
@@ -423,8 +433,9 @@ LogLevel warn dpop:info
 DPoPTokenJWKS "$jwks"
 DPoPTokenIssuer $ISSUER
 DPoPTokenAudience $AUDIENCE
-DPoPReplayCache "$cache"
 EOF
+    # No DPoPReplayCache: the default store, shm:64M in DefaultRuntimeDir.
+    [ -z "$cache" ] || echo "DPoPReplayCache $cache"
     if [ "$sc" != b0 ]; then
         echo "DPoPPolicyFile \"$m/policy.yaml\""
         echo "DPoPAuditLog \"$root/audit\""
@@ -460,6 +471,9 @@ start_httpd() {
         chown "$RUN_USER:$RUN_GROUP" "$HTTPD_ROOT/run"
     fi
     write_conf "$sc" "$HTTPD_ROOT" "$PORT" >"$HTTPD_ROOT/httpd.conf"
+    if [ "$sc" != a ] && [ "$sc" != c ]; then
+        "$REPLAYSEED" "$HTTPD_ROOT/run/dpop-replay.shm" 67108864 0
+    fi
     "$APACHE" -f "$HTTPD_ROOT/httpd.conf" -DFOREGROUND >"$HTTPD_ROOT/stdout.log" 2>&1 &
     HTTPD_PID=$!
     for _ in $(seq 1 150); do
@@ -511,18 +525,6 @@ stop_httpd() {
     fi
 }
 
-# shmcb bytes for a replay cache that holds ENTRIES live proofs.  mod_dpop
-# refuses new proofs (503) rather than evict one that could still be
-# replayed (dpop_replayfill.h), and every proof of a run stays live for its
-# 300 s lifetime, so the cache must hold all of them: mod_dpop admits
-# size / 150 * 0.8 entries; 25% headroom, 64 MiB at least (its default).
-replay_bytes() {
-    local b
-    b=$(calc "$1 * 150 / 0.8 * 1.25" "%.0f")
-    [ "$b" -ge 67108864 ] || b=67108864
-    echo $(((b + 1048575) / 1048576 * 1048576))
-}
-REPLAY_BYTES=67108864
 
 # The local introspection endpoint of (f); sets AS_PORT, AS_PID.
 start_introspect() {
@@ -626,6 +628,15 @@ run_wrk() {
 # One bare signature verification (OpenSSL EVP_DigestVerify) in µs, for
 # ES256 and PS256, measured now on this box: bench_verify's baseline, or
 # `openssl speed` (ECDSA P-256 verify; RSA-2048 verify ~ PS256) without it.
+# `openssl speed ecdsap256`'s verify time in us (the issue quotes it too).
+measure_openssl_es() {
+    local rate
+    rate=$(openssl speed -elapsed -seconds 2 ecdsap256 2>/dev/null |
+        awk '/256 bits ecdsa \(nistp256\)/ { print $NF }')
+    [ -n "$rate" ] || die "openssl speed ecdsap256 gave nothing"
+    calc "1000000 / $rate" "%.1f"
+}
+
 measure_verify() {
     local alg=$1 rate="" src=""
     if [ -x "$BENCH_VERIFY" ]; then
@@ -748,7 +759,6 @@ run_x() {
     local sc=$1 n key="$WORK/material/client-es.jwk" token="$WORK/material/token-es" url note=""
     local proofs="$WORK/proofs.txt" chall="$WORK/challenges.txt" nonce="" left
     n=$(proofs_needed "$sc")
-    REPLAY_BYTES=$(replay_bytes $((n + OPEN_CONNS)))
     start_httpd "$sc" "run$((ROWNUM + 1))-$sc"
     url="http://127.0.0.1:$PORT$FILE_PATH"
     if [ "$sc" = e ]; then
@@ -850,11 +860,12 @@ summary() {
         target=""
         case $sc in
         b)
-            target="target x/a >= 0.45: $(verdict "$r >= 0.45");"
-            target="$target dcpu <= 1.3 verifications: $(calc "$d / $v" "%.2f") $(verdict "$d <= 1.3 * $v");"
+            target="target x/a >= 0.50: $(verdict "$r >= 0.50");"
+            target="$target dcpu <= 1.25 verifications: $(calc "$d / $v" "%.2f") $(verdict "$d <= 1.25 * $v");"
+            target="$target against openssl speed (${VERIFY_OSSL}us): $(calc "$d / $VERIFY_OSSL" "%.2f") $(verdict "$d <= 1.25 * $VERIFY_OSSL");"
             target="$target p99 < 3x (a): ${p}x $(verdict "$p < 3")"
             ;;
-        c) target="target x/a >= 0.35: $(verdict "$r >= 0.35")" ;;
+        c) target="target x/a >= 0.40: $(verdict "$r >= 0.40")" ;;
         d) target="target x/a >= 0.40: $(verdict "$r >= 0.40")" ;;
         g) target="target x/a >= 0.40: $(verdict "$r >= 0.40")" ;;
         f)
@@ -893,10 +904,10 @@ soak() {
     # KB per "pid.rss" / "pid.anon": at the start, after chunk 1, the largest
     declare -A first warm max
     declare -A growth=([rss.start]=0 [rss.warm]=0 [anon.start]=0 [anon.warm]=0)
-    # every proof of the soak is still live at its end (it lasts < 300 s)
-    REPLAY_BYTES=$(replay_bytes $((SOAK_TOTAL + SOAK_TOTAL / 10)))
+    # per chunk: requests and microseconds of sending, for the minute rates
+    local -a creq=() cspan=()
     echo "soak: (b) for $SOAK_TOTAL requests in chunks of $SOAK_CHUNK;" \
-        "replay cache shmcb $((REPLAY_BYTES / 1048576)) MiB;" \
+        "replay store: the default shm:64M;" \
         "memory of every httpd child as pid:VmRSS:RssAnon (KB)"
     start_httpd b soak-b
     url="http://127.0.0.1:$PORT$FILE_PATH"
@@ -930,6 +941,8 @@ soak() {
         rm -f "$WORK/proofs.txt"
         total=$((total + R[requests]))
         [ "${R[requests]}" -gt 0 ] || die "soak chunk $chunk got no response"
+        creq+=("${R[requests]}")
+        cspan+=("${R[span_us]}")
         rss=$(children_rss)
         row b "chunk $chunk, $total requests; $rss"
         if [ "${R[bad]}" != 0 ]; then
@@ -950,6 +963,28 @@ soak() {
         "from the start, ${growth[rss.warm]} after chunk 1; RssAnon ${growth[anon.start]} from" \
         "the start, ${growth[anon.warm]} after chunk 1 (VmRSS includes the shared replay" \
         "cache pages a child touched)"
+    soak_minutes
+}
+
+# Rate of the first and of the last minute of sending: whole chunks from
+# either end until they cover 60 s (minting between chunks is not timed).
+soak_minutes() {
+    local i n=${#creq[@]} req=0 us=0 first last
+    for ((i = 0; i < n && us < 60000000; i++)); do
+        req=$((req + creq[i]))
+        us=$((us + cspan[i]))
+    done
+    first=$(calc "$req * 1000000 / $us" "%.0f")
+    echo "  first minute: $req requests in $(calc "$us / 1000000" "%.1f")s = $first req/s"
+    req=0
+    us=0
+    for ((i = n - 1; i >= 0 && us < 60000000; i--)); do
+        req=$((req + creq[i]))
+        us=$((us + cspan[i]))
+    done
+    last=$(calc "$req * 1000000 / $us" "%.0f")
+    echo "  last minute:  $req requests in $(calc "$us / 1000000" "%.1f")s = $last req/s;" \
+        "last/first $(calc "$last / $first" "%.3f") (target >= 0.95: $(verdict "$last >= 0.95 * $first"))"
 }
 
 # -------------------------------------------------------------------- main
@@ -969,15 +1004,16 @@ echo "bench_e2e: httpd $("$APACHE" -v | sed -n 's/^Server version: //p') mpm_eve
 read -r VERIFY_ES src_es < <(measure_verify ES256)
 read -r VERIFY_PS src_ps < <(measure_verify PS256)
 VERIFY_SRC="ES256: $src_es, PS256: $src_ps"
+VERIFY_OSSL=$(measure_openssl_es)
 # PS256 minting rate of one dpopctl process, to size (e).
 t0=$(date +%s.%N)
 "$DPOPCTL" proof --key "$WORK/material/client-ps.jwk" --method GET --url http://127.0.0.1/ \
     --count 300 >/dev/null
 PS_MINT_RATE=$(calc "300 / ($(date +%s.%N) - $t0)" "%.0f")
 echo "one bare verification, measured now: ES256 ${VERIFY_ES}us, PS256 ${VERIFY_PS}us" \
-    "($VERIFY_SRC); PS256 minting ${PS_MINT_RATE}/s per process, (e) mints with 2"
-echo "policy: 1,000 clients; replay cache: shmcb sized to hold every proof of a run" \
-    "(64 MiB at least), (c) memcached 127.0.0.1:$MC_PORT, (g) Redis 127.0.0.1:$RD_PORT"
+    "($VERIFY_SRC); openssl speed ecdsap256 verify ${VERIFY_OSSL}us; PS256 minting ${PS_MINT_RATE}/s per process, (e) mints with 2"
+echo "policy: 1,000 clients; replay store: the default shm:64M (seeded), (c) memcached" \
+    "127.0.0.1:$MC_PORT, (g) Redis 127.0.0.1:$RD_PORT"
 echo
 
 if [ "$SOAK" = 1 ]; then

@@ -620,6 +620,17 @@ static int authn_dpop(authn_ctx_t *a, const char *token, const char *proof)
         }
     }
 
+    /* DESIGN.md "Replay stores": a store that lost its memory cannot tell
+     * whether a proof issued before it began remembering (+ skew) was
+     * already used; such a proof is refused, never accepted twice. */
+    {
+        const char *forgot = NULL;
+        if (dpop_replay_forgot(a->sc->replay, pr.iat, dpop_conf_skew(a->c), r->pool, &forgot)) {
+            rc = fail(a, DPOP_REASON_IAT_TOO_OLD, forgot);
+            goto done;
+        }
+    }
+
     /* RFC 9449 §11.1: single use of a jti within the acceptance window. */
     if (!pr.jti || dpop_replay_key(pr.jkt, pr.jti, key) != DPOP_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_dpop: cannot compute the replay key");

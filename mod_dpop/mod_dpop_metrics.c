@@ -11,6 +11,7 @@
  */
 #include "mod_dpop_metrics.h"
 #include "mod_dpop_config.h"
+#include "mod_dpop_replay.h"
 
 #include "http_config.h"
 #include "http_log.h"
@@ -224,6 +225,7 @@ static void print_metrics(request_rec *r)
     apr_uint64_t cum = 0;
     apr_size_t i;
     int reason;
+    dpop_replaytab_stats_t tab;
 
     ap_rputs("# HELP dpop_requests_verified_total Requests authenticated by mod_dpop.\n"
              "# TYPE dpop_requests_verified_total counter\n",
@@ -251,13 +253,38 @@ static void print_metrics(request_rec *r)
         print_single(r, "counter", counters[i].name, counters[i].help,
                      apr_atomic_read64(&metrics->counters[counters[i].m]));
 
-    print_single(r, "gauge", "dpop_replay_cache_entries",
-                 "Proofs in the shmcb replay cache that can still be replayed (as last seen by a "
-                 "request).",
-                 apr_atomic_read64(&metrics->replay_live));
-    print_single(r, "gauge", "dpop_replay_cache_capacity",
-                 "Proofs the shmcb replay cache admits before it refuses new ones (503).",
-                 apr_atomic_read64(&metrics->replay_capacity));
+    /* The shm store (this virtual host's) is scanned now; shmcb shows the
+     * gauges its requests last set. */
+    if (dpop_replay_stats(dpop_srv_conf(r->server)->replay, &tab)) {
+        print_single(r, "gauge", "dpop_replay_cache_entries",
+                     "Proofs in the replay store that can still be replayed (shm: counted now).",
+                     tab.live);
+        print_single(r, "gauge", "dpop_replay_cache_capacity",
+                     "Slots of the shm replay store (new proofs are refused with 503 when both "
+                     "buckets of a proof are full: from about 85% of the slots on).",
+                     tab.slots);
+        print_single(r, "counter", "dpop_replay_cache_full_total",
+                     "Proofs refused (503) because the shm replay store had no free slot for "
+                     "them.",
+                     tab.full);
+        print_single(r, "counter", "dpop_replay_cache_lock_recoveries_total",
+                     "Lock stripes of the shm replay store taken over from a process that died "
+                     "holding them.",
+                     tab.recoveries);
+        print_single(r, "gauge", "dpop_replay_cache_remembering_since_seconds",
+                     "Unix time the shm replay store began remembering (proofs issued before "
+                     "it + DPoPClockSkew are refused as iat_too_old).",
+                     (apr_uint64_t)(tab.since > 0 ? tab.since : 0));
+    }
+    else {
+        print_single(r, "gauge", "dpop_replay_cache_entries",
+                     "Proofs in the shmcb replay cache that can still be replayed (as last seen "
+                     "by a request).",
+                     apr_atomic_read64(&metrics->replay_live));
+        print_single(r, "gauge", "dpop_replay_cache_capacity",
+                     "Proofs the shmcb replay cache admits before it refuses new ones (503).",
+                     apr_atomic_read64(&metrics->replay_capacity));
+    }
 
     ap_rputs("# HELP dpop_verification_seconds Time to verify a DPoP request (token, proof, "
              "replay cache).\n"

@@ -28,6 +28,7 @@
 #include "mod_dpop_metrics.h"
 #include "mod_dpop_replay_memcache.h"
 #include "mod_dpop_replay_redis.h"
+#include "mod_dpop_replay_shm.h"
 
 #include "http_config.h"
 #include "http_main.h"
@@ -52,13 +53,19 @@
 
 APLOG_USE_MODULE(dpop);
 
-/* 64 MiB: ~358,000 proofs that can still be replayed, i.e. ~1,170 new
- * proofs/s sustained with DPoPProofLifetime 300 (docs/scaling.md). */
-#define REPLAY_DEFAULT_SHMCB_BYTES 67108864
+/* The default store: 64 MiB hold about 3.3 million proofs that can still
+ * be replayed, about 10,900 new proofs/s over the default 306 s window
+ * (docs/scaling.md; the unit test measures it). */
+#define REPLAY_DEFAULT_SPEC "shm:64M"
 #define SHMCB_DEFAULT_BYTES 512000 /* mod_socache_shmcb without "(size)" */
 #define SHMCB_MIN_BYTES 1048576
 
-typedef enum { REPLAY_SOCACHE = 1, REPLAY_MEMCACHE = 2, REPLAY_REDIS = 3 } replay_kind_t;
+typedef enum {
+    REPLAY_SOCACHE = 1,
+    REPLAY_MEMCACHE = 2,
+    REPLAY_REDIS = 3,
+    REPLAY_SHM = 4
+} replay_kind_t;
 
 struct dpop_replay {
     replay_kind_t kind;
@@ -78,6 +85,8 @@ struct dpop_replay {
     /* network stores: parsed at config time, connected per child */
     dpop_memcache_t *mc;
     dpop_redis_t *redis;
+    /* shm: the module's own store (mod_dpop_replay_shm.h) */
+    dpop_shmstore_t *shm;
 };
 
 /* One socache instance that outlives configuration generations. */
@@ -116,6 +125,7 @@ const char *dpop_replay_kind(const dpop_replay_t *rc)
 {
     return rc->kind == REPLAY_MEMCACHE ? "memcache"
            : rc->kind == REPLAY_REDIS  ? "redis"
+           : rc->kind == REPLAY_SHM    ? "shm"
                                        : "socache";
 }
 
@@ -141,6 +151,14 @@ const char *dpop_replay_configure(apr_pool_t *p, apr_pool_t *ptemp, const char *
     const char *err;
 
     rc->spec = apr_pstrdup(p, spec);
+    if (!strcasecmp(name, "shm")) {
+        rc->kind = REPLAY_SHM;
+        err = dpop_shmstore_configure(p, arg, &rc->shm);
+        if (err)
+            return err;
+        *out = rc;
+        return NULL;
+    }
     if (!strcasecmp(name, "memcache")) {
         if (!arg || !*arg)
             return "memcache needs host:port[,host:port...]";
@@ -167,8 +185,8 @@ const char *dpop_replay_configure(apr_pool_t *p, apr_pool_t *ptemp, const char *
     rc->provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name, AP_SOCACHE_PROVIDER_VERSION);
     if (!rc->provider)
         return apr_psprintf(p,
-                            "unknown cache type '%s' (use shmcb:/path(bytes) with "
-                            "mod_socache_%s loaded, or memcache:host:port)",
+                            "unknown cache type '%s' (use shm:SIZE, shmcb:/path(bytes) with "
+                            "mod_socache_%s loaded, memcache:host:port or redis:host:port)",
                             name, name);
     /* Check the argument now (so `apache2 -t` reports it); the instance
      * used at run time is created in post_config, in the retained pool. */
@@ -211,16 +229,14 @@ int dpop_replay_check_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s
     if (need_default) {
         dpop_replay_t *def = main_conf->replay;
         if (!def) {
-            const char *path = ap_runtime_dir_relative(ptemp, "dpop-replay");
-            const char *spec = apr_psprintf(ptemp, "shmcb:%s(%d)", path ? path : "dpop-replay",
-                                            REPLAY_DEFAULT_SHMCB_BYTES);
-            const char *err = dpop_replay_configure(pconf, ptemp, spec, &def);
+            /* The module's own store (DESIGN.md "Replay stores"); its file
+             * is resolved under DefaultRuntimeDir in post_config. */
+            const char *err = dpop_replay_configure(pconf, ptemp, REPLAY_DEFAULT_SPEC, &def);
             if (err) {
                 ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
                              "mod_dpop: no DPoPReplayCache configured and the default "
-                             "shmcb cache is unusable: %s (load mod_socache_shmcb or set "
-                             "DPoPReplayCache)",
-                             err);
+                             "store %s is unusable: %s",
+                             REPLAY_DEFAULT_SPEC, err);
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
             main_conf->replay = def;
@@ -403,6 +419,18 @@ int dpop_replay_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         }
     }
     replay_mutex = rt->mutex;
+    /* ---- shm stores (mod_dpop_replay_shm.c) ---- */
+    for (vs = s; vs; vs = vs->next) {
+        dpop_replay_t *rc = dpop_srv_conf(vs)->replay;
+        if (rc && rc->kind == REPLAY_SHM &&
+            dpop_shmstore_attach(rc->shm, pconf, ptemp, s) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                         "mod_dpop: cannot initialize the replay store %s", rc->spec);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    dpop_shmstore_post_config_done(pconf, s);
+    /* ---- end shm stores ---- */
     for (vs = s; vs; vs = vs->next) {
         dpop_replay_t *rc = dpop_srv_conf(vs)->replay;
         if (!rc || rc->kind != REPLAY_SOCACHE || rc->instance)
@@ -432,6 +460,7 @@ void dpop_replay_child_init(apr_pool_t *p, server_rec *s)
 {
     server_rec *vs;
     int threads = 0;
+    dpop_shmstore_child_init();
     if (replay_mutex) {
         apr_status_t rv =
             apr_global_mutex_child_init(&replay_mutex, apr_global_mutex_lockfile(replay_mutex), p);
@@ -531,5 +560,23 @@ dpop_replay_status_t dpop_replay_check_and_store(dpop_replay_t *rc, server_rec *
         return dpop_memcache_check(rc->mc, s, key, expiry, iat, skew, p, lost_at, errmsg);
     if (rc->kind == REPLAY_REDIS)
         return dpop_redis_check(rc->redis, s, key, expiry, iat, skew, p, lost_at, errmsg);
+    if (rc->kind == REPLAY_SHM) {
+        dpop_shm_status_t st = dpop_shmstore_check_and_store(rc->shm, key, expiry, p, errmsg);
+        return st == DPOP_SHM_FRESH  ? DPOP_REPLAY_FRESH
+               : st == DPOP_SHM_SEEN ? DPOP_REPLAY_SEEN
+                                     : DPOP_REPLAY_ERROR;
+    }
     return socache_check_and_store(rc, s, key, expiry, p, errmsg);
+}
+
+/* ---- shm store: remembering since, fill (mod_dpop_replay_shm.c) ---- */
+int dpop_replay_forgot(dpop_replay_t *rc, apr_int64_t iat, apr_int64_t skew, apr_pool_t *p,
+                       const char **detail)
+{
+    return rc && rc->kind == REPLAY_SHM ? dpop_shmstore_forgot(rc->shm, iat, skew, p, detail) : 0;
+}
+
+int dpop_replay_stats(dpop_replay_t *rc, dpop_replaytab_stats_t *out)
+{
+    return rc && rc->kind == REPLAY_SHM ? dpop_shmstore_stats(rc->shm, out) : 0;
 }

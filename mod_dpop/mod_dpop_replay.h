@@ -3,10 +3,13 @@
  * (Apache glue).
  *
  * Back ends:
- *   - shmcb (default) through Apache's socache providers; lookup-and-store
+ *   - shm[:SIZE] (default): the module's own file-backed shared-memory
+ *     table, striped robust locks, kept across restarts
+ *     (mod_dpop_replay_shm.h);
+ *   - shmcb through Apache's socache providers; lookup-and-store
  *     runs under one APR global mutex, so exactly one httpd child process
  *     (and thread) can accept a given proof;
- *   - memcache:host:port[,...] through APR-util's apr_memcache, using the
+ *   - memcache:host:port[,...] through libmemcached, using the
  *     memcached "add" command (store only if absent, atomic on the server), so
  *     two httpd servers sharing the cache can never both accept one proof;
  *   - redis:host:port[,...] through hiredis (mod_dpop_replay_redis.h).
@@ -24,6 +27,8 @@
 #include "httpd.h"
 #include "apr_pools.h"
 #include "apr_time.h"
+
+#include "dpop_replaytab.h"
 
 typedef struct dpop_replay dpop_replay_t;
 
@@ -64,7 +69,17 @@ dpop_replay_status_t dpop_replay_check_and_store(dpop_replay_t *rc, server_rec *
                                                  apr_int64_t iat, int skew, apr_pool_t *p,
                                                  apr_int64_t *lost_at, const char **errmsg);
 
-/* "socache", "memcache" or "redis". */
+/* DESIGN.md "Replay stores": 1 when the store lost its memory after a
+ * proof issued at iat (unix s) might have been accepted, i.e. iat < the
+ * moment it began remembering + skew; *detail (pool p) says so for the
+ * log and the audit.  The caller refuses the proof as iat_too_old. */
+int dpop_replay_forgot(dpop_replay_t *rc, apr_int64_t iat, apr_int64_t skew, apr_pool_t *p,
+                       const char **detail);
+
+/* The shm store's fill for the metrics; 0 for other stores. */
+int dpop_replay_stats(dpop_replay_t *rc, dpop_replaytab_stats_t *out);
+
+/* "shm", "socache", "memcache" or "redis". */
 const char *dpop_replay_kind(const dpop_replay_t *rc);
 
 #endif /* DPOP_REPLAY_H */

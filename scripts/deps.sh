@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS="apache2 apache2-dev libapr1-dev libaprutil1-dev libssl-dev libjansson-dev libyaml-dev \
 liblmdb-dev lmdb-utils check autoconf automake libtool pkg-config make gcc curl memcached \
 python3 python3-pytest clang clang-format git libclang-rt-14-dev chromium groff-base \
-libcurl4-openssl-dev libhiredis-dev libmemcached-dev redis-server redis-tools wrk openssl ${DPOP_EXTRA_PKGS:-}"
+libcurl4-openssl-dev libhiredis-dev libmemcached-dev redis-server redis-tools wrk openssl linux-perf ${DPOP_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

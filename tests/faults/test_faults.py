@@ -49,6 +49,10 @@ What these tests prove:
   by a surviving child is stored exactly once, and proofs accepted before
   the kills are still refused (401 replay).
 
+The graceful-restart and child-SIGKILL scenarios run twice: on a shmcb
+cache and on the module's own shm store (issue 18: its striped robust
+locks must survive a child killed mid-request, its table a restart).
+
 The graceful and audit scenarios send each request on its own connection:
 a graceful restart closes idle keep-alive connections, and a request racing
 that close fails at the client (RFC 9112 9.3.1 lets clients retry it, which
@@ -65,6 +69,8 @@ import re
 import signal
 import subprocess
 import time
+
+import pytest
 
 from faultlib import (CONN, MIX_ENFORCE, POLICY_BROKEN, POLICY_V2, REASON_OF, Load, Stage,
                       Verdict, burst, now, overlaps, sigkill)
@@ -487,8 +493,9 @@ def test_policy_broken_then_valid(env):
 
 
 # -- 4. three graceful restarts under load ------------------------------------------
-def test_graceful_restarts(env):
-    sc = Stage(env, "graceful-x3")
+@pytest.mark.parametrize("replay", ["shmcb", "shm"])
+def test_graceful_restarts(env, replay):
+    sc = Stage(env, "graceful-x3-" + replay, replay=replay)
     h = sc.start()
     gens = [set(sc.wait_workers(3))]
     sc.fill_pools({"ok": 1500, "badsig": 450, "deny": 450})
@@ -535,8 +542,9 @@ def test_graceful_restarts(env):
 KILL_WINDOW = 2.0  # s after a kill in which its connections' errors show up
 
 
-def test_child_sigkilled(env):
-    sc = Stage(env, "child-sigkill")
+@pytest.mark.parametrize("replay", ["shmcb", "shm"])
+def test_child_sigkilled(env, replay):
+    sc = Stage(env, "child-sigkill-" + replay, replay=replay)
     h = sc.start()
     gen0 = set(sc.wait_workers(3))
     sc.fill_pools({"ok": 1500, "badsig": 450, "deny": 450})

@@ -115,6 +115,7 @@ class Tools:
         self.build = os.path.abspath(build)
         self.dpopctl = os.path.join(self.build, "core", "dpopctl")
         self.testtoken = os.path.join(self.build, "tests", "tools", "dpop_testtoken")
+        self.replayseed = os.path.join(self.build, "tests", "tools", "dpop_replayseed")
         self.module = os.path.join(self.build, "mod_dpop", ".libs", "mod_dpop.so")
         self.dpop_policy = os.path.join(self.build, "policy", "dpop-policy")
         self.dpop_audit = os.path.join(self.build, "logger", "dpop-audit")
@@ -210,7 +211,7 @@ LogLevel {loglevel}
 LogFormat "%h %l %u %t \\"%r\\" %>s %b pid=%P" common
 CustomLog "{root}/access.log" common
 {user_lines}
-LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule mpm_{mpm}_module {modules}/mod_mpm_{mpm}.so
 LoadModule authn_core_module {modules}/mod_authn_core.so
 LoadModule authz_core_module {modules}/mod_authz_core.so
 LoadModule authz_user_module {modules}/mod_authz_user.so
@@ -227,13 +228,7 @@ LoadModule dpop_module {module}
 {tls_conf}
 
 {memfree}
-StartServers 3
-ServerLimit 3
-ThreadLimit 8
-ThreadsPerChild 8
-MaxRequestWorkers 24
-MinSpareThreads 8
-MaxSpareThreads 48
+{mpm_conf}
 MaxConnectionsPerChild 0
 GracefulShutdownTimeout 5
 KeepAlive On
@@ -255,12 +250,22 @@ ScriptAlias /open "{root}/cgi/echo.cgi"
 """
 
 
+# Process layout per MPM: event (threads) or prefork (one request per
+# process, as legacy PHP sites run it).
+MPM_CONF = {
+    "event": "StartServers 3\nServerLimit 3\nThreadLimit 8\nThreadsPerChild 8\n"
+             "MaxRequestWorkers 24\nMinSpareThreads 8\nMaxSpareThreads 48",
+    "prefork": "StartServers 3\nServerLimit 8\nMinSpareServers 3\nMaxSpareServers 8\n"
+               "MaxRequestWorkers 8",
+}
+
+
 class Httpd:
     """One httpd instance on its own port and directory."""
 
     def __init__(self, env, name=None, server_conf="", location_conf="Require valid-user",
                  extra_conf="", extra_modules="", loglevel="warn dpop:info", port=None,
-                 environ=None, tls=False, token_conf=None):
+                 environ=None, tls=False, token_conf=None, mpm="event"):
         self.env = env
         self.environ = dict(environ or {})  # extra environment of httpd only
         # token_conf replaces the default token source lines (the session's
@@ -277,8 +282,15 @@ class Httpd:
         self.extra_conf = extra_conf
         self.extra_modules = extra_modules
         self.loglevel = loglevel
+        self.mpm = mpm
         self.proc = None
         self.exit_code = None  # the parent's exit status once stopped
+        # The default replay store (shm:64M, DefaultRuntimeDir/dpop-replay.shm)
+        # is seeded as if it had been remembering for long, so that proofs
+        # made right after start are not refused as issued before the store
+        # began remembering (DESIGN.md "Replay stores").  Tests of the store
+        # itself set this to False.
+        self.seed_replay_store = True
         self.conf_path = os.path.join(self.root, "httpd.conf")
         os.makedirs(os.path.join(self.root, "run"), exist_ok=True)
         os.makedirs(os.path.join(self.root, "cgi"), exist_ok=True)
@@ -307,7 +319,8 @@ class Httpd:
             server_conf=self.server_conf, location_conf=loc, extra_conf=self.extra_conf,
             extra_modules=self.extra_modules, user_lines=user_lines, unixd_line=unixd_line,
             loglevel=self.loglevel, memfree=SANITIZER_MEMFREE if APACHE_PRELOAD else "",
-            tls_modules=self._tls_modules(), tls_conf=self._tls_conf())
+            tls_modules=self._tls_modules(), tls_conf=self._tls_conf(), mpm=self.mpm,
+            mpm_conf=MPM_CONF[self.mpm])
 
     def _tls_modules(self):
         if not self.tls:
@@ -333,8 +346,20 @@ class Httpd:
         return r.returncode, r.stdout + r.stderr
 
     # -- lifecycle ---------------------------------------------------------
+    def replay_store_path(self):
+        """The file of the default shm replay store."""
+        return os.path.join(self.root, "run", "dpop-replay.shm")
+
+    def seed_default_replay_store(self):
+        conf = self.server_conf + self.extra_conf
+        path = self.replay_store_path()
+        if not self.seed_replay_store or "DPoPReplayCache" in conf or os.path.exists(path):
+            return
+        self.env.tools.run(self.env.tools.replayseed, path, str(64 * 1048576), "0")
+
     def start(self, wait_children=True):
         self.write_config()
+        self.seed_default_replay_store()
         for f in ("error.log", "access.log"):
             p = os.path.join(self.root, f)
             if os.path.exists(p):
