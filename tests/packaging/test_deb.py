@@ -31,6 +31,7 @@ EXPECTED = {
         DOC_MOD + "/module.md.gz",
         DOC_MOD + "/policy.md.gz",
         DOC_MOD + "/scaling.md.gz",
+        DOC_MOD + "/rollout.md.gz",
         DOC_MOD + "/examples/dpop.conf",
         DOC_MOD + "/examples/dpop-reverse-proxy.conf",
         DOC_MOD + "/examples/policy.example.yaml",
