@@ -32,6 +32,7 @@ struct audit_writer {
     int stopping;
     size_t errors;
     char last_err[256];
+    uint64_t used, mapsize; /* map usage after the last commit (under mu) */
 };
 
 static void note_error(audit_writer_t *w, size_t n, const char *msg)
@@ -75,9 +76,16 @@ static void *writer_main(void *arg)
         int rc = audit_append_encoded(w->store, batch, n, err, sizeof(err));
         for (size_t i = 0; i < n; i++)
             free(batch[i]);
+        /* the meta page only: cheap, and it keeps scrapes free of LMDB */
+        uint64_t used = 0, mapsize = 0;
+        int measured = audit_store_usage(w->store, &used, &mapsize) == DPOP_OK;
         pthread_mutex_lock(&w->mu);
         if (rc != DPOP_OK)
             note_error(w, n, err);
+        if (measured) {
+            w->used = used;
+            w->mapsize = mapsize;
+        }
     }
     pthread_mutex_unlock(&w->mu);
     free(batch);
@@ -104,6 +112,8 @@ int audit_writer_start(const char *dir, size_t mapsize, size_t queue_cap, audit_
         free(w);
         return DPOP_ERR;
     }
+    if (audit_store_usage(w->store, &w->used, &w->mapsize) != DPOP_OK)
+        w->used = w->mapsize = 0;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
@@ -156,6 +166,17 @@ size_t audit_writer_take_errors(audit_writer_t *w, char *last_err, size_t errsz)
         snprintf(last_err, errsz, "%s", n ? w->last_err : "");
     pthread_mutex_unlock(&w->mu);
     return n;
+}
+
+void audit_writer_usage(audit_writer_t *w, uint64_t *used, uint64_t *mapsize)
+{
+    *used = *mapsize = 0;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    *used = w->used;
+    *mapsize = w->mapsize;
+    pthread_mutex_unlock(&w->mu);
 }
 
 void audit_writer_stop(audit_writer_t *w)

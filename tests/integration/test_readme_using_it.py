@@ -44,7 +44,8 @@ from harness import (APACHE, AUDIENCE, ISSUER, Client, apache_env, free_port, ru
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 README = os.path.join(TOP, "README.md")
 SYS_MODS = "/etc/apache2/mods-available"
-EXAMPLES = ["conf.d/dpop.conf", "conf.d/dpop-reverse-proxy.conf", "debian/dpop.conf"]
+EXAMPLES = ["conf.d/dpop.conf", "conf.d/dpop-reverse-proxy.conf", "conf.d/dpop-metrics.conf",
+            "debian/dpop.conf"]
 
 README_STEPS = [
     "./scripts/build.sh build-release",

@@ -10,7 +10,8 @@ import stat
 from pkgtest import run
 
 CLIS = ["dpopctl", "dpop-policy", "dpop-audit"]
-EXAMPLES = ["dpop.load", "dpop.conf", "dpop-reverse-proxy.conf", "policy.example.yaml"]
+EXAMPLES = ["dpop.load", "dpop.conf", "dpop-reverse-proxy.conf", "dpop-metrics.conf",
+            "policy.example.yaml"]
 
 
 def expected(inst):
