@@ -1,6 +1,7 @@
 """The observability bundle (issue 20 item 4): contrib/observability's
-alerting rules pass `promtool check rules` (and the scrape configuration
-`promtool check config`), and every metric name the rules and the Grafana
+alerting rules pass `promtool check rules` and fire as intended under
+`promtool test rules` (and the scrape configuration passes `promtool check
+config`), and every metric name the rules and the Grafana
 dashboard use is one the dpop-metrics handler of a real httpd serves, with
 the Apache snippet of conf.d/dpop-metrics.conf as shipped.  The handler
 serves dpop_build_info{version=PACKAGE_VERSION} 1 and the audit map gauges
@@ -40,6 +41,18 @@ def promtool(*args):
 
 def test_rules_pass_promtool():
     r = promtool("check", "rules", RULES)
+    assert r.returncode == 0 and "SUCCESS" in r.stdout, r.stdout + r.stderr
+
+
+def test_rules_fire_on_their_series():
+    """promtool test rules: each alert fires, with its labels and
+    annotations, on the series it is meant for, and healthy series stay
+    quiet (tests/integration/observability_rules_test.yml)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if not PROMTOOL:
+        pytest.fail("promtool missing: run scripts/deps.sh (Debian package prometheus)")
+    r = subprocess.run([PROMTOOL, "test", "rules", "observability_rules_test.yml"],
+                       capture_output=True, text=True, cwd=here, timeout=60)
     assert r.returncode == 0 and "SUCCESS" in r.stdout, r.stdout + r.stderr
 
 
