@@ -8,6 +8,11 @@
  *   proof       make a DPoP proof with a private JWK
  *   token       validate a JWT access token as mod_dpop would
  *   jws-verify  the signature layer alone
+ *   jwks        the public JWK Set of keys (dpopctl_jwks.c)
+ *   hash-token  base64url(SHA-256(token)) (dpopctl_jwks.c)
+ *
+ * Inputs (files, stdin, tokens kept out of ps) and the request checks of
+ * proof are in dpopctl_input.c.
  *
  * Outputs are one JSON object on one line (jansson, compact); exit status 0
  * valid, 1 invalid, 2 usage or I/O error (usage errors: message on stderr).
@@ -43,6 +48,7 @@
 #include "dpop_proof.h"
 #include "dpop_result.h"
 #include "dpop_token.h"
+#include "dpopctl.h"
 
 #define EXIT_VALID 0
 #define EXIT_INVALID 1
@@ -55,18 +61,18 @@
 #define DEFAULT_MAX_AGE 300
 #define DEFAULT_SKEW 5
 
-static const char *prog = "dpopctl";
+const char *dpopctl_prog = "dpopctl";
 
 static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "%s %s: ", prog, cmd);
+    fprintf(stderr, "%s %s: ", dpopctl_prog, cmd);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry '%s %s --help'.\n", prog, cmd);
+    fprintf(stderr, "\nTry '%s %s --help'.\n", dpopctl_prog, cmd);
     return EXIT_USAGE;
 }
 
@@ -75,7 +81,7 @@ static int io_error(const char *cmd, const char *fmt, ...) __attribute__((format
 static int io_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "%s %s: ", prog, cmd);
+    fprintf(stderr, "%s %s: ", dpopctl_prog, cmd);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -120,82 +126,6 @@ static int parse_i64(const char *s, int64_t min, int64_t *out)
     return DPOP_OK;
 }
 
-/* Read a whole file ("-" = stdin), bounded; *buf NUL-terminated, caller
- * frees (with OPENSSL_clear_free(*buf, *len + 1) when it may hold a key). */
-static int read_input(const char *path, char **buf, size_t *len, char *err, size_t errsz)
-{
-    FILE *fp = NULL;
-    char *b = NULL;
-    size_t n = 0, cap = 4096;
-    int rc = DPOP_ERR, own = 0;
-
-    *buf = NULL;
-    *len = 0;
-    if (strcmp(path, "-") == 0) {
-        fp = stdin;
-    }
-    else if (!(fp = fopen(path, "rb"))) {
-        snprintf(err, errsz, "cannot open %s: %s", path, strerror(errno));
-        return DPOP_ERR;
-    }
-    else {
-        own = 1;
-    }
-    if (!(b = OPENSSL_malloc(cap + 1)))
-        goto oom;
-    for (;;) {
-        size_t got;
-        if (n == cap) {
-            char *nb;
-            if (cap >= INPUT_MAX) {
-                snprintf(err, errsz, "%s is larger than %d bytes", path, INPUT_MAX);
-                goto done;
-            }
-            if (!(nb = OPENSSL_clear_realloc(b, cap + 1, cap * 2 + 1)))
-                goto oom;
-            b = nb;
-            cap *= 2;
-        }
-        got = fread(b + n, 1, cap - n, fp);
-        n += got;
-        if (got == 0) {
-            if (ferror(fp)) {
-                snprintf(err, errsz, "cannot read %s", path);
-                goto done;
-            }
-            break;
-        }
-    }
-    b[n] = '\0';
-    *buf = b;
-    *len = n;
-    b = NULL;
-    rc = DPOP_OK;
-    goto done;
-oom:
-    snprintf(err, errsz, "out of memory");
-done:
-    if (b)
-        OPENSSL_clear_free(b, cap + 1);
-    if (own)
-        fclose(fp);
-    return rc;
-}
-
-/* Trim surrounding ASCII whitespace of a compact token read from a file
- * or stdin (a trailing newline is the rule). */
-static void trim(char *s, size_t *len)
-{
-    size_t a = 0, n = *len;
-    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-        n--;
-    while (a < n && (s[a] == ' ' || s[a] == '\t' || s[a] == '\n' || s[a] == '\r'))
-        a++;
-    memmove(s, s + a, n - a);
-    s[n - a] = '\0';
-    *len = n - a;
-}
-
 static int parse_algs(const char *cmd, const char *list, dpop_alg_mask_t *mask)
 {
     char err[160];
@@ -209,12 +139,13 @@ static int parse_algs(const char *cmd, const char *list, dpop_alg_mask_t *mask)
 /* One long option of a command and where its value goes: every command
  * parses its options through parse_opts, so --help, an unknown option and
  * a bad number answer the same way everywhere. */
-typedef enum { OPT_STR, OPT_I64, OPT_ALGS } opt_kind_t;
+typedef enum { OPT_STR, OPT_I64, OPT_ALGS, OPT_FLAG } opt_kind_t;
 
 typedef struct {
     const char *name;
     opt_kind_t kind;
-    void *dst;       /* const char **, int64_t * or dpop_alg_mask_t * */
+    void *dst;       /* const char ** (OPT_STR; OPT_FLAG: set to "1"), int64_t * or
+                        dpop_alg_mask_t * */
     int64_t min;     /* OPT_I64: smallest accepted value */
     const char *bad; /* OPT_I64: usage message for a bad value */
 } opt_t;
@@ -238,7 +169,7 @@ static int parse_opts(const char *cmd, const char *help, int argc, char **argv, 
         return io_error(cmd, "internal error: too many options");
     for (i = 0; i < n; i++) {
         lo[i].name = opts[i].name;
-        lo[i].has_arg = required_argument;
+        lo[i].has_arg = opts[i].kind == OPT_FLAG ? no_argument : required_argument;
         lo[i].flag = NULL;
         lo[i].val = OPT_VAL + (int)i;
     }
@@ -256,6 +187,9 @@ static int parse_opts(const char *cmd, const char *help, int argc, char **argv, 
         case OPT_STR:
             *(const char **)o->dst = optarg;
             break;
+        case OPT_FLAG:
+            *(const char **)o->dst = "1";
+            break;
         case OPT_I64:
             if (parse_i64(optarg, o->min, (int64_t *)o->dst) != DPOP_OK)
                 return usage_error(cmd, "%s", o->bad);
@@ -271,37 +205,19 @@ static int parse_opts(const char *cmd, const char *help, int argc, char **argv, 
 
 #define NOW_BAD "--now needs a non-negative integer (unix seconds)"
 
-/* A compact JWS/JWT given on the command line, or "-" for stdin (trimmed;
- * then owned, and wiped when released since it may be a live token). */
-typedef struct {
-    char *buf;
-    size_t len;
-    int owned;
-} compact_t;
+/* A compact JWS/JWT given on the command line, or "-" for stdin, or read
+ * from a file (dpopctl_secret_open: trimmed, wiped when released since it
+ * may be a live token). */
+typedef dpopctl_secret_t compact_t;
 
 static int compact_open(const char *cmd, const char *arg, compact_t *in)
 {
-    char err[256];
-    in->owned = 0;
-    if (strcmp(arg, "-") == 0) {
-        if (read_input("-", &in->buf, &in->len, err, sizeof(err)) != DPOP_OK)
-            return io_error(cmd, "%s", err);
-        trim(in->buf, &in->len);
-        in->owned = 1;
-    }
-    else {
-        in->buf = (char *)arg;
-        in->len = strlen(arg);
-    }
-    return EXIT_VALID;
+    return dpopctl_secret_open(cmd, "TOKEN", arg, NULL, in);
 }
 
 static void compact_close(compact_t *in)
 {
-    if (in->owned)
-        OPENSSL_clear_free(in->buf, in->len + 1);
-    in->buf = NULL;
-    in->owned = 0;
+    dpopctl_secret_close(in);
 }
 
 /* One line on stdout (a jkt, a key, a proof); exit status of the write. */
@@ -332,20 +248,29 @@ static json_t *failure_json(const dpop_failure_t *f)
 static const char verify_help[] =
     "usage: dpopctl verify --method M --url U --proof JWT [--access-token T] [--jkt J]\n"
     "                      [--nonce N] [--now UNIX] [--max-age S] [--skew S] [--algs A,B,...]\n"
+    "                      [--access-token-file FILE]\n"
     "Verify a DPoP proof (RFC 9449 §4.3) as mod_dpop does, except replay.\n"
     "  --proof -        read the proof from stdin\n"
+    "  --access-token T the token sent with the proof: ath must be its hash;\n"
+    "                   - reads it from stdin, --access-token-file FILE from FILE\n"
     "  --now UNIX       fix the clock (default: current time)\n"
     "  --max-age S      proof lifetime (default 300); --skew S clock skew (default 5)\n"
     "  accepted when now - max_age - skew <= iat <= now + skew\n"
-    "Prints one JSON object; exit 0 valid, 1 invalid, 2 usage or I/O error.\n";
+    "Prints one JSON object; exit 0 valid, 1 invalid, 2 usage or I/O error.\n"
+    "Examples:\n"
+    "  dpopctl verify --method GET --url https://api.example.com/a --proof \"$PROOF\"\n"
+    "  dpopctl proof --key k.jwk --method GET --url https://h/a | \\\n"
+    "    dpopctl verify --method GET --url https://h/a --proof -\n"
+    "  dpopctl verify --method GET --url https://h/a --proof \"$PROOF\" \\\n"
+    "    --access-token-file token.txt --jkt \"$(dpopctl thumbprint k.jwk)\"\n";
 
 static int cmd_verify(int argc, char **argv)
 {
-    const char *cmd = "verify", *proof_arg = NULL;
+    const char *cmd = "verify", *proof_arg = NULL, *token_arg = NULL, *token_file = NULL;
     dpop_proof_params_t p;
     dpop_proof_result_t r;
     dpop_failure_t f;
-    compact_t proof;
+    compact_t proof, token;
     int rc;
     json_t *o;
 
@@ -359,7 +284,8 @@ static int cmd_verify(int argc, char **argv)
             {"method", OPT_STR, &p.method, 0, NULL},
             {"url", OPT_STR, &p.url, 0, NULL},
             {"proof", OPT_STR, &proof_arg, 0, NULL},
-            {"access-token", OPT_STR, &p.access_token, 0, NULL},
+            {"access-token", OPT_STR, &token_arg, 0, NULL},
+            {"access-token-file", OPT_STR, &token_file, 0, NULL},
             {"jkt", OPT_STR, &p.expected_jkt, 0, NULL},
             {"nonce", OPT_STR, &p.expected_nonce, 0, NULL},
             {"now", OPT_I64, &p.now, 0, NOW_BAD},
@@ -374,8 +300,17 @@ static int cmd_verify(int argc, char **argv)
         return usage_error(cmd, "unexpected argument");
     if (!p.method || !p.url || !proof_arg)
         return usage_error(cmd, "--method, --url and --proof are required");
-    if ((rc = compact_open(cmd, proof_arg, &proof)) != EXIT_VALID)
+    if (strcmp(proof_arg, "-") == 0 && token_arg && strcmp(token_arg, "-") == 0)
+        return usage_error(cmd, "--proof - and --access-token - cannot both read stdin "
+                                "(use --access-token-file)");
+    if ((rc = dpopctl_secret_open(cmd, "--access-token", token_arg, token_file, &token)) !=
+        EXIT_VALID)
         return rc;
+    if ((rc = compact_open(cmd, proof_arg, &proof)) != EXIT_VALID) {
+        dpopctl_secret_close(&token);
+        return rc;
+    }
+    p.access_token = token.buf;
 
     if (dpop_proof_verify(proof.buf, proof.len, &p, &r, &f) == DPOP_OK) {
         o = json_pack("{s:b, s:s, s:s?, s:I, s:s?, s:s?, s:s?}", "valid", 1, "jkt", r.jkt, "jti",
@@ -388,6 +323,7 @@ static int cmd_verify(int argc, char **argv)
     }
     dpop_proof_result_clear(&r);
     compact_close(&proof);
+    dpopctl_secret_close(&token);
     return rc;
 }
 
@@ -397,20 +333,24 @@ static const char thumbprint_help[] =
     "usage: dpopctl thumbprint [FILE|-]\n"
     "Print the RFC 7638 SHA-256 thumbprint (jkt) of a JWK read from FILE or stdin.\n"
     "A private JWK gives the thumbprint of its public key.\n"
-    "Exit 0 printed, 1 not a usable JWK, 2 usage or I/O error.\n";
+    "Exit 0 printed, 1 not a usable JWK, 2 usage or I/O error.\n"
+    "Examples:\n"
+    "  dpopctl thumbprint client.jwk\n"
+    "  dpopctl keygen --alg ES256 | tee client.jwk | dpopctl thumbprint -\n";
 
 /* Parse a JSON object read from path; on failure prints and returns exit code. */
 static int load_json(const char *cmd, const char *path, json_t **out)
 {
     char *buf = NULL, err[256];
     size_t len = 0;
+    int rc;
     *out = NULL;
-    if (read_input(path, &buf, &len, err, sizeof(err)) != DPOP_OK)
-        return io_error(cmd, "%s", err);
+    if ((rc = dpopctl_read_file(path, &buf, &len)) != EXIT_VALID)
+        return rc;
     *out = dpop_json_parse_object(buf, len, err, sizeof(err));
     OPENSSL_clear_free(buf, len + 1);
     if (!*out) {
-        fprintf(stderr, "%s %s: %s: not a JSON object (%s)\n", prog, cmd, path, err);
+        fprintf(stderr, "%s %s: %s: not a JSON object (%s)\n", dpopctl_prog, cmd, path, err);
         return EXIT_INVALID;
     }
     return EXIT_VALID;
@@ -436,7 +376,7 @@ static int cmd_thumbprint(int argc, char **argv)
     rc = dpop_jwk_thumbprint_json(jwk, jkt, &f);
     json_decref(jwk);
     if (rc != DPOP_OK) {
-        fprintf(stderr, "%s %s: not a usable JWK: %s\n", prog, cmd, f.detail);
+        fprintf(stderr, "%s %s: not a usable JWK: %s\n", dpopctl_prog, cmd, f.detail);
         return EXIT_INVALID;
     }
     return print_line(cmd, jkt, "the thumbprint");
@@ -448,7 +388,11 @@ static const char keygen_help[] =
     "usage: dpopctl keygen --alg ALG [--out FILE]\n"
     "Generate a key pair and print the private JWK (with \"alg\") on one line, or\n"
     "write it to FILE, created with mode 0600.  ALG: ES256 ES384 ES512 PS256\n"
-    "PS384 PS512 RS256 RS384 RS512 EdDSA (RSA keys are 2048 bits).\n";
+    "PS384 PS512 RS256 RS384 RS512 EdDSA (RSA keys are 2048 bits).\n"
+    "Exit 0 done, 2 usage or I/O error.\n"
+    "Examples:\n"
+    "  dpopctl keygen --alg ES256 --out client.jwk\n"
+    "  dpopctl keygen --alg PS256 --out rsa.jwk && dpopctl jwks rsa.jwk > rsa-jwks.json\n";
 
 static int write_private(const char *cmd, const char *path, const char *data)
 {
@@ -511,14 +455,26 @@ static int cmd_keygen(int argc, char **argv)
 /* ------------------------------------------------------------------- proof */
 
 static const char proof_help[] =
-    "usage: dpopctl proof --key FILE --method M --url U [--access-token T] [--nonce N]\n"
-    "                     [--iat UNIX] [--jti J] [--count N]\n"
+    "usage: dpopctl proof --key FILE --method M --url U [--access-token T|-]\n"
+    "                     [--access-token-file FILE] [--nonce N] [--iat UNIX] [--jti J]\n"
+    "                     [--count N] [--header]\n"
     "Print a DPoP proof (compact JWS, one line) signed with the private JWK in FILE\n"
     "(as written by keygen; its \"alg\" member selects the algorithm, else ES*/EdDSA\n"
-    "follow the curve and RSA keys use RS256).  --access-token adds ath; --iat\n"
-    "defaults to now, --jti to 16 random bytes.  --count N (1..10000000) prints N\n"
-    "proofs, one per line, with the same claims and each its own random jti (not\n"
-    "with --jti).  Exit 0 done, 1 unusable key, 2 usage or I/O error.\n";
+    "follow the curve and RSA keys use RS256).  M is an HTTP method, case-sensitive\n"
+    "(GET, not get); U an absolute http(s) URL: htu is U without query and fragment\n"
+    "(RFC 9449 §4.2).  --access-token adds ath (- reads the token from stdin,\n"
+    "--access-token-file from FILE: neither shows in ps); --iat defaults to now,\n"
+    "--jti to 16 random bytes.  --count N (1..10000000) prints N proofs, one per\n"
+    "line, with the same claims and each its own random jti (not with --jti).\n"
+    "--header prints each proof as \"DPoP: <proof>\", ready for curl -H.\n"
+    "Exit 0 done, 1 unusable key, 2 usage or I/O error.\n"
+    "Examples:\n"
+    "  dpopctl proof --key client.jwk --method GET --url https://api.example.com/a\n"
+    "  curl -H \"Authorization: DPoP $(cat token.txt)\" \\\n"
+    "    -H \"$(dpopctl proof --key client.jwk --method GET \\\n"
+    "          --url https://api.example.com/a --access-token-file token.txt --header)\" \\\n"
+    "    https://api.example.com/a\n"
+    "  dpopctl proof --key client.jwk --method POST --url https://h/a --count 1000 > proofs\n";
 
 /* --count: enough for any load test (a line is ~0.5-1 KB), small enough
  * that a typo cannot fill a disk unnoticed for hours. */
@@ -527,14 +483,16 @@ static const char proof_help[] =
 
 static int cmd_proof(int argc, char **argv)
 {
-    const char *cmd = "proof", *keyfile = NULL, *method = NULL, *url = NULL, *token = NULL,
-               *nonce = NULL, *jti = NULL;
+    const char *cmd = "proof", *keyfile = NULL, *method = NULL, *url = NULL, *token_arg = NULL,
+               *token_file = NULL, *nonce = NULL, *jti = NULL, *header = NULL;
     int64_t iat = 0, count = 1, i;
     const opt_t opts[] = {
         {"key", OPT_STR, &keyfile, 0, NULL},
         {"method", OPT_STR, &method, 0, NULL},
         {"url", OPT_STR, &url, 0, NULL},
-        {"access-token", OPT_STR, &token, 0, NULL},
+        {"access-token", OPT_STR, &token_arg, 0, NULL},
+        {"access-token-file", OPT_STR, &token_file, 0, NULL},
+        {"header", OPT_FLAG, &header, 0, NULL},
         {"nonce", OPT_STR, &nonce, 0, NULL},
         {"iat", OPT_I64, &iat, 1, "--iat needs a positive integer (unix seconds)"},
         {"jti", OPT_STR, &jti, 0, NULL},
@@ -542,7 +500,8 @@ static int cmd_proof(int argc, char **argv)
     json_t *jwk = NULL, *pub = NULL;
     EVP_PKEY *pkey = NULL;
     dpop_alg_t alg;
-    char *out = NULL, err[256];
+    dpopctl_secret_t token = {NULL, 0, 0};
+    char *out = NULL, *htu = NULL, err[256];
     int rc;
 
     if ((rc = parse_opts(cmd, proof_help, argc, argv, opts, sizeof(opts) / sizeof(opts[0]))) !=
@@ -559,16 +518,30 @@ static int cmd_proof(int argc, char **argv)
     if (jti && count > 1)
         return usage_error(cmd, "--jti cannot be combined with --count above 1 (a jti is "
                                 "used once)");
+    if (dpopctl_method_check(method, err, sizeof(err)) != 0 ||
+        dpopctl_url_check(url, err, sizeof(err)) != 0)
+        return usage_error(cmd, "%s", err);
+    if (token_arg && strcmp(token_arg, "-") == 0 && strcmp(keyfile, "-") == 0)
+        return usage_error(cmd, "--key - and --access-token - cannot both read stdin");
+    /* RFC 9449 §4.2: "htu: The HTTP target URI ..., without query and
+     * fragment parts" (the query may hold secrets, too). */
+    if (!(htu = dpopctl_htu_of(url)))
+        return io_error(cmd, "out of memory");
+    if ((rc = dpopctl_secret_open(cmd, "--access-token", token_arg, token_file, &token)) !=
+        EXIT_VALID)
+        goto done;
     if ((rc = load_json(cmd, keyfile, &jwk)) != EXIT_VALID)
-        return rc;
+        goto done;
     rc = EXIT_INVALID;
     if ((alg = dpop_jwk_private_alg(jwk)) == DPOP_ALG_INVALID) {
-        fprintf(stderr, "%s %s: %s: no usable algorithm for this key\n", prog, cmd, keyfile);
+        fprintf(stderr, "%s %s: %s: no usable algorithm for this key\n", dpopctl_prog, cmd,
+                keyfile);
         goto done;
     }
     err[0] = '\0';
     if (dpop_jwk_import_private(jwk, &pkey, &pub, err, sizeof(err)) != DPOP_OK) {
-        fprintf(stderr, "%s %s: %s: not a usable private JWK (%s)\n", prog, cmd, keyfile, err);
+        fprintf(stderr, "%s %s: %s: not a usable private JWK (%s)\n", dpopctl_prog, cmd, keyfile,
+                err);
         goto done;
     }
     /* One iat for the whole batch, so that --count N proofs differ only by
@@ -580,13 +553,14 @@ static int cmd_proof(int argc, char **argv)
     if (count > 1)
         setvbuf(stdout, NULL, _IOFBF, 1 << 16);
     for (i = 0; i < count; i++) {
-        if (dpop_proof_create(pkey, pub, alg, method, url, token, nonce, iat, jti, &out) !=
+        if (dpop_proof_create(pkey, pub, alg, method, htu, token.buf, nonce, iat, jti, &out) !=
             DPOP_OK) {
-            fprintf(stderr, "%s %s: cannot sign a proof with %s for this key\n", prog, cmd,
+            fprintf(stderr, "%s %s: cannot sign a proof with %s for this key\n", dpopctl_prog, cmd,
                     dpop_alg_name(alg));
             goto done;
         }
-        if (fputs(out, stdout) == EOF || fputc('\n', stdout) == EOF) {
+        if ((header && fputs("DPoP: ", stdout) == EOF) || fputs(out, stdout) == EOF ||
+            fputc('\n', stdout) == EOF) {
             rc = io_error(cmd, "cannot write the proof");
             goto done;
         }
@@ -596,6 +570,8 @@ static int cmd_proof(int argc, char **argv)
     rc = fflush(stdout) == 0 ? EXIT_VALID : io_error(cmd, "cannot write the proof");
 done:
     free(out);
+    free(htu);
+    dpopctl_secret_close(&token);
     EVP_PKEY_free(pkey);
     json_decref(pub);
     json_decref(jwk);
@@ -607,7 +583,8 @@ done:
 static const char token_help[] =
     "usage: dpopctl token (--jwks FILE|URL | --metadata URL | --introspect URL)\n"
     "                     [--iss I] [--aud A] [--now UNIX] [--algs ...]\n"
-    "                     [--client-id ID [--client-secret-file F]] [--ca-file F] TOKEN|-\n"
+    "                     [--client-id ID [--client-secret-file F]] [--ca-file F]\n"
+    "                     TOKEN|-|--access-token-file FILE\n"
     "Check an access token as mod_dpop would, from the same sources.\n"
     "  --jwks FILE|URL  JWT: signature against this JWK Set (a URL is fetched)\n"
     "  --metadata URL   RFC 8414 / OpenID discovery: its issuer must equal --iss;\n"
@@ -618,32 +595,48 @@ static const char token_help[] =
     "                   with --client-secret-file F: the secret on its first line)\n"
     "  --ca-file F      trust anchors for the authorization server (default: system)\n"
     "Then iss, aud, exp, nbf (5 s clock skew) and a cnf.jkt binding.  URLs: https,\n"
-    "or http to a loopback address; no redirects; 5 s per request.\n"
-    "Prints one JSON object; exit 0 valid, 1 invalid, 2 usage, I/O or AS error.\n";
+    "or http to a loopback address; no redirects; 5 s per request.  - reads the\n"
+    "token from stdin, --access-token-file from a file.\n"
+    "Prints one JSON object; exit 0 valid, 1 invalid, 2 usage, I/O or AS error.\n"
+    "Examples:\n"
+    "  dpopctl token --jwks as-jwks.json --iss https://as.example.com - < token.txt\n"
+    "  dpopctl token --metadata https://as.example.com/.well-known/oauth-authorization-server \\\n"
+    "    --iss https://as.example.com --client-id rs1 --client-secret-file rs1.secret \\\n"
+    "    --access-token-file token.txt\n";
 
 static int load_jwks(const char *cmd, const char *path, dpop_jwks_t **out)
 {
-    char err[256];
+    char err[256], *buf = NULL;
+    size_t len = 0;
+    int rc;
+    /* dpopctl_read_file names the file once, in words ("no such file") */
+    if ((rc = dpopctl_read_file(path, &buf, &len)) != EXIT_VALID)
+        return rc;
     err[0] = '\0';
-    if (dpop_jwks_load_file(path, out, err, sizeof(err)) != DPOP_OK)
+    rc = dpop_jwks_parse(buf, len, out, err, sizeof(err));
+    OPENSSL_clear_free(buf, len + 1);
+    if (rc != DPOP_OK)
         return io_error(cmd, "%s: %s", path, err[0] ? err : "not a usable JWK Set");
     return EXIT_VALID;
 }
 
 /* The common tail of token and jws-verify: --jwks FILE and one compact
- * operand (what: "TOKEN" or "JWS").  On EXIT_VALID the caller owns *jwks
+ * operand (what: "TOKEN" or "JWS"), or for token --access-token-file FILE
+ * (file) instead of the operand.  On EXIT_VALID the caller owns *jwks
  * and *in. */
-static int jwks_and_operand(const char *cmd, const char *jwks_path, const char *what, int argc,
-                            char **argv, dpop_jwks_t **jwks, compact_t *in)
+static int jwks_and_operand(const char *cmd, const char *jwks_path, const char *what,
+                            const char *file, int argc, char **argv, dpop_jwks_t **jwks,
+                            compact_t *in)
 {
     int rc;
     if (!jwks_path)
         return usage_error(cmd, "--jwks is required");
-    if (argc - optind != 1)
-        return usage_error(cmd, "exactly one %s (or - for stdin) is required", what);
+    if (argc - optind != (file ? 0 : 1))
+        return usage_error(cmd, "exactly one %s (or - for stdin)%s is required", what,
+                           file ? " or --access-token-file" : "");
     if ((rc = load_jwks(cmd, jwks_path, jwks)) != EXIT_VALID)
         return rc;
-    if ((rc = compact_open(cmd, argv[optind], in)) != EXIT_VALID) {
+    if ((rc = dpopctl_secret_open(cmd, what, file ? NULL : argv[optind], file, in)) != EXIT_VALID) {
         dpop_jwks_free(*jwks);
         *jwks = NULL;
     }
@@ -671,10 +664,11 @@ static int fetch_doc(const char *cmd, const char *url, const char *ca, const cha
 /* The client secret: the first line of path (wiped by the caller). */
 static int load_secret(const char *cmd, const char *path, char **out)
 {
-    char err[256];
     size_t len = 0;
-    if (read_input(path, out, &len, err, sizeof(err)) != DPOP_OK)
-        return io_error(cmd, "%s", err);
+    int rc;
+    /* dpopctl_read_file names the file once, in words ("no such file") */
+    if ((rc = dpopctl_read_file(path, out, &len)) != EXIT_VALID)
+        return rc;
     while (len > 0 && ((*out)[len - 1] == '\n' || (*out)[len - 1] == '\r'))
         (*out)[--len] = '\0';
     if (len == 0 || memchr(*out, '\n', len))
@@ -728,7 +722,8 @@ done:
 static int cmd_token(int argc, char **argv)
 {
     const char *cmd = "token", *jwks_arg = NULL, *meta_url = NULL, *intro_url = NULL,
-               *client_id = NULL, *secret_file = NULL, *ca = NULL, *jwks_url = NULL;
+               *client_id = NULL, *secret_file = NULL, *ca = NULL, *jwks_url = NULL,
+               *token_file = NULL;
     dpop_token_params_t p;
     dpop_token_result_t r;
     dpop_failure_t f;
@@ -758,7 +753,8 @@ static int cmd_token(int argc, char **argv)
                               {"iss", OPT_STR, &p.issuer, 0, NULL},
                               {"aud", OPT_STR, &p.audience, 0, NULL},
                               {"now", OPT_I64, &p.now, 0, NOW_BAD},
-                              {"algs", OPT_ALGS, &p.algs, 0, NULL}};
+                              {"algs", OPT_ALGS, &p.algs, 0, NULL},
+                              {"access-token-file", OPT_STR, &token_file, 0, NULL}};
         if ((rc = parse_opts(cmd, token_help, argc, argv, opts, sizeof(opts) / sizeof(opts[0]))) !=
             OPT_GO_ON)
             return rc;
@@ -770,8 +766,9 @@ static int cmd_token(int argc, char **argv)
         return usage_error(cmd, "--jwks and --introspect exclude each other");
     if (secret_file && !client_id)
         return usage_error(cmd, "--client-secret-file needs --client-id");
-    if (argc - optind != 1)
-        return usage_error(cmd, "exactly one TOKEN (or - for stdin) is required");
+    if (argc - optind != (token_file ? 0 : 1))
+        return usage_error(cmd, "exactly one TOKEN (or - for stdin)%s is required",
+                           token_file ? "" : " or --access-token-file");
     if (jwks_arg && strstr(jwks_arg, "://"))
         jwks_url = jwks_arg;
     {
@@ -781,7 +778,8 @@ static int cmd_token(int argc, char **argv)
             if (urls[i] && dpop_fetch_url_check(urls[i], err, sizeof(err)) != 0)
                 return usage_error(cmd, "%s", err);
     }
-    if ((rc = compact_open(cmd, argv[optind], &tok)) != EXIT_VALID)
+    if ((rc = dpopctl_secret_open(cmd, "TOKEN", token_file ? NULL : argv[optind], token_file,
+                                  &tok)) != EXIT_VALID)
         return rc;
     if (dpop_fetch_global_init() != 0) {
         rc = io_error(cmd, "libcurl did not initialize");
@@ -867,7 +865,10 @@ static const char jws_verify_help[] =
     "The payload may be any bytes (it need not be JSON) or empty (detached).\n"
     "Prints {\"valid\":bool,\"alg\":..,\"kid\":..,\"reason\":..}: kid is the verifying\n"
     "key's kid (or, when invalid, the header's), reason null when valid.\n"
-    "Exit 0 valid, 1 invalid, 2 usage or I/O error.\n";
+    "Exit 0 valid, 1 invalid, 2 usage or I/O error.\n"
+    "Examples:\n"
+    "  dpopctl jws-verify --jwks as-jwks.json \"$JWS\"\n"
+    "  dpopctl jws-verify --jwks as-jwks.json --algs ES256,PS256 - < response.jws\n";
 
 static int cmd_jws_verify(int argc, char **argv)
 {
@@ -886,7 +887,7 @@ static int cmd_jws_verify(int argc, char **argv)
     if ((rc = parse_opts(cmd, jws_verify_help, argc, argv, opts, sizeof(opts) / sizeof(opts[0]))) !=
         OPT_GO_ON)
         return rc;
-    if ((rc = jwks_and_operand(cmd, jwks_path, "JWS", argc, argv, &jwks, &in)) != EXIT_VALID)
+    if ((rc = jwks_and_operand(cmd, jwks_path, "JWS", NULL, argc, argv, &jwks, &in)) != EXIT_VALID)
         return rc;
     dpop_failure_clear(&f);
     /* the JWS layer only (RFC 7515 §2): any payload octets, empty included */
@@ -920,12 +921,16 @@ static const char main_help[] =
     "              [--now UNIX] [--max-age S] [--skew S] [--algs A,B,...]\n"
     "  thumbprint  [FILE|-]\n"
     "  keygen      --alg ALG [--out FILE]\n"
-    "  proof       --key FILE --method M --url U [--access-token T] [--nonce N]\n"
-    "              [--iat UNIX] [--jti J] [--count N]\n"
+    "  proof       --key FILE --method M --url U [--access-token T|-] [--nonce N]\n"
+    "              [--iat UNIX] [--jti J] [--count N] [--header]\n"
     "  token       (--jwks FILE|URL | --metadata URL | --introspect URL) [--iss I] [--aud A]\n"
     "              [--now UNIX] [--algs ...] [--client-id ID [--client-secret-file F]]\n"
-    "              [--ca-file F] TOKEN|-\n"
+    "              [--ca-file F] TOKEN|-|--access-token-file F\n"
     "  jws-verify  --jwks FILE [--algs ...] JWS|-\n"
+    "  jwks        FILE...\n"
+    "  hash-token  TOKEN|-\n"
+    "Wherever a token is taken, - reads it from stdin and --access-token-file FILE\n"
+    "from FILE, so it never shows in ps.  dpopctl --version prints the version.\n"
     "Exit status: 0 valid, 1 invalid, 2 usage or I/O error.\n";
 
 int main(int argc, char **argv)
@@ -933,9 +938,10 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"verify", cmd_verify}, {"thumbprint", cmd_thumbprint},
-                {"keygen", cmd_keygen}, {"proof", cmd_proof},
-                {"token", cmd_token},   {"jws-verify", cmd_jws_verify}};
+    } cmds[] = {{"verify", cmd_verify},     {"thumbprint", cmd_thumbprint},
+                {"keygen", cmd_keygen},     {"proof", cmd_proof},
+                {"token", cmd_token},       {"jws-verify", cmd_jws_verify},
+                {"jwks", dpopctl_cmd_jwks}, {"hash-token", dpopctl_cmd_hash_token}};
     size_t i;
 
     if (argc < 2) {
@@ -947,6 +953,10 @@ int main(int argc, char **argv)
         fputs(main_help, stdout);
         return EXIT_VALID;
     }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("dpopctl %s\n", PACKAGE_VERSION);
+        return fflush(stdout) == 0 ? EXIT_VALID : EXIT_USAGE;
+    }
     for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(argv[1], cmds[i].name) == 0) {
             opterr = 1;
@@ -954,7 +964,7 @@ int main(int argc, char **argv)
             return cmds[i].fn(argc - 1, argv + 1);
         }
     }
-    fprintf(stderr, "%s: unknown command '%.32s'\n", prog, argv[1]);
+    fprintf(stderr, "%s: unknown command '%.32s'\n", dpopctl_prog, argv[1]);
     fputs(main_help, stderr);
     return EXIT_USAGE;
 }

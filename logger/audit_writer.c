@@ -49,7 +49,8 @@ struct audit_writer {
     char last_err[256];
     count_slot_t *counts; /* COUNT_SLOTS; the first ncounts are in use */
     size_t ncounts;
-    time_t counts_since; /* when the oldest unflushed count came */
+    time_t counts_since;    /* when the oldest unflushed count came */
+    uint64_t used, mapsize; /* map usage after the last commit (under mu) */
 };
 
 static void copy_name(char *dst, const char *src)
@@ -136,6 +137,9 @@ static void *writer_main(void *arg)
             free(batch[i]);
         free(counts);
         free(slots);
+        /* the meta page only: cheap, and it keeps scrapes free of LMDB */
+        uint64_t used = 0, mapsize = 0;
+        int measured = audit_store_usage(w->store, &used, &mapsize) == DPOP_OK;
         pthread_mutex_lock(&w->mu);
         /* events lost are counted; request counts lost with a failed batch
          * are not events (the message is kept for the next report) */
@@ -143,6 +147,10 @@ static void *writer_main(void *arg)
             note_error(w, n, err);
         else if (nc && !counts)
             note_error(w, 1, "audit writer: out of memory (request counts lost)");
+        if (measured) {
+            w->used = used;
+            w->mapsize = mapsize;
+        }
     }
     pthread_mutex_unlock(&w->mu);
     free(batch);
@@ -172,6 +180,8 @@ int audit_writer_start(const char *dir, size_t mapsize, size_t queue_cap, audit_
         free(w);
         return DPOP_ERR;
     }
+    if (audit_store_usage(w->store, &w->used, &w->mapsize) != DPOP_OK)
+        w->used = w->mapsize = 0;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
@@ -275,6 +285,17 @@ size_t audit_writer_take_errors(audit_writer_t *w, char *last_err, size_t errsz)
         snprintf(last_err, errsz, "%s", n ? w->last_err : "");
     pthread_mutex_unlock(&w->mu);
     return n;
+}
+
+void audit_writer_usage(audit_writer_t *w, uint64_t *used, uint64_t *mapsize)
+{
+    *used = *mapsize = 0;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    *used = w->used;
+    *mapsize = w->mapsize;
+    pthread_mutex_unlock(&w->mu);
 }
 
 void audit_writer_stop(audit_writer_t *w)

@@ -10,9 +10,12 @@
  * error.  Read-only except prune.  Table output replaces control characters
  * so a hostile user agent cannot drive the analyst's terminal.
  */
+#include "config.h"
+
 #include "audit_alerts.h"
 #include "audit_alerts_run.h"
 #include "audit_args.h"
+#include "audit_cli_help.h"
 #include "audit_buf.h"
 #include "audit_event.h"
 #include "audit_export.h"
@@ -30,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,7 +86,8 @@ static void usage(FILE *f)
           "  verify  [--head HASH]...\n"
           "  prune   --before T\n"
           "T: RFC 3339 (2026-01-02T03:04:05Z) or relative (15m, 24h, 30d).\n"
-          "--store DIR may be repeated; default $DPOP_AUDIT_STORE, else " DEFAULT_STORE ".\n",
+          "--store DIR may be repeated; default $DPOP_AUDIT_STORE, else " DEFAULT_STORE ".\n"
+          "dpop-audit COMMAND --help: one command's options and examples; --version.\n",
           f);
 }
 
@@ -240,6 +245,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
                                        {"cursor", required_argument, NULL, O_CURSOR},
                                        {"batch", required_argument, NULL, O_BATCH},
                                        {"help", no_argument, NULL, O_HELP},
+                                       {"version", no_argument, NULL, 'V'},
                                        {NULL, 0, NULL, 0}};
     int64_t now = audit_now_us();
     unsigned long v;
@@ -373,8 +379,15 @@ static int parse_args(int argc, char **argv, opts_t *o)
             o->nheads++;
             break;
         case O_HELP:
-            usage(stdout);
+            /* after a command: that command's usage and examples */
+            if (audit_cli_help(o->cmd))
+                fputs(audit_cli_help(o->cmd), stdout);
+            else
+                usage(stdout);
             exit(0);
+        case 'V':
+            printf("dpop-audit %s\n", PACKAGE_VERSION);
+            exit(fflush(stdout) == 0 ? 0 : 2);
         default:
             fprintf(stderr, "dpop-audit: unknown option or missing value: %s\n", argv[optind - 1]);
             usage(stderr);
@@ -437,6 +450,36 @@ static int parse_args(int argc, char **argv, opts_t *o)
     return 0;
 }
 
+/* A --store that is not a store, said in the user's words before LMDB
+ * says "open environment: No such file or directory": 0 when dir looks
+ * like a store (a directory holding data.mdb), else 2 after a message. */
+static int not_a_store(const char *dir)
+{
+    struct stat st;
+    char db[PATH_MAX];
+    if (stat(dir, &st) != 0) {
+        if (errno == ENOENT)
+            fprintf(stderr, "dpop-audit: %s: no such directory\n", dir);
+        else if (errno == EACCES)
+            fprintf(stderr, "dpop-audit: %s: permission denied\n", dir);
+        else
+            fprintf(stderr, "dpop-audit: %s: cannot read: %s\n", dir, strerror(errno));
+        return 2;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "dpop-audit: %s: not an audit store (a store is a directory)\n", dir);
+        return 2;
+    }
+    if (snprintf(db, sizeof(db), "%s/data.mdb", dir) >= (int)sizeof(db) || stat(db, &st) != 0) {
+        if (errno == EACCES)
+            fprintf(stderr, "dpop-audit: %s: permission denied\n", dir);
+        else
+            fprintf(stderr, "dpop-audit: %s: not an audit store (no data.mdb)\n", dir);
+        return 2;
+    }
+    return 0;
+}
+
 /* Open the stores, skipping a directory given twice (one MDB_env per file
  * per process, LMDB's rule). */
 static int open_stores(opts_t *o, int flags, audit_store_t **st, size_t *n)
@@ -446,8 +489,10 @@ static int open_stores(opts_t *o, int flags, audit_store_t **st, size_t *n)
     int ret = 2, rc;
     *n = 0;
     for (size_t i = 0; i < o->nstores; i++) {
+        if (not_a_store(o->stores[i]))
+            goto fail;
         if (!realpath(o->stores[i], paths[*n])) {
-            fprintf(stderr, "dpop-audit: audit store %s: %s\n", o->stores[i], strerror(errno));
+            fprintf(stderr, "dpop-audit: %s: %s\n", o->stores[i], strerror(errno));
             goto fail;
         }
         int dup = 0;
@@ -832,10 +877,8 @@ int main(int argc, char **argv)
     if (rw) {
         /* prune never creates a store that is not there */
         for (size_t i = 0; i < o.nstores; i++)
-            if (access(o.stores[i], F_OK) != 0) {
-                fprintf(stderr, "dpop-audit: audit store %s: %s\n", o.stores[i], strerror(errno));
+            if (not_a_store(o.stores[i]))
                 return 2;
-            }
     }
     if ((ret = open_stores(&o, rw ? AUDIT_OPEN_RDWR | AUDIT_OPEN_NOCREATE : AUDIT_OPEN_RDONLY, st,
                            &n)) != 0)

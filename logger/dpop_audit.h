@@ -84,6 +84,13 @@ int audit_writer_count(audit_writer_t *w, int64_t ts_us, const char *host, const
                        const char *mode, uint64_t verified, uint64_t rejected);
 /* Commit everything queued, then stop the thread and close the store. */
 void audit_writer_stop(audit_writer_t *w);
+/* The store's map usage as of the writer's last commit (or its open):
+ * bytes the file uses and the map size (DPoPAuditMapSize).  0 and 0 before
+ * the first measure.  A mutex read: cheap enough for every request. */
+void audit_writer_usage(audit_writer_t *w, uint64_t *used, uint64_t *mapsize);
+/* The same, measured now (mdb_env_info + mdb_env_stat: the meta page only;
+ * audit_usage.c).  DPOP_OK or DPOP_ERR. */
+int audit_store_usage(audit_store_t *s, uint64_t *used, uint64_t *mapsize);
 
 /* ---- additions for the CLI, the tests and the benchmark (logger-owned) ---- */
 

@@ -106,6 +106,16 @@ static apr_status_t writer_cleanup(void *data)
     return APR_SUCCESS;
 }
 
+/* The audit map gauges from the writer's last measure (taken after its
+ * last commit: a mutex read, no LMDB work on the request path). */
+static void publish_map_usage(struct dpop_audit_glue *g)
+{
+    uint64_t used = 0, size = 0;
+    audit_writer_usage(g->writer, &used, &size);
+    if (size)
+        dpop_metrics_audit_map((apr_uint64_t)used, (apr_uint64_t)size);
+}
+
 void dpop_audit_child_init(apr_pool_t *p, server_rec *s)
 {
     apr_hash_t *by_dir = apr_hash_make(p);
@@ -136,6 +146,7 @@ void dpop_audit_child_init(apr_pool_t *p, server_rec *s)
             else {
                 g->start_err[0] = '\0';
                 apr_pool_cleanup_register(p, g, writer_cleanup, apr_pool_cleanup_null);
+                publish_map_usage(g);
             }
             apr_hash_set(by_dir, g->dir, APR_HASH_KEY_STRING, g);
         }
@@ -231,6 +242,8 @@ void dpop_audit_failure(request_rec *r, const dpop_req_t *rq, const dpop_failure
         apr_atomic_inc32(&g->pending_start_failures);
     else if (audit_writer_submit(g->writer, &ev) == DPOP_OK)
         dpop_metrics_add(DPOP_M_AUDIT_SUBMITTED, 1);
+    if (g->writer)
+        publish_map_usage(g);
     report_errors(r, g);
 }
 

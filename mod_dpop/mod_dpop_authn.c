@@ -507,8 +507,11 @@ static int authn_bearer(authn_ctx_t *a, const char *token)
     if (rc == OK && a->rq->authenticated) {
         a->rq->bearer = 1;
         dpop_metrics_add(DPOP_M_VERIFIED_BEARER, 1);
+        /* Authentication only: the authz stage (Require) still decides
+         * and logs its own outcome, so say "passed authentication". */
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, a->r,
-                      "mod_dpop: unbound Bearer token accepted (DPoPAllowBearer On) for %s",
+                      "mod_dpop: Bearer token (unbound) passed authentication "
+                      "(DPoPAllowBearer On) for user %s; authorization decides next",
                       ap_escape_logitem(a->r->pool, a->r->user));
     }
 done:

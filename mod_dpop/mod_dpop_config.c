@@ -870,6 +870,25 @@ static int check_token_formats(apr_pool_t *pconf, server_rec *main_s)
     return OK;
 }
 
+/* A server as an administrator wrote it: "the main server config" or "the
+ * <VirtualHost *:443> of api.example.com (site.conf:3)", never the
+ * internal "127.0.0.1:0" of an unset port. */
+static const char *server_in_words(apr_pool_t *p, server_rec *vs)
+{
+    const char *name = vs->server_hostname ? vs->server_hostname : "(no ServerName)";
+    const char *where =
+        vs->defn_name ? apr_psprintf(p, " (%s:%u)", vs->defn_name, (unsigned)vs->defn_line_number)
+                      : "";
+    server_addr_rec *a = vs->addrs;
+    if (!vs->is_virtual)
+        return apr_psprintf(p, "the main server config (ServerName %s)", name);
+    if (a && a->virthost)
+        return apr_psprintf(p, "the <VirtualHost %s%s> of %s%s", a->virthost,
+                            a->host_port ? apr_psprintf(p, ":%u", (unsigned)a->host_port) : ":*",
+                            name, where);
+    return apr_psprintf(p, "the virtual host %s%s", name, where);
+}
+
 int dpop_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     apr_array_header_t *servers = NULL;
@@ -883,9 +902,10 @@ int dpop_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, se
         server_rec *vs = APR_ARRAY_IDX(servers, i, server_rec *);
         if (!dpop_srv_conf(vs)->nonce_secret && !dpop_srv_conf(s)->nonce_secret) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, vs,
-                         "mod_dpop: DPoPNonce On is configured for %s:%u but no DPoPNonceSecret "
-                         "is set for that server",
-                         vs->server_hostname ? vs->server_hostname : "(main)", (unsigned)vs->port);
+                         "mod_dpop: DPoPNonce On is set in %s, but no DPoPNonceSecret is set "
+                         "%s: set DPoPNonceSecret to a file of 32 or more random bytes",
+                         server_in_words(ptemp, vs),
+                         vs->is_virtual ? "there or in the main server config" : "there");
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }

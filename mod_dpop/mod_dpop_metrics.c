@@ -40,7 +40,8 @@ typedef struct {
     volatile apr_uint64_t rejected[DPOP_REASON__COUNT][2]; /* [reason][report_only] */
     volatile apr_uint64_t hist[NBUCKETS + 1];              /* last: above every bound */
     volatile apr_uint64_t hist_sum_us;
-    volatile apr_uint64_t replay_live, replay_capacity; /* gauges (last seen) */
+    volatile apr_uint64_t replay_live, replay_capacity;   /* gauges (last seen) */
+    volatile apr_uint64_t audit_map_used, audit_map_size; /* gauges (last commit) */
     volatile apr_uint64_t as_requests[DPOP_AS__KINDS][DPOP_ASO__COUNT];
     volatile apr_uint64_t as_timed[DPOP_AS__KINDS], as_sum_us[DPOP_AS__KINDS];
     volatile apr_uint64_t keyset_loaded_us; /* apr_time_t of the last good JWKS fetch */
@@ -100,6 +101,14 @@ void dpop_metrics_replay_fill(apr_uint64_t live, apr_uint64_t capacity)
         return;
     apr_atomic_set64(&metrics->replay_live, live);
     apr_atomic_set64(&metrics->replay_capacity, capacity);
+}
+
+void dpop_metrics_audit_map(apr_uint64_t used, apr_uint64_t size)
+{
+    if (!metrics)
+        return;
+    apr_atomic_set64(&metrics->audit_map_used, used);
+    apr_atomic_set64(&metrics->audit_map_size, size);
 }
 
 int dpop_metrics_post_config(apr_pool_t *pconf, server_rec *s)
@@ -227,6 +236,14 @@ static void print_metrics(request_rec *r)
     int reason;
     dpop_replaytab_stats_t tab;
 
+#ifndef DPOP_VERSION
+#define DPOP_VERSION "unknown"
+#endif
+    /* the usual build-info idiom: a constant 1 carrying the version label */
+    ap_rputs("# HELP dpop_build_info mod_dpop's version (the value is always 1).\n"
+             "# TYPE dpop_build_info gauge\n"
+             "dpop_build_info{version=\"" DPOP_VERSION "\"} 1\n",
+             r);
     ap_rputs("# HELP dpop_requests_verified_total Requests authenticated by mod_dpop.\n"
              "# TYPE dpop_requests_verified_total counter\n",
              r);
@@ -285,6 +302,15 @@ static void print_metrics(request_rec *r)
                      "Proofs the shmcb replay cache admits before it refuses new ones (503).",
                      apr_atomic_read64(&metrics->replay_capacity));
     }
+
+    print_single(r, "gauge", "dpop_audit_map_used_bytes",
+                 "Bytes of the audit store's LMDB map in use (pages up to the last one written), "
+                 "as measured by the audit writer after its last commit.",
+                 apr_atomic_read64(&metrics->audit_map_used));
+    print_single(r, "gauge", "dpop_audit_map_size_bytes",
+                 "Size of the audit store's LMDB map (DPoPAuditMapSize): writes fail once used "
+                 "reaches it.",
+                 apr_atomic_read64(&metrics->audit_map_size));
 
     ap_rputs("# HELP dpop_verification_seconds Time to verify a DPoP request (token, proof, "
              "replay cache).\n"

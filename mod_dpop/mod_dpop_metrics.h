@@ -60,6 +60,11 @@ void dpop_metrics_observe_verification(apr_interval_time_t elapsed);
 /* Replay cache fill gauges (shmcb): entries that can still be replayed,
  * and what the cache admits. */
 void dpop_metrics_replay_fill(apr_uint64_t live, apr_uint64_t capacity);
+/* Audit store map gauges (dpop_audit_map_used_bytes, _size_bytes), as the
+ * audit writer last measured them (after its last commit): set by the
+ * audit glue when it queues an event and when a writer starts, never by a
+ * scrape. */
+void dpop_metrics_audit_map(apr_uint64_t used, apr_uint64_t size);
 
 /* One request to the authorization server (secs < 0: not timed, e.g.
  * overloaded). */

@@ -11,15 +11,26 @@
  *
  * The policy holds public key thumbprints and routes only; this tool reads
  * no tokens, proofs or private keys and so can print nothing secret.
+ *
+ * Exit status follows the table dpopctl and dpop-audit share (0 ok, 1
+ * invalid, 2 usage or I/O error: a file that cannot be read is 2 for every
+ * command); explain's 1 means "deny", so an invalid file is 2 there
+ * (DESIGN.md).
  */
+#include "config.h"
+
 #include "policy_internal.h"
 #include "dpop_result.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define EXIT_USAGE 2
 #define EXPIRY_WARN_SECONDS (30 * 86400)
@@ -29,7 +40,7 @@ static void usage(FILE *f)
     fputs("usage: dpop-policy check FILE\n"
           "       dpop-policy explain FILE --jkt JKT --method METHOD --path PATH [--at RFC3339]\n"
           "       dpop-policy thumbprints FILE [--format table|json]\n"
-          "       dpop-policy --help\n"
+          "       dpop-policy --help | --version | COMMAND --help\n"
           "\n"
           "check        validate FILE; print a summary (exit 0, warnings such as an\n"
           "             empty allow list on stderr) or every error as\n"
@@ -41,6 +52,40 @@ static void usage(FILE *f)
           "thumbprints  list every client's key thumbprint and validity window\n",
           f);
 }
+
+/* COMMAND --help: that command's usage and examples. */
+static const struct {
+    const char *name, *help;
+} cmd_helps[] = {
+    {"check", "usage: dpop-policy check FILE\n"
+              "Validate the policy FILE as mod_dpop loads it.  Valid: a summary on stdout\n"
+              "(clients, route sets, keys expiring within 30 days, revoked and expired\n"
+              "keys), warnings such as an empty allow list on stderr, exit 0.  Invalid:\n"
+              "every error on stderr as FILE:LINE:COLUMN: message, exit 1.  A file that\n"
+              "cannot be read: exit 2.\n"
+              "Examples:\n"
+              "  dpop-policy check /etc/apache2/dpop/policy.yaml\n"
+              "  dpop-policy check policy.yaml.new && mv policy.yaml.new policy.yaml\n"},
+    {"explain",
+     "usage: dpop-policy explain FILE --jkt JKT --method METHOD --path PATH [--at RFC3339]\n"
+     "Decide one request as mod_dpop would and print one JSON object\n"
+     "{\"decision\",\"reason\",\"client\",\"rule\"}.  PATH is normalized like httpd's\n"
+     "r->uri (percent-decoding, dot-segments); METHOD is exact (case-sensitive);\n"
+     "--at fixes the clock (default: now).  Exit 0 allow, 1 deny, 2 usage error,\n"
+     "unreadable or invalid file.\n"
+     "Examples:\n"
+     "  dpop-policy explain policy.yaml --jkt NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs \\\n"
+     "    --method POST --path /api/invoices\n"
+     "  dpop-policy explain policy.yaml --jkt \"$(dpopctl thumbprint client.jwk)\" \\\n"
+     "    --method GET --path /api/reports/q1 --at 2027-01-02T00:00:00Z\n"},
+    {"thumbprints", "usage: dpop-policy thumbprints FILE [--format table|json]\n"
+                    "List every client's name, key thumbprint (jkt), not_before, not_after and\n"
+                    "status (active, revoked, not-yet-valid, expired).  Exit 0, 1 invalid\n"
+                    "file, 2 usage error or unreadable file.\n"
+                    "Examples:\n"
+                    "  dpop-policy thumbprints policy.yaml\n"
+                    "  dpop-policy thumbprints policy.yaml --format json | jq -r '.[].jkt'\n"},
+};
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -74,6 +119,44 @@ static void print_warnings(const policy_errors_t *w)
         policy_error_format(&e, line, sizeof line);
         fprintf(stderr, "%s\n", line);
     }
+}
+
+/* What an errno means to someone who typed a file name. */
+static const char *file_problem(int err)
+{
+    switch (err) {
+    case ENOENT:
+        return "no such file";
+    case EACCES:
+    case EPERM:
+        return "permission denied";
+    case EISDIR:
+        return "is a directory, not a file";
+    case ENOTDIR:
+        return "a part of the path is not a directory";
+    default:
+        return strerror(err);
+    }
+}
+
+/* A file that cannot be read is an I/O error (exit 2 in the shared table),
+ * not an invalid policy: say so once, naming the file once. */
+static int unreadable(const char *file)
+{
+    struct stat st;
+    int fd = open(file, O_RDONLY | O_CLOEXEC), err = 0;
+    if (fd < 0)
+        err = errno;
+    else if (fstat(fd, &st) != 0)
+        err = errno;
+    else if (S_ISDIR(st.st_mode))
+        err = EISDIR;
+    if (fd >= 0)
+        close(fd);
+    if (!err)
+        return 0;
+    fprintf(stderr, "dpop-policy: %s: %s\n", file, file_problem(err));
+    return EXIT_USAGE;
 }
 
 static policy_t *load_or_report(const char *file)
@@ -111,6 +194,8 @@ static int cmd_check(int argc, char **argv)
 
     if (argc != 1)
         return usage_error("check takes exactly one FILE%s", "");
+    if (unreadable(argv[0]))
+        return EXIT_USAGE;
     if (!(p = load_or_report(argv[0])))
         return 1;
     print_warnings(policy_warnings(p));
@@ -222,7 +307,7 @@ static int cmd_explain(int argc, char **argv)
                         "rejects such a request before any policy runs\n");
         goto done;
     }
-    if (!(p = load_or_report(file)))
+    if (unreadable(file) || !(p = load_or_report(file)))
         goto done;
     policy_decide(p, jkt, method, norm, now, &d);
     j = json_object();
@@ -281,6 +366,8 @@ static int cmd_thumbprints(int argc, char **argv)
         return usage_error("thumbprints needs a FILE%s", "");
     if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0)
         return usage_error("thumbprints: --format is table or json, not %s", format);
+    if (unreadable(file))
+        return EXIT_USAGE;
     if (!(p = load_or_report(file)))
         return 1;
     if (strcmp(format, "json") == 0) {
@@ -324,6 +411,7 @@ static int cmd_thumbprints(int argc, char **argv)
 int main(int argc, char **argv)
 {
     int i;
+    size_t c;
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
@@ -333,10 +421,20 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("dpop-policy %s\n", PACKAGE_VERSION);
+        return fflush(stdout) == 0 ? 0 : EXIT_USAGE;
+    }
     /* "dpop-policy CMD --help" (or -h anywhere after the command) prints
-     * the usage, as operators expect, instead of taking it for a FILE. */
+     * that command's usage and examples, instead of taking it for a FILE. */
     for (i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            for (c = 0; c < sizeof(cmd_helps) / sizeof(cmd_helps[0]); c++) {
+                if (strcmp(argv[1], cmd_helps[c].name) == 0) {
+                    fputs(cmd_helps[c].help, stdout);
+                    return 0;
+                }
+            }
             usage(stdout);
             return 0;
         }

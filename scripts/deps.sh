@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS="apache2 apache2-dev libapr1-dev libaprutil1-dev libssl-dev libjansson-dev libyaml-dev \
 liblmdb-dev lmdb-utils check autoconf automake libtool pkg-config make gcc curl memcached \
 python3 python3-pytest clang clang-format git libclang-rt-14-dev chromium groff-base \
-libcurl4-openssl-dev libhiredis-dev libmemcached-dev redis-server redis-tools wrk openssl linux-perf ${DPOP_EXTRA_PKGS:-}"
+libcurl4-openssl-dev libhiredis-dev libmemcached-dev redis-server redis-tools wrk openssl linux-perf prometheus ${DPOP_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -29,7 +29,8 @@ apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
 # Debian starts these services on install; the tests run their own instances.
-for svc in apache2 memcached redis-server; do
+# (prometheus: only its promtool checks the alerting rules of contrib/observability)
+for svc in apache2 memcached redis-server prometheus; do
     if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
     service "$svc" stop >/dev/null 2>&1 || true
 done

@@ -1172,7 +1172,7 @@ def help_entry(text, cmd):
     return "\n".join(out)
 
 
-GLOBAL_OPTIONS = {"store", "help"}  # shown before COMMAND in the usage line
+GLOBAL_OPTIONS = {"store", "help", "version"}  # global: shown outside the command entries
 
 
 @pytest.mark.parametrize("cmd", ["list", "report", "alerts", "export", "verify", "prune"])

@@ -147,6 +147,22 @@ def test_bearer_without_key_is_policy_denied(env, setup):
     assert r.status == 403 and scope_error(r)
 
 
+def test_bearer_log_says_authentication_not_acceptance(env, setup):
+    """Issue 20 item 5: the DPoPAllowBearer stage logs what it did (the token
+    passed authentication), not "accepted" for a request authorization then
+    answers 403; the policy denial is logged by authorization."""
+    h = setup[0]
+    t = env.token(jkt=None, sub="legacy")
+    r = h.request("GET", "/api/bearer/invoices", token=t, scheme="Bearer")
+    assert r.status == 403
+    h.wait_log("reason=policy_denied ")
+    log = h.error_log()
+    assert "Bearer token (unbound) passed authentication (DPoPAllowBearer On) for user legacy" \
+        in log
+    assert "token accepted" not in log
+    h.assert_no_secrets()
+
+
 def test_report_only_policy_denial_passes(env, setup):
     h, _, allowed, _, _ = setup
     r = allowed.call(h, "DELETE", "/api/ro/invoices/1")

@@ -70,7 +70,8 @@ for (const alg of ALGS) {
       if (m in protectedHeader.jwk) throw new Error("private member in jwk: " + m);
     }
     if (payload.htm !== "POST") throw new Error("htm " + payload.htm);
-    if (payload.htu !== TARGET + "?page=1") throw new Error("htu " + payload.htu);
+    // RFC 9449 §4.2: htu without query and fragment (dpopctl drops them)
+    if (payload.htu !== TARGET) throw new Error("htu " + payload.htu);
     if (!Number.isInteger(payload.iat) || payload.iat !== now) throw new Error("iat");
     if (typeof payload.jti !== "string" || payload.jti.length < 16) throw new Error("jti");
     if (payload.ath !== ATH) throw new Error("ath differs from base64url(SHA-256(token))");

@@ -10,7 +10,7 @@ import stat
 from pkgtest import run
 
 CLIS = ["dpopctl", "dpop-policy", "dpop-audit"]
-EXAMPLES = ["dpop.load", "dpop.conf", "dpop-reverse-proxy.conf", "dpop-as.conf",
+EXAMPLES = ["dpop.load", "dpop.conf", "dpop-reverse-proxy.conf", "dpop-as.conf", "dpop-metrics.conf",
             "policy.example.yaml"]
 
 

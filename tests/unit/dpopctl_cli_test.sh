@@ -13,4 +13,4 @@ if ! /usr/bin/python3 -c 'import pytest' 2>/dev/null; then
     exit 77
 fi
 DPOP_BUILD=$build exec /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-    "$top/tests/integration/test_dpopctl.py"
+    "$top/tests/integration/test_dpopctl.py" "$top/tests/integration/test_dpopctl_client.py"

@@ -11,6 +11,7 @@
 #include <lmdb.h>
 #include <pthread.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "test_audit_util.h"
 
@@ -201,6 +202,45 @@ START_TEST(test_commit_failure_reported)
 }
 END_TEST
 
+/* The map gauges (issue 20 item 4): measured at open and after each
+ * commit, the size is the configured map size, used grows with events. */
+START_TEST(test_map_usage_follows_commits)
+{
+    char *dir = tmp_store();
+    audit_writer_t *w = NULL;
+    char err[256];
+    uint64_t used0 = 0, size0 = 0, used = 0, size = 0;
+    const size_t mapsize = 32 * 1024 * 1024;
+    ck_assert_int_eq(audit_writer_start(dir, mapsize, 0, &w, err, sizeof(err)), DPOP_OK);
+    audit_writer_usage(w, &used0, &size0);
+    ck_assert_uint_eq(size0, mapsize);
+    ck_assert_uint_gt(used0, 0);
+    for (int i = 0; i < 5000; i++) {
+        audit_event_t e = mk_event(T0 + i, "replay", "JW", "jti", NULL, "10.0.0.1", "web1");
+        ck_assert_int_eq(audit_writer_submit(w, &e), DPOP_OK);
+    }
+    for (int i = 0; i < 200 && used <= used0; i++) {
+        usleep(50000);
+        audit_writer_usage(w, &used, &size);
+    }
+    ck_assert_uint_gt(used, used0);
+    ck_assert_uint_le(used, size);
+    ck_assert_uint_eq(size, mapsize);
+    audit_writer_stop(w);
+    {
+        audit_store_t *st = NULL;
+        uint64_t u = 0, m = 0;
+        ck_assert_int_eq(audit_open(dir, 0, AUDIT_OPEN_RDONLY, &st, err, sizeof(err)), DPOP_OK);
+        ck_assert_int_eq(audit_store_usage(st, &u, &m), DPOP_OK);
+        ck_assert_uint_ge(u, used);
+        audit_close(st);
+    }
+    audit_writer_usage(NULL, &used, &size);
+    ck_assert_uint_eq(used + size, 0);
+    rm_store(dir);
+}
+END_TEST
+
 START_TEST(test_start_errors)
 {
     audit_writer_t *w = NULL;
@@ -313,6 +353,7 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, test_queue_full_drops_counted);
     tcase_add_test(tc, test_commit_failure_counted);
     tcase_add_test(tc, test_commit_failure_reported);
+    tcase_add_test(tc, test_map_usage_follows_commits);
     tcase_add_test(tc, test_start_errors);
     tcase_add_test(tc, test_counts_with_batches);
     tcase_add_test(tc, test_counts_flushed_by_timer);
