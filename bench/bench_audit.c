@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_audit.c: audit store figures (issue 5).  Prints, never asserts.
  *   1. appends/s from 1 and from 4 concurrent processes, each through the

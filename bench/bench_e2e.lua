@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- bench_e2e.lua: wrk script of bench/bench_e2e.sh (read that file first).
 --
 -- Sends every DPoP proof of a file exactly once: thread k of T (ids from 0)

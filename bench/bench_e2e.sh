@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench_e2e.sh: what mod_dpop costs a real httpd, end to end (issue 9).
 #
 #   bench/bench_e2e.sh BUILD_DIR [--seconds S] [--connections C] [--soak]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """mod_dpop in a real httpd: request throughput, printed side by side.
 
     DPOP_BUILD=build-release python3 bench/bench_module.py [--requests N] [--threads T]

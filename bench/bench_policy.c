@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_policy.c: policy load+compile time and decision throughput at
  * 10, 1,000 and 100,000 clients (issue 4 targets: decisions/s at 100,000

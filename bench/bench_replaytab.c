@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_replaytab.c: the shm replay table (core/dpop_replaytab.h) alone.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_verify.c: cost of a full DPoP proof check against a bare signature
  * verification (issue 2: target ratio <= 1.15 for a repeated client key).

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """A local RFC 7662 introspection endpoint for bench_e2e.sh scenario (f).
 
     e2e_introspect.py PORT CONFIG.json

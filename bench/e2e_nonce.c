@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * e2e_nonce.c: bench_e2e.sh's helper for scenario (d), DPoPNonce On.
  *

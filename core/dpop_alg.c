@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_alg.c: JWS algorithm names (RFC 7518 §3.1, RFC 8037 §3.1) and
  * allow-list masks.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_alg.h: the JWS algorithms mod_dpop knows (RFC 7518 §3, RFC 8037 §3.1)
  * and allow-list masks.  "none" and every HMAC algorithm are deliberately

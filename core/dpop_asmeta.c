@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_asmeta.c: authorization server metadata parsing and the refresh
  * interval rule (see dpop_asmeta.h).

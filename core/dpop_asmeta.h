@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_asmeta.h: authorization server metadata (RFC 8414 §2, OpenID
  * Connect Discovery 1.0 §3) as a resource server needs it: issuer,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_b64.h: strict base64url (RFC 7515 §2, RFC 4648 §5).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_ct.c: constant-time equality (see dpop_ct.h), a thin wrapper over
  * OpenSSL's CRYPTO_memcmp so that the length rules live in one place.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_ct.h: constant-time equality for secret-derived values.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_fetch.c: bounded HTTPS requests to the authorization server through
  * libcurl (see dpop_fetch.h for the rules and who links this file).

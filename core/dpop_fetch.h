@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_fetch.h: the one HTTP client of mod_dpop and dpopctl (libcurl),
  * with the bounds DESIGN.md "Where tokens are checked against" fixes for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_hash.c: fast non-cryptographic hash for in-memory tables.
  *

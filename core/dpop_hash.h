@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_hash.h: the one fast non-cryptographic hash used for in-memory hash
  * tables (key cache buckets, policy jkt index).

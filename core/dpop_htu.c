@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_htu.c: normalization and comparison of the DPoP "htu" claim against
  * the request URI (RFC 9449 §4.3 (9)).

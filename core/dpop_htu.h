@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_htu.h: the htu comparison of RFC 9449 §4.3 (9).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_introspect.c: RFC 7662 responses judged like a JWT access token's
  * claims, the request form, and the RFC 7523 client assertion (see

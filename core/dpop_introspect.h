@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_introspect.h: OAuth 2.0 Token Introspection (RFC 7662) for opaque
  * DPoP-bound access tokens (RFC 9449 §6.2): the response judged into the

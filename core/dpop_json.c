@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_json.c: strict JSON objects for JOSE headers, claims and JWKs.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_jwk.c: JSON Web Keys (RFC 7517, RFC 7518 §6, RFC 8037 §2) to and
  * from OpenSSL 3 EVP_PKEYs, and RFC 7638 thumbprints.

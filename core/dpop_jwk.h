@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_jwk.h: JSON Web Keys (RFC 7517/7518 §6, RFC 8037) as OpenSSL keys,
  * and RFC 7638 thumbprints.

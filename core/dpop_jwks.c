@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_jwks.c: a JWK Set of verification keys (RFC 7517 §5) and JWS
  * verification against it (access tokens, dpopctl jws-verify).

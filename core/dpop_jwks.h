@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_jwks.h: a verification key set (RFC 7517 §5) and JWS verification
  * against it: used for access tokens (the authorization server's keys) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_jws.c: compact JWS serialization (RFC 7515 §7.1): strict parsing of
  * untrusted input and creation for dpopctl and tests.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_jws.h: compact JWS (RFC 7515 §7.1) parsing and creation.
  *

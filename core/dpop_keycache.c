@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_keycache.c: bounded LRU cache from protected-header bytes to the
  * imported proof key (per process, shared by all threads).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_keycache.h: per-process cache of imported proof keys.
  *

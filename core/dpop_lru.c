@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_lru.c: bounded LRU map from byte strings to owned values (see
  * dpop_lru.h), per process, shared by all threads.

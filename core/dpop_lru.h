@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_lru.h: a bounded, thread-safe LRU map from byte strings to owned
  * values, the one in-memory cache structure of the core (the proof key

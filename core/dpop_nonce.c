@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_nonce.c: stateless server-provided DPoP nonces (RFC 9449 §8).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_pct.c: RFC 3986 §2.1 percent-encoding primitives (see dpop_pct.h).
  * Holds no state; never reads beyond avail bytes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_pct.h: RFC 3986 §2.1 percent-encoding primitives, shared by the htu
  * normalizer (dpop_htu.c) and the policy path normalizer (policy_path.c) so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_proof.c: verification (and, for dpopctl/tests/bench, creation) of
  * DPoP proof JWTs, RFC 9449 §4.2/§4.3.

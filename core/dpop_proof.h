@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_proof.h: the DPoP proof check of RFC 9449 §4.3.
  *

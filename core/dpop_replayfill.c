@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_replayfill.c: the fill counter of a replay cache (see
  * dpop_replayfill.h).  Bucket b holds entries expiring in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_replayfill.h: how many proofs a replay cache holds that could still
  * be replayed, so that a full cache refuses new proofs instead of evicting

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_replaymark.c: loss markers of network replay stores.  See
  * dpop_replaymark.h.

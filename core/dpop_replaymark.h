@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_replaymark.h: the loss marker of a network replay store (memcached,
  * Redis), so that a store that forgot its entries (restarted, flushed)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_replaytab.c: the shared-memory replay table (see dpop_replaytab.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_replaytab.h: the jti replay table of the shared-memory store
  * (DPoPReplayCache shm:SIZE), laid out in a memory region the caller

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_result.c: the reason-code table (DESIGN.md "Reason codes") and the
  * failure-record helpers.  Strings here are the public contract: SOC rules

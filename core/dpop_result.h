@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_result.h: status codes and the failure record shared by the whole
  * verification core.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_sat.h: int64 addition and subtraction saturated to the int64 range,
  * for NumericDate windows (RFC 7519 §2) where a hostile iat/exp/nbf or an

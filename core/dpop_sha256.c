@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_sha256.c: SHA-256 with a once-fetched EVP_MD (see dpop_sha256.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_sha256.h: SHA-256 for the request path (ath, token hash, replay key,
  * thumbprints) through one EVP_MD fetched once per process.

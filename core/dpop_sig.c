@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_sig.c: JWS signature verification and creation through OpenSSL EVP
  * (RFC 7518 §3.3-3.5, RFC 8037 §3.1).

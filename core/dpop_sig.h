@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_sig.h: JWS signatures through OpenSSL EVP only (RFC 7518 §3, RFC 8037).
  *

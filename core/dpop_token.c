@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_token.c: JWT access-token validation (RFC 7519 §7.2, the RFC 9068
  * profile where it matters) and extraction of the DPoP binding cnf.jkt

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_token.h: JWT access-token validation (RFC 7519, RFC 9068 profile
  * where it matters, RFC 9449 §6 cnf.jkt).

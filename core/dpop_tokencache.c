@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_tokencache.c: the verified-token cache (see dpop_tokencache.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_tokencache.h: per-process cache of verified JWT access tokens.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpopctl.c: the operator's command-line tool over the portable DPoP core
  * (DESIGN.md "dpopctl (fixed interface)").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpopctl.h: what dpopctl.c shares with the helpers in core/dpopctl_*.c
  * (input of secrets and files, request checks, the jwks and hash-token

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpopctl_input.c: how dpopctl reads its inputs and checks the request it
  * is asked to sign for: files and stdin (bounded, messages in the user's

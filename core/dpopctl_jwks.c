@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpopctl_jwks.c: `dpopctl jwks FILE...` (private or public JWKs -> the
  * public JWK Set to serve or to give DPoPTokenJWKS) and `dpopctl

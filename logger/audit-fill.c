@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit-fill.c: test and benchmark helper (not installed).  Reads events as
  * JSON lines (DESIGN.md field names; "ts" RFC 3339, absent -> now) from

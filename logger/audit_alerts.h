@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_alerts.h: SOC alert rules over a time-ordered event stream
  * (dpop-audit alerts, and the alert section of reports).  Output is one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_alerts_internal.h: the alert engine's state, shared by its two
  * files only (audit_alerts.c: groups and rules; audit_incident.c: the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_alerts_run.c: dpop-audit alerts (audit_alerts_run.h).
  *

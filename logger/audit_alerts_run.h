@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_alerts_run.h: dpop-audit alerts: the alert engine (audit_alerts.h)
  * over one or more stores, one-shot or --follow, optionally resumable with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_args.c: filter value checks for dpop-audit (reason codes with a
  * did-you-mean, IP literals).  The reason vocabulary is the core's

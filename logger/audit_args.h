@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_args.h: checks of dpop-audit's filter values before a query runs,
  * so a typo is refused instead of silently matching nothing: reason codes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_buf.c: growable text buffer and the escaping the report formats
  * need.  Event fields come from hostile requests (user agent, path, detail):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_buf.h: a growable text buffer for the report renderers (HTML,
  * Markdown, JSON text).  Out of memory is sticky (oom = 1) and checked once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_cli_help.c: `dpop-audit COMMAND --help`: one command's options and
  * two or three examples, so an operator at a console need not read the

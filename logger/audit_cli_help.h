@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_cli_help.h: the text of `dpop-audit COMMAND --help` (each
  * command's options, exactly those its parser accepts, and a few examples).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_counts.c: the per-hour request counts, the report's denominator
  * (dpop-audit report gives rejections / requests).  A named database

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_cursor.c: the resume cursor of dpop-audit export and alerts
  * (audit_cursor.h): a JSON file holding, per store (keyed by its real

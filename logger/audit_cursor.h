@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_cursor.h: the resume cursor shared by dpop-audit export and alerts
  * (audit_cursor.c): where each store resumes, saved atomically only after

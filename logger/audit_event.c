@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_event.c: canonical serialization of one audit event (DESIGN.md
  * "Audit store" JSON names, in that order; absent -> null).  Hand-written

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_event.h: turns an audit_event_t into the stored, canonical form:
  * every string sanitized to valid UTF-8, bounded (truncated with a marker),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_export.c: dpop-audit export (audit_export.h).  Each store is read in
  * sequence order, in batches; a batch's lines are written, flushed (and

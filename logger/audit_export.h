@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_export.h: dpop-audit export, every event of one or more stores as
  * an Elastic Common Schema JSON line for a shipper (Filebeat, Vector) into a

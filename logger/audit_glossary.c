@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_glossary.c: the report's reference tables: every reason code of
  * DESIGN.md "Reason codes" with what it means and what to do about it, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_incident.c: the incidents of the alert rules (audit_alerts.c
  * decides when a rule fires; this file keeps what it fired): the alert

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_internal.h: the on-disk layout of the audit store, shared by the
  * files of logger/ only (store, writer, query, verify, prune).  Never include

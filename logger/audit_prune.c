@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_prune.c: retention (dpop-audit prune --before T).  Deletes events
  * from the start of the chain while they are older than T, with their index

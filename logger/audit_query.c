@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_query.c: filters, index range scans and the multi-store merge.
  * Plan per store: when key filters are given, count each key's duplicates

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_query.h: reading events back (dpop-audit list/report/alerts, tests).
  * A query picks the most selective index for one store (smallest duplicate

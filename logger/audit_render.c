@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_render.c: the JSON rendering of the report model, and the helpers
  * the HTML and Markdown renderers share (audit_render.h).  Every value from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_render.h: helpers shared by the report renderers (logger-internal):
  * reading the model (audit_report.c) and formatting its figures the same

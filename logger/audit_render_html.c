@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_render_html.c: the report model as one self-contained HTML file:
  * inline CSS and SVG, no script, no external resource (a

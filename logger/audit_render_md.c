@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_render_md.c: the report model as Markdown (tables; the per-day
  * chart is a table of days by mode and reason).  Every value from events

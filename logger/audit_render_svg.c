@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_render_svg.c: the HTML report's per-day chart, inline SVG (no
  * script): one column per UTC day, stacked by reason (the 8 most frequent,

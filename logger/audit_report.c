@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_report.c: the report's data model (audit_report.h), filled once:
  * the period, the event sections (audit_report_model.c, with the alert

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_report.h: the compliance report (dpop-audit report): one data
  * model (a JSON document, docs/audit.md "The report model") filled once

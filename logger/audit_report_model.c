@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_report_model.c: one pass over a period's events into the report's
  * event sections (audit_report_model.h).  Every count is split by mode:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_report_model.h: the report's aggregation of one period's events
  * (logger-internal).  One pass over the time-ordered events fills an

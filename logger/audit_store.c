@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_store.c: the LMDB environment of the audit store (open, named
  * databases, meta) and the append path: read the chain head inside the write

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_time.c: RFC 3339 formatting/parsing and relative CLI times.
  * Civil-date arithmetic is done here (days_from_civil) instead of timegm()

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_time.h: the times of the audit store and dpop-audit: RFC 3339 UTC
  * timestamps with microseconds (DESIGN.md "ts") and the CLI's time arguments

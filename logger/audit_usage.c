@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_usage.c: how full an audit store's LMDB map is, for the
  * dpop_audit_map_used_bytes / dpop_audit_map_size_bytes gauges.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_verify.c: integrity check of one store (dpop-audit verify).  Inside
  * one read transaction (a consistent snapshot even while httpd appends):

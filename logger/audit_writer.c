@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit_writer.c: the asynchronous writer one httpd child runs (started in
  * child_init, after fork).  Request threads call audit_writer_submit, which

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop-audit.c: the operators' CLI over the audit store (DESIGN.md "Audit
  * store"): list, report, alerts, export, verify, prune; --store repeatable (stores

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_audit.h: the LMDB audit store of binding failures (DESIGN.md "Audit
  * store").  No httpd header.  An audit_store_t belongs to one process: open

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop.c: the module record and hook registration of mod_dpop, the
  * Apache httpd 2.4 module enforcing OAuth 2.0 DPoP (RFC 9449).

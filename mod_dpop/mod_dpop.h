@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop.h: declarations shared by the Apache glue files of mod_dpop
  * (mod_dpop.c, mod_dpop_config.c, mod_dpop_authn.c, mod_dpop_authz.c, mod_dpop_replay.c,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_audit.c: sends mod_dpop's rejections (and report-only would-be
  * rejections) to the LMDB audit store through logger/dpop_audit.h's

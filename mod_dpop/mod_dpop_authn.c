@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_authn.c: check_authn for `AuthType DPoP` (Apache glue).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_authz.c: the `Require dpop-policy` authz provider (Apache glue over
  * policy/dpop_policy.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_config.c: mod_dpop's directives (names fixed by DESIGN.md "Apache
  * configuration"), per-server and per-directory config records, merges and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_config.h: mod_dpop's configuration records (Apache glue only).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_introspect.c: RFC 7662 introspection of opaque DPoP-bound
  * access tokens (RFC 9449 §6.2), per process (see mod_dpop_tokensrc.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_keyset.c: the authorization server's key sets, fetched from a
  * DPoPTokenJWKS URL or through DPoPTokenMetadata (RFC 8414 / OpenID

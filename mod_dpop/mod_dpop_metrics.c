@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_metrics.c: shared counters and the dpop-metrics handler (see
  * mod_dpop_metrics.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_metrics.h: counters of mod_dpop for Prometheus (Apache glue).
  *

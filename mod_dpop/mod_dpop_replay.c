@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_replay.c: jti replay cache for mod_dpop (socache shmcb under a global
  * mutex; the network stores, memcached and Redis, are in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_replay.h: the jti replay cache of RFC 9449 §11.1 for mod_dpop
  * (Apache glue).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_replay_memcache.c: the memcached replay store (libmemcached).
  * See mod_dpop_replay_memcache.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_replay_memcache.h: the memcached replay store of mod_dpop
  * (DPoPReplayCache memcache:h1:11211[,h2:11211...]), through libmemcached.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_replay_net.c: connection stacks and outage state of the network
  * replay stores.  See mod_dpop_replay_net.h.

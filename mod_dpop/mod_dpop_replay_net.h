@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_replay_net.h: what the network replay stores (memcached, Redis)
  * share: the per-process stack of connections to one server, the server

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_replay_redis.c: the Redis replay store (hiredis).  See
  * mod_dpop_replay_redis.h.

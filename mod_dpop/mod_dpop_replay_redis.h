@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_replay_redis.h: the Redis replay store of mod_dpop
  * (DPoPReplayCache redis:h1:6379[,h2:6379...]), through hiredis.

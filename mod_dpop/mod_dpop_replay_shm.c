@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_replay_shm.c: the file-backed shared-memory replay store (see
  * mod_dpop_replay_shm.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_replay_shm.h: the module's own shared-memory replay store,
  * DPoPReplayCache shm[:SIZE | :/path(SIZE)] (the default), for

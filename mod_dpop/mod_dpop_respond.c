@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_respond.c: status codes, WWW-Authenticate challenges, DPoP-Nonce and
  * error log lines for mod_dpop.  See mod_dpop_respond.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_respond.h: the HTTP side of a mod_dpop decision (Apache glue):
  * status codes, the WWW-Authenticate challenge of RFC 9449 §7.1 / RFC 6750

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_dpop_tokensrc.h: where access tokens are checked against (Apache
  * glue): key sets fetched from a JWKS URL or found through metadata

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop-policy.c: the operator CLI for policy files (DESIGN.md "Policy
  * YAML"): check, explain, thumbprints.

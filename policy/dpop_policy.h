@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_policy.h: the key-to-route policy (DESIGN.md "Policy YAML").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * policy_arena.c: a bump allocator for the YAML tree and the compiled
  * policy.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * policy_index.c: the jkt -> client table of the decision form.
  *

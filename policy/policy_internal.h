@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * policy_internal.h: the compiled policy and the helpers the policy/ files
  * share (arena, YAML node tree, error list, hash, time, path patterns).

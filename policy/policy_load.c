@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * policy_load.c: policy file -> validated, compiled policy_t.
  *

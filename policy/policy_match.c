@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * policy_match.c: policy_decide(), the per-request decision.
  *

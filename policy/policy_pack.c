@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * policy_pack.c: the load form of a policy -> its decision form (the
  * layout is described in policy_internal.h).

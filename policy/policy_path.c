@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * policy_path.c: policy_path_normalize(), a request path as httpd turns it
  * into r->uri, for the CLI and tests (the module gets r->uri ready-made).

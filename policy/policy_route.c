@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * policy_route.c: HTTP method tokens and path patterns: validation,
  * compilation into segment arrays, and matching.

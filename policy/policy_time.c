@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * policy_time.c: RFC 3339 timestamps for not_before / not_after.
  *

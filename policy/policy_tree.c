@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * policy_tree.c: YAML text -> a small node tree with positions (libyaml
  * event API).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * policy_watch.c: hot reload of the policy file for long-running
  * processes (one watch per httpd child).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Build the Debian packages libapache2-mod-dpop and dpop-tools
 # (dpkg-buildpackage -us -uc -b, debian/) and put the .deb files into OUTDIR.
 #   usage: scripts/build-deb.sh [OUTDIR]        (default: the current directory)

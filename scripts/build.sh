@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Configure and build into a build directory (VPATH), reusing it when the
 # configuration is unchanged.  usage: scripts/build.sh DIR [configure args...]
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The tree shows the design (README "Source layout"); this fails when an
 # include points up:
 #   - core/ includes no httpd or APR header and nothing from

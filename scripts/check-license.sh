@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Every source and script file names the project's license (Apache-2.0, the
 # LICENSE file at the top) on an SPDX line within its first five lines:
 # C, headers, shell, Python, automake/autoconf, Lua, JavaScript, man pages,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The README demo: build mod_dpop, start Apache httpd on 127.0.0.1:<free port>
 # with mod_dpop in front of a tiny legacy "app" (a CGI script that knows
 # nothing about OAuth), and play a client with dpopctl + curl:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Install the Debian 12 packages mod_dpop needs to build, test and demo.
 # Only as root, only what is missing; otherwise print what to install.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Run every built libFuzzer target for N seconds each, seeded from
 # tests/fuzz/corpus/<target>/ (read-only; new inputs go to a temp dir).
 # usage: scripts/fuzz.sh BUILD_DIR SECONDS

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The whole test suite (the README's test command; .ci/run calls it):
 #   1. deps (apt-get as root), clang-format check, layout check (no include
-#      points up: scripts/check-layout.sh), build with -Wall -Wextra -Werror
+#      points up: scripts/check-layout.sh), license check (an SPDX line in
+#      every source and script: scripts/check-license.sh), build with
+#      -Wall -Wextra -Werror
 #   2. Check unit tests (make check)
 #   3. the same unit tests under ASan+UBSan (clang)
 #   4. libFuzzer targets, briefly (DPOP_FUZZ_SECONDS per target, default 20)
@@ -24,8 +27,9 @@ stage "format (clang-format, .clang-format)"
 git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
 echo "clang-format: $(git ls-files '*.c' '*.h' | wc -l) files clean"
 
-stage "layout (no include points up)"
+stage "layout (no include points up) and license (SPDX line in every file)"
 scripts/check-layout.sh
+scripts/check-license.sh
 
 stage "build (gcc, -Werror)"
 scripts/build.sh build-release CFLAGS="-O2 -g"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The authorization server of the end-to-end tests: panva's oidc-provider
 // behind node's https server (the test's throwaway CA signed its certificate).
 //

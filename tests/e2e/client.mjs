@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The DPoP client of the end-to-end tests: panva's oauth4webapi.
 //
 //   node client.mjs STATE.json STEPS.json

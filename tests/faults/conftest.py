@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """pytest fixtures for the fault-injection scenarios (tests/faults, issue 11).
 
     env        session: the integration suite's fixture (built tools from

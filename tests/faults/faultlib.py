@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fault-injection toolkit for mod_dpop (issue 11 item 1): a real httpd
 (tests/integration/harness.py, imported, not copied) under a steady load of
 valid and invalid requests whose every outcome is known, so a scenario can

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fault injection under load (issue 11 item 1): a real httpd (mpm_event, 3
 children, tests/integration/harness.py) serving a steady ~150 req/s of valid
 and invalid requests whose every outcome is known (faultlib.py), while one

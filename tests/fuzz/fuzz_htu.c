@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_htu.c: libFuzzer target for htu normalization and comparison
  * (RFC 9449 §4.3 (9), RFC 3986 §6.2.2/§6.2.3).  The input is two URIs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_jwk.c: libFuzzer target for JWK JSON import and RFC 7638
  * thumbprints: strict JSON object parsing, public and private import, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_policy.c: libFuzzer target for the policy YAML loader, and for the
  * decisions and path normalization a loaded policy is then asked for.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_proof.c: libFuzzer target for the whole DPoP proof check
  * (dpop_proof_verify, RFC 9449 §4.3) on hostile bytes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_token.c: libFuzzer target for JWT access-token validation
  * (dpop_token_verify against a JWK Set made once) and, on the same bytes,

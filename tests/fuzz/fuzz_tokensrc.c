@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_tokensrc.c: libFuzzer target for what the authorization server
  * sends back (issue 17): the same bytes as an RFC 7662 introspection

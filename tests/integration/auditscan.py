@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Secret scan of the LMDB audit stores an httpd writes (issue 15 item 6).
 
 Httpd.assert_no_secrets calls store_findings() for every `DPoPAuditLog`

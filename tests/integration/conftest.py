@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """pytest fixtures for the mod_dpop integration tests (see harness.py).
 
     env            session: built tools, /tmp session dir, the AS key set

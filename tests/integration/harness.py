@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Integration harness for mod_dpop: a real Apache httpd (mpm_event, several
 child processes) on a free 127.0.0.1 high port, with the freshly built
 mod_dpop.so in front of a tiny CGI backend, plus optional memcached.

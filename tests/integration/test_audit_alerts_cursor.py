@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """dpop-audit alerts --cursor FILE (issue 19 item 4): a resumed run neither
 repeats nor skips an alert.  A generated store holds replay, theft and burst
 incidents whose events straddle the restart; the reference is one one-shot

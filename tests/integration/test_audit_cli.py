@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """dpop-audit CLI end to end (no httpd needed): stores are filled with crafted
 events through logger/audit-fill (the C API), then every command is run as an
 operator would: list in table/json/csv (parsed back and compared field by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The audit store under a real, concurrently loaded httpd (issue 5 item 4).
 
 What these tests prove:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The HTML compliance report rendered in a real browser: headless Chromium
 (Debian package `chromium`) loads the file produced by `dpop-audit report
 --format html`, and the rendered DOM must hold the inline SVG chart and every

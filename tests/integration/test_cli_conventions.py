@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The conventions all three tools follow (issue 20 item 2): `--version`
 prints "NAME VERSION" (configure's PACKAGE_VERSION) and exits 0;
 `COMMAND --help` prints that command's usage, only its options, and two or

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """dpopctl, the built binary, exactly as DESIGN.md "dpopctl (fixed interface)"
 specifies it: JSON on one line, exit 0 valid / 1 invalid / 2 usage or I/O.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """dpopctl for client developers (issue 20 item 1): jwks, hash-token, tokens
 from stdin or a file wherever a token is taken, htu without query and
 fragment, URL and method validation, `proof --header`, and the messages

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """docs/dpopctl.md "Calling a protected API from a shell" works as written
 (issue 20 item 1).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End to end against a real authorization server and a real client (issue
 17 item 3): panva's oidc-provider (tests/e2e/as.mjs) is the AS, panva's
 oauth4webapi (tests/e2e/client.mjs) the client, mod_dpop in httpd (mod_ssl,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Hostile input matrix against a real httpd with mod_dpop (issue 11 item 2).
 
 One table, HOSTILE: each row is a name, a function that builds the raw bytes

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Interoperability with an independent DPoP/JOSE implementation, the npm
 `jose` library: tests/interop/interop.mjs checks that jose verifies
 dpopctl-made proofs (typ, alg, htm, htu, iat, ath, RFC 7638 thumbprint) and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """mod_dpop audit wiring in a real httpd (issue 5 item 2, module side).
 
 What these tests prove:

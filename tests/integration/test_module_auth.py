@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """mod_dpop in a real httpd: AuthType DPoP end to end (issue 3).
 
 What these tests prove:

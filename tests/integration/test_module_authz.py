@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`Require dpop-policy` in a real httpd (issue 4 item 2, module wiring).
 
 What these tests prove:

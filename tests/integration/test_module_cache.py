@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """mod_dpop's per-child caches in a real httpd (issue 9): nothing cached may
 let a bad token, an expired token, a revoked JWKS key or a replayed proof
 through.

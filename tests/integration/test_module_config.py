@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """mod_dpop config-time validation with `apache2 -t` (issue 3 item 6).
 
 What these tests prove: a bad JWKS file, an unknown or forbidden algorithm,

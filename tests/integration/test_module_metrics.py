@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """SetHandler dpop-metrics (issue 12 item 4): the Prometheus text format
 0.0.4, parsed strictly, with exact counts after known traffic, aggregated
 across the children and kept across a graceful restart."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """mod_dpop as a reverse proxy in front of a header-only backend, the
 pattern of conf.d/dpop-reverse-proxy.conf (issue 3 items 2 and 7).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """mod_dpop replay cache in real httpd (issue 3 item 3).
 
 What these tests prove:

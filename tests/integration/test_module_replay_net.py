@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Network replay stores in real httpd (issue 18 items 2, 3 and 4): Redis
 (DPoPReplayCache redis:...), memcached (memcache:...), their loss markers
 and DPoPReplayTimeout.  Each test starts its own redis-server / memcached on

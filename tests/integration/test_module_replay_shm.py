@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The module's own replay store, DPoPReplayCache shm (issue 18 items 1, 2),
 in a real httpd, under mpm_event and mpm_prefork (legacy PHP sites run
 prefork: many single-threaded processes on one store).

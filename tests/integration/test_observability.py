@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The observability bundle (issue 20 item 4): contrib/observability's
 alerting rules pass `promtool check rules` and fire as intended under
 `promtool test rules` (and the scrape configuration passes `promtool check

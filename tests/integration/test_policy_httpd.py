@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`Require dpop-policy` hot reload under load, and path normalization, in a
 real httpd (issue 4 item 4).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """README "Using it" works as written on a fresh Debian 12, and every
 shipped configuration is safe to enable (issue 20 item 3).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Regression tests for the security review of mod_dpop (issue 15, findings
 1 to 5), each against a real httpd:
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Every configuration snippet in docs/rollout.md is valid (issue 12 item 5).
 
 What this proves: each fenced code block tagged ```apache in the rollout

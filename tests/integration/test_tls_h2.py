@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """mod_dpop over HTTPS (mod_ssl) and HTTP/2 (mod_http2), issue 17 item 2.
 
 httpd runs with a throwaway CA and server certificate made at test time

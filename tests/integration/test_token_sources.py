@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Token sources (issue 17 item 1): DPoPTokenJWKS URL, DPoPTokenMetadata,
 DPoPTokenFormat opaque|any with RFC 7662 introspection, against a fake
 authorization server we control (Python stdlib HTTP on 127.0.0.1: plain http

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Interoperability of mod_dpop's DPoP proofs with an independent
 // implementation, the npm `jose` library (panva/jose).
 //

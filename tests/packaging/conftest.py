@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures for the packaging tests: `make install` into a DESTDIR, the Debian
 packages, and an `apache2 -t` helper.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers shared by the packaging tests and their fixtures (conftest.py)."""
 import os
 import subprocess

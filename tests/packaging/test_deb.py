@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Debian packages built by scripts/build-deb.sh: their file lists
 (dpkg -c), metadata, that the module from the package loads into the
 system's httpd (both packages unpacked with dpkg -x into a throwaway root,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`make install DESTDIR=...` (the non-Debian install): the exact set of
 files, nothing outside DESTDIR (checked by the `installed` fixture: as
 root the install runs as nobody; the configured prefix must still not

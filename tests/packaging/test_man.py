@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Man pages: they render without warnings, mod_dpop(8) has a section with
 Syntax, Context, Default and Example for every directive the module
 registers (read from the AP_INIT_* entries of the glue's command tables),

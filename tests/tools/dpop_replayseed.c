@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_replayseed.c (test tool, never installed): write an empty, cleanly
  * closed shm replay table (core/dpop_replaytab.h) to FILE, remembering

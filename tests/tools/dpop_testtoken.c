@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dpop_testtoken.c: TEST-ONLY minting of JWT access tokens (RFC 9068 shape)
  * for the integration tests and scripts/demo.sh, playing the authorization

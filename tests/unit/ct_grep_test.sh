@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # make check: secret-derived values are compared in constant time, through
 # dpop_ct_equal / dpop_ct_streq (core/dpop_ct.h), and nowhere with
 # memcmp, strcmp, strncmp or strcasecmp (issue 11 item 3).

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # make check driver for the dpopctl CLI tests: runs
 # tests/integration/test_dpopctl.py (pytest) against the dpopctl of the
 # build directory make check runs in (or $DPOP_BUILD).  Exit 77 = skipped.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_audit_alerts.c: the four alert rules on crafted event sequences:
  * each fires exactly when it should and once; sliding-window edges (an

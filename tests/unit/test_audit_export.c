@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_audit_export.c: dpop-audit export (issue 19 item 5): the ECS
  * mapping of an event (present fields mapped, absent ones omitted), and

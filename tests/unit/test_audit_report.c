@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_audit_report.c: RFC 3339 / relative time parsing and formatting
  * (table-driven), and the compliance report: counts by reason, key, IP and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_audit_store.c: the LMDB audit store: write/read back, every index
  * lookup (and which index the planner picks), time ranges, the hash chain

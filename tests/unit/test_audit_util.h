@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_audit_util.h: helpers shared by the audit Check tests: temporary
  * store directories (removed afterwards), event construction, counting

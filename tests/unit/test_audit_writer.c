@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_audit_writer.c: the asynchronous writer the module uses: every
  * submitted event is committed by stop, submits from many threads, a full

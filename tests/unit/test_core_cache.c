@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_core_cache.c: the core's in-memory caches (issue 9: nothing cached
  * may let a bad token, an expired token, a revoked JWKS key or a replayed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_core_hostile.c: the core against hostile keys, and its constant-time
  * comparisons (issue 11 items 2 and 3).

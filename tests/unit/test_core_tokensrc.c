@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_core_tokensrc.c: the core parts of the token sources (issue 17):
  * authorization server metadata (dpop_asmeta_parse, the refresh rule),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_jose.c: Check tests of the JOSE layer of the core: strict base64url,
  * strict JSON, algorithm names, JWK import (every error class), RFC 7638

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_jose_wycheproof.c: Project Wycheproof signature vectors run through
  * dpop_sig_verify, the code every proof and token signature goes through.

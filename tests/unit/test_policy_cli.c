@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_policy_cli.c: Check tests of the dpop-policy CLI, run as the built
  * binary: outputs and exit codes of check, explain and thumbprints

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_policy_load.c: Check tests of the policy loader: every class of
  * error with its exact line:column and message, several errors reported

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_policy_match.c: Check tests of policy decisions: segment wildcards
  * ("*" one non-empty segment, "**" zero or more, at the start, middle and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_policy_watch.c: Check tests of hot reload: a changed file is picked
  * up, the stat interval is respected, a broken file keeps the last good

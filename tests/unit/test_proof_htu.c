@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_proof_htu.c: the htu normalization and comparison of RFC 9449 §4.3
  * (9) with RFC 3986 §6.2.2/§6.2.3: table-driven normalize cases (expected

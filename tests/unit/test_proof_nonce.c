@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_proof_nonce.c: stateless nonces (RFC 9449 §8): make/check in the
  * current and previous bucket, expiry, wrong secret, garbled and wrong-length

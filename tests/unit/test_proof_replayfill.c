@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_proof_replayfill.c: the replay cache fill counter (dpop_replayfill.h):
  * a full cache refuses proofs, expired entries free room, the count never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_proof_replaymark.c: loss markers of network replay stores
  * (dpop_replaymark.h): strict parsing of the stored value, the refusal rule

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_proof_replaytab.c: the shared-memory replay table (dpop_replaytab.h):
  * insert and duplicate, expired slots reused in place, a full table refuses

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_proof_token.c: JWT access-token validation (dpop_token_verify):
  * a table of {claims/header mutation, expected outcome} covering every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_proof_verify.c: dpop_proof_verify (RFC 9449 §4.3).
  *
