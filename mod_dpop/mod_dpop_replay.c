@@ -21,6 +21,13 @@
  * DSO (it is unloaded and reloaded at each restart): a pconf cleanup destroys
  * the instances only when httpd exits, in the parent.
  *
+ * Loss of memory (DESIGN.md "Replay stores"): a shmcb instance remembers
+ * from the moment it was created (a full start of httpd, or a restart that
+ * changed its spec) and no earlier: the one before it, and everything it
+ * had accepted, is gone.  Each retained instance records that moment, and
+ * dpop_replay_forgot refuses every proof issued before it + DPoPClockSkew,
+ * with the same rule and detail as the shm store's "remembering since".
+ *
  * Must never: store the proof, or answer FRESH when the cache failed.
  */
 #include "mod_dpop_replay.h"
@@ -50,6 +57,7 @@
 #include <unistd.h>
 
 #include "dpop_replayfill.h"
+#include "dpop_replaymark.h"
 #include "dpop_sha256.h"
 
 APLOG_USE_MODULE(dpop);
@@ -83,6 +91,8 @@ struct dpop_replay {
     /* socache: a random salt of the instance; the stored key is
      * SHA-256(salt || key), see socache_check_and_store. */
     const unsigned char *salt;
+    /* socache: unix s from which the instance remembers every proof */
+    apr_int64_t since;
     /* network stores: parsed at config time, connected per child */
     dpop_memcache_t *mc;
     dpop_redis_t *redis;
@@ -98,6 +108,7 @@ typedef struct {
     ap_socache_instance_t *instance;
     dpop_replayfill_t *fill; /* shmcb only: in shared memory of pool */
     unsigned char salt[32];  /* random, made with the instance */
+    apr_int64_t since;       /* remembering since (unix s), see retained_attach */
     unsigned int generation; /* last generation that configured it */
 } retained_cache_t;
 
@@ -341,6 +352,7 @@ static apr_status_t retained_attach(replay_retained_t *rt, dpop_replay_t *rc, se
         rc->instance = c->instance;
         rc->fill = c->fill;
         rc->salt = c->salt;
+        rc->since = c->since;
         if (c->fill)
             dpop_metrics_replay_fill(c->fill->live, c->fill->capacity);
         return APR_SUCCESS;
@@ -381,16 +393,28 @@ static apr_status_t retained_attach(replay_retained_t *rt, dpop_replay_t *rc, se
         apr_pool_destroy(pool);
         return APR_ENOMEM;
     }
+    /* The shared memory was just made empty: it remembers from now on.
+     * Rounded up (dpop_replaymark_new): a proof the lost instance accepted
+     * in this same second may carry an iat up to skew ahead of it. */
+    c->since = dpop_replaymark_new((apr_int64_t)apr_time_sec(apr_time_now()));
     c->spec = apr_pstrdup(pool, rc->spec);
     c->provider_name = apr_pstrdup(pool, rc->provider_name);
     c->pool = pool;
     c->instance = inst;
     c->generation = rt->generation;
     apr_hash_set(rt->caches, c->spec, APR_HASH_KEY_STRING, c);
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "mod_dpop: replay cache %s created", rc->spec);
+    {
+        char when[APR_RFC822_DATE_LEN];
+        apr_rfc822_date(when, apr_time_from_sec(c->since));
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                     "mod_dpop: replay cache %s created, remembering since %s (%" APR_INT64_T_FMT
+                     "): proofs issued before that + DPoPClockSkew are refused (iat_too_old)",
+                     rc->spec, when, c->since);
+    }
     rc->instance = c->instance;
     rc->fill = c->fill;
     rc->salt = c->salt;
+    rc->since = c->since;
     return APR_SUCCESS;
 }
 
@@ -570,11 +594,42 @@ dpop_replay_status_t dpop_replay_check_and_store(dpop_replay_t *rc, server_rec *
     return socache_check_and_store(rc, s, key, expiry, p, errmsg);
 }
 
-/* ---- shm store: remembering since, fill (mod_dpop_replay_shm.c) ---- */
+/* ---- loss of memory: one rule for the local stores (shm, shmcb) ---- */
+
+/* DESIGN.md "Replay stores": a store remembering since `since` cannot
+ * tell whether a proof issued before since + skew was accepted by the store
+ * it replaced (RFC 9449 §11.1 single use; such a proof may carry an iat up
+ * to skew ahead of its acceptance, §4.3 (11)).  The comparison is the
+ * network stores' (dpop_replaymark_refuses). */
+static int forgot_since(apr_int64_t since, apr_int64_t iat, apr_int64_t skew, apr_pool_t *p,
+                        const char **detail)
+{
+    char t1[APR_RFC822_DATE_LEN], t2[APR_RFC822_DATE_LEN];
+    if (skew < 0)
+        skew = 0;
+    if (!dpop_replaymark_refuses(since, iat, (int)skew))
+        return 0;
+    apr_rfc822_date(t1, apr_time_from_sec(since));
+    apr_rfc822_date(t2, apr_time_from_sec(since + skew));
+    *detail = apr_psprintf(p,
+                           "replay store started remembering at %s (%" APR_INT64_T_FMT
+                           "); proofs issued before %s (that moment + DPoPClockSkew) are "
+                           "refused: the store it replaced may have accepted them",
+                           t1, since, t2);
+    return 1;
+}
+
 int dpop_replay_forgot(dpop_replay_t *rc, apr_int64_t iat, apr_int64_t skew, apr_pool_t *p,
                        const char **detail)
 {
-    return rc && rc->kind == REPLAY_SHM ? dpop_shmstore_forgot(rc->shm, iat, skew, p, detail) : 0;
+    apr_int64_t since = 0;
+    if (!rc)
+        return 0;
+    if (rc->kind == REPLAY_SHM && !dpop_shmstore_since(rc->shm, &since))
+        return 0;
+    if (rc->kind == REPLAY_SOCACHE)
+        since = rc->since; /* 0 until attached: check_and_store fails closed */
+    return since > 0 && forgot_since(since, iat, skew, p, detail);
 }
 
 int dpop_replay_stats(dpop_replay_t *rc, dpop_replaytab_stats_t *out)

@@ -409,23 +409,11 @@ dpop_shm_status_t dpop_shmstore_check_and_store(dpop_shmstore_t *st, const unsig
     }
 }
 
-int dpop_shmstore_forgot(dpop_shmstore_t *st, apr_int64_t iat, apr_int64_t skew, apr_pool_t *p,
-                         const char **detail)
+int dpop_shmstore_since(dpop_shmstore_t *st, apr_int64_t *since)
 {
-    apr_int64_t since;
-    char t1[APR_RFC822_DATE_LEN], t2[APR_RFC822_DATE_LEN];
     if (!st->table || !st->table->tab)
         return 0;
-    since = dpop_replaytab_since(st->table->tab);
-    if (iat >= since + skew)
-        return 0;
-    apr_rfc822_date(t1, apr_time_from_sec(since));
-    apr_rfc822_date(t2, apr_time_from_sec(since + skew));
-    *detail = apr_psprintf(p,
-                           "replay store started remembering at %s (%" APR_INT64_T_FMT
-                           "); proofs issued before %s (that moment + DPoPClockSkew) are "
-                           "refused: the store it replaced may have accepted them",
-                           t1, since, t2);
+    *since = dpop_replaytab_since(st->table->tab);
     return 1;
 }
 

@@ -61,10 +61,10 @@ dpop_shm_status_t dpop_shmstore_check_and_store(dpop_shmstore_t *st, const unsig
                                                 apr_time_t expiry, apr_pool_t *p,
                                                 const char **errmsg);
 
-/* 1 when a proof issued at iat (unix s) could have been accepted by a
- * table this one replaced (iat < since + skew): *detail says why. */
-int dpop_shmstore_forgot(dpop_shmstore_t *st, apr_int64_t iat, apr_int64_t skew, apr_pool_t *p,
-                         const char **detail);
+/* The unix second from which the table remembers every proof stored in
+ * it ("remembering since"): 1 and *since set, 0 when not attached.  The
+ * rule that refuses older proofs is dpop_replay_forgot's, for every store. */
+int dpop_shmstore_since(dpop_shmstore_t *st, apr_int64_t *since);
 
 /* Fill and counters (live counted by a scan); 0 when not attached. */
 int dpop_shmstore_stats(dpop_shmstore_t *st, dpop_replaytab_stats_t *out);

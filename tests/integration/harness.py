@@ -29,6 +29,7 @@ import http.client
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -292,6 +293,12 @@ class Httpd:
         # began remembering (DESIGN.md "Replay stores").  Tests of the store
         # itself set this to False.
         self.seed_replay_store = True
+        # A shmcb replay cache (DPoPReplayCache shmcb:...) cannot be seeded:
+        # its shared memory is new at each full start and it refuses every
+        # proof issued before its creation + DPoPClockSkew.  start() waits
+        # that out, so that proofs made afterwards are fresh ones.  Tests of
+        # the refusal itself set this to False.
+        self.wait_shmcb_skew = True
         self.conf_path = os.path.join(self.root, "httpd.conf")
         os.makedirs(os.path.join(self.root, "run"), exist_ok=True)
         os.makedirs(os.path.join(self.root, "cgi"), exist_ok=True)
@@ -378,7 +385,37 @@ class Httpd:
                                                                   self.error_log()[-3000:]))
         if wait_children:
             self.wait_children(3)
+        if self.wait_shmcb_skew:
+            self.wait_shmcb_remembering()
         return self
+
+    def clock_skew(self):
+        """The largest DPoPClockSkew configured (the module default: 5 s)."""
+        conf = "\n".join((self.server_conf, self.location_conf, self.extra_conf))
+        vals = [int(v) for v in re.findall(r"DPoPClockSkew\s+(\d+)", conf)]
+        return max(vals) if vals else 5
+
+    def shmcb_since(self):
+        """The unix second the newest shmcb replay cache remembers since, as
+        its creation line logs it (None without one)."""
+        found = re.findall(r"mod_dpop: replay cache shmcb:\S* created, remembering since "
+                           r"[^(]*\((\d+)\)", self.error_log())
+        return int(found[-1]) if found else None
+
+    def wait_shmcb_remembering(self, timeout=15.0):
+        """With a shmcb replay cache: sleep until a proof issued now is no
+        longer refused as issued before the cache began remembering
+        (its since + DPoPClockSkew; DESIGN.md "Replay stores")."""
+        if not re.search(r"DPoPReplayCache\s+\"?shmcb:", self.server_conf + self.extra_conf):
+            return
+        deadline = time.time() + timeout
+        since = self.shmcb_since()
+        while since is None and time.time() < deadline:
+            time.sleep(0.1)
+            since = self.shmcb_since()
+        assert since is not None, "no shmcb creation line in the error log"
+        while time.time() < since + self.clock_skew():
+            time.sleep(0.1)
 
     def children(self):
         if not self.proc:

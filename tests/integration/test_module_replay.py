@@ -9,10 +9,19 @@ What these tests prove:
   accept a proof (sequential replay from one to the other, and a concurrent
   race across both);
 - memcached unreachable: 503 and an error-log line (fail closed), while a
-  report-only location lets the request through.
+  report-only location lets the request through;
+- shmcb forgets nothing it could be asked again (issue 18 item 2, DESIGN.md
+  "Replay stores"): after a full stop/start every proof the previous
+  instance accepted (one issued a skew ahead included) is refused as
+  iat_too_old with the "started remembering" detail, never 200, and fresh
+  proofs pass once DPoPClockSkew has passed; graceful and plain restarts
+  keep the instance, so they refuse nothing and a proof from before them is
+  a replay; a restart that changes the spec refuses the old instance's
+  proofs the same way.
 """
 import re
 import threading
+import time
 
 import pytest
 
@@ -195,13 +204,96 @@ def test_restart_with_changed_spec_gets_a_fresh_cache(env, httpd):
     h.server_conf = 'DPoPReplayCache "shmcb:%s/run/replay-c(2097152)"' % env.dir
     h.graceful()
     assert h.wait_log("no longer configured; destroyed")
-    # the new instance is empty (the documented cost of changing the spec) ...
-    assert h.request("GET", "/api/c", token=c.token, proof=p1).status == 200
-    # ... and detects replays from then on
-    assert h.request("GET", "/api/c", token=c.token, proof=p1).status == 401
+    # the new instance is empty: it never saw p1, so p1 is refused as issued
+    # before it began remembering (+ skew), not accepted a second time ...
+    r = h.request("GET", "/api/c", token=c.token, proof=p1)
+    assert r.status == 401 and "invalid_dpop_proof" in r.header("WWW-Authenticate"), r
+    assert refused_as_forgotten(h) == 1
+    # ... fresh proofs pass once the skew has passed, and replays of them
+    # are detected from then on
+    h.wait_shmcb_remembering()
+    p2 = env.proof(c.key, "GET", h.url("/api/c"), token=c.token)
+    assert h.request("GET", "/api/c", token=c.token, proof=p2).status == 200
+    assert h.request("GET", "/api/c", token=c.token, proof=p2).status == 401
     h.stop()
     assert h.exit_code == 0, h.error_log()[-2000:]
     assert h.error_log().count("mod_dpop: replay cache shmcb:") == 3  # 2 created, 1 destroyed
+
+
+FORGOTTEN = re.compile(r"reason=iat_too_old .*detail=\"replay store started remembering at "
+                       r"[^(]*\((\d+)\); proofs issued before .* are refused: the store it "
+                       r"replaced may have accepted them\"")
+
+
+def refused_as_forgotten(h):
+    """How many requests the error log shows refused as issued before the
+    replay store began remembering (the detail of DESIGN.md "Replay
+    stores", not a plain expiry)."""
+    return len(FORGOTTEN.findall(h.error_log()))
+
+
+def test_shmcb_full_restart_refuses_what_it_forgot(env, httpd):
+    """shmcb's shared memory dies with httpd: without the rule every proof
+    accepted before a full stop/start could be replayed for its lifetime.
+    Graceful (SIGUSR1) and plain (SIGHUP) restarts keep the instance: they
+    refuse nothing and the old proofs stay replays.  After the full
+    stop/start, each proof accepted before it (one with an iat a skew in the
+    future included) gets 401 iat_too_old with the detail, never 200; a
+    fresh proof is refused until since + skew, then gets 200."""
+    import signal
+    skew = 2
+    spec = 'DPoPReplayCache "shmcb:%s/run/replay-f(1048576)"\nDPoPClockSkew %d' % (env.dir, skew)
+    h = httpd(server_conf=spec)
+    c = Client(env)
+    since1 = h.shmcb_since()
+    assert since1 is not None and time.time() >= since1 + skew
+    accepted = []
+    for path in ("/api/f1", "/api/f2"):
+        p = env.proof(c.key, "GET", h.url(path), token=c.token)
+        assert h.request("GET", path, token=c.token, proof=p).status == 200
+        accepted.append((path, p))
+    # an iat up to the skew ahead is accepted (RFC 9449 §4.3 (11))
+    ahead = env.proof(c.key, "GET", h.url("/api/f3"), token=c.token, iat=time.time() + skew)
+    assert h.request("GET", "/api/f3", token=c.token, proof=ahead).status == 200
+    accepted.append(("/api/f3", ahead))
+    # graceful and plain restarts: same instance, nothing refused, replays kept
+    for sig in (signal.SIGUSR1, signal.SIGHUP):
+        h.graceful(sig)
+        p = env.proof(c.key, "GET", h.url("/api/g"), token=c.token)
+        assert h.request("GET", "/api/g", token=c.token, proof=p).status == 200, sig
+        accepted.append(("/api/g", p))
+        for path, old in accepted:
+            assert h.request("GET", path, token=c.token, proof=old).status == 401, (sig, path)
+    log = h.error_log()
+    assert "AH00493" in log and "AH00494" in log  # SIGUSR1 then SIGHUP
+    assert refused_as_forgotten(h) == 0 and "reason=iat_too_old" not in log, log[-2000:]
+    assert log.count("reason=replay ") == 4 + 5  # every accepted proof, after each restart
+    assert h.shmcb_since() == since1 and log.count("created, remembering since") == 1
+    # full stop/start: a new instance, whose memory starts empty
+    h.stop()
+    assert h.exit_code == 0, h.error_log()[-2000:]
+    h.wait_shmcb_skew = False
+    h.start()
+    since2 = h.shmcb_since()
+    assert since2 is not None and since2 > since1
+    for path, old in accepted:
+        r = h.request("GET", path, token=c.token, proof=old)
+        assert r.status == 401 and "invalid_dpop_proof" in r.header("WWW-Authenticate"), (path, r)
+    assert refused_as_forgotten(h) == len(accepted), h.error_log()[-3000:]
+    assert set(int(x) for x in FORGOTTEN.findall(h.error_log())) == {since2}
+    assert "reason=replay " not in h.error_log()
+    # a proof issued within the skew after the new start is refused too ...
+    if time.time() < since2 + skew - 0.5:
+        early = env.proof(c.key, "GET", h.url("/api/e"), token=c.token, iat=since2)
+        assert h.request("GET", "/api/e", token=c.token, proof=early).status == 401
+        assert refused_as_forgotten(h) == len(accepted) + 1
+    # ... and fresh proofs pass once it has passed, their replays refused
+    h.wait_shmcb_remembering()
+    fresh = env.proof(c.key, "GET", h.url("/api/n"), token=c.token)
+    assert h.request("GET", "/api/n", token=c.token, proof=fresh).status == 200
+    assert h.request("GET", "/api/n", token=c.token, proof=fresh).status == 401
+    assert c.call(h, "GET", "/api/n").status == 200
+    h.assert_no_secrets()
 
 
 def test_graceful_restart_keeps_working(env, httpd):
