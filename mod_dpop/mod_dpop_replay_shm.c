@@ -16,6 +16,7 @@
  * children (the parent's lock must end with the parent).
  */
 #include "mod_dpop_replay_shm.h"
+#include "dpop_replaymark.h"
 #include "mod_dpop.h"
 
 #include "http_config.h"
@@ -184,7 +185,9 @@ static int open_locked(const char *path, int flags, server_rec *s)
 }
 
 /* Open the file and trust its table, or make a new one (new inode, since =
- * now).  replace: this parent mapped the file for another size (a restart
+ * now rounded up to the next second, dpop_replaymark_new: a proof the lost
+ * table accepted in this very second may carry an iat up to the skew
+ * ahead).  replace: this parent mapped the file for another size (a restart
  * resized it); its lock may still be held through descriptors that
  * processes forked by other modules inherited (mod_cgid's daemon), so go
  * straight to a new inode.  APR_SUCCESS with t->tab set. */
@@ -249,7 +252,8 @@ fresh:
         return APR_EGENERAL;
     }
     if (apr_generate_random_bytes(salt, sizeof(salt)) != APR_SUCCESS ||
-        dpop_replaytab_format(t->mem, t->bytes, salt, now, &t->tab) != DPOP_OK) {
+        dpop_replaytab_format(t->mem, t->bytes, salt, dpop_replaymark_new(now), &t->tab) !=
+            DPOP_OK) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
                      "mod_dpop: replay store %s: cannot initialize (salt or locks)", t->path);
         return APR_EGENERAL;
