@@ -24,6 +24,7 @@
 #include "audit_report.h"
 #include "audit_time.h"
 #include "dpop_audit.h"
+#include "dpop_b64.h"
 #include "dpop_result.h"
 
 #include <arpa/inet.h>
@@ -708,6 +709,16 @@ static const char *const *store_names(audit_store_t **st, size_t n)
     return np;
 }
 
+/* alerts and export may follow the store for hours: SIGINT/SIGTERM end
+ * them after the current batch, and a closed pipe is a write error (exit
+ * 2), not a kill. */
+static void follow_signals(void)
+{
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 static int cmd_alerts(opts_t *o, audit_store_t **st, size_t n)
 {
     char err[1024];
@@ -722,9 +733,7 @@ static int cmd_alerts(opts_t *o, audit_store_t **st, size_t n)
                             .cursor_path = o->cursor,
                             .out = stdout,
                             .stop = &stop_flag};
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGPIPE, SIG_IGN); /* a closed pipe is a write error (exit 2), not a kill */
+    follow_signals();
     int ret = audit_alerts_run(&r, err, sizeof(err));
     if (ret)
         fprintf(stderr, "dpop-audit: %s\n", err);
@@ -747,9 +756,7 @@ static int cmd_export(opts_t *o, audit_store_t **st, size_t n)
                               .out = stdout,
                               .stop = &stop_flag};
     cfg.batch = o->batch;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGPIPE, SIG_IGN); /* a closed pipe is a write error (exit 2), not a kill */
+    follow_signals();
     int ret = audit_export_run(&cfg, err, sizeof(err));
     if (ret)
         fprintf(stderr, "dpop-audit: %s\n", err);
@@ -757,12 +764,6 @@ static int cmd_export(opts_t *o, audit_store_t **st, size_t n)
 }
 
 /* ---------------------------------------------------------------- verify */
-
-static void hex(const unsigned char *h, char *out)
-{
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
-}
 
 static int cmd_verify(opts_t *o, audit_store_t **st, size_t n)
 {
@@ -776,12 +777,12 @@ static int cmd_verify(opts_t *o, audit_store_t **st, size_t n)
             return read_fail(st, n);
         }
         if (v.ok) {
-            hex(v.head, hx);
+            dpop_hex_encode(v.head, 32, hx);
             printf("ok: %s: %llu events, chain %llu..%llu, head %s\n", audit_store_dir(st[i]),
                    (unsigned long long)v.events, (unsigned long long)(v.head_seq - v.events + 1),
                    (unsigned long long)v.head_seq, hx);
             if (v.has_ckpt) {
-                hex(v.ckpt, hx);
+                dpop_hex_encode(v.ckpt, 32, hx);
                 printf("checkpoint: %s: seq %llu hash %s (events up to %llu pruned; the chain "
                        "continues from it)\n",
                        audit_store_dir(st[i]), (unsigned long long)v.ckpt_seq, hx,
@@ -802,7 +803,7 @@ static int cmd_verify(opts_t *o, audit_store_t **st, size_t n)
      * recomputed) passes the chain check but not this one */
     for (size_t h = 0; h < o->nheads; h++) {
         int found = 0;
-        hex(o->heads[h], hx);
+        dpop_hex_encode(o->heads[h], 32, hx);
         for (size_t i = 0; i < n && !found; i++) {
             uint64_t seq = 0;
             int r = audit_find_hash(st[i], o->heads[h], &seq, err, sizeof(err));
